@@ -1,0 +1,200 @@
+//! `quench drill RUNBOOK`: declare a drill incident and run it to the end,
+//! against the built-in simulator unless `--live`.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::{inputs, report_diagnostics, Env};
+use crate::engine::{Declaration, Engine, Settings, SystemClock};
+use crate::integrations::{Executor, Routing, Secrets, Simulator};
+use crate::runbook::parse_duration;
+use crate::store::{IncidentStatus, Store};
+use crate::timeline;
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// A runbook file or the name of a known runbook.
+    pub runbook: String,
+    /// An input value, typed by the runbook (a list is a,b,c). Repeatable.
+    #[arg(long = "input", value_name = "K=V")]
+    pub inputs: Vec<String>,
+    /// Call the real platforms (with the configured secrets) instead of the simulator.
+    #[arg(long)]
+    pub live: bool,
+    /// The longest a `wait` step really waits in a drill; longer ones are cut and recorded.
+    #[arg(long, default_value = "5s", value_parser = parse_wait)]
+    pub max_wait: Duration,
+    /// Severity of the drill incident (sev1..sev4).
+    #[arg(long, default_value = "sev2", value_parser = ["sev1", "sev2", "sev3", "sev4"])]
+    pub severity: String,
+}
+
+fn parse_wait(s: &str) -> Result<Duration, String> {
+    parse_duration(s).ok_or_else(|| format!("invalid duration \"{s}\": write e.g. 500ms, 5s, 2m"))
+}
+
+pub async fn run(env: &Env, args: DrillArgs) -> anyhow::Result<ExitCode> {
+    let lib = match env.library() {
+        Ok(l) => Arc::new(l),
+        Err(d) => return Ok(report_diagnostics(&d)),
+    };
+    let loaded = match lib.runbook(&args.runbook) {
+        Ok(r) => r,
+        Err(d) => return Ok(report_diagnostics(&d)),
+    };
+    let inputs = match inputs::parse(&loaded.runbook, &args.inputs) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let store = Store::open(&env.data_dir)?;
+
+    // Keep the simulator alive for the whole drill.
+    let mut _simulator = None;
+    let routing = if args.live {
+        let file = env
+            .config
+            .file_secrets()
+            .map_err(|d| anyhow::anyhow!("{d}"))?;
+        Routing {
+            base_urls: env
+                .config
+                .integrations
+                .iter()
+                .filter_map(|(k, v)| v.base_url.clone().map(|u| (k.clone(), u)))
+                .collect(),
+            secrets: Secrets::resolve(&lib.catalog.secret_names(), &file),
+        }
+    } else {
+        let sim = Simulator::start(&lib.catalog)
+            .await
+            .context("starting the built-in simulator")?;
+        let r = Routing {
+            base_urls: sim.base_urls(),
+            secrets: Secrets::simulated(&lib.catalog.secret_names()),
+        };
+        _simulator = Some(sim);
+        r
+    };
+    let executor =
+        Arc::new(Executor::new(&lib.catalog, routing).context("building the HTTP client")?);
+    let settings = Settings {
+        drill: true,
+        max_wait: args.max_wait,
+        organization: env.config.organization_json(),
+    };
+    let engine = Engine::new(
+        store.clone(),
+        executor,
+        Arc::new(SystemClock),
+        lib.clone(),
+        settings,
+    );
+
+    let progress = progress_task(&engine, loaded.runbook.steps.len());
+    let declared_by = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+    let id = engine
+        .declare(
+            &loaded.runbook,
+            Declaration {
+                runbook_file: loaded.file.clone(),
+                runbook_source: loaded.source.clone(),
+                inputs,
+                declared_by,
+                severity: args.severity.clone(),
+            },
+        )
+        .await?;
+    let status = engine.run(&id).await?;
+    drop(engine);
+    let _ = progress.await;
+
+    let snap = store.snapshot(&id)?;
+    let report = timeline::report(&loaded.runbook, &snap);
+    if env.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        let events = store.events(&id)?;
+        println!("{}", timeline::render_text(&snap.incident, &events));
+        let ttc = report["time_to_contain_ms"]
+            .as_i64()
+            .map(|ms| crate::engine::duration_text(Duration::from_millis(ms.max(0) as u64)))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "Drill {id}: {} · time to contain {ttc} · `quench timeline {id}` shows this again",
+            status.name()
+        );
+    }
+    Ok(match status {
+        IncidentStatus::Completed => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    })
+}
+
+/// Shows progress while the engine runs: a bar on a terminal, plain lines
+/// otherwise (CI logs). Always on stderr, so stdout stays the report.
+fn progress_task(engine: &Engine, steps: usize) -> tokio::task::JoinHandle<()> {
+    let mut rx = engine.subscribe();
+    let tty = std::io::stderr().is_terminal();
+    tokio::spawn(async move {
+        let bar = tty.then(|| {
+            let b = indicatif::ProgressBar::new(steps as u64);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  {wide_msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            b.enable_steady_tick(Duration::from_millis(120));
+            b
+        });
+        loop {
+            match rx.recv().await {
+                Ok((id, ev)) => {
+                    let line = format!("{id} {:<18} {}", ev.kind, ev.message);
+                    match &bar {
+                        Some(b) => {
+                            if matches!(
+                                ev.kind.as_str(),
+                                "step.succeeded" | "step.failed" | "step.skipped"
+                            ) {
+                                b.inc(1);
+                            }
+                            b.set_message(ev.message.clone());
+                            if matches!(
+                                ev.kind.as_str(),
+                                "step.failed" | "item.retry" | "wait.cut" | "incident.failed"
+                            ) {
+                                b.println(line);
+                            }
+                        }
+                        // Plain logs get the step-level story; items are in the timeline.
+                        None if !ev.kind.starts_with("item.")
+                            || ev.kind == "item.retry"
+                            || ev.kind == "item.failed" =>
+                        {
+                            eprintln!("{line}")
+                        }
+                        None => {}
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    if bar.is_none() {
+                        eprintln!("({n} progress lines skipped; the timeline has them all)");
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+    })
+}

@@ -1,0 +1,92 @@
+//! `--input k=v` values, typed by the runbook's input declarations.
+
+use serde_json::{Map, Value as Json};
+
+use crate::runbook::diagnostic::did_you_mean;
+use crate::runbook::load::{article, coerce_input};
+use crate::runbook::{InputType, Runbook};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(pub String);
+
+/// Builds the inputs object: given values typed, defaults filled in,
+/// required ones enforced. Every problem is reported at once.
+pub fn parse(rb: &Runbook, pairs: &[String]) -> Result<Json, InputError> {
+    let mut out = Map::new();
+    let mut problems = Vec::new();
+    for pair in pairs {
+        let Some((k, v)) = pair.split_once('=') else {
+            problems.push(format!("--input \"{pair}\" must be written name=value"));
+            continue;
+        };
+        let Some(decl) = rb.input(k) else {
+            let hint = did_you_mean(k, rb.inputs.iter().map(|i| i.name.as_str()))
+                .map(|m| format!(" (did you mean `{m}`?)"))
+                .unwrap_or_default();
+            let known: Vec<&str> = rb.inputs.iter().map(|i| i.name.as_str()).collect();
+            problems.push(format!(
+                "runbook {} has no input \"{k}\"{hint}; its inputs are: {}",
+                rb.name,
+                known.join(", ")
+            ));
+            continue;
+        };
+        let value = match decl.ty {
+            InputType::String | InputType::Timestamp => Json::String(v.to_string()),
+            InputType::Integer => v
+                .trim()
+                .parse::<i64>()
+                .map(Json::from)
+                .unwrap_or(Json::String(v.to_string())),
+            InputType::Boolean => match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" => Json::Bool(true),
+                "false" | "no" | "0" => Json::Bool(false),
+                _ => Json::String(v.to_string()),
+            },
+            InputType::List => Json::Array(
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| Json::String(s.to_string()))
+                    .collect(),
+            ),
+        };
+        match coerce_input(decl.ty, &value) {
+            Ok(v) => {
+                out.insert(k.to_string(), v);
+            }
+            Err(_) => problems.push(format!(
+                "--input {k}=\"{v}\": `{k}` must be {}",
+                article(decl.ty)
+            )),
+        }
+    }
+    for decl in &rb.inputs {
+        if out.contains_key(&decl.name) {
+            continue;
+        }
+        match &decl.default {
+            Some(d) => {
+                out.insert(decl.name.clone(), d.clone());
+            }
+            None if decl.required => problems.push(format!(
+                "missing required input `{}`{}: pass --input {}=...",
+                decl.name,
+                decl.description
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default(),
+                decl.name
+            )),
+            None => {
+                out.insert(decl.name.clone(), Json::Null);
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(Json::Object(out))
+    } else {
+        Err(InputError(problems.join("\n")))
+    }
+}

@@ -1,0 +1,125 @@
+//! The command line: one module per subcommand. This is the binary's edge,
+//! so errors are `anyhow` here and typed everywhere below.
+
+mod drill;
+pub mod inputs;
+mod integrations;
+mod timeline;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::library::{Folders, Library};
+use crate::runbook::Diagnostics;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "quench",
+    version,
+    about = "Incident-response runbooks for marketing teams: contain shadow-AI data exposures across the marketing stack"
+)]
+pub struct Cli {
+    /// Config file (default: ./quench.yaml if it exists).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Store directory (default: data_dir from the config, else .quench).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Extra runbooks folder (default: runbooks_dir, else ./runbooks).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub runbooks: Option<PathBuf>,
+    /// Extra integrations folder (default: integrations_dir, else ./integrations).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub integrations: Option<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check runbooks, manifests and templates; exit 1 with file:line:col errors.
+    Validate {
+        /// Files to check (default: everything bundled and configured).
+        paths: Vec<PathBuf>,
+    },
+    /// Rehearse a runbook against the built-in simulator.
+    Drill(drill::DrillArgs),
+    /// List incidents in the store.
+    Incidents,
+    /// Show one incident and its steps.
+    Status { id: String },
+    /// Print an incident's recorded events.
+    Timeline {
+        id: String,
+        #[arg(long, value_enum, default_value = "text")]
+        format: timeline::Format,
+    },
+    /// List integrations, their actions and whether their secrets are set.
+    Integrations,
+}
+
+/// Settings every command shares, resolved from flags and the config.
+pub struct Env {
+    pub config: Config,
+    pub folders: Folders,
+    pub data_dir: PathBuf,
+    pub json: bool,
+}
+
+impl Env {
+    fn new(cli: &Cli) -> anyhow::Result<Env> {
+        let config = Config::load(cli.config.as_deref()).map_err(|d| anyhow::anyhow!("{d}"))?;
+        let pick =
+            |flag: &Option<PathBuf>, cfg: &Option<PathBuf>, default: &str| -> Option<PathBuf> {
+                flag.clone()
+                    .or_else(|| cfg.clone())
+                    .or_else(|| Some(PathBuf::from(default)))
+            };
+        let folders = Folders {
+            runbooks: pick(&cli.runbooks, &config.runbooks_dir, "runbooks"),
+            integrations: pick(&cli.integrations, &config.integrations_dir, "integrations"),
+        };
+        let data_dir = cli
+            .data_dir
+            .clone()
+            .or_else(|| config.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(".quench"));
+        Ok(Env {
+            config,
+            folders,
+            data_dir,
+            json: cli.json,
+        })
+    }
+
+    pub fn library(&self) -> Result<Library, Diagnostics> {
+        Library::load(&self.folders)
+    }
+}
+
+/// Prints diagnostics the way compilers do and returns exit code 1.
+pub fn report_diagnostics(d: &Diagnostics) -> ExitCode {
+    eprintln!("{d}");
+    let n = d.0.len();
+    eprintln!("{n} problem{} found", if n == 1 { "" } else { "s" });
+    ExitCode::from(1)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let env = Env::new(&cli)?;
+    match cli.command {
+        Command::Validate { paths } => validate::run(&env, &paths),
+        Command::Drill(args) => drill::run(&env, args).await,
+        Command::Incidents => timeline::incidents(&env),
+        Command::Status { id } => timeline::status(&env, &id),
+        Command::Timeline { id, format } => timeline::timeline(&env, &id, format),
+        Command::Integrations => integrations::list(&env),
+    }
+}

@@ -1,0 +1,97 @@
+//! `quench incidents`, `quench status ID`, `quench timeline ID`.
+
+use std::process::ExitCode;
+
+use super::Env;
+use crate::store::Store;
+use crate::timeline as render;
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Markdown,
+    Json,
+    Html,
+}
+
+pub fn incidents(env: &Env) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&env.data_dir)?;
+    let list = store.incidents()?;
+    if env.json {
+        let items: Vec<_> = list
+            .iter()
+            .map(|i| serde_json::json!({"id": i.id, "runbook": i.runbook, "status": i.status.name(), "declared_at": i.declared_at.to_rfc3339(), "declared_by": i.declared_by, "severity": i.severity, "drill": i.drill}))
+            .collect();
+        println!("{}", serde_json::json!({"incidents": items}));
+    } else if list.is_empty() {
+        println!("no incidents in {}", env.data_dir.display());
+    } else {
+        for i in list {
+            println!(
+                "{:<20} {:<10} {:<5} {:<24} {}{}",
+                i.id,
+                i.status.name(),
+                i.severity,
+                i.runbook,
+                i.declared_at.to_rfc3339(),
+                if i.drill { " (drill)" } else { "" }
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn status(env: &Env, id: &str) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&env.data_dir)?;
+    let snap = store.snapshot(id)?;
+    if env.json {
+        let steps: Vec<_> = snap
+            .steps
+            .iter()
+            .map(|(s, r)| serde_json::json!({"id": s, "status": r.status.name(), "attempts": r.attempts, "items": r.items.unwrap_or(0), "error": r.error}))
+            .collect();
+        let i = &snap.incident;
+        println!(
+            "{}",
+            serde_json::json!({"id": i.id, "runbook": i.runbook, "status": i.status.name(), "declared_at": i.declared_at.to_rfc3339(), "declared_by": i.declared_by, "severity": i.severity, "steps": steps})
+        );
+    } else {
+        let i = &snap.incident;
+        println!(
+            "{} · {} · {} · {}",
+            i.id,
+            i.runbook,
+            i.severity,
+            i.status.name()
+        );
+        for (s, r) in &snap.steps {
+            let extra = r
+                .error
+                .as_deref()
+                .map(|e| format!("  {e}"))
+                .unwrap_or_default();
+            println!(
+                "  {:<28} {:<9} attempts {}{}",
+                s,
+                render::step_symbol(r.status),
+                r.attempts,
+                extra
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn timeline(env: &Env, id: &str, format: Format) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&env.data_dir)?;
+    let inc = store.incident(id)?;
+    let events = store.events(id)?;
+    let format = if env.json { Format::Json } else { format };
+    match format {
+        Format::Text => print!("{}", render::render_text(&inc, &events)),
+        Format::Markdown => print!("{}", render::render_markdown(&inc, &events)),
+        Format::Html => print!("{}", render::render_html(&inc, &events)),
+        Format::Json => println!("{}", render::events_json(&inc, &events)),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,109 @@
+//! `quench.yaml`: every key optional (DESIGN.md, "Configuration").
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value as Json;
+
+use crate::runbook::{Diagnostic, Pos};
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub runbooks_dir: Option<PathBuf>,
+    pub integrations_dir: Option<PathBuf>,
+    pub api_token_env: Option<String>,
+    /// A YAML map of secret name -> value, for hosts without env injection.
+    pub secrets_file: Option<PathBuf>,
+    #[serde(default)]
+    pub integrations: BTreeMap<String, IntegrationOverride>,
+    pub slack: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub roles: BTreeMap<String, Vec<String>>,
+    pub organization: Option<serde_yaml::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationOverride {
+    pub base_url: Option<String>,
+}
+
+impl Config {
+    /// Reads `path`; `None` means the defaults (and `./quench.yaml` if present).
+    pub fn load(path: Option<&Path>) -> Result<Config, Diagnostic> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from("quench.yaml"), false),
+        };
+        let shown = path.display().to_string();
+        let src = match std::fs::read_to_string(&path) {
+            Ok(s) => s,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Config::default())
+            }
+            Err(e) => {
+                return Err(Diagnostic::new(
+                    &shown,
+                    Pos::START,
+                    format!("cannot read the config: {e}"),
+                ))
+            }
+        };
+        if src.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        serde_yaml::from_str(&src).map_err(|e| {
+            let pos = e
+                .location()
+                .map(|l| Pos {
+                    line: l.line(),
+                    col: l.column(),
+                })
+                .unwrap_or(Pos::START);
+            let msg = e.to_string();
+            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            Diagnostic::new(&shown, pos, format!("invalid config: {msg}"))
+        })
+    }
+
+    pub fn organization_json(&self) -> Json {
+        self.organization
+            .as_ref()
+            .and_then(|v| serde_json::to_value(v).ok())
+            .unwrap_or_else(|| serde_json::json!({"name": "Example Marketing Ltd", "dpo": {"name": "Data Protection Officer", "email": "dpo@example.com", "phone": "+1 555 0100"}, "website": "https://example.com/security"}))
+    }
+
+    /// Secrets from `secrets_file`, if configured.
+    pub fn file_secrets(&self) -> Result<BTreeMap<String, String>, Diagnostic> {
+        let Some(p) = &self.secrets_file else {
+            return Ok(BTreeMap::new());
+        };
+        let shown = p.display().to_string();
+        let src = std::fs::read_to_string(p).map_err(|e| {
+            Diagnostic::new(
+                &shown,
+                Pos::START,
+                format!("cannot read the secrets file: {e}"),
+            )
+        })?;
+        // Never echo the file's content in an error: it holds secrets.
+        serde_yaml::from_str(&src).map_err(|e| {
+            let pos = e
+                .location()
+                .map(|l| Pos {
+                    line: l.line(),
+                    col: l.column(),
+                })
+                .unwrap_or(Pos::START);
+            Diagnostic::new(
+                &shown,
+                pos,
+                "the secrets file must be a map of NAME: value strings",
+            )
+        })
+    }
+}

@@ -1,0 +1,373 @@
+//! The engine: runs an incident's step graph to completion (or until it
+//! parks on a person), durably.
+//!
+//! The rule that makes resume safe: every transition is written (and
+//! flushed) to the store *before* the effect it announces starts, and the
+//! outcome after it ends. So on restart a finished step or item is never
+//! redone, and one that was in flight is retried with the same idempotency
+//! key. Independent steps run concurrently; for_each items run under the
+//! step's `concurrency` limit; per-integration rate limits sit in the
+//! executor, shared by every incident.
+
+pub mod clock;
+pub mod retry;
+mod step;
+
+pub use step::{duration_text, idempotency_key};
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value as Json};
+use tokio::sync::broadcast;
+use tokio::task::JoinSet;
+
+use crate::integrations::Executor;
+use crate::library::Library;
+use crate::runbook::{self, Diagnostics, OnFailure, Runbook};
+use crate::store::{
+    Incident, IncidentStatus, NewEvent, StepRun, StepStatus, Store, StoreError, TimelineEvent,
+};
+pub use clock::{Clock, FakeClock, SystemClock};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the runbook stored with incident {id} no longer validates against the installed integrations:\n{diags}")]
+    Runbook { id: String, diags: Diagnostics },
+    #[error("incident {id}: step \"{step}\" {problem}")]
+    Step {
+        id: String,
+        step: String,
+        problem: String,
+    },
+}
+
+/// How an engine behaves.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Drills grant approvals and finish manual steps automatically (and
+    /// say so in the timeline), and cut long waits to `max_wait`.
+    pub drill: bool,
+    pub max_wait: Duration,
+    /// `organization` for notice templates (from the config).
+    pub organization: Json,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            drill: true,
+            max_wait: Duration::from_secs(5),
+            organization: json!({}),
+        }
+    }
+}
+
+/// A request to start an incident.
+#[derive(Debug, Clone)]
+pub struct Declaration {
+    pub runbook_file: String,
+    pub runbook_source: String,
+    pub inputs: Json,
+    pub declared_by: String,
+    pub severity: String,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) store: Store,
+    pub(crate) executor: Arc<Executor>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) library: Arc<Library>,
+    pub(crate) settings: Settings,
+    events: broadcast::Sender<(String, TimelineEvent)>,
+}
+
+impl Engine {
+    pub fn new(
+        store: Store,
+        executor: Arc<Executor>,
+        clock: Arc<dyn Clock>,
+        library: Arc<Library>,
+        settings: Settings,
+    ) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        Engine {
+            store,
+            executor,
+            clock,
+            library,
+            settings,
+            events,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Every recorded event, as it is recorded (for progress displays and
+    /// Slack). A slow subscriber misses events rather than slowing the
+    /// engine; the store has them all.
+    pub fn subscribe(&self) -> broadcast::Receiver<(String, TimelineEvent)> {
+        self.events.subscribe()
+    }
+
+    pub(crate) fn announce(&self, id: &str, ev: Option<TimelineEvent>) {
+        if let Some(ev) = ev {
+            let _ = self.events.send((id.to_string(), ev));
+        }
+    }
+
+    /// Records a new incident (status running). Inputs must already be
+    /// typed against the runbook (see `cli::inputs`).
+    pub async fn declare(&self, rb: &Runbook, d: Declaration) -> Result<String, EngineError> {
+        let now = self.clock.now();
+        let id = self.store.next_incident_id(now)?;
+        let inc = Incident {
+            id: id.clone(),
+            runbook: rb.name.clone(),
+            title: rb.title.clone(),
+            status: IncidentStatus::Running,
+            declared_at: now,
+            declared_by: d.declared_by.clone(),
+            severity: d.severity.clone(),
+            inputs: d.inputs.clone(),
+            drill: self.settings.drill,
+            runbook_file: d.runbook_file,
+            runbook_source: d.runbook_source,
+            finished_at: None,
+        };
+        let what = if self.settings.drill {
+            "Drill"
+        } else {
+            "Incident"
+        };
+        let ev = NewEvent::new(
+            "incident.declared",
+            &d.declared_by,
+            format!("{what} declared: {} ({})", rb.title, d.severity),
+        )
+        .data(json!({"runbook": rb.name, "inputs": d.inputs, "drill": self.settings.drill}));
+        let te = self.store.create_incident(&inc, ev).await?;
+        self.announce(&id, Some(te));
+        Ok(id)
+    }
+
+    /// Resumes every incident that was running when the process stopped.
+    pub async fn resume_all(&self) -> Vec<(String, Result<IncidentStatus, EngineError>)> {
+        let open = match self.store.incidents() {
+            Ok(list) => list
+                .into_iter()
+                .filter(|i| i.status == IncidentStatus::Running)
+                .collect::<Vec<_>>(),
+            Err(e) => return vec![(String::new(), Err(e.into()))],
+        };
+        let mut set = JoinSet::new();
+        for inc in open {
+            let me = self.clone();
+            set.spawn(async move {
+                let r = me.resume(&inc.id).await;
+                (inc.id, r)
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(r) = set.join_next().await {
+            if let Ok(r) = r {
+                out.push(r);
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Runs a previously stopped incident on from its stored state.
+    pub async fn resume(&self, id: &str) -> Result<IncidentStatus, EngineError> {
+        let in_flight: Vec<String> = self
+            .store
+            .step_runs(id)?
+            .into_iter()
+            .filter(|(_, r)| r.status == StepStatus::Running)
+            .map(|(s, _)| s)
+            .collect();
+        let msg = if in_flight.is_empty() {
+            "Resumed after a restart".to_string()
+        } else {
+            format!(
+                "Resumed after a restart; retrying in-flight steps with their idempotency keys: {}",
+                in_flight.join(", ")
+            )
+        };
+        let te = self
+            .store
+            .append(
+                id,
+                self.clock.now(),
+                NewEvent::new("incident.resumed", "quench", msg),
+            )
+            .await?;
+        self.announce(id, Some(te));
+        self.run(id).await
+    }
+
+    fn runbook_of(&self, inc: &Incident) -> Result<Runbook, EngineError> {
+        runbook::load(
+            &inc.runbook_file,
+            &inc.runbook_source,
+            &self.library.known(),
+        )
+        .map_err(|diags| EngineError::Runbook {
+            id: inc.id.clone(),
+            diags,
+        })
+    }
+
+    /// Drives the incident until every step is final or parked on a person.
+    pub async fn run(&self, id: &str) -> Result<IncidentStatus, EngineError> {
+        let inc = self.store.incident(id)?;
+        if !inc.status.is_open() {
+            return Ok(inc.status);
+        }
+        let rb = Arc::new(self.runbook_of(&inc)?);
+        let inc = Arc::new(inc);
+        let mut runs: BTreeMap<String, StepRun> = self.store.step_runs(id)?;
+        let mut active: HashSet<String> = HashSet::new();
+        let mut set: JoinSet<(String, Result<StepRun, EngineError>)> = JoinSet::new();
+        let mut abort: Option<String> = runs
+            .iter()
+            .find(|(sid, r)| {
+                r.status == StepStatus::Failed
+                    && rb
+                        .step(sid)
+                        .is_some_and(|s| s.on_failure == OnFailure::Abort)
+            })
+            .map(|(s, _)| s.clone());
+        let mut fatal: Option<EngineError> = None;
+
+        loop {
+            if abort.is_none() && fatal.is_none() {
+                for s in &rb.steps {
+                    if active.contains(&s.id) {
+                        continue;
+                    }
+                    let status = runs
+                        .get(&s.id)
+                        .map(|r| r.status)
+                        .unwrap_or(StepStatus::Pending);
+                    let startable = match status {
+                        StepStatus::Pending => s
+                            .needs
+                            .iter()
+                            .all(|n| runs.get(n).is_some_and(|r| r.status.is_final())),
+                        // In flight when the process stopped: pick it up again.
+                        StepStatus::Running => true,
+                        _ => false,
+                    };
+                    if !startable {
+                        continue;
+                    }
+                    active.insert(s.id.clone());
+                    let ctx = step::context(&inc, &runs, &self.settings);
+                    let me = self.clone();
+                    let (rb, inc, sid) = (rb.clone(), inc.clone(), s.id.clone());
+                    let prior = runs.get(&s.id).cloned().unwrap_or_default();
+                    set.spawn(async move {
+                        let step = rb.step(&sid).expect("scheduled steps exist");
+                        let r = me.run_step(&inc, step, prior, ctx).await;
+                        (sid, r)
+                    });
+                }
+            }
+            let Some(joined) = set.join_next().await else {
+                break;
+            };
+            let (sid, result) = match joined {
+                Ok(x) => x,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => continue,
+            };
+            active.remove(&sid);
+            match result {
+                Ok(run) => {
+                    if run.status == StepStatus::Failed
+                        && rb
+                            .step(&sid)
+                            .is_some_and(|s| s.on_failure == OnFailure::Abort)
+                        && abort.is_none()
+                    {
+                        abort = Some(sid.clone());
+                    }
+                    runs.insert(sid, run);
+                }
+                Err(e) => {
+                    // A store error: stop scheduling, let running steps finish.
+                    fatal.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = fatal {
+            return Err(e);
+        }
+
+        let now = self.clock.now();
+        let (status, ev) = if let Some(sid) = abort {
+            let err = runs
+                .get(&sid)
+                .and_then(|r| r.error.clone())
+                .unwrap_or_default();
+            (
+                IncidentStatus::Failed,
+                NewEvent::new(
+                    "incident.failed",
+                    "quench",
+                    format!("Failed: step \"{sid}\" failed and its on_failure is abort: {err}"),
+                )
+                .step(&sid),
+            )
+        } else if rb
+            .steps
+            .iter()
+            .all(|s| runs.get(&s.id).is_some_and(|r| r.status.is_final()))
+        {
+            let failed: Vec<&str> = runs
+                .iter()
+                .filter(|(_, r)| r.status == StepStatus::Failed)
+                .map(|(s, _)| s.as_str())
+                .collect();
+            let msg = if failed.is_empty() {
+                "Completed: every step finished".to_string()
+            } else {
+                format!(
+                    "Completed with failed steps under on_failure: continue: {}",
+                    failed.join(", ")
+                )
+            };
+            (
+                IncidentStatus::Completed,
+                NewEvent::new("incident.completed", "quench", msg),
+            )
+        } else {
+            let parked: Vec<&str> = runs
+                .iter()
+                .filter(|(_, r)| r.status == StepStatus::Waiting)
+                .map(|(s, _)| s.as_str())
+                .collect();
+            (
+                IncidentStatus::Waiting,
+                NewEvent::new(
+                    "incident.waiting",
+                    "quench",
+                    format!("Waiting on people: {}", parked.join(", ")),
+                ),
+            )
+        };
+        if status != inc.status || status != IncidentStatus::Running {
+            let te = self.store.set_incident_status(id, status, now, ev).await?;
+            self.announce(id, Some(te));
+        }
+        Ok(status)
+    }
+}

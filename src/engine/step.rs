@@ -1,0 +1,847 @@
+//! Running one step of each kind, and one for_each item of an action.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value as Json};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::{retry, Engine, EngineError, Settings};
+use crate::integrations::CallError;
+use crate::notices;
+use crate::render::{lookup, render_str, render_value, truthy};
+use crate::runbook::{Jurisdictions, Step, StepKind};
+use crate::store::{Incident, ItemRun, NewEvent, NoticeDraft, StepRun, StepStatus};
+
+/// The template context a step sees: inputs, incident, finished steps.
+pub(crate) fn context(
+    inc: &Incident,
+    runs: &BTreeMap<String, StepRun>,
+    settings: &Settings,
+) -> Json {
+    let steps: serde_json::Map<String, Json> = runs
+        .iter()
+        .map(|(id, r)| {
+            (
+                id.clone(),
+                json!({"output": r.output, "status": r.status.name()}),
+            )
+        })
+        .collect();
+    json!({
+        "inputs": inc.inputs,
+        "incident": {
+            "id": inc.id,
+            "declared_at": inc.declared_at.to_rfc3339(),
+            "declared_by": inc.declared_by,
+            "severity": inc.severity,
+            "runbook": inc.runbook,
+        },
+        "steps": steps,
+        "organization": settings.organization,
+    })
+}
+
+/// The idempotency key of one item of one step of one incident: stable
+/// across retries and restarts, distinct between items.
+pub fn idempotency_key(incident: &str, step: &str, item: u32) -> String {
+    format!("quench-{incident}-{step}-{item}")
+}
+
+pub fn duration_text(d: Duration) -> String {
+    let ms = d.as_millis();
+    let s = d.as_secs();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms % 1000 != 0 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else if s % 3600 == 0 {
+        format!("{}h", s / 3600)
+    } else if s % 60 == 0 && s >= 60 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+impl Engine {
+    async fn put_step(
+        &self,
+        inc: &str,
+        step: &str,
+        run: &StepRun,
+        ev: Option<NewEvent>,
+    ) -> Result<(), EngineError> {
+        let te = self
+            .store
+            .put_step(inc, step, run, self.clock.now(), ev)
+            .await?;
+        self.announce(inc, te);
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        inc: &str,
+        step: &Step,
+        mut run: StepRun,
+        result: Result<Json, String>,
+    ) -> Result<StepRun, EngineError> {
+        run.finished_at = Some(self.clock.now());
+        let ev = match result {
+            Ok(output) => {
+                run.status = StepStatus::Succeeded;
+                run.output = output;
+                run.error = None;
+                NewEvent::new("step.succeeded", "quench", format!("{} succeeded", step.id))
+            }
+            Err(e) => {
+                run.status = StepStatus::Failed;
+                run.error = Some(self.executor.redact(&e));
+                let tail = match step.on_failure {
+                    crate::runbook::OnFailure::Continue => {
+                        " (on_failure: continue, the incident goes on)"
+                    }
+                    crate::runbook::OnFailure::Abort => "",
+                };
+                NewEvent::new(
+                    "step.failed",
+                    "quench",
+                    format!(
+                        "{} failed: {}{tail}",
+                        step.id,
+                        run.error.as_deref().unwrap_or("")
+                    ),
+                )
+            }
+        };
+        self.put_step(inc, &step.id, &run, Some(ev.step(&step.id)))
+            .await?;
+        Ok(run)
+    }
+
+    pub(crate) async fn run_step(
+        &self,
+        inc: &Incident,
+        step: &Step,
+        mut run: StepRun,
+        ctx: Json,
+    ) -> Result<StepRun, EngineError> {
+        let id = inc.id.as_str();
+        if run.status == StepStatus::Pending {
+            if let Some(w) = step.when.as_ref().filter(|_| !per_item_when(step)) {
+                match render_str(w, &ctx) {
+                    Ok(v) if !truthy(&v) => {
+                        run.status = StepStatus::Skipped;
+                        run.finished_at = Some(self.clock.now());
+                        let ev = NewEvent::new(
+                            "step.skipped",
+                            "quench",
+                            format!("{} skipped: `when` rendered \"{}\"", step.id, v.trim()),
+                        )
+                        .step(&step.id);
+                        self.put_step(id, &step.id, &run, Some(ev)).await?;
+                        return Ok(run);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        return self
+                            .finish(id, step, run, Err(format!("`when`: {e}")))
+                            .await
+                    }
+                }
+            }
+            run.status = StepStatus::Running;
+            run.started_at = Some(self.clock.now());
+            let ev = NewEvent::new(
+                "step.started",
+                "quench",
+                format!("{} started ({})", step.id, describe(step)),
+            )
+            .step(&step.id);
+            self.put_step(id, &step.id, &run, Some(ev)).await?;
+        }
+
+        match &step.kind {
+            StepKind::Action {
+                integration,
+                action,
+            } => {
+                let manual = self
+                    .executor
+                    .action(integration, action)
+                    .and_then(|a| a.manual.clone());
+                match manual {
+                    Some(ui) => {
+                        let text = format!("{integration} offers no API for {action}: {ui}");
+                        self.person_step(inc, step, run, "manual", None, &text)
+                            .await
+                    }
+                    None => {
+                        self.action_step(inc, step, run, ctx, integration, action)
+                            .await
+                    }
+                }
+            }
+            StepKind::Notice(spec) => {
+                let result = self.notice_step(inc, step, spec, &ctx).await;
+                match result {
+                    Ok(out) => self.finish(id, step, run, Ok(out)).await,
+                    Err(EngineErrorOr::Step(e)) => self.finish(id, step, run, Err(e)).await,
+                    Err(EngineErrorOr::Engine(e)) => Err(e),
+                }
+            }
+            StepKind::Approval { approvers, prompt } => {
+                let text = match prompt.as_deref().map(|p| render_str(p, &ctx)) {
+                    Some(Ok(t)) => t,
+                    Some(Err(e)) => {
+                        return self
+                            .finish(id, step, run, Err(format!("`approval.prompt`: {e}")))
+                            .await
+                    }
+                    None => format!("Approve step {}?", step.id),
+                };
+                self.person_step(inc, step, run, "approval", Some(approvers), &text)
+                    .await
+            }
+            StepKind::Manual {
+                assignee,
+                instructions,
+            } => {
+                let text = match render_str(instructions, &ctx) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        return self
+                            .finish(id, step, run, Err(format!("`manual.instructions`: {e}")))
+                            .await
+                    }
+                };
+                let who = assignee.clone().map(|a| vec![a]);
+                self.person_step(inc, step, run, "manual", who.as_ref(), &text)
+                    .await
+            }
+            StepKind::Wait(d) => self.wait_step(inc, step, run, *d).await,
+        }
+    }
+
+    /// Approvals and manual tasks park the incident on a person; drills
+    /// resolve them at once and say so.
+    async fn person_step(
+        &self,
+        inc: &Incident,
+        step: &Step,
+        mut run: StepRun,
+        kind: &str,
+        who: Option<&Vec<String>>,
+        text: &str,
+    ) -> Result<StepRun, EngineError> {
+        let id = inc.id.as_str();
+        run.attempts = 1;
+        let who_text = who.map(|w| w.join(", ")).unwrap_or_else(|| "anyone".into());
+        if self.settings.drill {
+            let (event, msg, output) = if kind == "approval" {
+                (
+                    "approval.granted",
+                    format!("Auto-approved (drill) for {who_text}: {text}"),
+                    json!({"approved": true, "by": "drill", "auto": true}),
+                )
+            } else {
+                (
+                    "manual.done",
+                    format!("Auto-completed (drill) for {who_text}: {text}"),
+                    json!({"done": true, "by": "drill", "auto": true}),
+                )
+            };
+            let te = self
+                .store
+                .append(
+                    id,
+                    self.clock.now(),
+                    NewEvent::new(event, "drill", msg).step(&step.id),
+                )
+                .await?;
+            self.announce(id, Some(te));
+            return self.finish(id, step, run, Ok(output)).await;
+        }
+        run.status = StepStatus::Waiting;
+        let (event, msg) = if kind == "approval" {
+            (
+                "approval.requested",
+                format!("Waiting for approval by {who_text}: {text}"),
+            )
+        } else {
+            (
+                "manual.requested",
+                format!("Waiting for {who_text}: {text}"),
+            )
+        };
+        let ev = NewEvent::new(event, "quench", msg)
+            .step(&step.id)
+            .data(json!({"approvers": who, "text": text}));
+        self.put_step(id, &step.id, &run, Some(ev)).await?;
+        Ok(run)
+    }
+
+    async fn wait_step(
+        &self,
+        inc: &Incident,
+        step: &Step,
+        mut run: StepRun,
+        d: Duration,
+    ) -> Result<StepRun, EngineError> {
+        let id = inc.id.as_str();
+        let now = self.clock.now();
+        let wake_at = match run.wake_at {
+            Some(w) => w,
+            None => {
+                let w = now + chrono::Duration::from_std(d).unwrap_or_default();
+                run.wake_at = Some(w);
+                run.attempts = 1;
+                self.put_step(id, &step.id, &run, None).await?;
+                w
+            }
+        };
+        let left = (wake_at - now).to_std().unwrap_or(Duration::ZERO);
+        let sleep = if self.settings.drill && left > self.settings.max_wait {
+            let ev = NewEvent::new(
+                "wait.cut",
+                "drill",
+                format!(
+                    "Waiting {} instead of {} (drill cap --max-wait)",
+                    duration_text(self.settings.max_wait),
+                    duration_text(left)
+                ),
+            )
+            .step(&step.id);
+            let te = self.store.append(id, now, ev).await?;
+            self.announce(id, Some(te));
+            self.settings.max_wait
+        } else {
+            left
+        };
+        self.clock.sleep(sleep).await;
+        self.finish(
+            id,
+            step,
+            run,
+            Ok(json!({"waited_ms": sleep.as_millis() as u64})),
+        )
+        .await
+    }
+
+    async fn notice_step(
+        &self,
+        inc: &Incident,
+        step: &Step,
+        spec: &crate::runbook::NoticeSpec,
+        ctx: &Json,
+    ) -> Result<Json, EngineErrorOr> {
+        let codes: Vec<Option<String>> = match &spec.jurisdictions {
+            None => vec![None],
+            Some(Jurisdictions::List(l)) => l.iter().cloned().map(Some).collect(),
+            Some(Jurisdictions::Path(p)) => match lookup(ctx, p) {
+                Some(Json::Array(a)) => a
+                    .iter()
+                    .map(|v| {
+                        Some(
+                            v.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string()),
+                        )
+                    })
+                    .collect(),
+                Some(other) => {
+                    return Err(EngineErrorOr::Step(format!(
+                        "`notice.jurisdictions` path {p} is {other}, not a list"
+                    )))
+                }
+                None => {
+                    return Err(EngineErrorOr::Step(format!(
+                        "`notice.jurisdictions` path {p} does not resolve"
+                    )))
+                }
+            },
+        };
+        let mut out = Vec::new();
+        for code in codes {
+            let template = match &spec.template {
+                Some(t) => t.clone(),
+                None => self
+                    .library
+                    .notices
+                    .pick(&spec.audience, code.as_deref())
+                    .ok_or_else(|| {
+                        EngineErrorOr::Step(format!(
+                            "no notice template for audience {} and jurisdiction {}",
+                            spec.audience,
+                            code.as_deref().unwrap_or("-")
+                        ))
+                    })?,
+            };
+            let mut nctx = ctx.clone();
+            nctx["jurisdiction"] = match &code {
+                Some(c) => json!({"code": c, "name": notices::jurisdiction_name(c)}),
+                None => Json::Null,
+            };
+            nctx["notice"] = json!({"audience": spec.audience, "version": 1});
+            let body = self
+                .library
+                .notices
+                .render(&template, &nctx)
+                .map_err(|e| EngineErrorOr::Step(e.to_string()))?;
+            let draft = NoticeDraft {
+                incident: inc.id.clone(),
+                step: step.id.clone(),
+                audience: spec.audience.clone(),
+                jurisdiction: code.clone(),
+                template: template.clone(),
+                version: 0,
+                body,
+                drafted_at: self.clock.now(),
+                drafted_by: "quench".into(),
+                approved_by: None,
+                approved_at: None,
+            };
+            let msg = format!(
+                "Drafted {} notice{} from template {template}",
+                spec.audience,
+                code.as_deref()
+                    .map(|c| format!(" for {c}"))
+                    .unwrap_or_default()
+            );
+            let ev = NewEvent::new("notice.drafted", "quench", msg).step(&step.id);
+            let stored = self
+                .store
+                .put_notice(draft, ev)
+                .await
+                .map_err(|e| EngineErrorOr::Engine(e.into()))?;
+            out.push(
+                json!({"jurisdiction": code, "template": template, "version": stored.version}),
+            );
+        }
+        Ok(Json::Array(out))
+    }
+
+    async fn action_step(
+        &self,
+        inc: &Incident,
+        step: &Step,
+        mut run: StepRun,
+        ctx: Json,
+        integration: &str,
+        action: &str,
+    ) -> Result<StepRun, EngineError> {
+        let id = inc.id.as_str();
+        let items: Vec<Json> = match &step.for_each {
+            None => vec![Json::Null],
+            Some(path) => match lookup(&ctx, path) {
+                // A fan-out step's output is one entry per item; when each
+                // entry is itself a list (per-user grants), iterate them all.
+                Some(Json::Array(a)) if !a.is_empty() && a.iter().all(Json::is_array) => {
+                    a.iter().flat_map(|x| x.as_array().cloned().unwrap_or_default()).collect()
+                }
+                Some(Json::Array(a)) => a.clone(),
+                Some(Json::Null) | None => {
+                    return self.finish(id, step, run, Err(format!("for_each path {path} resolved to nothing; was the step it reads skipped or failed?"))).await
+                }
+                Some(other) => {
+                    let kind = match other {
+                        Json::Object(_) => "an object",
+                        Json::String(_) => "a string",
+                        _ => "a scalar",
+                    };
+                    return self.finish(id, step, run, Err(format!("for_each path {path} resolved to {kind}, not a list"))).await;
+                }
+            },
+        };
+        let fan_out = step.for_each.is_some();
+        if fan_out && run.items.is_none() {
+            run.items = Some(items.len() as u32);
+            let ev = NewEvent::new(
+                "step.fanned_out",
+                "quench",
+                format!(
+                    "{}: {} item(s), up to {} at a time",
+                    step.id,
+                    items.len(),
+                    step.concurrency
+                ),
+            )
+            .step(&step.id);
+            self.put_step(id, &step.id, &run, Some(ev)).await?;
+        }
+        let done = self.store.item_runs(id, &step.id)?;
+        let slots = Arc::new(Semaphore::new(step.concurrency));
+        let mut set: JoinSet<(u32, Result<ItemRun, EngineError>)> = JoinSet::new();
+        let mut results: BTreeMap<u32, ItemRun> = BTreeMap::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let idx = i as u32;
+            let prior = done.get(&idx).cloned();
+            if let Some(p) = &prior {
+                if p.status.is_final() {
+                    results.insert(idx, p.clone());
+                    continue;
+                }
+            }
+            let me = self.clone();
+            let (inc_id, step_c, ctx_c, integ, act, slots) = (
+                id.to_string(),
+                step.clone(),
+                ctx.clone(),
+                integration.to_string(),
+                action.to_string(),
+                slots.clone(),
+            );
+            set.spawn(async move {
+                let _slot = slots
+                    .acquire_owned()
+                    .await
+                    .expect("step semaphore is never closed");
+                let mut ictx = ctx_c;
+                if fan_out {
+                    ictx["item"] = item;
+                }
+                let r = if per_item_when(&step_c) {
+                    me.item_when(&inc_id, &step_c, idx, prior, &ictx, &integ, &act)
+                        .await
+                } else {
+                    me.run_item(&inc_id, &step_c, idx, fan_out, prior, &ictx, &integ, &act)
+                        .await
+                };
+                (idx, r)
+            });
+        }
+        let mut first_err: Option<EngineError> = None;
+        while let Some(j) = set.join_next().await {
+            match j {
+                Ok((idx, Ok(r))) => {
+                    results.insert(idx, r);
+                }
+                Ok((_, Err(e))) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => {}
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        run.attempts = results.values().map(|r| r.attempts).max().unwrap_or(0);
+        let failed: Vec<(u32, &ItemRun)> = results
+            .iter()
+            .filter(|(_, r)| r.status == StepStatus::Failed)
+            .map(|(i, r)| (*i, r))
+            .collect();
+        if !failed.is_empty() {
+            let first = failed[0].1.error.clone().unwrap_or_default();
+            let msg = if fan_out {
+                format!(
+                    "{} of {} item(s) failed; first (item {}): {first}",
+                    failed.len(),
+                    results.len(),
+                    failed[0].0
+                )
+            } else {
+                first
+            };
+            run.output = if fan_out {
+                Json::Array(results.values().map(|r| r.output.clone()).collect())
+            } else {
+                Json::Null
+            };
+            return self.finish(id, step, run, Err(msg)).await;
+        }
+        let output = if fan_out {
+            Json::Array(
+                results
+                    .values()
+                    .filter(|r| r.status != StepStatus::Skipped)
+                    .map(|r| r.output.clone())
+                    .collect(),
+            )
+        } else {
+            results.remove(&0).map(|r| r.output).unwrap_or(Json::Null)
+        };
+        self.finish(id, step, run, Ok(output)).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_item(
+        &self,
+        id: &str,
+        step: &Step,
+        idx: u32,
+        fan_out: bool,
+        prior: Option<ItemRun>,
+        ctx: &Json,
+        integration: &str,
+        action: &str,
+    ) -> Result<ItemRun, EngineError> {
+        let item_no = fan_out.then_some(idx);
+        let resumed_in_flight = prior
+            .as_ref()
+            .is_some_and(|p| p.status == StepStatus::Running);
+        let mut ir = prior.unwrap_or_else(|| ItemRun {
+            status: StepStatus::Pending,
+            attempts: 0,
+            idempotency_key: idempotency_key(id, &step.id, idx),
+            output: Json::Null,
+            error: None,
+            already_done: false,
+            started_at: None,
+            finished_at: None,
+        });
+        // An attempt cut short by a crash has an unknown outcome: it gets
+        // one more try even when the budget is spent.
+        let budget = if resumed_in_flight {
+            step.retry.attempts.max(ir.attempts + 1)
+        } else {
+            step.retry.attempts
+        };
+        let label = if fan_out {
+            format!("{} item {idx}", step.id)
+        } else {
+            step.id.clone()
+        };
+
+        let with = match render_value(&step.with, ctx) {
+            Ok(w) => w,
+            Err(e) => {
+                ir.status = StepStatus::Failed;
+                ir.error = Some(format!("`with`: {e}"));
+                ir.finished_at = Some(self.clock.now());
+                let ev = NewEvent::new(
+                    "item.failed",
+                    "quench",
+                    format!("{label} failed: {}", ir.error.as_deref().unwrap_or("")),
+                )
+                .step(&step.id)
+                .item(item_no);
+                let te = self
+                    .store
+                    .put_item(id, &step.id, idx, &ir, self.clock.now(), ev)
+                    .await?;
+                self.announce(id, Some(te));
+                return Ok(ir);
+            }
+        };
+
+        loop {
+            ir.attempts += 1;
+            ir.status = StepStatus::Running;
+            ir.started_at.get_or_insert(self.clock.now());
+            let ev = NewEvent::new(
+                "item.attempt",
+                "quench",
+                format!(
+                    "{label}: {integration}.{action} attempt {} of {budget}",
+                    ir.attempts
+                ),
+            )
+            .step(&step.id)
+            .item(item_no)
+            .data(json!({"idempotency_key": ir.idempotency_key, "attempt": ir.attempts}));
+            let te = self
+                .store
+                .put_item(id, &step.id, idx, &ir, self.clock.now(), ev)
+                .await?;
+            self.announce(id, Some(te));
+
+            let result = self
+                .executor
+                .call(
+                    integration,
+                    action,
+                    &with,
+                    &ir.idempotency_key,
+                    step.timeout,
+                )
+                .await;
+            let now = self.clock.now();
+            match result {
+                Ok(ok) => {
+                    ir.status = StepStatus::Succeeded;
+                    ir.output = ok.output;
+                    ir.already_done = ok.already_done;
+                    ir.error = None;
+                    ir.finished_at = Some(now);
+                    let msg = if ok.already_done {
+                        format!(
+                            "{label}: already done (HTTP {}), recorded as success",
+                            ok.status
+                        )
+                    } else {
+                        format!("{label}: done (HTTP {})", ok.status)
+                    };
+                    let ev = NewEvent::new("item.succeeded", "quench", msg)
+                        .step(&step.id)
+                        .item(item_no)
+                        .data(json!({"status": ok.status, "already_done": ok.already_done}));
+                    let te = self.store.put_item(id, &step.id, idx, &ir, now, ev).await?;
+                    self.announce(id, Some(te));
+                    return Ok(ir);
+                }
+                Err(CallError::Retriable {
+                    retry_after,
+                    message,
+                    status,
+                }) if ir.attempts < budget => {
+                    let delay =
+                        retry::delay(&step.retry, ir.attempts + 1, retry_after, fastrand::f64());
+                    let why = match retry_after {
+                        Some(ra) => format!(" (Retry-After {})", duration_text(ra)),
+                        None => String::new(),
+                    };
+                    let ev = NewEvent::new(
+                        "item.retry",
+                        "quench",
+                        format!(
+                            "{label}: {message}; retrying in {}{why}",
+                            duration_text(delay)
+                        ),
+                    )
+                    .step(&step.id)
+                    .item(item_no)
+                    .data(json!({"status": status, "delay_ms": delay.as_millis() as u64}));
+                    let te = self.store.append(id, now, ev).await?;
+                    self.announce(id, Some(te));
+                    self.clock.sleep(delay).await;
+                }
+                Err(e) => {
+                    let exhausted = matches!(e, CallError::Retriable { .. });
+                    ir.status = StepStatus::Failed;
+                    ir.finished_at = Some(now);
+                    ir.error = Some(if exhausted {
+                        format!("{e} (gave up after {} attempts)", ir.attempts)
+                    } else {
+                        e.to_string()
+                    });
+                    let ev = NewEvent::new(
+                        "item.failed",
+                        "quench",
+                        format!("{label} failed: {}", ir.error.as_deref().unwrap_or("")),
+                    )
+                    .step(&step.id)
+                    .item(item_no)
+                    .data(json!({"status": e.status()}));
+                    let te = self.store.put_item(id, &step.id, idx, &ir, now, ev).await?;
+                    self.announce(id, Some(te));
+                    return Ok(ir);
+                }
+            }
+        }
+    }
+}
+
+/// A fan-out step whose `when` reads `item` filters items, not the step.
+fn per_item_when(step: &Step) -> bool {
+    step.for_each.is_some()
+        && step.when.as_deref().is_some_and(|w| {
+            crate::runbook::template::analyse(w)
+                .vars
+                .iter()
+                .any(|v| v.path[0] == "item")
+        })
+}
+
+impl Engine {
+    /// Evaluates a per-item `when`, recording a skipped item or running it.
+    #[allow(clippy::too_many_arguments)]
+    async fn item_when(
+        &self,
+        id: &str,
+        step: &Step,
+        idx: u32,
+        prior: Option<ItemRun>,
+        ctx: &Json,
+        integration: &str,
+        action: &str,
+    ) -> Result<ItemRun, EngineError> {
+        if prior.is_none() {
+            let w = step.when.as_deref().unwrap_or_default();
+            let verdict = render_str(w, ctx);
+            if let Ok(v) = &verdict {
+                if !truthy(v) {
+                    let ir = ItemRun {
+                        status: StepStatus::Skipped,
+                        attempts: 0,
+                        idempotency_key: idempotency_key(id, &step.id, idx),
+                        output: Json::Null,
+                        error: None,
+                        already_done: false,
+                        started_at: None,
+                        finished_at: Some(self.clock.now()),
+                    };
+                    let ev = NewEvent::new(
+                        "item.skipped",
+                        "quench",
+                        format!(
+                            "{} item {idx} skipped: `when` rendered \"{}\"",
+                            step.id,
+                            v.trim()
+                        ),
+                    )
+                    .step(&step.id)
+                    .item(Some(idx));
+                    let te = self
+                        .store
+                        .put_item(id, &step.id, idx, &ir, self.clock.now(), ev)
+                        .await?;
+                    self.announce(id, Some(te));
+                    return Ok(ir);
+                }
+            }
+            if let Err(e) = verdict {
+                let ir = ItemRun {
+                    status: StepStatus::Failed,
+                    attempts: 0,
+                    idempotency_key: idempotency_key(id, &step.id, idx),
+                    output: Json::Null,
+                    error: Some(format!("`when`: {e}")),
+                    already_done: false,
+                    started_at: None,
+                    finished_at: Some(self.clock.now()),
+                };
+                let ev = NewEvent::new(
+                    "item.failed",
+                    "quench",
+                    format!("{} item {idx} failed: `when`: {e}", step.id),
+                )
+                .step(&step.id)
+                .item(Some(idx));
+                let te = self
+                    .store
+                    .put_item(id, &step.id, idx, &ir, self.clock.now(), ev)
+                    .await?;
+                self.announce(id, Some(te));
+                return Ok(ir);
+            }
+        }
+        self.run_item(id, step, idx, true, prior, ctx, integration, action)
+            .await
+    }
+}
+
+pub(crate) enum EngineErrorOr {
+    Step(String),
+    Engine(EngineError),
+}
+
+fn describe(step: &Step) -> String {
+    match &step.kind {
+        StepKind::Action {
+            integration,
+            action,
+        } => format!("{integration}.{action}"),
+        StepKind::Notice(n) => format!("notice for {}", n.audience),
+        StepKind::Approval { approvers, .. } => format!("approval by {}", approvers.join(", ")),
+        StepKind::Manual { assignee, .. } => format!(
+            "manual task for {}",
+            assignee.as_deref().unwrap_or("anyone")
+        ),
+        StepKind::Wait(d) => format!("wait {}", duration_text(*d)),
+    }
+}

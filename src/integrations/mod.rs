@@ -1,0 +1,84 @@
+//! Integrations: manifests (data, not code), the HTTP executor, the
+//! per-integration rate limiter, secrets, and the built-in simulator.
+
+pub mod executor;
+pub mod manifest;
+pub mod rate_limit;
+pub mod secrets;
+pub mod simulator;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::runbook::{Diagnostics, Known};
+pub use executor::{CallError, Executor, Routing, Success};
+pub use manifest::Manifest;
+pub use secrets::{Secret, Secrets};
+pub use simulator::Simulator;
+
+/// Every known integration, by name: bundled manifests, overridden or
+/// extended by files in the integrations folder.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    manifests: BTreeMap<String, Arc<Manifest>>,
+    /// Where each manifest came from (`bundled:hubspot.yaml` or a path).
+    pub origins: BTreeMap<String, String>,
+}
+
+impl Catalog {
+    /// Loads the bundled manifests, then `dir` (if it exists). Every problem
+    /// in every file is reported together.
+    pub fn load(dir: Option<&Path>) -> Result<Catalog, Diagnostics> {
+        let mut cat = Catalog::default();
+        let mut diags = Diagnostics::default();
+        for (file, src) in crate::bundled::INTEGRATIONS {
+            cat.add(&format!("integrations/{file}"), src, &mut diags);
+        }
+        if let Some(dir) = dir {
+            for (path, src) in crate::bundled::read_dir(dir, "yaml", &mut diags) {
+                cat.add(&path, &src, &mut diags);
+            }
+        }
+        if diags.is_empty() {
+            Ok(cat)
+        } else {
+            Err(diags.sorted())
+        }
+    }
+
+    fn add(&mut self, file: &str, src: &str, diags: &mut Diagnostics) {
+        match manifest::load(file, src) {
+            Ok(m) => {
+                self.origins.insert(m.name.clone(), file.to_string());
+                self.manifests.insert(m.name.clone(), Arc::new(m));
+            }
+            Err(d) => diags.0.extend(d.0),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Manifest>> {
+        self.manifests.get(name)
+    }
+
+    pub fn manifests(&self) -> impl Iterator<Item = &Arc<Manifest>> {
+        self.manifests.values()
+    }
+
+    /// Every secret name any manifest reads.
+    pub fn secret_names(&self) -> std::collections::BTreeSet<String> {
+        self.manifests
+            .values()
+            .flat_map(|m| m.secrets.iter().cloned())
+            .collect()
+    }
+
+    /// What runbooks may reference.
+    pub fn known(&self, known: &mut Known) {
+        for m in self.manifests.values() {
+            known
+                .integrations
+                .insert(m.name.clone(), m.actions.keys().cloned().collect());
+        }
+    }
+}

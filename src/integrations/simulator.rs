@@ -1,0 +1,183 @@
+//! The built-in simulator: an HTTP server on loopback that answers every
+//! manifest action from its `simulate` block, so drills exercise the real
+//! request path (rendering, auth headers, rate limits, retries) without
+//! touching a real platform.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tokio::task::JoinHandle;
+
+use super::manifest::{Auth, Manifest};
+use super::Catalog;
+
+struct Route {
+    integration: String,
+    action: String,
+    method: Method,
+    /// Path segments; `None` matches any one segment (a templated id).
+    segments: Vec<Option<String>>,
+}
+
+struct Sim {
+    routes: Vec<Route>,
+    manifests: BTreeMap<String, Arc<Manifest>>,
+    calls: Mutex<BTreeMap<String, u64>>,
+}
+
+/// A running simulator. Dropping it stops the server.
+pub struct Simulator {
+    addr: SocketAddr,
+    sim: Arc<Sim>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Simulator {
+    /// Binds 127.0.0.1 on a free port and starts serving.
+    pub async fn start(catalog: &Catalog) -> std::io::Result<Simulator> {
+        let mut routes = Vec::new();
+        let mut manifests = BTreeMap::new();
+        for m in catalog.manifests() {
+            manifests.insert(m.name.clone(), m.clone());
+            for (name, a) in &m.actions {
+                if a.manual.is_some() {
+                    continue;
+                }
+                routes.push(Route {
+                    integration: m.name.clone(),
+                    action: name.clone(),
+                    method: a.method.as_str().parse().unwrap_or(Method::GET),
+                    segments: path_pattern(&a.path),
+                });
+            }
+        }
+        let sim = Arc::new(Sim {
+            routes,
+            manifests,
+            calls: Mutex::new(BTreeMap::new()),
+        });
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let app = Router::new().fallback(answer).with_state(sim.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Simulator { addr, sim, task })
+    }
+
+    /// The base URL that stands in for `integration`'s real one.
+    pub fn base_url(&self, integration: &str) -> String {
+        format!("http://{}/{}", self.addr, integration)
+    }
+
+    pub fn base_urls(&self) -> std::collections::HashMap<String, String> {
+        self.sim
+            .manifests
+            .keys()
+            .map(|n| (n.clone(), self.base_url(n)))
+            .collect()
+    }
+
+    /// Requests answered so far, by `integration.action`.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        self.sim.calls.lock().expect("simulator call log").clone()
+    }
+}
+
+fn path_pattern(path: &str) -> Vec<Option<String>> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if s.contains("{{") {
+                None
+            } else {
+                Some(s.to_string())
+            }
+        })
+        .collect()
+}
+
+async fn answer(
+    State(sim): State<Arc<Sim>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    _body: Bytes,
+) -> Response {
+    let mut segs = uri.path().split('/').filter(|s| !s.is_empty());
+    let Some(integration) = segs.next() else {
+        return (
+            StatusCode::NOT_FOUND,
+            "quench simulator: no integration in path",
+        )
+            .into_response();
+    };
+    let rest: Vec<&str> = segs.collect();
+    let Some(route) = sim.routes.iter().find(|r| {
+        r.integration == integration
+            && r.method == method
+            && r.segments.len() == rest.len()
+            && r.segments
+                .iter()
+                .zip(&rest)
+                .all(|(p, s)| p.as_deref().is_none_or(|p| p == *s))
+    }) else {
+        let msg = format!(
+            "quench simulator: no {integration} action for {method} /{}",
+            rest.join("/")
+        );
+        return (StatusCode::NOT_FOUND, msg).into_response();
+    };
+    let manifest = &sim.manifests[&route.integration];
+    if !auth_present(&manifest.auth, &headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "quench simulator: credentials missing",
+        )
+            .into_response();
+    }
+    let action = &manifest.actions[&route.action];
+    *sim.calls
+        .lock()
+        .expect("simulator call log")
+        .entry(format!("{}.{}", route.integration, route.action))
+        .or_default() += 1;
+
+    let status = StatusCode::from_u16(action.simulate.status).unwrap_or(StatusCode::OK);
+    let mut resp = match &action.simulate.body {
+        Some(b) => (status, axum::Json(b.clone())).into_response(),
+        None => status.into_response(),
+    };
+    for (k, v) in &action.simulate.headers {
+        if let (Ok(k), Ok(v)) = (k.parse::<axum::http::HeaderName>(), v.parse()) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    resp
+}
+
+/// The simulator checks that credentials are sent the way the vendor
+/// expects, which catches a manifest whose auth block is wrong.
+fn auth_present(auth: &Auth, headers: &HeaderMap) -> bool {
+    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+    match auth {
+        Auth::None => true,
+        Auth::Bearer(_) => get("authorization")
+            .strip_prefix("Bearer ")
+            .is_some_and(|t| !t.is_empty()),
+        Auth::Basic { .. } => get("authorization").starts_with("Basic "),
+        Auth::Header { name, .. } => !get(name).is_empty(),
+    }
+}

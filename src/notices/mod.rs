@@ -1,0 +1,159 @@
+//! Notice templates (runbooks/notices/*.hbs): loading, validation and
+//! strict rendering. A template is named by its file stem, either
+//! `<audience>` or `<audience>-<JURISDICTION>` (e.g. `customers-EU`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value as Json;
+
+use crate::render::render_str;
+use crate::runbook::template::analyse;
+use crate::runbook::{Diagnostic, Diagnostics, Pos};
+
+/// Jurisdiction codes of DESIGN.md and their names.
+pub const JURISDICTIONS: &[(&str, &str)] = &[
+    ("EU", "European Union (GDPR)"),
+    ("UK", "United Kingdom (UK GDPR)"),
+    ("US-CA", "California"),
+    ("US-NY", "New York"),
+    ("US-TX", "Texas"),
+    ("CA", "Canada (PIPEDA)"),
+    ("BR", "Brazil (LGPD)"),
+    ("CN", "China (PIPL)"),
+    ("SG", "Singapore (PDPA)"),
+    ("AU", "Australia (Privacy Act, NDB scheme)"),
+    ("JP", "Japan (APPI)"),
+    ("IN", "India (DPDP Act)"),
+];
+
+pub fn jurisdiction_name(code: &str) -> String {
+    JURISDICTIONS
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, n)| n.to_string())
+        .unwrap_or_else(|| code.to_string())
+}
+
+/// Roots a notice template may read.
+pub const ROOTS: &[&str] = &[
+    "incident",
+    "inputs",
+    "organization",
+    "jurisdiction",
+    "notice",
+    "steps",
+];
+
+#[derive(Debug, Clone, Default)]
+pub struct NoticeTemplates {
+    /// name -> (file, source)
+    templates: BTreeMap<String, (String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("notice template {name} ({file}): {message}")]
+pub struct DraftError {
+    pub name: String,
+    pub file: String,
+    pub message: String,
+}
+
+impl NoticeTemplates {
+    pub fn load(dir: Option<&Path>) -> Result<Self, Diagnostics> {
+        let mut t = NoticeTemplates::default();
+        let mut diags = Diagnostics::default();
+        for (file, src) in crate::bundled::NOTICES {
+            t.add(&format!("runbooks/notices/{file}"), src, &mut diags);
+        }
+        if let Some(dir) = dir {
+            for (path, src) in crate::bundled::read_dir(dir, "hbs", &mut diags) {
+                t.add(&path, &src, &mut diags);
+            }
+        }
+        if diags.is_empty() {
+            Ok(t)
+        } else {
+            Err(diags.sorted())
+        }
+    }
+
+    /// Validates one template file on its own.
+    pub fn check_file(file: &str, src: &str) -> Result<(), Diagnostics> {
+        let mut diags = Diagnostics::default();
+        NoticeTemplates::default().add(file, src, &mut diags);
+        if diags.is_empty() {
+            Ok(())
+        } else {
+            Err(diags.sorted())
+        }
+    }
+
+    fn add(&mut self, file: &str, src: &str, diags: &mut Diagnostics) {
+        let name = Path::new(file)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("")
+            .to_string();
+        let a = analyse(src);
+        for p in a.problems {
+            diags.push(Diagnostic::new(
+                file,
+                Pos {
+                    line: p.line,
+                    col: p.col,
+                },
+                p.message,
+            ));
+        }
+        for v in a.vars {
+            if !v.scoped && !ROOTS.contains(&v.path[0].as_str()) {
+                diags.push(
+                    Diagnostic::new(
+                        file,
+                        Pos {
+                            line: v.line,
+                            col: v.col,
+                        },
+                        format!("template reads unknown variable \"{}\"", v.dotted()),
+                    )
+                    .with_hint(format!("notice templates can read: {}", ROOTS.join(", "))),
+                );
+            }
+        }
+        self.templates
+            .insert(name, (file.to_string(), src.to_string()));
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &String> {
+        self.templates.keys()
+    }
+
+    /// The template for an audience in a jurisdiction: the specific one if
+    /// it exists, else the audience's general one.
+    pub fn pick(&self, audience: &str, jurisdiction: Option<&str>) -> Option<String> {
+        if let Some(j) = jurisdiction {
+            let specific = format!("{audience}-{j}");
+            if self.templates.contains_key(&specific) {
+                return Some(specific);
+            }
+        }
+        self.templates
+            .contains_key(audience)
+            .then(|| audience.to_string())
+    }
+
+    /// Renders strictly: a missing variable is an error naming it.
+    pub fn render(&self, name: &str, ctx: &Json) -> Result<String, DraftError> {
+        let (file, src) = self.templates.get(name).ok_or_else(|| DraftError {
+            name: name.into(),
+            file: "-".into(),
+            message: "no such template".into(),
+        })?;
+        render_str(src, ctx).map_err(|e| DraftError {
+            name: name.into(),
+            file: file.clone(),
+            message: e.to_string(),
+        })
+    }
+}

@@ -1,0 +1,247 @@
+//! Strict handlebars rendering of strings and JSON trees.
+//!
+//! One registry for the whole process (helpers registered once); strict
+//! mode, so a missing variable is an error naming it instead of a silently
+//! blank field in an API call or a notice.
+
+use std::sync::OnceLock;
+
+use handlebars::{
+    handlebars_helper, no_escape, Context, Handlebars, Helper, HelperResult, Output, RenderContext,
+    RenderErrorReason,
+};
+use serde_json::Value as Json;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RenderError(pub String);
+
+fn registry() -> &'static Handlebars<'static> {
+    static HB: OnceLock<Handlebars<'static>> = OnceLock::new();
+    HB.get_or_init(|| {
+        let mut hb = Handlebars::new();
+        hb.set_strict_mode(true);
+        hb.register_escape_fn(no_escape);
+        register_helpers(&mut hb);
+        hb
+    })
+}
+
+handlebars_helper!(upper: |s: str| s.to_uppercase());
+handlebars_helper!(lower: |s: str| s.to_lowercase());
+handlebars_helper!(json: |v: Json| serde_json::to_string(&v).unwrap_or_default());
+
+fn join(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let arr = h
+        .param(0)
+        .and_then(|v| v.value().as_array())
+        .ok_or(RenderErrorReason::ParamNotFoundForIndex("join", 0))?;
+    let sep = h
+        .hash_get("sep")
+        .and_then(|v| v.value().as_str())
+        .unwrap_or(", ");
+    let text = arr
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| v.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(sep);
+    out.write(&text)?;
+    Ok(())
+}
+
+fn default(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let v = h.param(0).map(|p| p.value().clone()).unwrap_or(Json::Null);
+    let fallback = h.param(1).map(|p| p.value().clone()).unwrap_or(Json::Null);
+    let pick = if v.is_null() || v == Json::String(String::new()) {
+        fallback
+    } else {
+        v
+    };
+    out.write(&plain(&pick))?;
+    Ok(())
+}
+
+fn len(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let n = match h.param(0).map(|p| p.value()) {
+        Some(Json::Array(a)) => a.len(),
+        Some(Json::Object(o)) => o.len(),
+        Some(Json::String(s)) => s.chars().count(),
+        _ => 0,
+    };
+    out.write(&n.to_string())?;
+    Ok(())
+}
+
+/// Registers quench's helpers (see `runbook::template::HELPERS`).
+pub fn register_helpers(hb: &mut Handlebars) {
+    hb.register_helper("upper", Box::new(upper));
+    hb.register_helper("lower", Box::new(lower));
+    hb.register_helper("json", Box::new(json));
+    hb.register_helper("join", Box::new(join));
+    hb.register_helper("default", Box::new(default));
+    hb.register_helper("len", Box::new(len));
+}
+
+fn plain(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        Json::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Renders one template string.
+pub fn render_str(src: &str, ctx: &Json) -> Result<String, RenderError> {
+    if !src.contains("{{") {
+        return Ok(src.to_string());
+    }
+    registry()
+        .render_template(src, ctx)
+        .map_err(|e| RenderError(describe(&e)))
+}
+
+fn describe(e: &handlebars::RenderError) -> String {
+    match e.reason() {
+        RenderErrorReason::MissingVariable(Some(v)) => {
+            format!("template variable `{v}` is missing")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// If `src` is exactly one `{{path}}`, the value at that path (keeping its
+/// JSON type: a list stays a list).
+fn single_path<'a>(src: &str, ctx: &'a Json) -> Option<&'a Json> {
+    let inner = src.trim().strip_prefix("{{")?.strip_suffix("}}")?.trim();
+    if inner.is_empty() || inner.contains(|c: char| c.is_whitespace() || "{}#/()\"'".contains(c)) {
+        return None;
+    }
+    lookup(ctx, inner)
+}
+
+/// Follows a dotted path (`steps.find.output.tokens`) through JSON.
+pub fn lookup<'a>(v: &'a Json, path: &str) -> Option<&'a Json> {
+    let mut cur = v;
+    for seg in path.split('.') {
+        cur = match cur {
+            Json::Object(m) => m.get(seg)?,
+            Json::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// Renders every string leaf of a JSON tree. A leaf that is exactly one
+/// `{{path}}` takes the value's own type, so `ids: "{{steps.x.output.ids}}"`
+/// sends a JSON list, not its text.
+pub fn render_value(v: &Json, ctx: &Json) -> Result<Json, RenderError> {
+    Ok(match v {
+        Json::String(s) => match single_path(s, ctx) {
+            Some(found) => found.clone(),
+            None => Json::String(render_str(s, ctx)?),
+        },
+        Json::Array(a) => Json::Array(
+            a.iter()
+                .map(|x| render_value(x, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
+        Json::Object(m) => Json::Object(
+            m.iter()
+                .map(|(k, x)| Ok((k.clone(), render_value(x, ctx)?)))
+                .collect::<Result<_, RenderError>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// `when:` semantics: false when it renders empty, "false" or "0".
+pub fn truthy(rendered: &str) -> bool {
+    let t = rendered.trim();
+    !(t.is_empty() || t.eq_ignore_ascii_case("false") || t == "0" || t == "[]" || t == "null")
+}
+
+fn path_registry() -> &'static Handlebars<'static> {
+    static HB: OnceLock<Handlebars<'static>> = OnceLock::new();
+    HB.get_or_init(|| {
+        let mut hb = Handlebars::new();
+        hb.set_strict_mode(true);
+        hb.register_escape_fn(encode_segment);
+        register_helpers(&mut hb);
+        hb
+    })
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, so an id
+/// holding `/` or `?` cannot change which endpoint a request reaches.
+pub fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Renders a URL path template; `{{x}}` values are percent-encoded,
+/// `{{{x}}}` are inserted raw.
+pub fn render_path(src: &str, ctx: &Json) -> Result<String, RenderError> {
+    if !src.contains("{{") {
+        return Ok(src.to_string());
+    }
+    path_registry()
+        .render_template(src, ctx)
+        .map_err(|e| RenderError(describe(&e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn strict_and_typed() {
+        let ctx = json!({"inputs": {"tool": "ChatGPT", "ids": [1, 2]}, "steps": {"a-b": {"output": {"n": 3}}}});
+        assert_eq!(
+            render_str("tool {{inputs.tool}}", &ctx).unwrap(),
+            "tool ChatGPT"
+        );
+        assert_eq!(render_str("{{steps.a-b.output.n}}", &ctx).unwrap(), "3");
+        let e = render_str("{{inputs.nope}}", &ctx).unwrap_err();
+        assert!(e.0.contains("inputs.nope"), "{e}");
+        assert_eq!(
+            render_value(&json!({"x": "{{inputs.ids}}"}), &ctx).unwrap(),
+            json!({"x": [1, 2]})
+        );
+        assert_eq!(
+            render_str("{{join inputs.ids sep=\"|\"}}", &ctx).unwrap(),
+            "1|2"
+        );
+        assert!(!truthy("0") && !truthy(" false ") && !truthy("") && truthy("12"));
+    }
+}

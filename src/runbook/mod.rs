@@ -1,0 +1,13 @@
+//! Runbooks: the YAML format, its checked model, and validation with
+//! `file:line:col` diagnostics.
+
+pub mod check;
+pub mod diagnostic;
+pub mod load;
+pub mod model;
+pub mod template;
+pub mod yaml;
+
+pub use diagnostic::{Diagnostic, Diagnostics, Pos};
+pub use load::{load, Known};
+pub use model::*;

@@ -1,0 +1,233 @@
+//! The checked runbook model (format version 1).
+//!
+//! Built from YAML by `runbook::load`; only valid runbooks reach this shape,
+//! so the engine never re-checks it.
+
+use std::time::Duration;
+
+use serde_json::Value as Json;
+
+#[derive(Debug, Clone)]
+pub struct Runbook {
+    pub name: String,
+    pub title: String,
+    pub inputs: Vec<InputDecl>,
+    pub steps: Vec<Step>,
+}
+
+impl Runbook {
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    pub fn input(&self, name: &str) -> Option<&InputDecl> {
+        self.inputs.iter().find(|i| i.name == name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputType {
+    String,
+    Integer,
+    Boolean,
+    List,
+    Timestamp,
+}
+
+impl InputType {
+    pub const NAMES: [&'static str; 5] = ["string", "integer", "boolean", "list", "timestamp"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "string" => InputType::String,
+            "integer" => InputType::Integer,
+            "boolean" => InputType::Boolean,
+            "list" => InputType::List,
+            "timestamp" => InputType::Timestamp,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            InputType::String => "string",
+            InputType::Integer => "integer",
+            InputType::Boolean => "boolean",
+            InputType::List => "list",
+            InputType::Timestamp => "timestamp",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct InputDecl {
+    pub name: String,
+    pub ty: InputType,
+    pub required: bool,
+    pub default: Option<Json>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Contain,
+    Notify,
+    Recover,
+}
+
+impl Phase {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "contain" => Some(Phase::Contain),
+            "notify" => Some(Phase::Notify),
+            "recover" => Some(Phase::Recover),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Contain => "contain",
+            Phase::Notify => "notify",
+            Phase::Recover => "recover",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    Abort,
+    Continue,
+}
+
+/// How often and how patiently an action is attempted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Total attempts, the first included.
+    pub attempts: u32,
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 3,
+            backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The five kinds of step; a step is exactly one of them.
+#[derive(Debug, Clone)]
+pub enum StepKind {
+    Action {
+        integration: String,
+        action: String,
+    },
+    Notice(NoticeSpec),
+    Approval {
+        approvers: Vec<String>,
+        prompt: Option<String>,
+    },
+    Manual {
+        assignee: Option<String>,
+        instructions: String,
+    },
+    Wait(Duration),
+}
+
+impl StepKind {
+    pub const KEYS: [&'static str; 5] = ["action", "notice", "approval", "manual", "wait"];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepKind::Action { .. } => "action",
+            StepKind::Notice(_) => "notice",
+            StepKind::Approval { .. } => "approval",
+            StepKind::Manual { .. } => "manual",
+            StepKind::Wait(_) => "wait",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NoticeSpec {
+    pub audience: String,
+    /// A context path (`inputs.jurisdictions`) or a literal list of codes.
+    pub jurisdictions: Option<Jurisdictions>,
+    /// Forces one template for every draft.
+    pub template: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Jurisdictions {
+    Path(String),
+    List(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub id: String,
+    pub kind: StepKind,
+    pub needs: Vec<String>,
+    /// A dotted context path that must resolve to a list.
+    pub for_each: Option<String>,
+    pub concurrency: usize,
+    pub with: Json,
+    pub when: Option<String>,
+    pub retry: RetryPolicy,
+    pub timeout: Option<Duration>,
+    pub on_failure: OnFailure,
+    pub phase: Option<Phase>,
+    pub description: Option<String>,
+}
+
+/// Parses `500ms`, `30s`, `10m`, `2h`, `1d` (and combinations like `1h30m`).
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        total += match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            "d" => Duration::from_secs(n * 86_400),
+            _ => return None,
+        };
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("30x"), None);
+        assert_eq!(parse_duration("s"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+}

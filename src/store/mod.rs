@@ -1,0 +1,346 @@
+//! The embedded store (sled): incidents, step and item runs, the timeline,
+//! notice drafts.
+//!
+//! Every write that announces an effect is flushed before it returns, so an
+//! acknowledged transition survives `kill -9` (sled alone would lose up to
+//! half a second of writes). A state change and the timeline event that
+//! records it are written in one transaction, so neither exists without the
+//! other. One process owns a database at a time (sled locks it).
+
+pub mod model;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::Transactional;
+
+pub use model::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store at {path} is in use by another quench process (a running `quench serve`?); stop it or use --data-dir to pick another store")]
+    Locked { path: String },
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("store: corrupt record {key}: {err}")]
+    Corrupt { key: String, err: serde_json::Error },
+    #[error("no incident \"{0}\"; `quench incidents` lists them")]
+    NoIncident(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    incidents: sled::Tree,
+    steps: sled::Tree,
+    items: sled::Tree,
+    events: sled::Tree,
+    notices: sled::Tree,
+    meta: sled::Tree,
+}
+
+fn key(parts: &[&str]) -> Vec<u8> {
+    parts.join("\u{0}").into_bytes()
+}
+
+fn prefix(parts: &[&str]) -> Vec<u8> {
+    let mut k = key(parts);
+    k.push(0);
+    k
+}
+
+fn enc<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("store records always serialize")
+}
+
+fn dec<T: serde::de::DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T> {
+    serde_json::from_slice(v).map_err(|err| StoreError::Corrupt {
+        key: String::from_utf8_lossy(k).replace('\u{0}', "/"),
+        err,
+    })
+}
+
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
+
+fn tx_err(e: TransactionError<StoreError>) -> StoreError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::Sled(e),
+    }
+}
+
+/// Appends an event inside a transaction, numbering it after the last one.
+fn append_event(
+    events: &TransactionalTree,
+    meta: &TransactionalTree,
+    incident: &str,
+    at: DateTime<Utc>,
+    ev: &NewEvent,
+) -> TxResult<TimelineEvent> {
+    let seq_key = key(&["seq", incident]);
+    let seq = meta
+        .get(&seq_key)?
+        .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
+        .unwrap_or(0)
+        + 1;
+    meta.insert(seq_key, &seq.to_be_bytes())?;
+    let te = TimelineEvent {
+        seq,
+        at,
+        kind: ev.kind.to_string(),
+        step: ev.step.clone(),
+        item: ev.item,
+        actor: ev.actor.clone(),
+        message: ev.message.clone(),
+        data: ev.data.clone(),
+    };
+    events.insert(key(&[incident, &format!("{seq:012}")]), enc(&te))?;
+    Ok(te)
+}
+
+impl Store {
+    pub fn open(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(64 << 20)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                    StoreError::Locked {
+                        path: dir.display().to_string(),
+                    }
+                }
+                other => StoreError::Sled(other),
+            })?;
+        Ok(Store {
+            incidents: db.open_tree("incidents")?,
+            steps: db.open_tree("steps")?,
+            items: db.open_tree("items")?,
+            events: db.open_tree("events")?,
+            notices: db.open_tree("notices")?,
+            meta: db.open_tree("meta")?,
+            db,
+        })
+    }
+
+    async fn flush(&self) -> Result<()> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Allocates the next incident id (`INC-0001`, ...), human-sized and
+    /// contiguous, unlike sled's generate_id which jumps after a restart.
+    pub fn next_incident_id(&self, at: DateTime<Utc>) -> Result<String> {
+        let n = self
+            .meta
+            .update_and_fetch("incident_counter", |old| {
+                let n = old
+                    .map(|v| u64::from_be_bytes(v.try_into().unwrap_or([0; 8])))
+                    .unwrap_or(0);
+                Some((n + 1).to_be_bytes().to_vec())
+            })?
+            .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
+            .unwrap_or(1);
+        Ok(format!("INC-{}-{n:04}", at.format("%Y%m%d")))
+    }
+
+    /// Records a new incident and its first event, durably.
+    pub async fn create_incident(&self, inc: &Incident, ev: NewEvent) -> Result<TimelineEvent> {
+        let te = (&self.incidents, &self.events, &self.meta)
+            .transaction(|(i, e, m)| {
+                i.insert(inc.id.as_bytes(), enc(inc))?;
+                append_event(e, m, &inc.id, inc.declared_at, &ev)
+            })
+            .map_err(tx_err)?;
+        self.flush().await?;
+        Ok(te)
+    }
+
+    pub fn incident(&self, id: &str) -> Result<Incident> {
+        match self.incidents.get(id.as_bytes())? {
+            Some(v) => dec(id.as_bytes(), &v),
+            None => Err(StoreError::NoIncident(id.to_string())),
+        }
+    }
+
+    pub fn incidents(&self) -> Result<Vec<Incident>> {
+        self.incidents
+            .iter()
+            .map(|r| {
+                let (k, v) = r?;
+                dec(&k, &v)
+            })
+            .collect()
+    }
+
+    /// Sets the incident's status and records why, durably.
+    pub async fn set_incident_status(
+        &self,
+        id: &str,
+        status: IncidentStatus,
+        at: DateTime<Utc>,
+        ev: NewEvent,
+    ) -> Result<TimelineEvent> {
+        let te = (&self.incidents, &self.events, &self.meta)
+            .transaction(|(i, e, m)| {
+                let raw = i.get(id.as_bytes())?.ok_or_else(|| {
+                    ConflictableTransactionError::Abort(StoreError::NoIncident(id.to_string()))
+                })?;
+                let mut inc: Incident =
+                    dec(id.as_bytes(), &raw).map_err(ConflictableTransactionError::Abort)?;
+                inc.status = status;
+                inc.finished_at = if status.is_open() { None } else { Some(at) };
+                i.insert(id.as_bytes(), enc(&inc))?;
+                append_event(e, m, id, at, &ev)
+            })
+            .map_err(tx_err)?;
+        self.flush().await?;
+        Ok(te)
+    }
+
+    pub fn step_runs(&self, incident: &str) -> Result<BTreeMap<String, StepRun>> {
+        let p = prefix(&[incident]);
+        let mut out = BTreeMap::new();
+        for r in self.steps.scan_prefix(&p) {
+            let (k, v) = r?;
+            let step = String::from_utf8_lossy(&k[p.len()..]).into_owned();
+            out.insert(step, dec(&k, &v)?);
+        }
+        Ok(out)
+    }
+
+    pub fn step_run(&self, incident: &str, step: &str) -> Result<StepRun> {
+        let k = key(&[incident, step]);
+        match self.steps.get(&k)? {
+            Some(v) => dec(&k, &v),
+            None => Ok(StepRun::default()),
+        }
+    }
+
+    /// Writes a step's state with the event announcing it, durably.
+    pub async fn put_step(
+        &self,
+        incident: &str,
+        step: &str,
+        run: &StepRun,
+        at: DateTime<Utc>,
+        ev: Option<NewEvent>,
+    ) -> Result<Option<TimelineEvent>> {
+        let k = key(&[incident, step]);
+        let te = (&self.steps, &self.events, &self.meta)
+            .transaction(|(s, e, m)| {
+                s.insert(k.as_slice(), enc(run))?;
+                match &ev {
+                    Some(ev) => append_event(e, m, incident, at, ev).map(Some),
+                    None => Ok(None),
+                }
+            })
+            .map_err(tx_err)?;
+        self.flush().await?;
+        Ok(te)
+    }
+
+    pub fn item_runs(&self, incident: &str, step: &str) -> Result<BTreeMap<u32, ItemRun>> {
+        let p = prefix(&[incident, step]);
+        let mut out = BTreeMap::new();
+        for r in self.items.scan_prefix(&p) {
+            let (k, v) = r?;
+            let idx: u32 = String::from_utf8_lossy(&k[p.len()..]).parse().unwrap_or(0);
+            out.insert(idx, dec(&k, &v)?);
+        }
+        Ok(out)
+    }
+
+    /// Writes an item's state with its event, durably.
+    pub async fn put_item(
+        &self,
+        incident: &str,
+        step: &str,
+        idx: u32,
+        run: &ItemRun,
+        at: DateTime<Utc>,
+        ev: NewEvent,
+    ) -> Result<TimelineEvent> {
+        let k = key(&[incident, step, &format!("{idx:08}")]);
+        let te = (&self.items, &self.events, &self.meta)
+            .transaction(|(s, e, m)| {
+                s.insert(k.as_slice(), enc(run))?;
+                append_event(e, m, incident, at, &ev)
+            })
+            .map_err(tx_err)?;
+        self.flush().await?;
+        Ok(te)
+    }
+
+    /// Appends a timeline event on its own (notes, refused approvals).
+    pub async fn append(
+        &self,
+        incident: &str,
+        at: DateTime<Utc>,
+        ev: NewEvent,
+    ) -> Result<TimelineEvent> {
+        let te = (&self.events, &self.meta)
+            .transaction(|(e, m)| append_event(e, m, incident, at, &ev))
+            .map_err(tx_err)?;
+        self.flush().await?;
+        Ok(te)
+    }
+
+    pub fn events(&self, incident: &str) -> Result<Vec<TimelineEvent>> {
+        self.events
+            .scan_prefix(prefix(&[incident]))
+            .map(|r| {
+                let (k, v) = r?;
+                dec(&k, &v)
+            })
+            .collect()
+    }
+
+    /// Stores a new version of a notice draft and returns its version.
+    pub async fn put_notice(&self, draft: NoticeDraft, ev: NewEvent) -> Result<NoticeDraft> {
+        let j = draft.jurisdiction.clone().unwrap_or_else(|| "-".into());
+        let p = prefix(&[&draft.incident, &draft.step, &draft.audience, &j]);
+        let at = draft.drafted_at;
+        let incident = draft.incident.clone();
+        let stored = (&self.notices, &self.events, &self.meta)
+            .transaction(|(n, e, m)| {
+                // Versions count up from the latest stored one.
+                let mut version = 1;
+                while n.get([p.as_slice(), format!("{version:04}").as_bytes()].concat())?.is_some() {
+                    version += 1;
+                }
+                let mut d = draft.clone();
+                d.version = version;
+                n.insert([p.as_slice(), format!("{version:04}").as_bytes()].concat(), enc(&d))?;
+                let mut ev = ev.clone();
+                ev.data = serde_json::json!({"version": version, "jurisdiction": d.jurisdiction, "template": d.template});
+                append_event(e, m, &incident, at, &ev)?;
+                Ok(d)
+            })
+            .map_err(tx_err)?;
+        self.flush().await?;
+        Ok(stored)
+    }
+
+    pub fn notices(&self, incident: &str) -> Result<Vec<NoticeDraft>> {
+        self.notices
+            .scan_prefix(prefix(&[incident]))
+            .map(|r| {
+                let (k, v) = r?;
+                dec(&k, &v)
+            })
+            .collect()
+    }
+
+    pub fn snapshot(&self, id: &str) -> Result<Snapshot> {
+        Ok(Snapshot {
+            incident: self.incident(id)?,
+            steps: self.step_runs(id)?,
+        })
+    }
+}

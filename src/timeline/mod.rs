@@ -1,0 +1,196 @@
+//! Timeline assembly, KPIs and renderers.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value as Json};
+
+use crate::runbook::{Phase, Runbook, StepKind};
+use crate::store::{Incident, Snapshot, StepStatus, TimelineEvent};
+
+/// Milliseconds from declaration to the end of the last `contain` step,
+/// once every contain step is final.
+pub fn time_to_contain_ms(rb: &Runbook, snap: &Snapshot) -> Option<i64> {
+    phase_done_at(rb, snap, Phase::Contain)
+        .map(|t| (t - snap.incident.declared_at).num_milliseconds())
+}
+
+/// Milliseconds from declaration to the end of the last `notify` step.
+pub fn time_to_notify_ms(rb: &Runbook, snap: &Snapshot) -> Option<i64> {
+    phase_done_at(rb, snap, Phase::Notify)
+        .map(|t| (t - snap.incident.declared_at).num_milliseconds())
+}
+
+fn phase_done_at(rb: &Runbook, snap: &Snapshot, phase: Phase) -> Option<DateTime<Utc>> {
+    let mut last = None;
+    let mut any = false;
+    for s in rb.steps.iter().filter(|s| s.phase == Some(phase)) {
+        any = true;
+        let r = snap.steps.get(&s.id)?;
+        if !r.status.is_final() {
+            return None;
+        }
+        last = last.max(r.finished_at);
+    }
+    if any {
+        last
+    } else {
+        None
+    }
+}
+
+/// The drill/incident report of DESIGN.md.
+pub fn report(rb: &Runbook, snap: &Snapshot) -> Json {
+    let steps: Vec<Json> = rb
+        .steps
+        .iter()
+        .map(|s| {
+            let r = snap.steps.get(&s.id).cloned().unwrap_or_default();
+            let items = match (&s.kind, r.items) {
+                (_, Some(n)) => n,
+                (StepKind::Action { .. }, None) if r.attempts > 0 => 1,
+                _ => 0,
+            };
+            let mut o = json!({
+                "id": s.id,
+                "status": r.status.name(),
+                "attempts": r.attempts,
+                "items": items,
+                "started_at": r.started_at.map(|t| t.to_rfc3339()),
+                "finished_at": r.finished_at.map(|t| t.to_rfc3339()),
+            });
+            if let Some(e) = &r.error {
+                o["error"] = json!(e);
+            }
+            if let Some(p) = s.phase {
+                o["phase"] = json!(p.name());
+            }
+            o
+        })
+        .collect();
+    let status = match snap.incident.status.name() {
+        "running" => "waiting",
+        s => s,
+    };
+    json!({
+        "incident": snap.incident.id,
+        "runbook": snap.incident.runbook,
+        "status": status,
+        "declared_at": snap.incident.declared_at.to_rfc3339(),
+        "time_to_contain_ms": time_to_contain_ms(rb, snap),
+        "time_to_notify_ms": time_to_notify_ms(rb, snap),
+        "steps": steps,
+    })
+}
+
+pub fn events_json(inc: &Incident, events: &[TimelineEvent]) -> Json {
+    json!({"incident": inc.id, "events": events})
+}
+
+fn offset(inc: &Incident, at: DateTime<Utc>) -> String {
+    let ms = (at - inc.declared_at).num_milliseconds().max(0);
+    format!("+{}.{:03}s", ms / 1000, ms % 1000)
+}
+
+/// One line per event, for terminals and logs.
+pub fn event_line(inc: &Incident, e: &TimelineEvent) -> String {
+    format!(
+        "{:>4}  {}  {:>10}  {:<18} {:<8} {}",
+        e.seq,
+        e.at.format("%H:%M:%S%.3f"),
+        offset(inc, e.at),
+        e.kind,
+        e.actor,
+        e.message
+    )
+}
+
+pub fn render_text(inc: &Incident, events: &[TimelineEvent]) -> String {
+    let mut out = format!(
+        "{} · {} · {} · {} · declared {} by {}\n",
+        inc.id,
+        inc.runbook,
+        inc.severity,
+        inc.status.name(),
+        inc.declared_at.to_rfc3339(),
+        inc.declared_by
+    );
+    for e in events {
+        out.push_str(&event_line(inc, e));
+        out.push('\n');
+    }
+    out
+}
+
+pub fn render_markdown(inc: &Incident, events: &[TimelineEvent]) -> String {
+    let mut out = format!(
+        "# {} — {}\n\n- Runbook: `{}`\n- Severity: {}\n- Status: {}\n- Declared: {} by {}\n\n| # | Time (UTC) | Since declared | Event | Step | Actor | Detail |\n|---|---|---|---|---|---|---|\n",
+        inc.id,
+        inc.title,
+        inc.runbook,
+        inc.severity,
+        inc.status.name(),
+        inc.declared_at.to_rfc3339(),
+        inc.declared_by
+    );
+    for e in events {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            e.seq,
+            e.at.format("%Y-%m-%d %H:%M:%S%.3f"),
+            offset(inc, e.at),
+            e.kind,
+            e.step.as_deref().unwrap_or(""),
+            e.actor,
+            e.message.replace('|', "\\|").replace('\n', " ")
+        ));
+    }
+    out
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+pub fn render_html(inc: &Incident, events: &[TimelineEvent]) -> String {
+    let mut rows = String::new();
+    for e in events {
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            e.seq,
+            html_escape(&e.at.to_rfc3339()),
+            offset(inc, e.at),
+            html_escape(&e.kind),
+            html_escape(e.step.as_deref().unwrap_or("")),
+            html_escape(&e.actor),
+            html_escape(&e.message)
+        ));
+    }
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{id} timeline</title>\
+<style>body{{font-family:system-ui,sans-serif;margin:2rem}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3rem .5rem;text-align:left}}</style></head>\
+<body><h1>{id} — {title}</h1><p>Runbook <code>{rb}</code> · {sev} · status <strong>{status}</strong> · declared {at} by {by}</p>\
+<table><thead><tr><th>#</th><th>Time</th><th>Since declared</th><th>Event</th><th>Step</th><th>Actor</th><th>Detail</th></tr></thead><tbody>\n{rows}</tbody></table></body></html>\n",
+        id = html_escape(&inc.id),
+        title = html_escape(&inc.title),
+        rb = html_escape(&inc.runbook),
+        sev = html_escape(&inc.severity),
+        status = inc.status.name(),
+        at = inc.declared_at.to_rfc3339(),
+        by = html_escape(&inc.declared_by),
+    )
+}
+
+/// A short status word for progress displays.
+pub fn step_symbol(s: StepStatus) -> &'static str {
+    match s {
+        StepStatus::Succeeded => "ok",
+        StepStatus::Failed => "FAILED",
+        StepStatus::Skipped => "skipped",
+        StepStatus::Waiting => "waiting",
+        StepStatus::Running => "running",
+        StepStatus::Pending => "pending",
+    }
+}
