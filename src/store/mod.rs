@@ -6,6 +6,14 @@
 //! half a second of writes). A state change and the timeline event that
 //! records it are written in one transaction, so neither exists without the
 //! other. One process owns a database at a time (sled locks it).
+//!
+//! Writes go through one gate: a transaction and its flush never overlap
+//! another. sled 0.34 deadlocks when a multi-tree transaction (which takes
+//! its global lock exclusively) is queued while flushes hold it shared and
+//! wait on IO threads that need it too; seen here as a drill that hung one
+//! run in four. The gate also makes a flush cover exactly the writes it
+//! acknowledges. Batching several writers into one flush is the next step
+//! for throughput.
 
 pub mod model;
 
@@ -35,6 +43,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    gate: std::sync::Arc<tokio::sync::Mutex<()>>,
     incidents: sled::Tree,
     steps: sled::Tree,
     items: sled::Tree,
@@ -108,6 +117,9 @@ impl Store {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(64 << 20)
+            // Every acknowledged write is flushed explicitly (see the gate);
+            // the background flusher would race the gate into sled's deadlock.
+            .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
@@ -125,12 +137,21 @@ impl Store {
             notices: db.open_tree("notices")?,
             meta: db.open_tree("meta")?,
             db,
+            gate: Default::default(),
         })
     }
 
-    async fn flush(&self) -> Result<()> {
+    /// Runs one write under the gate and flushes it before returning.
+    async fn commit<T>(&self, write: impl FnOnce() -> Result<T>) -> Result<T> {
+        let _gate = self.gate.lock().await;
+        let out = write()?;
         self.db.flush_async().await?;
-        Ok(())
+        Ok(out)
+    }
+
+    /// Flushes everything (tests that inspect the files on disk).
+    pub async fn flush_for_tests(&self) {
+        let _ = self.commit(|| Ok(())).await;
     }
 
     /// Allocates the next incident id (`INC-0001`, ...), human-sized and
@@ -151,14 +172,15 @@ impl Store {
 
     /// Records a new incident and its first event, durably.
     pub async fn create_incident(&self, inc: &Incident, ev: NewEvent) -> Result<TimelineEvent> {
-        let te = (&self.incidents, &self.events, &self.meta)
-            .transaction(|(i, e, m)| {
-                i.insert(inc.id.as_bytes(), enc(inc))?;
-                append_event(e, m, &inc.id, inc.declared_at, &ev)
-            })
-            .map_err(tx_err)?;
-        self.flush().await?;
-        Ok(te)
+        self.commit(|| {
+            (&self.incidents, &self.events, &self.meta)
+                .transaction(|(i, e, m)| {
+                    i.insert(inc.id.as_bytes(), enc(inc))?;
+                    append_event(e, m, &inc.id, inc.declared_at, &ev)
+                })
+                .map_err(tx_err)
+        })
+        .await
     }
 
     pub fn incident(&self, id: &str) -> Result<Incident> {
@@ -186,21 +208,22 @@ impl Store {
         at: DateTime<Utc>,
         ev: NewEvent,
     ) -> Result<TimelineEvent> {
-        let te = (&self.incidents, &self.events, &self.meta)
-            .transaction(|(i, e, m)| {
-                let raw = i.get(id.as_bytes())?.ok_or_else(|| {
-                    ConflictableTransactionError::Abort(StoreError::NoIncident(id.to_string()))
-                })?;
-                let mut inc: Incident =
-                    dec(id.as_bytes(), &raw).map_err(ConflictableTransactionError::Abort)?;
-                inc.status = status;
-                inc.finished_at = if status.is_open() { None } else { Some(at) };
-                i.insert(id.as_bytes(), enc(&inc))?;
-                append_event(e, m, id, at, &ev)
-            })
-            .map_err(tx_err)?;
-        self.flush().await?;
-        Ok(te)
+        self.commit(|| {
+            (&self.incidents, &self.events, &self.meta)
+                .transaction(|(i, e, m)| {
+                    let raw = i.get(id.as_bytes())?.ok_or_else(|| {
+                        ConflictableTransactionError::Abort(StoreError::NoIncident(id.to_string()))
+                    })?;
+                    let mut inc: Incident =
+                        dec(id.as_bytes(), &raw).map_err(ConflictableTransactionError::Abort)?;
+                    inc.status = status;
+                    inc.finished_at = if status.is_open() { None } else { Some(at) };
+                    i.insert(id.as_bytes(), enc(&inc))?;
+                    append_event(e, m, id, at, &ev)
+                })
+                .map_err(tx_err)
+        })
+        .await
     }
 
     pub fn step_runs(&self, incident: &str) -> Result<BTreeMap<String, StepRun>> {
@@ -232,17 +255,18 @@ impl Store {
         ev: Option<NewEvent>,
     ) -> Result<Option<TimelineEvent>> {
         let k = key(&[incident, step]);
-        let te = (&self.steps, &self.events, &self.meta)
-            .transaction(|(s, e, m)| {
-                s.insert(k.as_slice(), enc(run))?;
-                match &ev {
-                    Some(ev) => append_event(e, m, incident, at, ev).map(Some),
-                    None => Ok(None),
-                }
-            })
-            .map_err(tx_err)?;
-        self.flush().await?;
-        Ok(te)
+        self.commit(|| {
+            (&self.steps, &self.events, &self.meta)
+                .transaction(|(s, e, m)| {
+                    s.insert(k.as_slice(), enc(run))?;
+                    match &ev {
+                        Some(ev) => append_event(e, m, incident, at, ev).map(Some),
+                        None => Ok(None),
+                    }
+                })
+                .map_err(tx_err)
+        })
+        .await
     }
 
     pub fn item_runs(&self, incident: &str, step: &str) -> Result<BTreeMap<u32, ItemRun>> {
@@ -267,14 +291,15 @@ impl Store {
         ev: NewEvent,
     ) -> Result<TimelineEvent> {
         let k = key(&[incident, step, &format!("{idx:08}")]);
-        let te = (&self.items, &self.events, &self.meta)
-            .transaction(|(s, e, m)| {
-                s.insert(k.as_slice(), enc(run))?;
-                append_event(e, m, incident, at, &ev)
-            })
-            .map_err(tx_err)?;
-        self.flush().await?;
-        Ok(te)
+        self.commit(|| {
+            (&self.items, &self.events, &self.meta)
+                .transaction(|(s, e, m)| {
+                    s.insert(k.as_slice(), enc(run))?;
+                    append_event(e, m, incident, at, &ev)
+                })
+                .map_err(tx_err)
+        })
+        .await
     }
 
     /// Appends a timeline event on its own (notes, refused approvals).
@@ -284,11 +309,12 @@ impl Store {
         at: DateTime<Utc>,
         ev: NewEvent,
     ) -> Result<TimelineEvent> {
-        let te = (&self.events, &self.meta)
-            .transaction(|(e, m)| append_event(e, m, incident, at, &ev))
-            .map_err(tx_err)?;
-        self.flush().await?;
-        Ok(te)
+        self.commit(|| {
+            (&self.events, &self.meta)
+                .transaction(|(e, m)| append_event(e, m, incident, at, &ev))
+                .map_err(tx_err)
+        })
+        .await
     }
 
     pub fn events(&self, incident: &str) -> Result<Vec<TimelineEvent>> {
@@ -307,7 +333,8 @@ impl Store {
         let p = prefix(&[&draft.incident, &draft.step, &draft.audience, &j]);
         let at = draft.drafted_at;
         let incident = draft.incident.clone();
-        let stored = (&self.notices, &self.events, &self.meta)
+        self.commit(|| {
+            (&self.notices, &self.events, &self.meta)
             .transaction(|(n, e, m)| {
                 // Versions count up from the latest stored one.
                 let mut version = 1;
@@ -322,9 +349,9 @@ impl Store {
                 append_event(e, m, &incident, at, &ev)?;
                 Ok(d)
             })
-            .map_err(tx_err)?;
-        self.flush().await?;
-        Ok(stored)
+            .map_err(tx_err)
+        })
+        .await
     }
 
     pub fn notices(&self, incident: &str) -> Result<Vec<NoticeDraft>> {

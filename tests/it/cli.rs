@@ -1,0 +1,198 @@
+//! The binary end to end: drills, inputs, timeline, exit codes.
+
+use std::process::{Command, Output};
+
+use serde_json::{json, Value as Json};
+
+use crate::support::{write_manifest, Mock, Reply, SECRET};
+
+fn quench(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_quench"))
+        .current_dir(dir)
+        .arg("--data-dir")
+        .arg(dir.join("store"))
+        .args(args)
+        .env_remove("MOCKP_TOKEN")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn drill_of_the_bundled_runbook_completes_and_reports_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = quench(
+        dir.path(),
+        &[
+            "--json",
+            "drill",
+            "shadow-ai-exposure",
+            "--input",
+            "tool=ChatGPT",
+            "--input",
+            "jurisdictions=EU,UK,US-CA",
+            "--max-wait",
+            "10ms",
+        ],
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "stdout:\n{out}\nstderr:\n{err}");
+    let report: Json = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(report["status"], "completed");
+    assert_eq!(report["runbook"], "shadow-ai-exposure");
+    assert!(report["time_to_contain_ms"].as_i64().is_some());
+    let steps = report["steps"].as_array().unwrap();
+    assert!(steps.len() >= 20);
+    assert!(
+        steps.iter().all(|s| s["status"] == "succeeded"),
+        "{steps:#?}"
+    );
+    let revoke = steps
+        .iter()
+        .find(|s| s["id"] == "revoke-workspace-grants")
+        .unwrap();
+    assert_eq!(revoke["items"], 4);
+
+    // The timeline is in the store, in order, starting with the declaration.
+    let id = report["incident"].as_str().unwrap();
+    let o = quench(dir.path(), &["timeline", id, "--format", "json"]);
+    let tl: Json = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(tl["incident"], id);
+    let events = tl["events"].as_array().unwrap();
+    assert_eq!(events[0]["kind"], "incident.declared");
+    assert_eq!(events.last().unwrap()["kind"], "incident.completed");
+    assert!(events.iter().any(|e| e["kind"] == "wait.cut"));
+    assert!(events
+        .iter()
+        .any(|e| e["kind"] == "approval.granted" && e["actor"] == "drill"));
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1));
+
+    let o = quench(dir.path(), &["timeline", id, "--format", "markdown"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("| 1 |"));
+}
+
+#[test]
+fn inputs_are_typed_and_required_ones_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = quench(dir.path(), &["drill", "shadow-ai-exposure"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).1.contains("missing required input `tool`"),
+        "{}",
+        text(&o).1
+    );
+
+    let o = quench(
+        dir.path(),
+        &[
+            "drill",
+            "shadow-ai-exposure",
+            "--input",
+            "tool=X",
+            "--input",
+            "records=many",
+            "--input",
+            "tol=Y",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o).1;
+    assert!(
+        err.contains("--input records=\"many\": `records` must be an integer"),
+        "{err}"
+    );
+    assert!(
+        err.contains("has no input \"tol\" (did you mean `tool`?)"),
+        "{err}"
+    );
+
+    let o = quench(dir.path(), &["drill", "shadow-ai-exposur"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("did you mean `shadow-ai-exposure`?"),
+        "{}",
+        text(&o).1
+    );
+}
+
+#[tokio::test]
+async fn live_drill_failure_exits_nonzero_and_never_prints_secrets() {
+    let mock = Mock::start().await;
+    mock.on(
+        "/echo",
+        vec![Reply::json(
+            401,
+            json!({"error": format!("invalid token {SECRET}")}),
+        )],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest(dir.path());
+    std::fs::write(
+        dir.path().join("quench.yaml"),
+        format!("integrations:\n  mockp: {{ base_url: \"{}\" }}\n", mock.url),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("echo.yaml"),
+        "version: 1\nname: echo\nsteps:\n  - id: call\n    action: mockp.get\n    with: { path: echo }\n",
+    )
+    .unwrap();
+    let d = dir.path().to_path_buf();
+    let o = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_quench"))
+            .current_dir(&d)
+            .args([
+                "--data-dir",
+                "store",
+                "--json",
+                "drill",
+                "echo.yaml",
+                "--live",
+            ])
+            .env("MOCKP_TOKEN", SECRET)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    let report: Json = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(report["status"], "failed");
+    assert!(report["steps"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("HTTP 401"));
+    assert!(
+        !out.contains(SECRET) && !err.contains(SECRET),
+        "secret leaked:\n{out}\n{err}"
+    );
+    assert_eq!(
+        mock.seen()[0].headers["authorization"],
+        format!("Bearer {SECRET}"),
+        "the live call used the env secret"
+    );
+}
+
+#[test]
+fn live_drill_names_missing_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest(dir.path());
+    std::fs::write(
+        dir.path().join("echo.yaml"),
+        "version: 1\nname: echo\nsteps:\n  - id: call\n    action: mockp.get\n    with: { path: echo }\n    retry: { attempts: 1 }\n",
+    )
+    .unwrap();
+    let o = quench(dir.path(), &["--json", "drill", "echo.yaml", "--live"]);
+    assert_eq!(o.status.code(), Some(1));
+    let report: Json = serde_json::from_str(text(&o).0.lines().last().unwrap()).unwrap();
+    let e = report["steps"][0]["error"].as_str().unwrap();
+    assert!(e.contains("missing secret MOCKP_TOKEN"), "{e}");
+}

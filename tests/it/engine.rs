@@ -1,0 +1,637 @@
+//! Engine semantics against a mock platform: ordering, concurrency,
+//! for_each, retries, timeouts, when, on_failure, waits, approvals.
+
+use std::time::Duration;
+
+use quench::store::{IncidentStatus, StepStatus};
+use serde_json::json;
+
+use crate::support::{Mock, Reply, Rig, SECRET};
+
+#[tokio::test]
+async fn needs_orders_steps_and_outputs_flow_into_templates() {
+    let mock = Mock::start().await;
+    mock.on(
+        "/users",
+        vec![Reply::json(
+            200,
+            json!({"items": [{"id": "u1"}, {"id": "u2"}]}),
+        )],
+    );
+    mock.on("/users/u1/revoke", vec![Reply::json(200, json!({"ok": 1}))]);
+    mock.on("/users/u2/revoke", vec![Reply::json(200, json!({"ok": 2}))]);
+    let rig = Rig::new(&mock, true);
+    let (id, status) = rig
+        .run(
+            r#"
+version: 1
+name: test
+steps:
+  - id: list
+    action: mockp.list
+    with: { path: users }
+  - id: revoke
+    action: mockp.post
+    needs: [list]
+    for_each: steps.list.output
+    with: { path: "users/{{item.id}}/revoke", value: "{{inputs.who}} {{incident.severity}}" }
+inputs:
+  who: { type: string, default: bob }
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, IncidentStatus::Completed);
+    let paths: Vec<String> = mock.seen().iter().map(|s| s.path.clone()).collect();
+    assert_eq!(paths[0], "/users", "the dependency runs first: {paths:?}");
+    let posts: Vec<_> = mock
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "POST")
+        .collect();
+    assert_eq!(posts.len(), 2);
+    assert!(
+        posts.iter().all(|p| p.body == r#"{"value":"bob sev2"}"#),
+        "{posts:?}"
+    );
+    let run = rig.step(&id, "revoke");
+    assert_eq!(run.items, Some(2));
+    assert_eq!(
+        run.output,
+        json!([{"ok": 1}, {"ok": 2}]),
+        "outputs keep item order"
+    );
+    let keys: std::collections::BTreeSet<_> = posts
+        .iter()
+        .map(|p| p.headers["idempotency-key"].clone())
+        .collect();
+    assert_eq!(keys.len(), 2, "each item has its own idempotency key");
+    assert!(posts
+        .iter()
+        .all(|p| p.headers["authorization"] == format!("Bearer {SECRET}")));
+}
+
+#[tokio::test]
+async fn independent_steps_run_concurrently() {
+    let mock = Mock::start().await;
+    // `a` hangs until the test sees `b` arrive: only possible if both are in flight at once.
+    mock.on("/a", vec![Reply::json(200, json!({}))]);
+    mock.on("/b", vec![Reply::json(200, json!({}))]);
+    mock.on("/slow", vec![Reply::hang()]);
+    let rig = Rig::new(&mock, true);
+    let src = r#"
+version: 1
+name: test
+steps:
+  - id: slow
+    action: mockp.get
+    with: { path: slow }
+    retry: { attempts: 1 }
+    timeout: 60s
+    on_failure: continue
+  - id: a
+    action: mockp.get
+    with: { path: a }
+  - id: b
+    action: mockp.get
+    needs: [a]
+    with: { path: b }
+"#;
+    let id = rig.declare(src, json!({})).await;
+    let engine = rig.engine.clone();
+    let id2 = id.clone();
+    let run = tokio::spawn(async move { engine.run(&id2).await });
+    // `b` finishes while `slow` is still in flight: independent branches do not wait for each other.
+    mock.wait_for("/b").await;
+    mock.wait_for("/slow").await;
+    let mut events = rig.engine.subscribe();
+    while rig.step(&id, "b").status != StepStatus::Succeeded {
+        let _ = events.recv().await;
+    }
+    assert_eq!(rig.step(&id, "slow").status, StepStatus::Running);
+    run.abort();
+}
+
+#[tokio::test]
+async fn for_each_respects_step_concurrency() {
+    let mock = Mock::start().await;
+    let items: Vec<_> = (0..12).map(|i| json!({"id": format!("g{i}")})).collect();
+    mock.on("/grants", vec![Reply::json(200, json!({"items": items}))]);
+    for i in 0..12 {
+        mock.on(&format!("/grants/g{i}"), vec![Reply::status(204)]);
+    }
+    let rig = Rig::new(&mock, true);
+    let (id, status) = rig
+        .run(
+            r#"
+version: 1
+name: test
+steps:
+  - id: list
+    action: mockp.list
+    with: { path: grants }
+  - id: revoke
+    action: mockp.revoke
+    needs: [list]
+    for_each: steps.list.output
+    concurrency: 3
+    with: { path: "grants/{{item.id}}" }
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, IncidentStatus::Completed);
+    assert_eq!(
+        mock.seen().iter().filter(|s| s.method == "DELETE").count(),
+        12
+    );
+    assert!(
+        mock.max_in_flight() <= 3,
+        "at most 3 at once, saw {}",
+        mock.max_in_flight()
+    );
+    assert_eq!(rig.step(&id, "revoke").items, Some(12));
+}
+
+#[tokio::test]
+async fn retries_5xx_and_429_with_backoff_honouring_retry_after() {
+    let mock = Mock::start().await;
+    mock.on(
+        "/flaky",
+        vec![
+            Reply::json(503, json!({"error": "down"})),
+            Reply::json(429, json!({"error": "slow down"})).header("Retry-After", "7"),
+            Reply::json(200, json!({"fine": true})),
+        ],
+    );
+    let rig = Rig::new(&mock, true);
+    let (id, status) = rig
+        .run(
+            r#"
+version: 1
+name: test
+steps:
+  - id: call
+    action: mockp.get
+    with: { path: flaky }
+    retry: { attempts: 5, backoff: 2s, max_backoff: 30s }
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, IncidentStatus::Completed);
+    let run = rig.step(&id, "call");
+    assert_eq!(run.attempts, 3);
+    assert_eq!(run.output, json!({"fine": true}));
+    let sleeps = rig.clock.sleeps();
+    assert_eq!(sleeps.len(), 2, "{sleeps:?}");
+    // First retry: 2s nominal with equal jitter => [1s, 2s].
+    assert!(
+        sleeps[0] >= Duration::from_secs(1) && sleeps[0] <= Duration::from_secs(2),
+        "{sleeps:?}"
+    );
+    // Second: nominal 4s => [2s, 4s], but Retry-After: 7 is a floor.
+    assert_eq!(sleeps[1], Duration::from_secs(7));
+    let keys: Vec<_> = mock
+        .seen()
+        .iter()
+        .map(|s| s.headers["idempotency-key"].clone())
+        .collect();
+    assert!(
+        keys.windows(2).all(|w| w[0] == w[1]),
+        "retries reuse the key: {keys:?}"
+    );
+    let retries = rig
+        .store
+        .events(&id)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "item.retry")
+        .count();
+    assert_eq!(retries, 2);
+}
+
+#[tokio::test]
+async fn exhausted_retries_fail_the_step_with_status_and_body_and_abort() {
+    let mock = Mock::start().await;
+    mock.on(
+        "/down",
+        vec![Reply::json(502, json!({"error": "bad gateway upstream"}))],
+    );
+    mock.on("/after", vec![Reply::json(200, json!({}))]);
+    let rig = Rig::new(&mock, true);
+    let (id, status) = rig
+        .run(
+            r#"
+version: 1
+name: test
+steps:
+  - id: call
+    action: mockp.get
+    with: { path: down }
+    retry: { attempts: 3, backoff: 100ms }
+  - id: after
+    action: mockp.get
+    needs: [call]
+    with: { path: after }
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, IncidentStatus::Failed);
+    let run = rig.step(&id, "call");
+    assert_eq!(run.status, StepStatus::Failed);
+    assert_eq!(run.attempts, 3);
+    let err = run.error.unwrap();
+    assert!(
+        err.contains("HTTP 502")
+            && err.contains("bad gateway upstream")
+            && err.contains("gave up after 3 attempts"),
+        "{err}"
+    );
+    assert_eq!(mock.hits("/after"), 0, "abort stops dependents");
+    assert_eq!(rig.step(&id, "after").status, StepStatus::Pending);
+    assert!(rig
+        .kinds(&id)
+        .last()
+        .unwrap()
+        .starts_with("incident.failed"));
+}
+
+#[tokio::test]
+async fn client_errors_are_not_retried_and_already_done_is_success() {
+    let mock = Mock::start().await;
+    mock.on(
+        "/bad",
+        vec![Reply::json(400, json!({"message": "invalid campaign"}))],
+    );
+    mock.on(
+        "/gone",
+        vec![Reply::json(404, json!({"message": "not found"}))],
+    );
+    let rig = Rig::new(&mock, true);
+    let (id, status) = rig
+        .run(
+            r#"
+version: 1
+name: test
+steps:
+  - id: bad
+    action: mockp.get
+    with: { path: bad }
+    on_failure: continue
+  - id: gone
+    action: mockp.revoke
+    with: { path: gone }
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        IncidentStatus::Completed,
+        "on_failure: continue keeps the incident going"
+    );
+    assert_eq!(mock.hits("/bad"), 1);
+    let bad = rig.step(&id, "bad");
+    assert_eq!((bad.status, bad.attempts), (StepStatus::Failed, 1));
+    assert_eq!(rig.step(&id, "gone").status, StepStatus::Succeeded);
+    let items = rig.store.item_runs(&id, "gone").unwrap();
+    assert!(items[&0].already_done);
+    assert!(rig
+        .store
+        .events(&id)
+        .unwrap()
+        .iter()
+        .any(|e| e.message.contains("already done (HTTP 404)")));
+}
+
+#[tokio::test]
+async fn timeouts_count_as_retriable_attempts() {
+    let mock = Mock::start().await;
+    mock.on("/hang", vec![Reply::hang()]);
+    let rig = Rig::new(&mock, true);
+    let (id, status) = rig
+        .run(
+            r#"
+version: 1
+name: test
+steps:
+  - id: call
+    action: mockp.get
+    with: { path: hang }
+    timeout: 200ms
+    retry: { attempts: 2, backoff: 1s }
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, IncidentStatus::Failed);
+    let run = rig.step(&id, "call");
+    assert_eq!(run.attempts, 2);
+    assert!(
+        run.error.as_deref().unwrap().contains("timed out"),
+        "{:?}",
+        run.error
+    );
+    assert_eq!(mock.hits("/hang"), 2);
+}
+
+#[tokio::test]
+async fn when_skips_steps_and_items() {
+    let mock = Mock::start().await;
+    mock.on(
+        "/list",
+        vec![Reply::json(
+            200,
+            json!({"items": [{"name": "ChatGPT", "id": "1"}, {"name": "Approved", "id": "2"}]}),
+        )],
+    );
+    mock.on("/t/1", vec![Reply::status(204)]);
+    mock.on("/t/2", vec![Reply::status(204)]);
+    mock.on("/never", vec![Reply::json(200, json!({}))]);
+    let rig = Rig::new(&mock, true);
+    let (id, status) = rig
+        .run(
+            r#"
+version: 1
+name: test
+inputs:
+  tool: { type: string, default: ChatGPT }
+  records: { type: integer, default: 0 }
+steps:
+  - id: skipped
+    action: mockp.get
+    when: "{{inputs.records}}"
+    with: { path: never }
+  - id: list
+    action: mockp.list
+    with: { path: list }
+  - id: revoke
+    action: mockp.revoke
+    needs: [list, skipped]
+    for_each: steps.list.output
+    when: "{{eq item.name inputs.tool}}"
+    with: { path: "t/{{item.id}}" }
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, IncidentStatus::Completed);
+    assert_eq!(rig.step(&id, "skipped").status, StepStatus::Skipped);
+    assert_eq!(mock.hits("/never"), 0);
+    assert_eq!(mock.hits("/t/1"), 1);
+    assert_eq!(mock.hits("/t/2"), 0, "per-item when filters the fan-out");
+    let items = rig.store.item_runs(&id, "revoke").unwrap();
+    assert_eq!(items[&1].status, StepStatus::Skipped);
+}
+
+#[tokio::test]
+async fn failed_continue_step_lets_dependents_run() {
+    let mock = Mock::start().await;
+    mock.on("/x", vec![Reply::json(403, json!({}))]);
+    mock.on("/y", vec![Reply::json(200, json!({}))]);
+    let rig = Rig::new(&mock, true);
+    let (id, status) = rig
+        .run(
+            r#"
+version: 1
+name: test
+steps:
+  - id: x
+    action: mockp.get
+    with: { path: x }
+    on_failure: continue
+  - id: y
+    action: mockp.get
+    needs: [x]
+    with: { path: y }
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, IncidentStatus::Completed);
+    assert_eq!(rig.step(&id, "x").status, StepStatus::Failed);
+    assert_eq!(rig.step(&id, "y").status, StepStatus::Succeeded);
+    let last = rig.store.events(&id).unwrap().pop().unwrap();
+    assert!(
+        last.message.contains("failed steps") && last.message.contains('x'),
+        "{}",
+        last.message
+    );
+}
+
+#[tokio::test]
+async fn drill_cuts_long_waits_and_records_it() {
+    let mock = Mock::start().await;
+    let rig = Rig::new(&mock, true);
+    let (id, status) = rig
+        .run(
+            "version: 1\nname: test\nsteps:\n  - id: pause\n    wait: 10m\n",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, IncidentStatus::Completed);
+    assert_eq!(rig.clock.sleeps(), vec![Duration::from_secs(5)]);
+    let cut = rig
+        .store
+        .events(&id)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == "wait.cut")
+        .unwrap();
+    assert_eq!(
+        cut.message,
+        "Waiting 5s instead of 10m (drill cap --max-wait)"
+    );
+}
+
+#[tokio::test]
+async fn outside_drills_waits_are_full_and_approvals_park_the_incident() {
+    let mock = Mock::start().await;
+    let rig = Rig::new(&mock, false);
+    let src = r#"
+version: 1
+name: test
+steps:
+  - id: pause
+    wait: 10m
+  - id: legal
+    approval: { approvers: [legal], prompt: "Send it?" }
+    needs: [pause]
+  - id: after
+    wait: 1s
+    needs: [legal]
+"#;
+    let (id, status) = rig.run(src, json!({})).await;
+    assert_eq!(status, IncidentStatus::Waiting);
+    assert_eq!(rig.clock.sleeps(), vec![Duration::from_secs(600)]);
+    assert_eq!(rig.step(&id, "legal").status, StepStatus::Waiting);
+    assert_eq!(rig.step(&id, "after").status, StepStatus::Pending);
+    let req = rig
+        .store
+        .events(&id)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == "approval.requested")
+        .unwrap();
+    assert_eq!(req.message, "Waiting for approval by legal: Send it?");
+}
+
+#[tokio::test]
+async fn drills_auto_approve_and_say_so() {
+    let mock = Mock::start().await;
+    let rig = Rig::new(&mock, true);
+    let (id, status) = rig
+        .run(
+            "version: 1\nname: test\nsteps:\n  - id: legal\n    approval: { approvers: [legal] }\n  - id: task\n    manual: Call the vendor\n    needs: [legal]\n",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, IncidentStatus::Completed);
+    assert_eq!(
+        rig.step(&id, "legal").output,
+        json!({"approved": true, "by": "drill", "auto": true})
+    );
+    let ev: Vec<_> = rig
+        .store
+        .events(&id)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.actor == "drill")
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(ev, ["approval.granted", "manual.done"]);
+}
+
+#[tokio::test]
+async fn notice_steps_draft_one_notice_per_jurisdiction() {
+    let mock = Mock::start().await;
+    let rig = Rig::new(&mock, true);
+    let (id, status) = rig
+        .run(
+            r#"
+version: 1
+name: test
+inputs:
+  tool: { type: string, default: ChatGPT }
+  records: { type: integer, default: 1200 }
+  jurisdictions: { type: list, default: [EU, US-CA] }
+  data_elements: { type: list, default: [name, email] }
+steps:
+  - id: draft
+    notice: { audience: customers, jurisdictions: inputs.jurisdictions }
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, IncidentStatus::Completed);
+    let notices = rig.store.notices(&id).unwrap();
+    let picked: Vec<_> = notices
+        .iter()
+        .map(|n| {
+            (
+                n.jurisdiction.clone().unwrap(),
+                n.template.clone(),
+                n.version,
+            )
+        })
+        .collect();
+    assert_eq!(
+        picked,
+        [
+            ("EU".to_string(), "customers".to_string(), 1),
+            ("US-CA".to_string(), "customers-US-CA".to_string(), 1)
+        ]
+    );
+    let ca = &notices[1].body;
+    assert!(
+        ca.contains("NOTICE OF DATA BREACH") && ca.contains("ChatGPT") && ca.contains("1200"),
+        "{ca}"
+    );
+}
+
+#[tokio::test]
+async fn secrets_never_reach_the_store_or_errors() {
+    let mock = Mock::start().await;
+    // A hostile or careless platform echoes the credential in its error body.
+    mock.on(
+        "/echo",
+        vec![Reply::json(
+            400,
+            json!({"error": format!("bad token Bearer {SECRET}")}),
+        )],
+    );
+    let rig = Rig::new(&mock, true);
+    let (id, status) = rig
+        .run("version: 1\nname: test\nsteps:\n  - id: call\n    action: mockp.get\n    with: { path: echo }\n", json!({}))
+        .await;
+    assert_eq!(status, IncidentStatus::Failed);
+    let err = rig.step(&id, "call").error.unwrap();
+    assert!(
+        err.contains("[REDACTED:MOCKP_TOKEN]") && !err.contains(SECRET),
+        "{err}"
+    );
+    let events = serde_json::to_string(&rig.store.events(&id).unwrap()).unwrap();
+    assert!(!events.contains(SECRET));
+    rig.store.flush_for_tests().await;
+    for entry in walk(rig.dir.path()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        let hay = String::from_utf8_lossy(&bytes);
+        assert!(
+            !hay.contains(SECRET),
+            "secret found on disk in {}",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn simulator_answers_every_bundled_action_and_checks_credentials() {
+    crate::support::tls();
+    let lib = quench::library::Library::load(&Default::default()).unwrap();
+    let sim = quench::integrations::Simulator::start(&lib.catalog)
+        .await
+        .unwrap();
+    let routing = quench::integrations::Routing {
+        base_urls: sim.base_urls(),
+        secrets: quench::integrations::Secrets::simulated(&lib.catalog.secret_names()),
+    };
+    let exec = quench::integrations::Executor::new(&lib.catalog, routing).unwrap();
+    let mut called = 0;
+    for m in lib.catalog.manifests() {
+        for (name, a) in &m.actions {
+            if a.manual.is_some() {
+                continue;
+            }
+            let with = json!({"campaign_id": "c1", "email_id": "e1", "token": "t1", "workflow_id": "w1", "flow_id": "f1",
+                "name": "ChatGPT", "service_principal_id": "sp1", "grant_id": "g1", "user_id": "u1", "user": "u@x", "client_id": "c",
+                "until": "2026-12-01T00:00:00Z"});
+            let r = exec.call(&m.name, name, &with, "k", None).await;
+            assert!(r.is_ok(), "{}.{name}: {r:?}", m.name);
+            called += 1;
+        }
+    }
+    assert!(called >= 20, "only {called} actions");
+    assert_eq!(sim.calls().values().sum::<u64>(), called);
+    // Without credentials the simulator answers 401, as the vendor would.
+    let resp = reqwest::Client::new()
+        .get(format!("{}/users", sim.base_url("google-workspace")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+}
