@@ -6,12 +6,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 
 use super::{inputs, report_diagnostics, Env};
-use crate::engine::{Declaration, Engine, Settings, SystemClock};
-use crate::integrations::{Executor, Routing, Secrets, Simulator};
+use crate::engine::{Declaration, Engine};
 use crate::runbook::parse_duration;
 use crate::store::{IncidentStatus, Store};
 use crate::timeline;
@@ -23,7 +21,8 @@ pub struct DrillArgs {
     /// An input value, typed by the runbook (a list is a,b,c). Repeatable.
     #[arg(long = "input", value_name = "K=V")]
     pub inputs: Vec<String>,
-    /// Call the real platforms (with the configured secrets) instead of the simulator.
+    /// Call the real platforms (with the configured secrets) instead of the
+    /// simulator. Always on for `declare`.
     #[arg(long)]
     pub live: bool,
     /// The longest a `wait` step really waits in a drill; longer ones are cut and recorded.
@@ -38,7 +37,9 @@ fn parse_wait(s: &str) -> Result<Duration, String> {
     parse_duration(s).ok_or_else(|| format!("invalid duration \"{s}\": write e.g. 500ms, 5s, 2m"))
 }
 
-pub async fn run(env: &Env, args: DrillArgs) -> anyhow::Result<ExitCode> {
+/// `drill` (simulated unless --live, people steps automatic) or `declare`
+/// (a real incident: live platforms, people steps wait for people).
+pub async fn run(env: &Env, args: DrillArgs, drill: bool) -> anyhow::Result<ExitCode> {
     let lib = match env.library() {
         Ok(l) => Arc::new(l),
         Err(d) => return Ok(report_diagnostics(&d)),
@@ -55,48 +56,16 @@ pub async fn run(env: &Env, args: DrillArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let store = Store::open(&env.data_dir)?;
-
-    // Keep the simulator alive for the whole drill.
-    let mut _simulator = None;
-    let routing = if args.live {
-        let file = env
-            .config
-            .file_secrets()
-            .map_err(|d| anyhow::anyhow!("{d}"))?;
-        Routing {
-            base_urls: env
-                .config
-                .integrations
-                .iter()
-                .filter_map(|(k, v)| v.base_url.clone().map(|u| (k.clone(), u)))
-                .collect(),
-            secrets: Secrets::resolve(&lib.catalog.secret_names(), &file),
-        }
-    } else {
-        let sim = Simulator::start(&lib.catalog)
-            .await
-            .context("starting the built-in simulator")?;
-        let r = Routing {
-            base_urls: sim.base_urls(),
-            secrets: Secrets::simulated(&lib.catalog.secret_names()),
-        };
-        _simulator = Some(sim);
-        r
-    };
-    let executor =
-        Arc::new(Executor::new(&lib.catalog, routing).context("building the HTTP client")?);
-    let settings = Settings {
-        drill: true,
-        max_wait: args.max_wait,
-        organization: env.config.organization_json(),
-    };
-    let engine = Engine::new(
+    let wired = super::wiring::wire(
+        env,
+        lib,
         store.clone(),
-        executor,
-        Arc::new(SystemClock),
-        lib.clone(),
-        settings,
-    );
+        args.live || !drill,
+        drill,
+        args.max_wait,
+    )
+    .await?;
+    let engine = wired.engine.clone();
 
     let progress = progress_task(&engine, loaded.runbook.steps.len());
     let declared_by = std::env::var("USER").unwrap_or_else(|_| "operator".into());
@@ -114,6 +83,7 @@ pub async fn run(env: &Env, args: DrillArgs) -> anyhow::Result<ExitCode> {
         .await?;
     let status = engine.run(&id).await?;
     drop(engine);
+    drop(wired);
     let _ = progress.await;
 
     let snap = store.snapshot(&id)?;
@@ -134,13 +104,15 @@ pub async fn run(env: &Env, args: DrillArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(match status {
         IncidentStatus::Completed => ExitCode::SUCCESS,
+        // A declared incident parked on people is doing its job.
+        IncidentStatus::Waiting if !drill => ExitCode::SUCCESS,
         _ => ExitCode::from(1),
     })
 }
 
 /// Shows progress while the engine runs: a bar on a terminal, plain lines
 /// otherwise (CI logs). Always on stderr, so stdout stays the report.
-fn progress_task(engine: &Engine, steps: usize) -> tokio::task::JoinHandle<()> {
+pub(super) fn progress_task(engine: &Engine, steps: usize) -> tokio::task::JoinHandle<()> {
     let mut rx = engine.subscribe();
     let tty = std::io::stderr().is_terminal();
     tokio::spawn(async move {

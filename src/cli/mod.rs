@@ -4,8 +4,11 @@
 mod drill;
 pub mod inputs;
 mod integrations;
+mod notices;
+mod people;
 mod timeline;
 mod validate;
+mod wiring;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +54,9 @@ pub enum Command {
     },
     /// Rehearse a runbook against the built-in simulator.
     Drill(drill::DrillArgs),
+    /// Declare a real incident and run it here until it completes or waits
+    /// on people (live platforms; approvals and manual steps wait).
+    Declare(drill::DrillArgs),
     /// List incidents in the store.
     Incidents,
     /// Show one incident and its steps.
@@ -63,6 +69,44 @@ pub enum Command {
     },
     /// List integrations, their actions and whether their secrets are set.
     Integrations,
+    /// Approve (or with --reject, reject) a waiting approval step.
+    Approve {
+        id: String,
+        step: String,
+        /// Who decides (a member of one of the step's approver roles); default $USER.
+        #[arg(long)]
+        by: Option<String>,
+        /// Record a "no" decision instead.
+        #[arg(long)]
+        reject: bool,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Mark a waiting manual step done.
+    Done {
+        id: String,
+        step: String,
+        #[arg(long)]
+        by: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Add a note to an incident's timeline.
+    Note {
+        id: String,
+        text: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// List an incident's notice drafts, or export them.
+    Notices {
+        id: String,
+        /// Write the latest version of each notice into DIR (created).
+        #[arg(long, value_name = "DIR")]
+        export: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: notices::NoticeFormat,
+    },
 }
 
 /// Settings every command shares, resolved from flags and the config.
@@ -116,10 +160,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let env = Env::new(&cli)?;
     match cli.command {
         Command::Validate { paths } => validate::run(&env, &paths),
-        Command::Drill(args) => drill::run(&env, args).await,
+        Command::Drill(args) => drill::run(&env, args, true).await,
+        Command::Declare(args) => drill::run(&env, args, false).await,
         Command::Incidents => timeline::incidents(&env),
         Command::Status { id } => timeline::status(&env, &id),
         Command::Timeline { id, format } => timeline::timeline(&env, &id, format),
         Command::Integrations => integrations::list(&env),
+        Command::Approve {
+            id,
+            step,
+            by,
+            reject,
+            note,
+        } => {
+            let d = if reject {
+                crate::engine::Decision::Reject
+            } else {
+                crate::engine::Decision::Approve
+            };
+            people::resolve(&env, &id, &step, d, by, note).await
+        }
+        Command::Done { id, step, by, note } => {
+            people::resolve(&env, &id, &step, crate::engine::Decision::Done, by, note).await
+        }
+        Command::Note { id, text, by } => people::note(&env, &id, &text, by).await,
+        Command::Notices { id, export, format } => notices::run(&env, &id, export, format),
     }
 }

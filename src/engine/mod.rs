@@ -10,6 +10,7 @@
 //! executor, shared by every incident.
 
 pub mod clock;
+mod resolve;
 pub mod retry;
 mod step;
 
@@ -30,6 +31,7 @@ use crate::store::{
     Incident, IncidentStatus, NewEvent, StepRun, StepStatus, Store, StoreError, TimelineEvent,
 };
 pub use clock::{Clock, FakeClock, SystemClock};
+pub use resolve::{Decision, Resolution, ResolveError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -54,6 +56,8 @@ pub struct Settings {
     pub max_wait: Duration,
     /// `organization` for notice templates (from the config).
     pub organization: Json,
+    /// role -> member ids (Slack user ids or user names), from the config.
+    pub roles: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for Settings {
@@ -62,6 +66,7 @@ impl Default for Settings {
             drill: true,
             max_wait: Duration::from_secs(5),
             organization: json!({}),
+            roles: Default::default(),
         }
     }
 }
@@ -213,7 +218,7 @@ impl Engine {
         self.run(id).await
     }
 
-    fn runbook_of(&self, inc: &Incident) -> Result<Runbook, EngineError> {
+    pub(crate) fn runbook_of(&self, inc: &Incident) -> Result<Runbook, EngineError> {
         runbook::load(
             &inc.runbook_file,
             &inc.runbook_source,

@@ -263,6 +263,9 @@ impl Engine {
                 )
                 .await?;
             self.announce(id, Some(te));
+            if kind == "approval" {
+                self.approve_notices_before(inc, &step.id, "drill").await?;
+            }
             return self.finish(id, step, run, Ok(output)).await;
         }
         run.status = StepStatus::Waiting;

@@ -354,6 +354,61 @@ impl Store {
         .await
     }
 
+    /// Marks the latest version of each notice drafted by `steps` approved.
+    pub async fn approve_notices(
+        &self,
+        incident: &str,
+        steps: &[String],
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<TimelineEvent>> {
+        let mut latest: BTreeMap<(String, String, String), (Vec<u8>, NoticeDraft)> =
+            BTreeMap::new();
+        for r in self.notices.scan_prefix(prefix(&[incident])) {
+            let (k, v) = r?;
+            let d: NoticeDraft = dec(&k, &v)?;
+            if !steps.contains(&d.step) {
+                continue;
+            }
+            let slot = (
+                d.step.clone(),
+                d.audience.clone(),
+                d.jurisdiction.clone().unwrap_or_default(),
+            );
+            if latest
+                .get(&slot)
+                .is_none_or(|(_, old)| old.version < d.version)
+            {
+                latest.insert(slot, (k.to_vec(), d));
+            }
+        }
+        self.commit(|| {
+            (&self.notices, &self.events, &self.meta)
+                .transaction(|(n, e, m)| {
+                    let mut out = Vec::new();
+                    for (k, d) in latest.values() {
+                        let mut d = d.clone();
+                        d.approved_by = Some(by.to_string());
+                        d.approved_at = Some(at);
+                        n.insert(k.as_slice(), enc(&d))?;
+                        let msg = format!(
+                            "{} notice{} v{} approved by {by}: ready to send",
+                            d.audience,
+                            d.jurisdiction.as_deref().map(|j| format!(" for {j}")).unwrap_or_default(),
+                            d.version
+                        );
+                        let ev = NewEvent::new("notice.approved", by, msg)
+                            .step(&d.step)
+                            .data(serde_json::json!({"version": d.version, "jurisdiction": d.jurisdiction, "audience": d.audience}));
+                        out.push(append_event(e, m, incident, at, &ev)?);
+                    }
+                    Ok(out)
+                })
+                .map_err(tx_err)
+        })
+        .await
+    }
+
     pub fn notices(&self, incident: &str) -> Result<Vec<NoticeDraft>> {
         self.notices
             .scan_prefix(prefix(&[incident]))

@@ -196,3 +196,126 @@ fn live_drill_names_missing_secrets() {
     let e = report["steps"][0]["error"].as_str().unwrap();
     assert!(e.contains("missing secret MOCKP_TOKEN"), "{e}");
 }
+
+#[test]
+fn declared_incident_waits_for_a_role_holder_then_notices_are_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("quench.yaml"),
+        "roles:\n  legal: [U0LEGAL1]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("notify.yaml"),
+        r#"version: 1
+name: notify
+inputs:
+  tool: { type: string, required: true }
+  records: { type: integer, default: 10 }
+  jurisdictions: { type: list, default: [EU] }
+  data_elements: { type: list, default: [name, email] }
+steps:
+  - id: draft
+    notice: { audience: customers, jurisdictions: inputs.jurisdictions }
+  - id: legal
+    approval: { approvers: [legal], prompt: "Send it?" }
+    needs: [draft]
+  - id: after
+    manual: { instructions: "Send the approved notices" }
+    needs: [legal]
+"#,
+    )
+    .unwrap();
+    let o = quench(
+        dir.path(),
+        &[
+            "--json",
+            "declare",
+            "notify.yaml",
+            "--input",
+            "tool=ChatGPT",
+        ],
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    let report: Json = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(report["status"], "waiting");
+    let id = report["incident"].as_str().unwrap().to_string();
+
+    let o = quench(dir.path(), &["--json", "notices", &id]);
+    let n: Json = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        n["notices"][0]["ready"], false,
+        "no approval, no ready notice"
+    );
+
+    // Someone without the role is refused, and the refusal is on the timeline.
+    let o = quench(dir.path(), &["approve", &id, "legal", "--by", "U0INTERN"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("U0INTERN may not decide \"legal\""),
+        "{}",
+        text(&o).1
+    );
+
+    let o = quench(
+        dir.path(),
+        &[
+            "approve", &id, "legal", "--by", "U0LEGAL1", "--note", "checked",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o).1);
+    let o = quench(dir.path(), &["--json", "notices", &id]);
+    let n: Json = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(n["notices"][0]["ready"], true);
+    assert_eq!(n["notices"][0]["approved_by"], "U0LEGAL1");
+
+    let o = quench(dir.path(), &["done", &id, "after", "--by", "mops"]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let o = quench(dir.path(), &["timeline", &id, "--format", "json"]);
+    let tl: Json = serde_json::from_slice(&o.stdout).unwrap();
+    let kinds: Vec<&str> = tl["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for k in [
+        "approval.requested",
+        "approval.refused",
+        "approval.granted",
+        "notice.approved",
+        "manual.done",
+        "incident.completed",
+    ] {
+        assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+    }
+    let refused = tl["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "approval.refused")
+        .unwrap();
+    assert_eq!(refused["actor"], "U0INTERN");
+
+    let export = dir.path().join("out");
+    let o = quench(
+        dir.path(),
+        &[
+            "notices",
+            &id,
+            "--export",
+            export.to_str().unwrap(),
+            "--format",
+            "eml",
+        ],
+    );
+    assert!(o.status.success());
+    let eml = std::fs::read_to_string(export.join("customers-EU-v1.eml")).unwrap();
+    assert!(
+        eml.starts_with(
+            "MIME-Version: 1.0\r\nSubject: Important information about your personal data\r\n"
+        ),
+        "{eml}"
+    );
+}

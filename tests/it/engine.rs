@@ -635,3 +635,43 @@ async fn simulator_answers_every_bundled_action_and_checks_credentials() {
         .unwrap();
     assert_eq!(resp.status(), 401);
 }
+
+#[tokio::test]
+async fn drill_approval_makes_the_notices_before_it_ready() {
+    let mock = Mock::start().await;
+    let rig = Rig::new(&mock, true);
+    let (id, status) = rig
+        .run(
+            r#"
+version: 1
+name: test
+inputs:
+  tool: { type: string, default: ChatGPT }
+  records: { type: integer, default: 5 }
+  jurisdictions: { type: list, default: [EU] }
+  data_elements: { type: list, default: [email] }
+steps:
+  - id: draft
+    notice: { audience: regulator, jurisdictions: inputs.jurisdictions }
+  - id: legal
+    approval: { approvers: [legal] }
+    needs: [draft]
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, IncidentStatus::Completed);
+    let n = rig.store.notices(&id).unwrap();
+    assert_eq!(n[0].approved_by.as_deref(), Some("drill"));
+    let ev = rig
+        .store
+        .events(&id)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == "notice.approved")
+        .unwrap();
+    assert_eq!(
+        ev.message,
+        "regulator notice for EU v1 approved by drill: ready to send"
+    );
+}

@@ -265,6 +265,7 @@ pub fn build_engine(
         drill,
         max_wait: std::time::Duration::from_secs(5),
         organization: json!({"name": "Acme", "dpo": {"name": "D", "email": "d@acme.example", "phone": "1"}, "website": "https://acme.example"}),
+        roles: BTreeMap::from([("legal".to_string(), vec!["U0LEGAL1".to_string()])]),
     };
     let engine = Engine::new(store.clone(), exec, Arc::new(clock), lib.clone(), settings);
     (engine, store, lib)

@@ -1,0 +1,233 @@
+//! People resolving parked steps: approvals (yes or no) and manual tasks.
+//!
+//! Only a member of one of the step's approver roles may decide an
+//! approval; a refused attempt is itself recorded, with who tried. An
+//! approval also makes the notices drafted before it ready: the timeline
+//! says who approved which version, and when.
+
+use serde_json::json;
+
+use super::{Engine, EngineError};
+use crate::runbook::load::transitive_deps;
+use crate::runbook::StepKind;
+use crate::store::{Incident, NewEvent, StepStatus};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Reject,
+    Done,
+}
+
+#[derive(Debug, Clone)]
+pub struct Resolution {
+    pub step: String,
+    pub decision: Decision,
+    pub by: String,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("incident {id} has no step \"{step}\"")]
+    NoStep { id: String, step: String },
+    #[error("step \"{step}\" is {kind}, not {expected}; use `quench {verb} {id} {step}`")]
+    WrongKind {
+        id: String,
+        step: String,
+        kind: &'static str,
+        expected: &'static str,
+        verb: &'static str,
+    },
+    #[error("step \"{step}\" is {status}, not waiting: nothing to resolve")]
+    NotWaiting { step: String, status: &'static str },
+    #[error("{by} may not decide \"{step}\": it needs a member of {roles}; add them under `roles:` in quench.yaml")]
+    Forbidden {
+        by: String,
+        step: String,
+        roles: String,
+    },
+}
+
+impl From<crate::store::StoreError> for ResolveError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ResolveError::Engine(e.into())
+    }
+}
+
+impl Engine {
+    fn holds_any(&self, by: &str, roles: &[String]) -> bool {
+        roles.iter().any(|r| {
+            self.settings
+                .roles
+                .get(r)
+                .is_some_and(|members| members.iter().any(|m| m == by))
+        })
+    }
+
+    /// Resolves a waiting approval or manual step. The caller then runs the
+    /// incident on (`Engine::run`).
+    pub async fn resolve(&self, id: &str, res: Resolution) -> Result<(), ResolveError> {
+        let inc = self.store.incident(id)?;
+        let rb = self.runbook_of(&inc)?;
+        let step = rb.step(&res.step).ok_or_else(|| ResolveError::NoStep {
+            id: id.into(),
+            step: res.step.clone(),
+        })?;
+        let now = self.clock.now();
+        let manual_action = match &step.kind {
+            StepKind::Action {
+                integration,
+                action,
+            } => self
+                .executor
+                .action(integration, action)
+                .is_some_and(|a| a.manual.is_some()),
+            _ => false,
+        };
+        let (is_approval, roles): (bool, Vec<String>) = match &step.kind {
+            StepKind::Approval { approvers, .. } => (true, approvers.clone()),
+            StepKind::Manual { assignee, .. } => (false, assignee.clone().into_iter().collect()),
+            _ if manual_action => (false, vec![]),
+            other => {
+                return Err(ResolveError::WrongKind {
+                    id: id.into(),
+                    step: res.step,
+                    kind: other.name(),
+                    expected: "an approval or manual step",
+                    verb: "approve",
+                })
+            }
+        };
+        match (is_approval, res.decision) {
+            (true, Decision::Done) => {
+                return Err(ResolveError::WrongKind {
+                    id: id.into(),
+                    step: res.step,
+                    kind: "approval",
+                    expected: "a manual step",
+                    verb: "approve",
+                })
+            }
+            (false, Decision::Approve | Decision::Reject) => {
+                return Err(ResolveError::WrongKind {
+                    id: id.into(),
+                    step: res.step,
+                    kind: "manual",
+                    expected: "an approval",
+                    verb: "done",
+                })
+            }
+            _ => {}
+        }
+        let mut run = self.store.step_run(id, &res.step)?;
+        if run.status != StepStatus::Waiting {
+            return Err(ResolveError::NotWaiting {
+                step: res.step,
+                status: run.status.name(),
+            });
+        }
+        // Approvals need a role holder. A manual task's assignee is enforced
+        // only when that role is configured (it may name a person instead).
+        let enforce = is_approval || roles.iter().any(|r| self.settings.roles.contains_key(r));
+        if enforce && !self.holds_any(&res.by, &roles) {
+            let ev = NewEvent::new(
+                "approval.refused",
+                &res.by,
+                format!(
+                    "{} tried to resolve {} without the role {}",
+                    res.by,
+                    res.step,
+                    roles.join(" or ")
+                ),
+            )
+            .step(&res.step);
+            let te = self.store.append(id, now, ev).await?;
+            self.announce(id, Some(te));
+            return Err(ResolveError::Forbidden {
+                by: res.by,
+                step: res.step,
+                roles: roles.join(" or "),
+            });
+        }
+        let note = res.note.clone().unwrap_or_default();
+        let (kind, msg, output) = match res.decision {
+            Decision::Approve => (
+                "approval.granted",
+                format!("Approved by {}{}", res.by, suffix(&note)),
+                json!({"approved": true, "by": res.by, "note": res.note}),
+            ),
+            Decision::Reject => (
+                "approval.rejected",
+                format!("Rejected by {}{}", res.by, suffix(&note)),
+                json!({"approved": false, "by": res.by, "note": res.note}),
+            ),
+            Decision::Done => (
+                "manual.done",
+                format!("Done by {}{}", res.by, suffix(&note)),
+                json!({"done": true, "by": res.by, "note": res.note}),
+            ),
+        };
+        let te = self
+            .store
+            .append(id, now, NewEvent::new(kind, &res.by, msg).step(&res.step))
+            .await?;
+        self.announce(id, Some(te));
+        if res.decision == Decision::Approve {
+            self.approve_notices_before(&inc, &res.step, &res.by)
+                .await?;
+        }
+        run.status = StepStatus::Succeeded;
+        run.finished_at = Some(now);
+        run.output = output;
+        let ev = NewEvent::new("step.succeeded", &res.by, format!("{} succeeded", res.step))
+            .step(&res.step);
+        let te = self
+            .store
+            .put_step(id, &res.step, &run, now, Some(ev))
+            .await?;
+        self.announce(id, te);
+        // A waiting incident runs again; `run` decides its new status.
+        Ok(())
+    }
+
+    /// Marks the latest drafts of every notice step this approval depends
+    /// on as approved by `by`.
+    pub(crate) async fn approve_notices_before(
+        &self,
+        inc: &Incident,
+        step: &str,
+        by: &str,
+    ) -> Result<(), EngineError> {
+        let rb = self.runbook_of(inc)?;
+        let deps = transitive_deps(&rb).remove(step).unwrap_or_default();
+        let notice_steps: Vec<String> = deps
+            .into_iter()
+            .filter(|d| {
+                rb.step(d)
+                    .is_some_and(|s| matches!(s.kind, StepKind::Notice(_)))
+            })
+            .collect();
+        if notice_steps.is_empty() {
+            return Ok(());
+        }
+        for te in self
+            .store
+            .approve_notices(&inc.id, &notice_steps, by, self.clock.now())
+            .await?
+        {
+            self.announce(&inc.id, Some(te));
+        }
+        Ok(())
+    }
+}
+
+fn suffix(note: &str) -> String {
+    if note.is_empty() {
+        String::new()
+    } else {
+        format!(": {note}")
+    }
+}
