@@ -2,12 +2,15 @@
 //! strict rendering. A template is named by its file stem, either
 //! `<audience>` or `<audience>-<JURISDICTION>` (e.g. `customers-EU`).
 
+pub mod clocks;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value as Json;
 
 use crate::render::render_str;
+use crate::runbook::diagnostic::did_you_mean;
 use crate::runbook::template::analyse;
 use crate::runbook::{Diagnostic, Diagnostics, Pos};
 
@@ -97,14 +100,16 @@ impl NoticeTemplates {
             .to_string();
         let a = analyse(src);
         for p in a.problems {
-            diags.push(Diagnostic::new(
+            let mut d = Diagnostic::new(
                 file,
                 Pos {
                     line: p.line,
                     col: p.col,
                 },
                 p.message,
-            ));
+            );
+            d.hint = p.hint;
+            diags.push(d);
         }
         for v in a.vars {
             if !v.scoped && !ROOTS.contains(&v.path[0].as_str()) {
@@ -117,7 +122,13 @@ impl NoticeTemplates {
                         },
                         format!("template reads unknown variable \"{}\"", v.dotted()),
                     )
-                    .with_hint(format!("notice templates can read: {}", ROOTS.join(", "))),
+                    .with_hint(
+                        did_you_mean(&v.path[0], ROOTS.iter().copied())
+                            .map(|m| format!("did you mean `{m}`?"))
+                            .unwrap_or_else(|| {
+                                format!("notice templates can read: {}", ROOTS.join(", "))
+                            }),
+                    ),
                 );
             }
         }

@@ -52,16 +52,18 @@ pub fn load(file: &str, src: &str, known: &Known) -> Result<Runbook, Diagnostics
     let doc = YamlDoc::parse(file, src).map_err(|d| Diagnostics(vec![d]))?;
     let mut c = Checker::new(&doc);
     let rb = read(&mut c, file);
-    if let Some(rb) = &rb {
-        cross_check(&mut c, rb, known);
+    if let Some((rb, yaml_index)) = &rb {
+        cross_check(&mut c, rb, yaml_index, known);
     }
     match rb {
-        Some(rb) if c.diags.is_empty() => Ok(rb),
+        Some((rb, _)) if c.diags.is_empty() => Ok(rb),
         _ => Err(Diagnostics(c.diags).sorted()),
     }
 }
 
-fn read(c: &mut Checker, file: &str) -> Option<Runbook> {
+/// The runbook, and for each of its steps the step's index in the YAML
+/// `steps` list (a step that is not even a map is left out).
+fn read(c: &mut Checker, file: &str) -> Option<(Runbook, Vec<usize>)> {
     let root = YPath::root();
     let doc_value = c.doc.value.clone();
     let top = c
@@ -138,6 +140,7 @@ fn read(c: &mut Checker, file: &str) -> Option<Runbook> {
     }
 
     let mut steps = Vec::new();
+    let mut yaml_index = Vec::new();
     if let Some(v) = top.get("steps") {
         let p = root.key("steps");
         match v {
@@ -148,6 +151,7 @@ fn read(c: &mut Checker, file: &str) -> Option<Runbook> {
                 for (i, s) in items.iter().enumerate() {
                     if let Some(step) = read_step(c, &p.index(i), s) {
                         steps.push(step);
+                        yaml_index.push(i);
                     }
                 }
             }
@@ -157,12 +161,15 @@ fn read(c: &mut Checker, file: &str) -> Option<Runbook> {
             ),
         }
     }
-    Some(Runbook {
-        name,
-        title,
-        inputs,
-        steps,
-    })
+    Some((
+        Runbook {
+            name,
+            title,
+            inputs,
+            steps,
+        },
+        yaml_index,
+    ))
 }
 
 pub fn is_id(s: &str) -> bool {
@@ -248,8 +255,12 @@ pub fn yaml_to_json(v: &Value) -> Json {
     serde_json::to_value(v).unwrap_or(Json::Null)
 }
 
+/// A step whose kind is broken still comes back (with a placeholder kind,
+/// after its diagnostic) so that cross checks know its id and `needs`
+/// instead of reporting every reference to it as unknown.
 fn read_step(c: &mut Checker, p: &YPath, v: &Value) -> Option<Step> {
     let m = c.map(p, v, "a step", STEP_KEYS, &["id"])?.clone();
+    let diags_before = c.diags.len();
     let id = m
         .get("id")
         .and_then(|v| c.string(&p.key("id"), v, "`id`"))
@@ -369,9 +380,13 @@ fn read_step(c: &mut Checker, p: &YPath, v: &Value) -> Option<Step> {
     let description = m
         .get("description")
         .and_then(|v| c.string(&p.key("description"), v, "`description`"));
+    if kind.is_none() && c.diags.len() == diags_before {
+        // Every reader records why it failed; this keeps a placeholder from ever loading.
+        c.error(p, format!("{what} has an invalid kind"));
+    }
     Some(Step {
         id,
-        kind: kind?,
+        kind: kind.unwrap_or(StepKind::Wait(std::time::Duration::ZERO)),
         needs,
         for_each,
         concurrency,
@@ -503,11 +518,13 @@ fn read_kind(c: &mut Checker, p: &YPath, key: &str, v: &Value) -> Option<StepKin
 }
 
 /// Checks that need the whole runbook: ids, the graph, references, templates.
-fn cross_check(c: &mut Checker, rb: &Runbook, known: &Known) {
+/// `yaml_index[i]` is where `rb.steps[i]` sits in the YAML `steps` list.
+fn cross_check(c: &mut Checker, rb: &Runbook, yaml_index: &[usize], known: &Known) {
     let steps_path = YPath::root().key("steps");
+    // id -> YAML index of the step that defines it first.
     let index: HashMap<&str, usize> = {
         let mut seen: HashMap<&str, usize> = HashMap::new();
-        for (i, s) in rb.steps.iter().enumerate() {
+        for (s, &i) in rb.steps.iter().zip(yaml_index) {
             if s.id.is_empty() {
                 continue;
             }
@@ -524,14 +541,7 @@ fn cross_check(c: &mut Checker, rb: &Runbook, known: &Known) {
         }
         seen
     };
-    // Positions refer to the YAML list; steps that failed to load are absent
-    // from rb.steps, so map each loaded step back to its YAML index by id.
-    let yaml_index = |id: &str| index.get(id).copied();
-
-    for s in &rb.steps {
-        let Some(si) = yaml_index(&s.id) else {
-            continue;
-        };
+    for (s, &si) in rb.steps.iter().zip(yaml_index) {
         let sp = steps_path.index(si);
         for (j, n) in s.needs.iter().enumerate() {
             if !index.contains_key(n.as_str()) {
@@ -556,7 +566,7 @@ fn cross_check(c: &mut Checker, rb: &Runbook, known: &Known) {
     if let Some(cycle) = find_cycle(rb) {
         let first = &cycle[0];
         let next = &cycle[1];
-        if let Some(si) = yaml_index(first) {
+        if let Some(&si) = index.get(first.as_str()) {
             let j = rb
                 .step(first)
                 .and_then(|s| s.needs.iter().position(|n| n == next))
@@ -569,14 +579,16 @@ fn cross_check(c: &mut Checker, rb: &Runbook, known: &Known) {
         }
     }
 
-    let deps = transitive_deps(rb);
-    let input_names: Vec<&str> = rb.inputs.iter().map(|i| i.name.as_str()).collect();
-    for s in &rb.steps {
-        let Some(si) = yaml_index(&s.id) else {
-            continue;
-        };
+    // Declared in the YAML, even where the declaration itself is broken
+    // (reported already): a reference to it is not "unknown".
+    let doc = c.doc;
+    let input_names: Vec<&str> = doc.value["inputs"]
+        .as_mapping()
+        .map(|m| m.keys().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    for (s, &si) in rb.steps.iter().zip(yaml_index) {
         let sp = steps_path.index(si);
-        let my_deps = deps.get(s.id.as_str()).cloned().unwrap_or_default();
+        let my_deps = deps_of(rb, s);
 
         match &s.kind {
             StepKind::Action {
@@ -721,6 +733,8 @@ fn check_path(
     let segs: Vec<&str> = path.split('.').collect();
     match segs.as_slice() {
         ["inputs", name, rest @ ..] => match rb.input(name) {
+            // Declared, but the declaration is broken (and reported).
+            None if c.doc.value["inputs"].get(*name).is_some() => {}
             None => {
                 let hint = did_you_mean(name, rb.inputs.iter().map(|i| i.name.as_str()))
                     .map(|m| format!("did you mean `inputs.{m}`?"))
@@ -786,7 +800,9 @@ fn check_template(
     let a = template::analyse(src);
     for p in a.problems {
         let pos = c.doc.pos_in_scalar(at, p.line, p.col);
-        c.push(Diagnostic::new(&c.doc.file, pos, p.message));
+        let mut d = Diagnostic::new(&c.doc.file, pos, p.message);
+        d.hint = p.hint;
+        c.push(d);
     }
     for v in a.vars {
         let pos = c.doc.pos_in_scalar(at, v.line, v.col);
@@ -825,7 +841,9 @@ fn check_template(
             "incident" => match v.path.get(1) {
                 Some(f) if !INCIDENT_FIELDS.contains(&f.as_str()) => Some(err(
                     format!("template reads unknown incident field \"{f}\""),
-                    format!("incident has: {}", INCIDENT_FIELDS.join(", ")),
+                    did_you_mean(f, INCIDENT_FIELDS.iter().copied())
+                        .map(|m| format!("did you mean `incident.{m}`?"))
+                        .unwrap_or_else(|| format!("incident has: {}", INCIDENT_FIELDS.join(", "))),
                 )),
                 _ => None,
             },
@@ -850,7 +868,8 @@ fn check_template(
     }
 }
 
-/// The first dependency cycle, as `a -> b -> a`, if any.
+/// The first dependency cycle, as `a -> b -> a`, if any. A step that needs
+/// itself is left out: it is reported on its own.
 pub fn find_cycle(rb: &Runbook) -> Option<Vec<String>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
@@ -869,7 +888,7 @@ pub fn find_cycle(rb: &Runbook) -> Option<Vec<String>> {
         mark.insert(id, Mark::Active);
         stack.push(id);
         if let Some(s) = rb.step(id) {
-            for n in &s.needs {
+            for n in s.needs.iter().filter(|n| *n != id) {
                 match mark.get(n.as_str()) {
                     Some(Mark::Active) => {
                         let start = stack.iter().position(|x| x == n).unwrap_or(0);
@@ -904,19 +923,23 @@ pub fn find_cycle(rb: &Runbook) -> Option<Vec<String>> {
 
 /// Every step each step depends on, directly or not.
 pub fn transitive_deps(rb: &Runbook) -> HashMap<&str, BTreeSet<String>> {
-    let mut out: HashMap<&str, BTreeSet<String>> = HashMap::new();
-    for s in &rb.steps {
-        let mut seen: HashSet<&str> = HashSet::new();
-        let mut todo: Vec<&str> = s.needs.iter().map(String::as_str).collect();
-        while let Some(n) = todo.pop() {
-            if !seen.insert(n) {
-                continue;
-            }
-            if let Some(d) = rb.step(n) {
-                todo.extend(d.needs.iter().map(String::as_str));
-            }
+    rb.steps
+        .iter()
+        .map(|s| (s.id.as_str(), deps_of(rb, s)))
+        .collect()
+}
+
+/// Every step `step` depends on, directly or not.
+fn deps_of(rb: &Runbook, step: &Step) -> BTreeSet<String> {
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut todo: Vec<&str> = step.needs.iter().map(String::as_str).collect();
+    while let Some(n) = todo.pop() {
+        if !seen.insert(n) {
+            continue;
         }
-        out.insert(&s.id, seen.into_iter().map(str::to_string).collect());
+        if let Some(d) = rb.step(n) {
+            todo.extend(d.needs.iter().map(String::as_str));
+        }
     }
-    out
+    seen.into_iter().map(str::to_string).collect()
 }

@@ -34,8 +34,26 @@ impl VarRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateProblem {
     pub message: String,
+    pub hint: Option<String>,
+    /// 1-based, at the `{{` of the tag at fault.
     pub line: usize,
     pub col: usize,
+}
+
+impl TemplateProblem {
+    fn new(message: impl Into<String>, (line, col): (usize, usize)) -> Self {
+        TemplateProblem {
+            message: message.into(),
+            hint: None,
+            line,
+            col,
+        }
+    }
+
+    fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
 }
 
 #[derive(Debug, Default)]
@@ -49,14 +67,7 @@ pub fn analyse(src: &str) -> Analysis {
     let mut out = Analysis::default();
     match Template::compile(src) {
         Ok(t) => walk(&t.elements, &t.mapping, false, (1, 1), &mut out),
-        Err(e) => {
-            let (line, col) = e.pos().unwrap_or((1, 1));
-            out.problems.push(TemplateProblem {
-                message: format!("template syntax error: {}", e.reason()),
-                line,
-                col,
-            });
-        }
+        Err(e) => out.problems = syntax_problems(src, &e),
     }
     out
 }
@@ -97,11 +108,10 @@ fn walk(
                 }
             }
             TemplateElement::PartialExpression(_) | TemplateElement::PartialBlock(_) => {
-                out.problems.push(TemplateProblem {
-                    message: "partials are not supported in quench templates".into(),
-                    line: pos.0,
-                    col: pos.1,
-                });
+                out.problems.push(TemplateProblem::new(
+                    "partials are not supported in quench templates",
+                    pos,
+                ));
             }
             _ => {}
         }
@@ -119,14 +129,12 @@ fn name_of(p: &Parameter) -> Option<String> {
 fn helper_name(p: &Parameter, pos: (usize, usize), out: &mut Analysis) {
     if let Some(n) = name_of(p) {
         if !HELPERS.contains(&n.as_str()) {
-            let hint = super::diagnostic::did_you_mean(&n, HELPERS.iter().copied())
-                .map(|s| format!(" (did you mean `{s}`?)"))
-                .unwrap_or_default();
-            out.problems.push(TemplateProblem {
-                message: format!("unknown helper `{n}`{hint}"),
-                line: pos.0,
-                col: pos.1,
-            });
+            let hint = match super::diagnostic::did_you_mean(&n, HELPERS.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("helpers: {}", HELPERS.join(", ")),
+            };
+            out.problems
+                .push(TemplateProblem::new(format!("unknown helper `{n}`"), pos).hint(hint));
         }
     }
 }
@@ -162,6 +170,179 @@ fn push_var(raw: &str, scoped: bool, pos: (usize, usize), out: &mut Analysis) {
     });
 }
 
+/// Turns a compile error into problems a person can act on.
+///
+/// handlebars (through pest) reports where parsing gave up, which for an
+/// unclosed `{{` or block is the end of the template, with a list of
+/// grammar rules as the reason. So the tags are scanned here to point at
+/// the `{{` at fault; handlebars' own position is the fallback.
+fn syntax_problems(src: &str, e: &handlebars::TemplateError) -> Vec<TemplateProblem> {
+    let tags = match scan_tags(src) {
+        Ok(tags) => tags,
+        Err(p) => return vec![p],
+    };
+    let mut problems = Vec::new();
+    let mut open: Vec<(&str, usize)> = Vec::new();
+    for tag in tags.iter().filter(|t| !t.comment) {
+        let inner = tag.inner.trim_matches('~').trim();
+        let opens =
+            inner.starts_with('#') || (inner.starts_with('^') && !inner[1..].trim().is_empty());
+        if opens {
+            open.push((inner, tag.start));
+        } else if let Some(rest) = inner.strip_prefix('/') {
+            let closing = rest.trim();
+            match open.pop() {
+                None => problems.push(
+                    TemplateProblem::new(
+                        format!("`{{{{/{closing}}}}}` closes no open block"),
+                        line_col(src, tag.start),
+                    )
+                    .hint(format!(
+                        "remove it, or open the block with `{{{{#{closing} ...}}}}`"
+                    )),
+                ),
+                Some((opener, _)) => {
+                    let opened = name_of_block(opener);
+                    if opened != closing {
+                        problems.push(
+                            TemplateProblem::new(
+                                format!("`{{{{/{closing}}}}}` does not close `{{{{{opener}}}}}`"),
+                                line_col(src, tag.start),
+                            )
+                            .hint(format!(
+                                "close `{{{{{opener}}}}}` with `{{{{/{opened}}}}}` first"
+                            )),
+                        );
+                        return problems;
+                    }
+                }
+            }
+        }
+    }
+    for (opener, at) in open {
+        let opened = name_of_block(opener);
+        problems.push(
+            TemplateProblem::new(
+                format!("`{{{{{opener}}}}}` is never closed"),
+                line_col(src, at),
+            )
+            .hint(format!("end the block with `{{{{/{opened}}}}}`")),
+        );
+    }
+    if problems.is_empty() {
+        // Something inside one tag: point at that tag's `{{`.
+        let (line, col) = e.pos().unwrap_or((1, 1));
+        let at = offset_of(src, line, col);
+        let tag = tags
+            .iter()
+            .rev()
+            .find(|t| t.start <= at)
+            .filter(|t| at <= t.end);
+        let reason = match e.reason() {
+            handlebars::TemplateErrorReason::InvalidSyntax(_) => None,
+            other => Some(other.to_string()),
+        };
+        let p = match tag {
+            Some(t) => TemplateProblem::new(
+                format!("template syntax error in `{}`", &src[t.start..t.end]),
+                line_col(src, t.start),
+            ),
+            None => TemplateProblem::new("template syntax error", (line, col)),
+        };
+        problems.push(match reason {
+            Some(r) => p.hint(r),
+            None => p,
+        });
+    }
+    problems
+}
+
+fn name_of_block(opener: &str) -> String {
+    opener[1..]
+        .trim_start_matches(['>', '*'])
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A `{{...}}` tag: byte offsets of its first `{` and one past its last `}`.
+struct Tag<'a> {
+    start: usize,
+    end: usize,
+    inner: &'a str,
+    comment: bool,
+}
+
+/// Every tag in `src`, or the first `{{` that is never closed.
+fn scan_tags(src: &str) -> Result<Vec<Tag<'_>>, TemplateProblem> {
+    let mut tags = Vec::new();
+    let mut i = 0;
+    while let Some(off) = src[i..].find("{{") {
+        let start = i + off;
+        if start > 0 && src.as_bytes()[start - 1] == b'\\' {
+            i = start + 2;
+            continue;
+        }
+        let rest = &src[start..];
+        let (open, close) = if rest.starts_with("{{!--") {
+            ("{{!--", "--}}")
+        } else if rest.starts_with("{{{{") {
+            ("{{{{", "}}}}")
+        } else if rest.starts_with("{{{") {
+            ("{{{", "}}}")
+        } else {
+            ("{{", "}}")
+        };
+        let body = start + open.len();
+        let comment = rest.starts_with("{{!");
+        let unclosed = || {
+            TemplateProblem::new(format!("`{open}` is never closed"), line_col(src, start))
+                .hint(format!("close it with `{close}`"))
+        };
+        let Some(k) = src[body..].find(close) else {
+            return Err(unclosed());
+        };
+        let inner = &src[body..body + k];
+        if !comment && inner.contains("{{") {
+            // The next tag starts before this one ends.
+            return Err(unclosed());
+        }
+        let end = body + k + close.len();
+        tags.push(Tag {
+            start,
+            end,
+            inner: if open == "{{!--" { "" } else { inner },
+            comment,
+        });
+        i = end;
+    }
+    Ok(tags)
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(src: &str, at: usize) -> (usize, usize) {
+    let before = &src[..at];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// Byte offset of a 1-based line and column (in characters).
+fn offset_of(src: &str, line: usize, col: usize) -> usize {
+    let mut start = 0;
+    for _ in 1..line {
+        match src[start..].find('\n') {
+            Some(i) => start += i + 1,
+            None => return src.len(),
+        }
+    }
+    src[start..]
+        .char_indices()
+        .nth(col.saturating_sub(1))
+        .map_or(src.len(), |(i, _)| start + i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,11 +369,38 @@ mod tests {
     fn reports_syntax_errors_and_unknown_helpers() {
         let a = analyse("hello {{#if x}} no close");
         assert_eq!(a.problems.len(), 1);
-        assert!(a.problems[0].message.contains("syntax"), "{:?}", a.problems);
+        assert_eq!(a.problems[0].message, "`{{#if x}}` is never closed");
+        assert_eq!((a.problems[0].line, a.problems[0].col), (1, 7));
         let a = analyse("{{uper inputs.tool}}");
+        assert_eq!(a.problems[0].message, "unknown helper `uper`");
+        assert_eq!(a.problems[0].hint.as_deref(), Some("did you mean `upper`?"));
+    }
+
+    #[test]
+    fn syntax_errors_point_at_the_tag_at_fault() {
+        let at = |src: &str| {
+            let a = analyse(src);
+            assert_eq!(a.problems.len(), 1, "{src}: {:?}", a.problems);
+            let p = &a.problems[0];
+            (p.line, p.col, p.message.clone())
+        };
+        let unclosed = "`{{` is never closed".to_string();
+        assert_eq!(at("a {{x} b"), (1, 3, unclosed.clone()));
+        assert_eq!(at("a {{x} b {{y}}"), (1, 3, unclosed));
+        assert_eq!(at("é\n  {{{x}}"), (2, 3, "`{{{` is never closed".into()));
         assert_eq!(
-            a.problems[0].message,
-            "unknown helper `uper` (did you mean `upper`?)"
+            at("{{#each xs}}\n{{/if}}"),
+            (2, 1, "`{{/if}}` does not close `{{#each xs}}`".into())
         );
+        assert_eq!(
+            at("x {{/if}}"),
+            (1, 3, "`{{/if}}` closes no open block".into())
+        );
+        assert_eq!(
+            at("ok {{!-- {{ --}} {{x y=}}"),
+            (1, 18, "template syntax error in `{{x y=}}`".into())
+        );
+        // Escaped braces and comments are not tags.
+        assert!(analyse("\\{{x} {{! {{ }}").problems.is_empty());
     }
 }

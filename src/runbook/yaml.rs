@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use saphyr_parser::{Event, Parser, Span};
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use serde_yaml::Value;
 
 use super::diagnostic::{Diagnostic, Pos};
@@ -58,6 +58,8 @@ impl std::fmt::Display for YPath {
 struct NodeSpan {
     key: Option<Pos>,
     value: Pos,
+    /// For scalars: how it is written, which decides where its text starts.
+    style: Option<ScalarStyle>,
 }
 
 /// A parsed document plus the position of every node in it.
@@ -66,7 +68,6 @@ pub struct YamlDoc {
     pub file: String,
     pub value: Value,
     spans: HashMap<YPath, NodeSpan>,
-    lines: Vec<String>,
 }
 
 impl YamlDoc {
@@ -74,28 +75,13 @@ impl YamlDoc {
     pub fn parse(file: &str, src: &str) -> Result<YamlDoc, Diagnostic> {
         let value: Value = match serde_yaml::from_str(src) {
             Ok(v) => v,
-            Err(e) => {
-                let pos = e
-                    .location()
-                    .map(|l| Pos {
-                        line: l.line(),
-                        col: l.column(),
-                    })
-                    .unwrap_or(Pos::START);
-                let msg = e.to_string();
-                // serde_yaml appends " at line L column C"; the prefix already says where.
-                let msg = match msg.find(" at line ") {
-                    Some(i) => msg[..i].to_string(),
-                    None => msg,
-                };
-                return Err(Diagnostic::new(file, pos, format!("invalid YAML: {msg}")));
-            }
+            Err(e) => return Err(syntax_error(file, src, &e)),
         };
+        let (spans, _) = spans_of(src);
         Ok(YamlDoc {
             file: file.to_string(),
             value,
-            spans: spans_of(src),
-            lines: src.lines().map(str::to_string).collect(),
+            spans,
         })
     }
 
@@ -121,39 +107,26 @@ impl YamlDoc {
     }
 
     /// Position of (line, col) inside the string scalar at `path`, for
-    /// errors found inside a template. Exact for one-line plain or quoted
-    /// scalars and for block scalars (`|`, `>`); folded flow scalars fall
-    /// back to the line the template's line is on.
+    /// errors found inside a template. Exact for plain and quoted scalars
+    /// on one line (without escapes) and for literal block scalars (`|`),
+    /// which start at their first content line and indent every line alike.
+    /// Elsewhere (later lines of quoted or folded scalars) it is the right
+    /// line at best.
     pub fn pos_in_scalar(&self, path: &YPath, line: usize, col: usize) -> Pos {
         let start = self.pos(path);
-        let first = self
-            .lines
-            .get(start.line - 1)
-            .and_then(|l| l.chars().nth(start.col - 1));
-        match first {
-            Some('|') | Some('>') => {
-                let l = start.line + line;
-                let indent = self
-                    .lines
-                    .get(l - 1)
-                    .map(|s| s.len() - s.trim_start().len())
-                    .unwrap_or(0);
-                Pos {
-                    line: l,
-                    col: indent + col,
-                }
-            }
-            Some('"') | Some('\'') if line == 1 => Pos {
+        let style = self.spans.get(path).and_then(|s| s.style);
+        match style {
+            Some(ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted) if line == 1 => Pos {
                 line: start.line,
                 col: start.col + col,
             },
-            _ if line == 1 => Pos {
-                line: start.line,
-                col: start.col + col - 1,
+            Some(ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted) => Pos {
+                line: start.line + line - 1,
+                col,
             },
             _ => Pos {
                 line: start.line + line - 1,
-                col,
+                col: start.col + col - 1,
             },
         }
     }
@@ -165,6 +138,51 @@ impl YamlDoc {
     pub fn key_error(&self, path: &YPath, message: impl Into<String>) -> Diagnostic {
         Diagnostic::new(&self.file, self.key_pos(path), message)
     }
+}
+
+/// A diagnostic for a document serde_yaml rejects.
+fn syntax_error(file: &str, src: &str, e: &serde_yaml::Error) -> Diagnostic {
+    let msg = e.to_string();
+    // serde_yaml: "[PATH: ]duplicate entry with key \"k\"", located at the map, not the key.
+    if let Some((_, key)) = msg.split_once("duplicate entry with key ") {
+        if let (_, Some(dup)) = spans_of(src) {
+            let key = key.split(" at line ").next().unwrap_or(key);
+            return Diagnostic::new(
+                file,
+                dup.second,
+                format!("invalid YAML: duplicate key {key}"),
+            )
+            .with_hint(format!(
+                "first defined on line {}; a key may appear once in a map",
+                dup.first.line
+            ));
+        }
+    }
+    let pos = e
+        .location()
+        .map(|l| Pos {
+            line: l.line(),
+            col: l.column(),
+        })
+        .unwrap_or(Pos::START);
+    // libyaml: "PROBLEM at line L column C[, CONTEXT[ at line L2 column C2]]".
+    // The prefix already says where the problem is; the context says what
+    // was open, often where the real mistake is (an unclosed quote or bracket).
+    let (problem, context) = match msg.split_once(" at line ") {
+        Some((problem, rest)) => (problem, rest.split_once(", ").map(|(_, c)| c)),
+        None => (msg.as_str(), None),
+    };
+    let d = Diagnostic::new(file, pos, format!("invalid YAML: {problem}"));
+    match context {
+        Some(c) => d.with_hint(c),
+        None => d,
+    }
+}
+
+/// The first key that appears twice in one map.
+struct Duplicate {
+    first: Pos,
+    second: Pos,
 }
 
 fn pos_of(span: &Span) -> Pos {
@@ -188,8 +206,9 @@ enum Frame {
 /// Walks the event stream and records the start of every key and value.
 /// Best effort: on a scan error the map is simply partial, since serde_yaml
 /// has already accepted the document.
-fn spans_of(src: &str) -> HashMap<YPath, NodeSpan> {
+fn spans_of(src: &str) -> (HashMap<YPath, NodeSpan>, Option<Duplicate>) {
     let mut spans: HashMap<YPath, NodeSpan> = HashMap::new();
+    let mut dup: Option<Duplicate> = None;
     let mut stack: Vec<Frame> = Vec::new();
     let mut parser = Parser::new_from_str(src);
     let mut docs = 0;
@@ -199,6 +218,7 @@ fn spans_of(src: &str) -> HashMap<YPath, NodeSpan> {
     fn place(
         stack: &mut [Frame],
         spans: &mut HashMap<YPath, NodeSpan>,
+        dup: &mut Option<Duplicate>,
         pos: Pos,
         scalar: Option<&str>,
     ) -> Option<YPath> {
@@ -209,6 +229,7 @@ fn spans_of(src: &str) -> HashMap<YPath, NodeSpan> {
                     NodeSpan {
                         key: None,
                         value: pos,
+                        style: None,
                     },
                 );
                 Some(YPath::root())
@@ -221,6 +242,7 @@ fn spans_of(src: &str) -> HashMap<YPath, NodeSpan> {
                     NodeSpan {
                         key: None,
                         value: pos,
+                        style: None,
                     },
                 );
                 Some(p)
@@ -233,13 +255,26 @@ fn spans_of(src: &str) -> HashMap<YPath, NodeSpan> {
                 }
                 Some((k, kpos)) => {
                     let p = path.key(&k);
-                    spans.insert(
+                    let old = spans.insert(
                         p.clone(),
                         NodeSpan {
                             key: Some(kpos),
                             value: pos,
+                            style: None,
                         },
                     );
+                    if let (
+                        Some(NodeSpan {
+                            key: Some(first), ..
+                        }),
+                        None,
+                    ) = (old, &dup)
+                    {
+                        *dup = Some(Duplicate {
+                            first,
+                            second: kpos,
+                        });
+                    }
                     Some(p)
                 }
             },
@@ -255,18 +290,21 @@ fn spans_of(src: &str) -> HashMap<YPath, NodeSpan> {
                     break;
                 }
             }
-            Event::Scalar(text, ..) => {
-                place(&mut stack, &mut spans, pos, Some(&text));
+            Event::Scalar(text, style, ..) => {
+                let p = place(&mut stack, &mut spans, &mut dup, pos, Some(&text));
+                if let Some(span) = p.and_then(|p| spans.get_mut(&p)) {
+                    span.style = Some(style);
+                }
             }
             Event::Alias(_) => {
-                place(&mut stack, &mut spans, pos, None);
+                place(&mut stack, &mut spans, &mut dup, pos, None);
             }
             Event::SequenceStart(..) => {
-                let p = place(&mut stack, &mut spans, pos, None).unwrap_or_default();
+                let p = place(&mut stack, &mut spans, &mut dup, pos, None).unwrap_or_default();
                 stack.push(Frame::Seq { path: p, next: 0 });
             }
             Event::MappingStart(..) => {
-                let p = place(&mut stack, &mut spans, pos, None).unwrap_or_default();
+                let p = place(&mut stack, &mut spans, &mut dup, pos, None).unwrap_or_default();
                 stack.push(Frame::Map {
                     path: p,
                     pending_key: None,
@@ -278,7 +316,7 @@ fn spans_of(src: &str) -> HashMap<YPath, NodeSpan> {
             _ => {}
         }
     }
-    spans
+    (spans, dup)
 }
 
 #[cfg(test)]
@@ -298,6 +336,26 @@ mod tests {
         assert_eq!(doc.pos(&k), Pos { line: 4, col: 16 });
         let n1 = steps.index(0).key("with").key("n").index(1);
         assert_eq!(doc.pos(&n1), Pos { line: 4, col: 26 });
+    }
+
+    #[test]
+    fn positions_inside_scalars() {
+        // A block scalar whose text starts with a quote or a bar is still a block.
+        let src =
+            "a:\n  block: |\n    \"Hello\"\n      {{x}}\n  b: 1\n  q: 'x {{y}}'\n  p: x {{y}}\n";
+        let doc = YamlDoc::parse("f.yaml", src).unwrap();
+        let a = YPath::root().key("a");
+        let block = a.key("block");
+        assert_eq!(doc.pos_in_scalar(&block, 1, 2), Pos { line: 3, col: 6 });
+        assert_eq!(doc.pos_in_scalar(&block, 2, 3), Pos { line: 4, col: 7 });
+        assert_eq!(
+            doc.pos_in_scalar(&a.key("q"), 1, 3),
+            Pos { line: 6, col: 9 }
+        );
+        assert_eq!(
+            doc.pos_in_scalar(&a.key("p"), 1, 3),
+            Pos { line: 7, col: 8 }
+        );
     }
 
     #[test]

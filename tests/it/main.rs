@@ -4,3 +4,4 @@ mod cli;
 mod engine;
 mod resume;
 mod support;
+mod validate;
