@@ -16,6 +16,8 @@ pub struct Config {
     pub runbooks_dir: Option<PathBuf>,
     pub integrations_dir: Option<PathBuf>,
     pub api_token_env: Option<String>,
+    /// The approved-tools registry for `quench inventory` (default ./approved-tools.yaml).
+    pub approved_tools: Option<PathBuf>,
     /// A YAML map of secret name -> value, for hosts without env injection.
     pub secrets_file: Option<PathBuf>,
     #[serde(default)]
@@ -30,6 +32,8 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct IntegrationOverride {
     pub base_url: Option<String>,
+    /// Where to get OAuth2 tokens instead of the manifest's `token_url`.
+    pub token_url: Option<String>,
 }
 
 impl Config {

@@ -67,8 +67,19 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: timeline::Format,
     },
-    /// List integrations, their actions and whether their secrets are set.
-    Integrations,
+    /// List integrations, their actions and whether their secrets are set;
+    /// `integrations check` makes one harmless read call to each configured one.
+    Integrations {
+        #[command(subcommand)]
+        check: Option<IntegrationsCommand>,
+    },
+    /// List connected apps, OAuth grants and API keys on the configured
+    /// platforms, marked approved, unapproved or unknown.
+    Inventory {
+        /// Ask the built-in simulator instead of the real platforms.
+        #[arg(long)]
+        simulated: bool,
+    },
     /// Approve (or with --reject, reject) a waiting approval step.
     Approve {
         id: String,
@@ -106,6 +117,16 @@ pub enum Command {
         export: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "markdown")]
         format: notices::NoticeFormat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IntegrationsCommand {
+    /// One harmless read per configured integration: reachability and auth.
+    Check {
+        /// Ask the built-in simulator instead of the real platforms.
+        #[arg(long)]
+        simulated: bool,
     },
 }
 
@@ -165,7 +186,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Incidents => timeline::incidents(&env),
         Command::Status { id } => timeline::status(&env, &id),
         Command::Timeline { id, format } => timeline::timeline(&env, &id, format),
-        Command::Integrations => integrations::list(&env),
+        Command::Integrations { check: None } => integrations::list(&env),
+        Command::Integrations { check: Some(IntegrationsCommand::Check { simulated }) } => integrations::check(&env, simulated).await,
+        Command::Inventory { simulated } => integrations::inventory(&env, simulated).await,
         Command::Approve {
             id,
             step,

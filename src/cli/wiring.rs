@@ -19,57 +19,41 @@ pub struct Wired {
     _simulator: Option<Simulator>,
 }
 
-pub async fn wire(
-    env: &Env,
-    lib: Arc<Library>,
-    store: Store,
-    live: bool,
-    drill: bool,
-    max_wait: Duration,
-) -> anyhow::Result<Wired> {
+/// An executor and, for simulated runs, the simulator it talks to.
+pub async fn executor(env: &Env, lib: &Library, live: bool) -> anyhow::Result<(Arc<Executor>, Option<Simulator>)> {
     let mut simulator = None;
     let routing = if live {
-        let file = env
-            .config
-            .file_secrets()
-            .map_err(|d| anyhow::anyhow!("{d}"))?;
-        Routing {
-            base_urls: env
-                .config
+        let file = env.config.file_secrets().map_err(|d| anyhow::anyhow!("{d}"))?;
+        let pick = |f: fn(&crate::config::IntegrationOverride) -> Option<String>| {
+            env.config
                 .integrations
                 .iter()
-                .filter_map(|(k, v)| v.base_url.clone().map(|u| (k.clone(), u)))
-                .collect(),
+                .filter_map(|(k, v)| f(v).map(|u| (k.clone(), u)))
+                .collect()
+        };
+        Routing {
+            base_urls: pick(|o| o.base_url.clone()),
+            token_urls: pick(|o| o.token_url.clone()),
             secrets: Secrets::resolve(&lib.catalog.secret_names(), &file),
         }
     } else {
-        let sim = Simulator::start(&lib.catalog)
-            .await
-            .context("starting the built-in simulator")?;
-        let r = Routing {
-            base_urls: sim.base_urls(),
-            secrets: Secrets::simulated(&lib.catalog.secret_names()),
-        };
+        let sim = Simulator::start(&lib.catalog).await.context("starting the built-in simulator")?;
+        let r = sim.routing(&lib.catalog.secret_names());
         simulator = Some(sim);
         r
     };
-    let executor =
-        Arc::new(Executor::new(&lib.catalog, routing).context("building the HTTP client")?);
+    let executor = Arc::new(Executor::new(&lib.catalog, routing).context("building the HTTP client")?);
+    Ok((executor, simulator))
+}
+
+pub async fn wire(env: &Env, lib: Arc<Library>, store: Store, live: bool, drill: bool, max_wait: Duration) -> anyhow::Result<Wired> {
+    let (executor, simulator) = executor(env, &lib, live).await?;
     let settings = Settings {
         drill,
         max_wait,
         organization: env.config.organization_json(),
         roles: env.config.roles.clone(),
     };
-    let engine = Engine::new(
-        store.clone(),
-        executor,
-        Arc::new(SystemClock),
-        lib,
-        settings,
-    );
-    Ok(Wired {
-        engine,
-        _simulator: simulator,
-    })
+    let engine = Engine::new(store, executor, Arc::new(SystemClock), lib, settings);
+    Ok(Wired { engine, _simulator: simulator })
 }

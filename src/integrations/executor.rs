@@ -10,11 +10,15 @@ use std::time::Duration;
 
 use serde_json::{json, Value as Json};
 
-use super::manifest::{Action, Auth, Manifest};
+use std::collections::BTreeMap;
+
+use tokio::time::Instant;
+
+use super::manifest::{Action, Auth, Manifest, Means, OAuth2, SendAs};
 use super::rate_limit::Limiter;
-use super::secrets::Secrets;
+use super::secrets::{Secret, Secrets};
 use super::Catalog;
-use crate::render::{lookup, render_path, render_str, render_value};
+use crate::render::{render_path, render_str, render_value};
 
 /// Statuses worth another try: throttling, timeouts and server trouble.
 pub const RETRIABLE: &[u16] = &[408, 425, 429, 500, 502, 503, 504];
@@ -53,8 +57,10 @@ impl CallError {
 struct Target {
     manifest: Arc<Manifest>,
     base_url: Option<String>,
-    secrets: Secrets,
+    token_url: Option<String>,
     limiter: Limiter,
+    /// The cached OAuth2 access token and when to stop using it.
+    token: tokio::sync::Mutex<Option<(Secret, Instant)>>,
 }
 
 /// Where each integration's requests go.
@@ -62,12 +68,34 @@ struct Target {
 pub struct Routing {
     /// integration -> base URL replacing the manifest's
     pub base_urls: HashMap<String, String>,
+    /// integration -> OAuth2 token endpoint replacing the manifest's
+    pub token_urls: HashMap<String, String>,
     pub secrets: Secrets,
 }
 
 pub struct Executor {
     client: reqwest::Client,
     targets: HashMap<String, Target>,
+    secrets: Secrets,
+    /// Access tokens handed out by token endpoints, redacted like secrets.
+    issued: std::sync::Mutex<Secrets>,
+}
+
+/// One HTTP exchange, as the classifier sees it.
+struct Exchange {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Json,
+    raw: String,
+}
+
+/// What to send for one page.
+struct Page<'a> {
+    url: &'a str,
+    /// The URL came from the vendor (next link): send it as is.
+    verbatim: bool,
+    extra_query: &'a [(String, String)],
+    first: bool,
 }
 
 impl Executor {
@@ -85,28 +113,48 @@ impl Executor {
                     Target {
                         manifest: m.clone(),
                         base_url: routing.base_urls.get(&m.name).cloned(),
-                        secrets: routing.secrets.clone(),
+                        token_url: routing.token_urls.get(&m.name).cloned(),
                         limiter: Limiter::new(&m.rate_limit),
+                        token: tokio::sync::Mutex::new(None),
                     },
                 )
             })
             .collect();
-        Ok(Executor { client, targets })
+        Ok(Executor {
+            client,
+            targets,
+            secrets: routing.secrets,
+            issued: Default::default(),
+        })
     }
 
     pub fn action(&self, integration: &str, action: &str) -> Option<&Action> {
         self.targets.get(integration)?.manifest.actions.get(action)
     }
 
-    /// Secrets this executor may send, for redacting anything recorded.
+    /// Removes every secret and issued access token from `text`.
     pub fn redact(&self, text: &str) -> String {
-        match self.targets.values().next() {
-            Some(t) => t.secrets.redact(text),
-            None => text.to_string(),
-        }
+        let once = self.secrets.redact(text);
+        self.issued.lock().expect("issued tokens").redact(&once)
     }
 
-    /// One attempt. `timeout` bounds the whole request, body included.
+    /// Secrets a manifest needs that are not set.
+    pub fn missing_secrets(&self, integration: &str) -> Vec<String> {
+        self.targets
+            .get(integration)
+            .map(|t| {
+                t.manifest
+                    .secrets
+                    .iter()
+                    .filter(|s| !self.secrets.has(s))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// One attempt (all pages of a paginated list). `timeout` bounds each
+    /// request, body included.
     pub async fn call(
         &self,
         integration: &str,
@@ -130,153 +178,482 @@ impl Executor {
         })?;
         let what = format!("{integration}.{action_name}");
 
-        let missing: Vec<&str> = t
-            .manifest
-            .secrets
-            .iter()
-            .filter(|s| !t.secrets.has(s))
-            .map(String::as_str)
-            .collect();
+        let missing = self.missing_secrets(integration);
         if !missing.is_empty() {
+            let many = missing.len() > 1;
             return Err(fatal(format!(
                 "{what}: missing secret{} {}; set the environment variable{} or add {} to the secrets file",
-                if missing.len() > 1 { "s" } else { "" },
+                if many { "s" } else { "" },
                 missing.join(", "),
-                if missing.len() > 1 { "s" } else { "" },
-                if missing.len() > 1 { "them" } else { "it" },
+                if many { "s" } else { "" },
+                if many { "them" } else { "it" },
             )));
         }
-
         let ctx = json!({
             "with": with,
-            "secrets": t.secrets.context(),
+            "secrets": self.secrets.context(),
             "run": { "idempotency_key": idempotency_key },
         });
-        let redact = |s: String| t.secrets.redact(&s);
-        let rendered = |r: Result<String, crate::render::RenderError>| {
-            r.map_err(|e| fatal(redact(format!("{what}: {e}"))))
-        };
-
         let base = match &t.base_url {
             Some(b) => b.clone(),
-            None => rendered(render_str(&t.manifest.base_url, &ctx))?,
+            None => render_str(&t.manifest.base_url, &ctx)
+                .map_err(|e| fatal(self.redact(&format!("{what}: base_url: {e}"))))?,
         };
-        let url = format!(
-            "{}{}",
-            base.trim_end_matches('/'),
-            rendered(render_path(&action.path, &ctx))?
-        );
-        let mut req = self.client.request(action.method.clone(), &url);
+        let path = render_path(&action.path, &ctx)
+            .map_err(|e| fatal(self.redact(&format!("{what}: path: {e}"))))?;
+        let first_url = format!("{}{}", base.trim_end_matches('/'), path);
+
+        let mut url = first_url.clone();
+        let mut verbatim = false;
+        let mut extra: Vec<(String, String)> = vec![];
+        let mut items: Vec<Json> = vec![];
+        let mut pages = 0u32;
+        let mut reauthed = false;
+        let mut all_done = true;
+        let mut last_status;
+        loop {
+            let page = Page {
+                url: &url,
+                verbatim,
+                extra_query: &extra,
+                first: pages == 0,
+            };
+            let ex = self
+                .exchange(t, action, &ctx, &what, &page, timeout)
+                .await?;
+            let shown = self.redact(&strip_query(&url));
+            match classify(&t.manifest, action, &ex) {
+                Means::Reauth if matches!(t.manifest.auth, Auth::OAuth2(_)) && !reauthed => {
+                    // The token expired or was revoked under us: one fresh token, same attempt.
+                    *t.token.lock().await = None;
+                    reauthed = true;
+                    continue;
+                }
+                means @ (Means::Ok | Means::AlreadyDone) => {
+                    last_status = ex.status;
+                    all_done &= means == Means::AlreadyDone;
+                    let Some(pg) = &action.paginate else {
+                        let output = match &action.output {
+                            Some(field) => {
+                                lookup_path(&ex.body, field).cloned().unwrap_or(Json::Null)
+                            }
+                            None => ex.body,
+                        };
+                        return Ok(Success {
+                            status: ex.status,
+                            output,
+                            already_done: means == Means::AlreadyDone,
+                        });
+                    };
+                    let page_items = match lookup_path(&ex.body, &pg.items) {
+                        Some(Json::Array(a)) => a.clone(),
+                        Some(Json::Null) | None => vec![],
+                        Some(other) => {
+                            return Err(fatal(self.redact(&format!(
+                                "{what}: page {} of {} {shown}: `{}` is {}, not a list",
+                                pages + 1,
+                                action.method,
+                                pg.items,
+                                type_name(other)
+                            ))))
+                        }
+                    };
+                    let got = page_items.len();
+                    items.extend(page_items);
+                    pages += 1;
+                    let more = pg.has_more.as_ref().map(|p| {
+                        lookup_path(&ex.body, p)
+                            .and_then(Json::as_bool)
+                            .unwrap_or(false)
+                    });
+                    let next = if more == Some(false) || pages >= pg.max_pages {
+                        None
+                    } else if let (Some(cur), Some(param)) = (&pg.cursor, &pg.cursor_param) {
+                        lookup_path(&ex.body, cur)
+                            .map(scalar_text)
+                            .filter(|c| !c.is_empty())
+                            .map(|c| (first_url.clone(), false, vec![(param.clone(), c)]))
+                    } else if let Some(nu) = &pg.next_url {
+                        lookup_path(&ex.body, nu)
+                            .and_then(Json::as_str)
+                            .filter(|u| !u.is_empty())
+                            .map(|u| (absolute(&first_url, u), true, vec![]))
+                    } else if pg.link_header {
+                        next_link(&ex.headers).map(|u| (absolute(&first_url, &u), true, vec![]))
+                    } else if let Some(param) = &pg.offset_param {
+                        (got > 0).then(|| {
+                            (
+                                first_url.clone(),
+                                false,
+                                vec![(param.clone(), items.len().to_string())],
+                            )
+                        })
+                    } else {
+                        None
+                    };
+                    match next {
+                        Some((u, v, q)) => {
+                            url = u;
+                            verbatim = v;
+                            extra = q;
+                        }
+                        None => {
+                            return Ok(Success {
+                                status: last_status,
+                                output: Json::Array(items),
+                                already_done: all_done,
+                            });
+                        }
+                    }
+                }
+                Means::Retry => {
+                    let retry_after = ex
+                        .headers
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(parse_retry_after);
+                    return Err(CallError::Retriable {
+                        status: Some(ex.status),
+                        retry_after,
+                        message: self.redact(&format!(
+                            "{what}: HTTP {} from {} {shown}: {}",
+                            ex.status,
+                            action.method,
+                            excerpt(&ex.raw)
+                        )),
+                    });
+                }
+                Means::Fail | Means::Reauth => {
+                    return Err(CallError::Fatal {
+                        status: Some(ex.status),
+                        message: self.redact(&format!(
+                            "{what}: HTTP {} from {} {shown}: {}",
+                            ex.status,
+                            action.method,
+                            excerpt(&ex.raw)
+                        )),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Sends one request (rate-limited) and reads its body.
+    async fn exchange(
+        &self,
+        t: &Target,
+        action: &Action,
+        ctx: &Json,
+        what: &str,
+        page: &Page<'_>,
+        timeout: Option<Duration>,
+    ) -> Result<Exchange, CallError> {
+        let fatal = |m: String| CallError::Fatal {
+            status: None,
+            message: self.redact(&m),
+        };
+        let r = |res: Result<String, crate::render::RenderError>, field: &str| {
+            res.map_err(|e| fatal(format!("{what}: {field}: {e}")))
+        };
+        let mut req = self.client.request(action.method.clone(), page.url);
         match &t.manifest.auth {
             Auth::None => {}
-            Auth::Bearer(tok) => req = req.bearer_auth(rendered(render_str(tok, &ctx))?),
+            Auth::Bearer(tok) => req = req.bearer_auth(r(render_str(tok, ctx), "auth")?),
             Auth::Basic { username, password } => {
                 req = req.basic_auth(
-                    rendered(render_str(username, &ctx))?,
-                    Some(rendered(render_str(password, &ctx))?),
+                    r(render_str(username, ctx), "auth")?,
+                    Some(r(render_str(password, ctx), "auth")?),
                 )
             }
             Auth::Header { name, value } => {
-                req = req.header(name.as_str(), rendered(render_str(value, &ctx))?)
+                req = req.header(name.as_str(), r(render_str(value, ctx), "auth")?)
+            }
+            Auth::OAuth2(o) => {
+                let token = self.token(t, o, ctx, what, timeout).await?;
+                req = req.bearer_auth(token.expose());
             }
         }
         for (k, v) in &action.headers {
-            req = req.header(k.as_str(), rendered(render_str(v, &ctx))?);
+            req = req.header(k.as_str(), r(render_str(v, ctx), "headers")?);
         }
-        if !action.query.is_empty() {
-            let q: Vec<(String, String)> = action
+        if !page.verbatim {
+            let mut q: Vec<(String, String)> = action
                 .query
                 .iter()
-                .map(|(k, v)| Ok((k.clone(), rendered(render_str(v, &ctx))?)))
+                .map(|(k, v)| Ok((k.clone(), r(render_str(v, ctx), "query")?)))
                 .collect::<Result<_, CallError>>()?;
-            req = req.query(&q);
+            q.extend(page.extra_query.iter().cloned());
+            if !q.is_empty() {
+                req = req.query(&q);
+            }
         }
-        if let Some(b) = &action.body {
-            let body = render_value(b, &ctx).map_err(|e| fatal(redact(format!("{what}: {e}"))))?;
-            req = req.json(&body);
-        } else if !action.form.is_empty() {
-            let f: Vec<(String, String)> = action
-                .form
-                .iter()
-                .map(|(k, v)| Ok((k.clone(), rendered(render_str(v, &ctx))?)))
-                .collect::<Result<_, CallError>>()?;
-            req = req.form(&f);
+        if page.first {
+            if let Some(b) = &action.body {
+                req = req
+                    .json(&render_value(b, ctx).map_err(|e| fatal(format!("{what}: body: {e}")))?);
+            } else if !action.form.is_empty() {
+                let f: Vec<(String, String)> = action
+                    .form
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), r(render_str(v, ctx), "form")?)))
+                    .collect::<Result<_, CallError>>()?;
+                req = req.form(&f);
+            }
         }
         if let Some(d) = timeout {
             req = req.timeout(d);
         }
-        let shown_url = redact(strip_query(&url));
-
+        let shown = self.redact(&strip_query(page.url));
         let _permit = t.limiter.acquire().await;
-        let resp = match req.send().await {
-            Ok(r) => r,
-            Err(e) => {
-                return Err(CallError::Retriable {
-                    status: None,
-                    retry_after: None,
-                    message: redact(format!(
-                        "{what}: {} {shown_url}: {}",
-                        action.method,
-                        transport(&e)
-                    )),
-                })
-            }
-        };
+        let resp = req.send().await.map_err(|e| CallError::Retriable {
+            status: None,
+            retry_after: None,
+            message: self.redact(&format!(
+                "{what}: {} {shown}: {}",
+                action.method,
+                transport(&e)
+            )),
+        })?;
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let bytes = match resp.bytes().await {
-            Ok(b) => b,
-            Err(e) => {
-                return Err(CallError::Retriable {
-                    status: Some(status),
-                    retry_after,
-                    message: redact(format!(
-                        "{what}: reading the response of {} {shown_url}: {}",
-                        action.method,
-                        transport(&e)
-                    )),
-                })
-            }
-        };
-        let body: Json = if bytes.is_empty() {
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.map_err(|e| CallError::Retriable {
+            status: Some(status),
+            retry_after: None,
+            message: self.redact(&format!(
+                "{what}: reading the response of {} {shown}: {}",
+                action.method,
+                transport(&e)
+            )),
+        })?;
+        let raw = String::from_utf8_lossy(&bytes).into_owned();
+        let body = if bytes.is_empty() {
             Json::Null
         } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&bytes).into_owned()))
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Json::String(raw.clone()))
         };
+        Ok(Exchange {
+            status,
+            headers,
+            body,
+            raw,
+        })
+    }
 
-        if action.ok.contains(&status) || action.already_done.contains(&status) {
-            let output = match &action.output {
-                Some(field) => lookup(&body, field).cloned().unwrap_or(Json::Null),
-                None => body,
-            };
-            return Ok(Success {
-                status,
-                output,
-                already_done: !action.ok.contains(&status),
+    /// The cached access token, fetched when missing or about to expire.
+    /// The lock makes concurrent callers share one token request.
+    async fn token(
+        &self,
+        t: &Target,
+        o: &OAuth2,
+        ctx: &Json,
+        what: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Secret, CallError> {
+        let mut slot = t.token.lock().await;
+        if let Some((tok, until)) = slot.as_ref() {
+            if Instant::now() < *until {
+                return Ok(tok.clone());
+            }
+        }
+        let fatal = |m: String| CallError::Fatal {
+            status: None,
+            message: self.redact(&m),
+        };
+        let url = match &t.token_url {
+            Some(u) => u.clone(),
+            None => render_str(&o.token_url, ctx)
+                .map_err(|e| fatal(format!("{what}: oauth2 token_url: {e}")))?,
+        };
+        let params: Vec<(String, String)> = o
+            .params
+            .iter()
+            .map(|(k, v)| {
+                Ok((
+                    k.clone(),
+                    render_str(v, ctx)
+                        .map_err(|e| fatal(format!("{what}: oauth2 params.{k}: {e}")))?,
+                ))
+            })
+            .collect::<Result<_, CallError>>()?;
+        let mut req = self.client.request(o.method.clone(), &url);
+        req = match o.send_as {
+            SendAs::Form => req.form(&params),
+            SendAs::Json => req.json(&params.iter().cloned().collect::<BTreeMap<_, _>>()),
+            SendAs::Query => req.query(&params),
+        };
+        if let Some(d) = timeout {
+            req = req.timeout(d);
+        }
+        let shown = self.redact(&strip_query(&url));
+        let resp = req.send().await.map_err(|e| CallError::Retriable {
+            status: None,
+            retry_after: None,
+            message: self.redact(&format!(
+                "{what}: oauth2 token request to {shown}: {}",
+                transport(&e)
+            )),
+        })?;
+        let status = resp.status().as_u16();
+        let raw = resp.text().await.unwrap_or_default();
+        if !(200..300).contains(&status) {
+            let message = self.redact(&format!(
+                "{what}: oauth2 token request to {shown}: HTTP {status}: {}",
+                excerpt(&raw)
+            ));
+            return Err(if RETRIABLE.contains(&status) {
+                CallError::Retriable {
+                    status: Some(status),
+                    retry_after: None,
+                    message,
+                }
+            } else {
+                CallError::Fatal {
+                    status: Some(status),
+                    message: format!("{message}; check the integration's client credentials"),
+                }
             });
         }
-        let message = redact(format!(
-            "{what}: HTTP {status} from {} {shown_url}: {}",
-            action.method,
-            excerpt(&String::from_utf8_lossy(&bytes))
-        ));
-        if RETRIABLE.contains(&status) {
-            Err(CallError::Retriable {
-                status: Some(status),
-                retry_after,
-                message,
+        let body: Json = serde_json::from_str(&raw).unwrap_or(Json::Null);
+        let Some(token) = body
+            .get("access_token")
+            .and_then(Json::as_str)
+            .filter(|s| !s.is_empty())
+        else {
+            return Err(fatal(format!(
+                "{what}: oauth2 token response from {shown} has no access_token"
+            )));
+        };
+        let lifetime = body
+            .get("expires_in")
+            .and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
             })
-        } else {
-            Err(CallError::Fatal {
-                status: Some(status),
-                message,
-            })
+            .unwrap_or(3600);
+        // Renew a minute early so a request never leaves with a dying token.
+        let until = Instant::now() + Duration::from_secs(lifetime.saturating_sub(60).max(1));
+        let secret = Secret::new(token);
+        self.issued.lock().expect("issued tokens").insert(
+            &format!(
+                "{}_ACCESS_TOKEN",
+                t.manifest.name.to_ascii_uppercase().replace('-', "_")
+            ),
+            token,
+        );
+        *slot = Some((secret.clone(), until));
+        Ok(secret)
+    }
+}
+
+/// The first matching rule (action's, then manifest's), else the status.
+fn classify(m: &Manifest, a: &Action, ex: &Exchange) -> Means {
+    for rule in a.responses.iter().chain(&m.responses) {
+        let status_ok = rule.status.is_empty() || rule.status.contains(&ex.status);
+        let body_ok = rule.body.iter().all(|(path, vals)| {
+            lookup_path(&ex.body, path).is_some_and(|got| vals.iter().any(|v| loose_eq(got, v)))
+        });
+        if status_ok && body_ok {
+            return rule.means;
         }
+    }
+    if a.ok.contains(&ex.status) {
+        Means::Ok
+    } else if a.already_done.contains(&ex.status) {
+        Means::AlreadyDone
+    } else if ex.status == 401 {
+        Means::Reauth
+    } else if RETRIABLE.contains(&ex.status) {
+        Means::Retry
+    } else {
+        Means::Fail
+    }
+}
+
+/// `601` matches `"601"`: vendors disagree on whether codes are strings.
+fn loose_eq(a: &Json, b: &Json) -> bool {
+    a == b || scalar_text(a) == scalar_text(b)
+}
+
+fn scalar_text(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        Json::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn type_name(v: &Json) -> &'static str {
+    match v {
+        Json::Object(_) => "an object",
+        Json::String(_) => "a string",
+        Json::Number(_) => "a number",
+        Json::Bool(_) => "a boolean",
+        Json::Array(_) => "a list",
+        Json::Null => "null",
+    }
+}
+
+/// A body path; a key that itself contains dots (`@odata.nextLink`) is
+/// tried whole first.
+pub fn lookup_path<'a>(v: &'a Json, path: &str) -> Option<&'a Json> {
+    if path.is_empty() {
+        return Some(v);
+    }
+    if let Some(found) = v.as_object().and_then(|o| o.get(path)) {
+        return Some(found);
+    }
+    let mut cut = path.len();
+    while let Some(i) = path[..cut].rfind('.') {
+        let (head, tail) = (&path[..i], &path[i + 1..]);
+        let inner = match v {
+            Json::Object(o) => o.get(head),
+            Json::Array(a) => head.parse::<usize>().ok().and_then(|n| a.get(n)),
+            _ => None,
+        };
+        if let Some(inner) = inner {
+            if let Some(found) = lookup_path(inner, tail) {
+                return Some(found);
+            }
+        }
+        cut = i;
+    }
+    match v {
+        Json::Array(a) => path.parse::<usize>().ok().and_then(|n| a.get(n)),
+        _ => None,
+    }
+}
+
+/// `rel="next"` of an RFC 8288 Link header.
+fn next_link(h: &reqwest::header::HeaderMap) -> Option<String> {
+    for v in h.get_all(reqwest::header::LINK) {
+        let v = v.to_str().ok()?;
+        for part in v.split(',') {
+            let mut bits = part.split(';');
+            let target = bits.next()?.trim();
+            if bits.any(|b| {
+                let b = b.trim().replace(' ', "");
+                b == "rel=\"next\"" || b == "rel=next"
+            }) {
+                return Some(
+                    target
+                        .trim_start_matches('<')
+                        .trim_end_matches('>')
+                        .to_string(),
+                );
+            }
+        }
+    }
+    None
+}
+
+/// Resolves a next-page link that may be relative to the first URL.
+fn absolute(base: &str, link: &str) -> String {
+    if link.starts_with("http://") || link.starts_with("https://") {
+        return link.to_string();
+    }
+    match reqwest::Url::parse(base).and_then(|b| b.join(link)) {
+        Ok(u) => u.to_string(),
+        Err(_) => link.to_string(),
     }
 }
 

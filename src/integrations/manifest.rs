@@ -21,8 +21,12 @@ pub struct Manifest {
     pub auth: Auth,
     pub rate_limit: RateLimit,
     pub actions: BTreeMap<String, Action>,
+    /// Body rules every action shares (e.g. Slack's `ok: false`).
+    pub responses: Vec<ResponseRule>,
     /// Every `secrets.NAME` the manifest's templates read.
     pub secrets: BTreeSet<String>,
+    /// A harmless read for `quench integrations check`.
+    pub check: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +35,79 @@ pub enum Auth {
     Bearer(String),
     Basic { username: String, password: String },
     Header { name: String, value: String },
+    OAuth2(OAuth2),
+}
+
+/// OAuth2 token endpoint: client credentials or refresh-token grant. The
+/// access token is cached until shortly before `expires_in` and fetched
+/// again after a 401 (or a `reauth` response rule).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OAuth2 {
+    pub token_url: String,
+    pub method: reqwest::Method,
+    /// How `params` travel: form body (RFC 6749), JSON body (SFMC) or query (Marketo).
+    pub send_as: SendAs,
+    pub params: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendAs {
+    Form,
+    Json,
+    Query,
+}
+
+/// What a response means, read from its status and body, for vendors that
+/// answer 200 with an error inside or throttle with a 400.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseRule {
+    pub status: Vec<u16>,
+    /// body path -> accepted values (any of them)
+    pub body: Vec<(String, Vec<Json>)>,
+    pub means: Means,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Means {
+    Ok,
+    AlreadyDone,
+    Retry,
+    Fail,
+    /// The access token is no longer good: fetch a new one and try again.
+    Reauth,
+}
+
+/// How `quench inventory` reads a list action's items.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InventorySpec {
+    /// oauth_grant | api_key | connected_app | service_account
+    pub kind: String,
+    /// Item paths: display name, id, and the user it belongs to.
+    pub name: String,
+    pub id: String,
+    pub user: Option<String>,
+    /// Another action listing what to call this one for (users, projects),
+    /// with `with` rendered per item of it.
+    pub for_each: Option<String>,
+    pub with: Json,
+}
+
+/// How a list action walks its pages; the merged `items` are its output.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Paginate {
+    pub items: String,
+    /// Body path of the next cursor, sent back as query `cursor_param`.
+    pub cursor: Option<String>,
+    pub cursor_param: Option<String>,
+    /// Body path of the full URL of the next page.
+    pub next_url: Option<String>,
+    /// RFC 8288 `Link: <...>; rel="next"`.
+    pub link_header: bool,
+    /// Offset paging: query `offset_param` advanced by the items received.
+    pub offset_param: Option<String>,
+    /// Body path that says more pages exist (OpenAI, Anthropic `has_more`).
+    pub has_more: Option<String>,
+    pub max_pages: u32,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -54,6 +131,13 @@ pub struct Action {
     pub already_done: Vec<u16>,
     pub output: Option<String>,
     pub simulate: Simulate,
+    pub responses: Vec<ResponseRule>,
+    pub paginate: Option<Paginate>,
+    /// Where the endpoint is documented, for operations newer than the saved specs.
+    pub docs: Option<String>,
+    /// Marks a list action whose items are apps, grants or keys, for
+    /// `quench inventory`.
+    pub inventory: Option<InventorySpec>,
     /// Set when the vendor has no API for this: the exact UI path instead.
     pub manual: Option<String>,
 }
@@ -74,6 +158,8 @@ const TOP_KEYS: &[&str] = &[
     "auth",
     "rate_limit",
     "actions",
+    "responses",
+    "check",
 ];
 const ACTION_KEYS: &[&str] = &[
     "description",
@@ -89,8 +175,23 @@ const ACTION_KEYS: &[&str] = &[
     "output",
     "simulate",
     "manual",
+    "responses",
+    "paginate",
+    "inventory",
 ];
-const AUTH_KINDS: &[&str] = &["bearer", "basic", "header"];
+const AUTH_KINDS: &[&str] = &["bearer", "basic", "header", "oauth2"];
+const OAUTH_KEYS: &[&str] = &["token_url", "method", "send_as", "params"];
+const RULE_KEYS: &[&str] = &["status", "body", "means"];
+const PAGINATE_KEYS: &[&str] = &[
+    "items",
+    "cursor",
+    "cursor_param",
+    "next_url",
+    "link_header",
+    "offset_param",
+    "has_more",
+    "max_pages",
+];
 const RATE_KEYS: &[&str] = &["per_second", "burst", "concurrency"];
 const SIMULATE_KEYS: &[&str] = &["status", "body", "headers"];
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -187,6 +288,32 @@ fn read(c: &mut Checker, file: &str) -> Option<Manifest> {
             ),
         }
     }
+    let responses = top
+        .get("responses")
+        .map(|v| read_rules(c, &root.key("responses"), v))
+        .unwrap_or_default();
+    let check = top.get("check").and_then(|v| c.string(&root.key("check"), v, "`check`"));
+    if let Some(ch) = &check {
+        match actions.get(ch) {
+            None if !actions.is_empty() => {
+                let hint = did_you_mean(ch, actions.keys().map(String::as_str))
+                    .map(|m| format!("did you mean `{m}`?"))
+                    .unwrap_or_else(|| "name one of this manifest's actions".into());
+                c.error_hint(&root.key("check"), format!("`check` names unknown action \"{ch}\""), hint);
+            }
+            Some(a) if a.method != reqwest::Method::GET => {
+                c.error_hint(&root.key("check"), format!("`check` action \"{ch}\" is a {}, not a harmless GET", a.method), "pick a read-only list or get action");
+            }
+            _ => {}
+        }
+    }
+    for (an, a) in &actions {
+        if let Some(fe) = a.inventory.as_ref().and_then(|i| i.for_each.as_ref()) {
+            if !actions.contains_key(fe) {
+                c.error(&root.key("actions").key(an).key("inventory").key("for_each"), format!("inventory `for_each` names unknown action \"{fe}\""));
+            }
+        }
+    }
     Some(Manifest {
         name,
         title,
@@ -194,7 +321,9 @@ fn read(c: &mut Checker, file: &str) -> Option<Manifest> {
         auth,
         rate_limit,
         actions,
+        responses,
         secrets,
+        check,
     })
 }
 
@@ -233,6 +362,7 @@ fn read_auth(
                 password: c.string(&kp.key("password"), &b["password"], "`password`")?,
             }
         }
+        "oauth2" => Auth::OAuth2(read_oauth2(c, &kp, v)?),
         "header" => {
             let h = c
                 .map(
@@ -257,6 +387,12 @@ fn read_auth(
             template_check(c, &kp.key("password"), password, &[], secrets);
         }
         Auth::Header { value, .. } => template_check(c, &kp.key("value"), value, &[], secrets),
+        Auth::OAuth2(o) => {
+            template_check(c, &kp.key("token_url"), &o.token_url, &[], secrets);
+            for (k, v) in &o.params {
+                template_check(c, &kp.key("params").key(k), v, &[], secrets);
+            }
+        }
         Auth::None => {}
     }
     Some(auth)
@@ -449,8 +585,243 @@ fn read_action(
         already_done,
         output,
         simulate,
+        responses: m
+            .get("responses")
+            .map(|v| read_rules(c, &p.key("responses"), v))
+            .unwrap_or_default(),
+        paginate: m
+            .get("paginate")
+            .and_then(|v| read_paginate(c, &p.key("paginate"), v)),
+        docs: m
+            .get("docs")
+            .and_then(|v| c.string(&p.key("docs"), v, "`docs`")),
+        inventory: m
+            .get("inventory")
+            .and_then(|v| read_inventory(c, &p.key("inventory"), v, secrets)),
         manual,
     })
+}
+
+const INVENTORY_KEYS: &[&str] = &["kind", "name", "id", "user", "for_each", "with"];
+const INVENTORY_KINDS: &[&str] = &["oauth_grant", "api_key", "connected_app", "service_account"];
+
+fn read_inventory(c: &mut Checker, p: &YPath, v: &Value, secrets: &mut BTreeSet<String>) -> Option<InventorySpec> {
+    let m = c.map(p, v, "`inventory`", INVENTORY_KEYS, &["kind", "name", "id"])?.clone();
+    let kind = c.string(&p.key("kind"), &m["kind"], "`inventory.kind`")?;
+    if !INVENTORY_KINDS.contains(&kind.as_str()) {
+        c.error_hint(&p.key("kind"), format!("unknown inventory kind \"{kind}\""), format!("one of: {}", INVENTORY_KINDS.join(", ")));
+    }
+    let with = m.get("with").map(yaml_to_json).unwrap_or(Json::Null);
+    let mut leaves = Vec::new();
+    collect(&with, &p.key("with"), &mut leaves);
+    for (lp, s) in leaves {
+        template_check(c, &lp, &s, &["item", "secrets"], secrets);
+    }
+    Some(InventorySpec {
+        kind,
+        name: c.string(&p.key("name"), &m["name"], "`inventory.name`")?,
+        id: c.string(&p.key("id"), &m["id"], "`inventory.id`")?,
+        user: m.get("user").and_then(|v| c.string(&p.key("user"), v, "`inventory.user`")),
+        for_each: m.get("for_each").and_then(|v| c.string(&p.key("for_each"), v, "`inventory.for_each`")),
+        with,
+    })
+}
+
+fn read_oauth2(c: &mut Checker, p: &YPath, v: &Value) -> Option<OAuth2> {
+    let m = c
+        .map(p, v, "`auth.oauth2`", OAUTH_KEYS, &["token_url", "params"])?
+        .clone();
+    let token_url = c.string(&p.key("token_url"), &m["token_url"], "`token_url`")?;
+    let method = match m.get("method") {
+        None => reqwest::Method::POST,
+        Some(v) => match c
+            .string(&p.key("method"), v, "`method`")?
+            .to_ascii_uppercase()
+            .as_str()
+        {
+            "POST" => reqwest::Method::POST,
+            "GET" => reqwest::Method::GET,
+            other => {
+                c.error_hint(
+                    &p.key("method"),
+                    format!("token requests use GET or POST, not \"{other}\""),
+                    "most vendors use POST",
+                );
+                return None;
+            }
+        },
+    };
+    let send_as = match m.get("send_as") {
+        None => SendAs::Form,
+        Some(v) => match c.string(&p.key("send_as"), v, "`send_as`")?.as_str() {
+            "form" => SendAs::Form,
+            "json" => SendAs::Json,
+            "query" => SendAs::Query,
+            other => {
+                c.error_hint(
+                    &p.key("send_as"),
+                    format!("unknown send_as \"{other}\""),
+                    "use form (RFC 6749), json or query",
+                );
+                return None;
+            }
+        },
+    };
+    let params = string_map(c, &p.key("params"), &m["params"], "`params`");
+    if !params.contains_key("grant_type") {
+        c.error_hint(
+            &p.key("params"),
+            "`params` has no grant_type",
+            "client_credentials or refresh_token",
+        );
+    }
+    Some(OAuth2 {
+        token_url,
+        method,
+        send_as,
+        params,
+    })
+}
+
+fn read_rules(c: &mut Checker, p: &YPath, v: &Value) -> Vec<ResponseRule> {
+    let Value::Sequence(items) = v else {
+        c.error(
+            p,
+            format!("`responses` must be a list of rules, found {}", kind_of(v)),
+        );
+        return vec![];
+    };
+    let mut out = vec![];
+    for (i, item) in items.iter().enumerate() {
+        let rp = p.index(i);
+        let Some(m) = c
+            .map(&rp, item, "a response rule", RULE_KEYS, &["means"])
+            .cloned()
+        else {
+            continue;
+        };
+        let status = match m.get("status") {
+            None => vec![],
+            Some(Value::Sequence(_)) => status_list(c, &rp.key("status"), &m["status"], "`status`"),
+            Some(one) => status_list(
+                c,
+                &rp.key("status"),
+                &Value::Sequence(vec![one.clone()]),
+                "`status`",
+            ),
+        };
+        let mut body = vec![];
+        if let Some(b) = m.get("body") {
+            match b {
+                Value::Mapping(bm) => {
+                    for (k, v) in bm {
+                        let key = k.as_str().map(str::to_string).unwrap_or_else(|| show(k));
+                        let vals = match yaml_to_json(v) {
+                            Json::Array(a) => a,
+                            one => vec![one],
+                        };
+                        body.push((key, vals));
+                    }
+                }
+                other => c.error(
+                    &rp.key("body"),
+                    format!(
+                        "rule `body` must map body paths to values, found {}",
+                        kind_of(other)
+                    ),
+                ),
+            }
+        }
+        if status.is_empty() && body.is_empty() {
+            c.error_hint(
+                &rp,
+                "this rule matches every response",
+                "give it a `status` or a `body` to match",
+            );
+        }
+        let means = c
+            .string(&rp.key("means"), &m["means"], "`means`")
+            .and_then(|s| {
+                Some(match s.as_str() {
+                    "ok" => Means::Ok,
+                    "already_done" => Means::AlreadyDone,
+                    "retry" => Means::Retry,
+                    "fail" => Means::Fail,
+                    "reauth" => Means::Reauth,
+                    other => {
+                        let all = ["ok", "already_done", "retry", "fail", "reauth"];
+                        let hint = did_you_mean(other, all)
+                            .map(|m| format!("did you mean `{m}`?"))
+                            .unwrap_or_else(|| format!("one of: {}", all.join(", ")));
+                        c.error_hint(
+                            &rp.key("means"),
+                            format!("unknown meaning \"{other}\""),
+                            hint,
+                        );
+                        return None;
+                    }
+                })
+            });
+        if let Some(means) = means {
+            out.push(ResponseRule {
+                status,
+                body,
+                means,
+            });
+        }
+    }
+    out
+}
+
+fn read_paginate(c: &mut Checker, p: &YPath, v: &Value) -> Option<Paginate> {
+    let m = c
+        .map(p, v, "`paginate`", PAGINATE_KEYS, &["items"])?
+        .clone();
+    let s = |c: &mut Checker, k: &str| {
+        m.get(k)
+            .and_then(|v| c.string(&p.key(k), v, &format!("`paginate.{k}`")))
+    };
+    let pg = Paginate {
+        items: s(c, "items")?,
+        cursor: s(c, "cursor"),
+        cursor_param: s(c, "cursor_param"),
+        next_url: s(c, "next_url"),
+        link_header: m
+            .get("link_header")
+            .and_then(|v| c.boolean(&p.key("link_header"), v, "`paginate.link_header`"))
+            .unwrap_or(false),
+        offset_param: s(c, "offset_param"),
+        has_more: s(c, "has_more"),
+        max_pages: m
+            .get("max_pages")
+            .and_then(|v| c.uint(&p.key("max_pages"), v, "`paginate.max_pages`"))
+            .map(|n| n.clamp(1, 100_000) as u32)
+            .unwrap_or(1000),
+    };
+    let styles = [
+        pg.cursor.is_some(),
+        pg.next_url.is_some(),
+        pg.link_header,
+        pg.offset_param.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if styles != 1 {
+        c.error_hint(
+            p,
+            "`paginate` needs exactly one of cursor, next_url, link_header, offset_param",
+            "pick how the vendor points at the next page",
+        );
+    }
+    if pg.cursor.is_some() != pg.cursor_param.is_some() {
+        c.error_hint(
+            p,
+            "`paginate.cursor` and `paginate.cursor_param` go together",
+            "cursor: where the body holds it; cursor_param: the query parameter that sends it back",
+        );
+    }
+    Some(pg)
 }
 
 fn read_simulate(c: &mut Checker, p: &YPath, v: &Value, ok: &[u16], done: &[u16]) -> Simulate {
@@ -503,7 +874,9 @@ fn template_check(
     let a = template::analyse(src);
     for p in a.problems {
         let pos = c.doc.pos_in_scalar(at, p.line, p.col);
-        c.push(Diagnostic::new(&c.doc.file, pos, p.message));
+        let mut d = Diagnostic::new(&c.doc.file, pos, p.message);
+        d.hint = p.hint;
+        c.push(d);
     }
     let allowed: Vec<&str> = if roots.is_empty() {
         vec!["secrets"]

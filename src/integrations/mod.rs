@@ -2,6 +2,7 @@
 //! per-integration rate limiter, secrets, and the built-in simulator.
 
 pub mod executor;
+pub mod inventory;
 pub mod manifest;
 pub mod rate_limit;
 pub mod secrets;

@@ -17,6 +17,9 @@ use tokio::task::JoinHandle;
 use super::manifest::{Auth, Manifest};
 use super::Catalog;
 
+/// The access token the simulator's OAuth2 token endpoint hands out.
+pub const SIM_ACCESS_TOKEN: &str = "sim-access-token";
+
 struct Route {
     integration: String,
     action: String,
@@ -90,6 +93,30 @@ impl Simulator {
             .collect()
     }
 
+    /// Token endpoints for the OAuth2 integrations.
+    pub fn token_urls(&self) -> std::collections::HashMap<String, String> {
+        self.sim
+            .manifests
+            .values()
+            .filter(|m| matches!(m.auth, Auth::OAuth2(_)))
+            .map(|m| {
+                (
+                    m.name.clone(),
+                    format!("{}/__oauth2/token", self.base_url(&m.name)),
+                )
+            })
+            .collect()
+    }
+
+    /// Everything a drill's executor needs to call the simulator.
+    pub fn routing(&self, secret_names: &std::collections::BTreeSet<String>) -> super::Routing {
+        super::Routing {
+            base_urls: self.base_urls(),
+            token_urls: self.token_urls(),
+            secrets: super::Secrets::simulated(secret_names),
+        }
+    }
+
     /// Requests answered so far, by `integration.action`.
     pub fn calls(&self) -> BTreeMap<String, u64> {
         self.sim.calls.lock().expect("simulator call log").clone()
@@ -125,6 +152,10 @@ async fn answer(
             .into_response();
     };
     let rest: Vec<&str> = segs.collect();
+    if rest == ["__oauth2", "token"] {
+        // Every OAuth2 integration's token endpoint, for drills.
+        return axum::Json(serde_json::json!({"access_token": SIM_ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 3600})).into_response();
+    }
     let Some(route) = sim.routes.iter().find(|r| {
         r.integration == integration
             && r.method == method
@@ -179,5 +210,8 @@ fn auth_present(auth: &Auth, headers: &HeaderMap) -> bool {
             .is_some_and(|t| !t.is_empty()),
         Auth::Basic { .. } => get("authorization").starts_with("Basic "),
         Auth::Header { name, .. } => !get(name).is_empty(),
+        Auth::OAuth2(_) => get("authorization")
+            .strip_prefix("Bearer ")
+            .is_some_and(|t| t == SIM_ACCESS_TOKEN),
     }
 }

@@ -606,10 +606,7 @@ async fn simulator_answers_every_bundled_action_and_checks_credentials() {
     let sim = quench::integrations::Simulator::start(&lib.catalog)
         .await
         .unwrap();
-    let routing = quench::integrations::Routing {
-        base_urls: sim.base_urls(),
-        secrets: quench::integrations::Secrets::simulated(&lib.catalog.secret_names()),
-    };
+    let routing = sim.routing(&lib.catalog.secret_names());
     let exec = quench::integrations::Executor::new(&lib.catalog, routing).unwrap();
     let mut called = 0;
     for m in lib.catalog.manifests() {

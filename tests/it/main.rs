@@ -2,6 +2,7 @@
 
 mod cli;
 mod engine;
+mod integrations;
 mod resume;
 mod support;
 mod validate;

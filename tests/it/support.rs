@@ -63,7 +63,6 @@ impl Reply {
 pub struct Seen {
     pub method: String,
     pub path: String,
-    #[allow(dead_code)]
     pub query: String,
     pub headers: HashMap<String, String>,
     pub body: String,
@@ -257,6 +256,7 @@ pub fn build_engine(
         base_urls: BTreeMap::from([("mockp".to_string(), mock_url.to_string())])
             .into_iter()
             .collect(),
+        token_urls: Default::default(),
         secrets,
     };
     let exec = Arc::new(Executor::new(&lib.catalog, routing).unwrap());
