@@ -69,13 +69,27 @@ pub async fn check(env: &Env, simulated: bool) -> anyhow::Result<ExitCode> {
         let probe = m.check.clone().or_else(|| {
             m.actions
                 .values()
-                .find(|a| a.method == reqwest::Method::GET && a.manual.is_none() && !a.path.contains("{{") && a.query.values().all(|v| !v.contains("{{with")))
+                .find(|a| {
+                    a.method == reqwest::Method::GET
+                        && a.manual.is_none()
+                        && !a.path.contains("{{")
+                        && a.query.values().all(|v| !v.contains("{{with"))
+                })
                 .map(|a| a.name.clone())
         });
         let (state, detail) = if !missing.is_empty() {
             ("not configured", format!("missing {}", missing.join(", ")))
         } else if let Some(action) = &probe {
-            match exec.call(&m.name, action, &serde_json::json!({}), "check", Some(std::time::Duration::from_secs(15))).await {
+            match exec
+                .call(
+                    &m.name,
+                    action,
+                    &serde_json::json!({}),
+                    "check",
+                    Some(std::time::Duration::from_secs(15)),
+                )
+                .await
+            {
                 Ok(ok) => ("ok", format!("{action}: HTTP {}", ok.status)),
                 Err(e) => {
                     failed = true;
@@ -88,7 +102,10 @@ pub async fn check(env: &Env, simulated: bool) -> anyhow::Result<ExitCode> {
                 }
             }
         } else {
-            ("no check", "the manifest has no harmless read action; set `check:`".to_string())
+            (
+                "no check",
+                "the manifest has no harmless read action; set `check:`".to_string(),
+            )
         };
         if !env.json {
             println!("{:<18} {:<15} {detail}", m.name, state);
@@ -98,7 +115,11 @@ pub async fn check(env: &Env, simulated: bool) -> anyhow::Result<ExitCode> {
     if env.json {
         println!("{}", serde_json::json!({"integrations": rows}));
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `quench inventory`: apps, grants and keys found, against the registry.
@@ -107,7 +128,11 @@ pub async fn inventory(env: &Env, simulated: bool) -> anyhow::Result<ExitCode> {
         Ok(l) => l,
         Err(d) => return Ok(report_diagnostics(&d)),
     };
-    let path = env.config.approved_tools.clone().unwrap_or_else(|| "approved-tools.yaml".into());
+    let path = env
+        .config
+        .approved_tools
+        .clone()
+        .unwrap_or_else(|| "approved-tools.yaml".into());
     let registry = match crate::integrations::inventory::Registry::load(&path) {
         Ok(r) => r,
         Err(d) => return Ok(report_diagnostics(&d)),
@@ -138,5 +163,9 @@ pub async fn inventory(env: &Env, simulated: bool) -> anyhow::Result<ExitCode> {
             println!("error      {p:<18} {e}");
         }
     }
-    Ok(if scan.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if scan.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -102,12 +102,15 @@ pub enum Command {
         #[arg(long)]
         note: Option<String>,
     },
-    /// Add a note to an incident's timeline.
+    /// Add a note to an incident's timeline; with --moment, --pause,
+    /// --resume or --exception it also feeds the regulatory clocks.
     Note {
         id: String,
         text: String,
         #[arg(long)]
         by: Option<String>,
+        #[command(flatten)]
+        facts: people::NoteFacts,
     },
     /// List an incident's notice drafts, or export them.
     Notices {
@@ -187,7 +190,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { id } => timeline::status(&env, &id),
         Command::Timeline { id, format } => timeline::timeline(&env, &id, format),
         Command::Integrations { check: None } => integrations::list(&env),
-        Command::Integrations { check: Some(IntegrationsCommand::Check { simulated }) } => integrations::check(&env, simulated).await,
+        Command::Integrations {
+            check: Some(IntegrationsCommand::Check { simulated }),
+        } => integrations::check(&env, simulated).await,
         Command::Inventory { simulated } => integrations::inventory(&env, simulated).await,
         Command::Approve {
             id,
@@ -206,7 +211,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Done { id, step, by, note } => {
             people::resolve(&env, &id, &step, crate::engine::Decision::Done, by, note).await
         }
-        Command::Note { id, text, by } => people::note(&env, &id, &text, by).await,
+        Command::Note {
+            id,
+            text,
+            by,
+            facts,
+        } => people::note(&env, &id, &text, by, facts).await,
         Command::Notices { id, export, format } => notices::run(&env, &id, export, format),
     }
 }

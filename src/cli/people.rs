@@ -62,13 +62,80 @@ pub async fn resolve(
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn note(env: &Env, id: &str, text: &str, by: Option<String>) -> anyhow::Result<ExitCode> {
+/// What a note also records for the regulatory clocks.
+#[derive(Debug, Default, clap::Args)]
+pub struct NoteFacts {
+    /// A moment the clocks start from, learned now or at a given time:
+    /// occurred|discovered|aware|determined|confirmed|assessed[=RFC3339].
+    #[arg(long, value_name = "MOMENT[=TIME]")]
+    pub moment: Option<String>,
+    /// Law enforcement asked to delay notification: pause the clocks that allow it.
+    #[arg(long, conflicts_with = "resume")]
+    pub pause: bool,
+    /// The law-enforcement delay has ended.
+    #[arg(long)]
+    pub resume: bool,
+    /// A named exception the responders decided applies (e.g. inadvertent_disclosure).
+    #[arg(long, value_name = "NAME")]
+    pub exception: Option<String>,
+}
+
+pub async fn note(
+    env: &Env,
+    id: &str,
+    text: &str,
+    by: Option<String>,
+    facts: NoteFacts,
+) -> anyhow::Result<ExitCode> {
+    use crate::notices::clocks::Moment;
     let store = Store::open(&env.data_dir)?;
     store.incident(id)?;
     let by = by.unwrap_or_else(default_actor);
-    let ev = store
-        .append(id, chrono::Utc::now(), NewEvent::new("note", &by, text))
-        .await?;
-    println!("{id}: note #{} recorded", ev.seq);
+    let now = chrono::Utc::now();
+    let ev = if let Some(m) = &facts.moment {
+        let (name, at) = match m.split_once('=') {
+            Some((n, t)) => {
+                let at = chrono::DateTime::parse_from_rfc3339(t)
+                    .map_err(|e| anyhow::anyhow!("--moment {m}: \"{t}\" is not an RFC 3339 time ({e}); write e.g. 2026-11-28T21:04:00Z"))?
+                    .with_timezone(&chrono::Utc);
+                (n, at)
+            }
+            None => (m.as_str(), now),
+        };
+        let Some(moment) = Moment::parse(name) else {
+            let all: Vec<&str> = Moment::ALL.iter().map(|m| m.as_str()).collect();
+            anyhow::bail!(
+                "--moment: unknown moment \"{name}\"; one of: {}",
+                all.join(", ")
+            );
+        };
+        NewEvent::new(
+            "moment.recorded",
+            &by,
+            format!("{}: {text}", moment.as_str()),
+        )
+        .data(serde_json::json!({"moment": moment.as_str(), "at": at.to_rfc3339()}))
+    } else if facts.pause {
+        NewEvent::new(
+            "clock.paused",
+            &by,
+            format!("Law-enforcement delay: {text}"),
+        )
+        .data(serde_json::json!({"at": now.to_rfc3339()}))
+    } else if facts.resume {
+        NewEvent::new(
+            "clock.resumed",
+            &by,
+            format!("Law-enforcement delay ended: {text}"),
+        )
+        .data(serde_json::json!({"at": now.to_rfc3339()}))
+    } else if let Some(x) = &facts.exception {
+        NewEvent::new("exception.applied", &by, format!("Exception {x}: {text}"))
+            .data(serde_json::json!({"exception": x}))
+    } else {
+        NewEvent::new("note", &by, text)
+    };
+    let ev = store.append(id, now, ev).await?;
+    println!("{id}: {} #{} recorded", ev.kind, ev.seq);
     Ok(ExitCode::SUCCESS)
 }

@@ -51,9 +51,10 @@ pub fn status(env: &Env, id: &str) -> anyhow::Result<ExitCode> {
             .map(|(s, r)| serde_json::json!({"id": s, "status": r.status.name(), "attempts": r.attempts, "items": r.items.unwrap_or(0), "error": r.error}))
             .collect();
         let i = &snap.incident;
+        let clocks = render::clocks::clocks_json(i, &store.events(id)?, chrono::Utc::now());
         println!(
             "{}",
-            serde_json::json!({"id": i.id, "runbook": i.runbook, "status": i.status.name(), "declared_at": i.declared_at.to_rfc3339(), "declared_by": i.declared_by, "severity": i.severity, "steps": steps})
+            serde_json::json!({"id": i.id, "runbook": i.runbook, "status": i.status.name(), "declared_at": i.declared_at.to_rfc3339(), "declared_by": i.declared_by, "severity": i.severity, "steps": steps, "clocks": clocks})
         );
     } else {
         let i = &snap.incident;
@@ -77,6 +78,11 @@ pub fn status(env: &Env, id: &str) -> anyhow::Result<ExitCode> {
                 r.attempts,
                 extra
             );
+        }
+        let clocks = render::clocks::clocks_json(i, &store.events(id)?, chrono::Utc::now());
+        if !clocks.is_empty() {
+            println!("Regulatory clocks:");
+            print!("{}", render::clocks::render_text(&clocks));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -14,6 +14,9 @@ pub fn run(env: &Env, paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
         Err(d) => return Ok(report_diagnostics(&d)),
     };
     if paths.is_empty() {
+        if let Err(d) = crate::notices::clocks::RuleTable::bundled() {
+            return Ok(report_diagnostics(&d));
+        }
         return Ok(match lib.validate_runbooks() {
             Ok(n) => {
                 println!(
@@ -43,7 +46,9 @@ pub fn run(env: &Env, paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
             }
         };
         checked += 1;
-        let result = if is_manifest(p, &src) {
+        let result = if shown.ends_with("rules.yaml") && src.contains("timezones:") {
+            crate::notices::clocks::RuleTable::load(&shown, &src).map(|_| ())
+        } else if is_manifest(p, &src) {
             manifest::load(&shown, &src).map(|_| ())
         } else if shown.ends_with(".hbs") {
             check_notice(&shown, &src)

@@ -20,10 +20,17 @@ pub struct Wired {
 }
 
 /// An executor and, for simulated runs, the simulator it talks to.
-pub async fn executor(env: &Env, lib: &Library, live: bool) -> anyhow::Result<(Arc<Executor>, Option<Simulator>)> {
+pub async fn executor(
+    env: &Env,
+    lib: &Library,
+    live: bool,
+) -> anyhow::Result<(Arc<Executor>, Option<Simulator>)> {
     let mut simulator = None;
     let routing = if live {
-        let file = env.config.file_secrets().map_err(|d| anyhow::anyhow!("{d}"))?;
+        let file = env
+            .config
+            .file_secrets()
+            .map_err(|d| anyhow::anyhow!("{d}"))?;
         let pick = |f: fn(&crate::config::IntegrationOverride) -> Option<String>| {
             env.config
                 .integrations
@@ -37,16 +44,26 @@ pub async fn executor(env: &Env, lib: &Library, live: bool) -> anyhow::Result<(A
             secrets: Secrets::resolve(&lib.catalog.secret_names(), &file),
         }
     } else {
-        let sim = Simulator::start(&lib.catalog).await.context("starting the built-in simulator")?;
+        let sim = Simulator::start(&lib.catalog)
+            .await
+            .context("starting the built-in simulator")?;
         let r = sim.routing(&lib.catalog.secret_names());
         simulator = Some(sim);
         r
     };
-    let executor = Arc::new(Executor::new(&lib.catalog, routing).context("building the HTTP client")?);
+    let executor =
+        Arc::new(Executor::new(&lib.catalog, routing).context("building the HTTP client")?);
     Ok((executor, simulator))
 }
 
-pub async fn wire(env: &Env, lib: Arc<Library>, store: Store, live: bool, drill: bool, max_wait: Duration) -> anyhow::Result<Wired> {
+pub async fn wire(
+    env: &Env,
+    lib: Arc<Library>,
+    store: Store,
+    live: bool,
+    drill: bool,
+    max_wait: Duration,
+) -> anyhow::Result<Wired> {
     let (executor, simulator) = executor(env, &lib, live).await?;
     let settings = Settings {
         drill,
@@ -55,5 +72,8 @@ pub async fn wire(env: &Env, lib: Arc<Library>, store: Store, live: bool, drill:
         roles: env.config.roles.clone(),
     };
     let engine = Engine::new(store, executor, Arc::new(SystemClock), lib, settings);
-    Ok(Wired { engine, _simulator: simulator })
+    Ok(Wired {
+        engine,
+        _simulator: simulator,
+    })
 }

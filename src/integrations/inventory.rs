@@ -54,7 +54,14 @@ pub struct Found {
     pub reason: String,
 }
 
-const TOOL_KEYS: &[&str] = &["name", "vendor", "match", "allowed_platforms", "owner", "status"];
+const TOOL_KEYS: &[&str] = &[
+    "name",
+    "vendor",
+    "match",
+    "allowed_platforms",
+    "owner",
+    "status",
+];
 
 impl Registry {
     /// Reads `path`; a missing file is an empty registry (everything unknown).
@@ -71,39 +78,72 @@ impl Registry {
         let root = YPath::root();
         let mut tools = vec![];
         let value = doc.value.clone();
-        if let Some(top) = c.map(&root, &value, "the approved-tools registry", &["tools"], &["tools"]).cloned() {
+        if let Some(top) = c
+            .map(
+                &root,
+                &value,
+                "the approved-tools registry",
+                &["tools"],
+                &["tools"],
+            )
+            .cloned()
+        {
             let tp = root.key("tools");
             match &top["tools"] {
                 Value::Sequence(items) => {
                     for (i, item) in items.iter().enumerate() {
                         let p = tp.index(i);
-                        let Some(m) = c.map(&p, item, "a tool", TOOL_KEYS, &["name"]).cloned() else { continue };
-                        let Some(name) = c.string(&p.key("name"), &m["name"], "`name`") else { continue };
-                        let list = |c: &mut Checker, k: &str| m.get(k).and_then(|v| c.string_list(&p.key(k), v, &format!("`{k}`"))).unwrap_or_default();
+                        let Some(m) = c.map(&p, item, "a tool", TOOL_KEYS, &["name"]).cloned()
+                        else {
+                            continue;
+                        };
+                        let Some(name) = c.string(&p.key("name"), &m["name"], "`name`") else {
+                            continue;
+                        };
+                        let list = |c: &mut Checker, k: &str| {
+                            m.get(k)
+                                .and_then(|v| c.string_list(&p.key(k), v, &format!("`{k}`")))
+                                .unwrap_or_default()
+                        };
                         let mut matches = list(&mut c, "match");
                         if matches.is_empty() {
                             matches.push(name.clone());
                         }
                         let allowed_platforms = list(&mut c, "allowed_platforms");
-                        let banned = match m.get("status").and_then(|v| c.string(&p.key("status"), v, "`status`")).as_deref() {
+                        let banned = match m
+                            .get("status")
+                            .and_then(|v| c.string(&p.key("status"), v, "`status`"))
+                            .as_deref()
+                        {
                             None | Some("approved") => false,
                             Some("unapproved") => true,
                             Some(other) => {
-                                c.error_hint(&p.key("status"), format!("unknown status \"{other}\""), "approved (the default) or unapproved");
+                                c.error_hint(
+                                    &p.key("status"),
+                                    format!("unknown status \"{other}\""),
+                                    "approved (the default) or unapproved",
+                                );
                                 false
                             }
                         };
                         tools.push(Tool {
                             name,
-                            vendor: m.get("vendor").and_then(|v| c.string(&p.key("vendor"), v, "`vendor`")),
+                            vendor: m
+                                .get("vendor")
+                                .and_then(|v| c.string(&p.key("vendor"), v, "`vendor`")),
                             matches: matches.into_iter().map(|s| s.to_lowercase()).collect(),
                             allowed_platforms,
-                            owner: m.get("owner").and_then(|v| c.string(&p.key("owner"), v, "`owner`")),
+                            owner: m
+                                .get("owner")
+                                .and_then(|v| c.string(&p.key("owner"), v, "`owner`")),
                             banned,
                         });
                     }
                 }
-                other => c.error(&tp, format!("`tools` must be a list, found {}", kind_of(other))),
+                other => c.error(
+                    &tp,
+                    format!("`tools` must be a list, found {}", kind_of(other)),
+                ),
             }
         }
         if c.diags.is_empty() {
@@ -116,20 +156,45 @@ impl Registry {
     /// Marks one app, grant or key found on `platform`.
     pub fn judge(&self, platform: &str, name: &str) -> (Verdict, Option<String>, String) {
         let lower = name.to_lowercase();
-        let Some(tool) = self.tools.iter().find(|t| t.matches.iter().any(|m| !m.is_empty() && lower.contains(m.as_str()))) else {
-            return (Verdict::Unknown, None, "not in the approved-tools registry".into());
+        let Some(tool) = self.tools.iter().find(|t| {
+            t.matches
+                .iter()
+                .any(|m| !m.is_empty() && lower.contains(m.as_str()))
+        }) else {
+            return (
+                Verdict::Unknown,
+                None,
+                "not in the approved-tools registry".into(),
+            );
         };
         if tool.banned {
-            return (Verdict::Unapproved, Some(tool.name.clone()), format!("{} is listed as unapproved", tool.name));
+            return (
+                Verdict::Unapproved,
+                Some(tool.name.clone()),
+                format!("{} is listed as unapproved", tool.name),
+            );
         }
-        if tool.allowed_platforms.is_empty() || tool.allowed_platforms.iter().any(|p| p == platform) {
-            let owner = tool.owner.as_deref().map(|o| format!(", owner {o}")).unwrap_or_default();
-            (Verdict::Approved, Some(tool.name.clone()), format!("approved{owner}"))
+        if tool.allowed_platforms.is_empty() || tool.allowed_platforms.iter().any(|p| p == platform)
+        {
+            let owner = tool
+                .owner
+                .as_deref()
+                .map(|o| format!(", owner {o}"))
+                .unwrap_or_default();
+            (
+                Verdict::Approved,
+                Some(tool.name.clone()),
+                format!("approved{owner}"),
+            )
         } else {
             (
                 Verdict::Unapproved,
                 Some(tool.name.clone()),
-                format!("{} is approved only on {}", tool.name, tool.allowed_platforms.join(", ")),
+                format!(
+                    "{} is approved only on {}",
+                    tool.name,
+                    tool.allowed_platforms.join(", ")
+                ),
             )
         }
     }
@@ -165,7 +230,11 @@ fn as_list(v: Json) -> Vec<Json> {
 pub async fn scan(exec: &Executor, catalog: &Catalog, registry: &Registry) -> Scan {
     let mut out = Scan::default();
     for m in catalog.manifests() {
-        let inventory: Vec<_> = m.actions.iter().filter_map(|(n, a)| a.inventory.as_ref().map(|i| (n, i))).collect();
+        let inventory: Vec<_> = m
+            .actions
+            .iter()
+            .filter_map(|(n, a)| a.inventory.as_ref().map(|i| (n, i)))
+            .collect();
         if inventory.is_empty() {
             continue;
         }
@@ -178,13 +247,21 @@ pub async fn scan(exec: &Executor, catalog: &Catalog, registry: &Registry) -> Sc
             // (with, user) per call: once, or once per item of `for_each`.
             let mut calls: Vec<(Json, Option<String>)> = vec![];
             match &spec.for_each {
-                None => calls.push((render_value(&spec.with, &json!({})).unwrap_or(Json::Null), None)),
-                Some(list) => match exec.call(&m.name, list, &json!({}), "inventory", None).await {
+                None => calls.push((
+                    render_value(&spec.with, &json!({})).unwrap_or(Json::Null),
+                    None,
+                )),
+                Some(list) => match exec
+                    .call(&m.name, list, &json!({}), "inventory", None)
+                    .await
+                {
                     Ok(ok) => {
                         for item in as_list(ok.output) {
                             match render_value(&spec.with, &json!({"item": item})) {
                                 Ok(w) => calls.push((w, None)),
-                                Err(e) => out.errors.push((m.name.clone(), format!("{action}: {e}"))),
+                                Err(e) => {
+                                    out.errors.push((m.name.clone(), format!("{action}: {e}")))
+                                }
                             }
                         }
                     }
@@ -204,7 +281,11 @@ pub async fn scan(exec: &Executor, catalog: &Catalog, registry: &Registry) -> Sc
                                 platform: m.name.clone(),
                                 kind: spec.kind.clone(),
                                 id: text(lookup_path(&entry, &spec.id)),
-                                user: spec.user.as_ref().map(|u| text(lookup_path(&entry, u))).filter(|u| !u.is_empty()),
+                                user: spec
+                                    .user
+                                    .as_ref()
+                                    .map(|u| text(lookup_path(&entry, u)))
+                                    .filter(|u| !u.is_empty()),
                                 name,
                                 verdict,
                                 tool,
@@ -231,11 +312,21 @@ mod tests {
             "tools:\n  - { name: Jasper, match: [jasper], allowed_platforms: [hubspot], owner: content-lead }\n  - { name: ChatGPT, status: unapproved }\n",
         )
         .unwrap();
-        assert_eq!(r.judge("hubspot", "Jasper AI Marketing").0, Verdict::Approved);
-        assert_eq!(r.judge("google-workspace", "Jasper AI").0, Verdict::Unapproved);
+        assert_eq!(
+            r.judge("hubspot", "Jasper AI Marketing").0,
+            Verdict::Approved
+        );
+        assert_eq!(
+            r.judge("google-workspace", "Jasper AI").0,
+            Verdict::Unapproved
+        );
         assert_eq!(r.judge("slack", "ChatGPT for Slack").0, Verdict::Unapproved);
         assert_eq!(r.judge("slack", "Zapier").0, Verdict::Unknown);
-        let e = Registry::parse("a.yaml", "tools:\n  - { name: X, statsu: approved }\n").unwrap_err();
-        assert_eq!(e.to_string(), "a.yaml:2:16: error: unknown key `statsu` in a tool\n  hint: did you mean `status`?");
+        let e =
+            Registry::parse("a.yaml", "tools:\n  - { name: X, statsu: approved }\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a.yaml:2:16: error: unknown key `statsu` in a tool\n  hint: did you mean `status`?"
+        );
     }
 }

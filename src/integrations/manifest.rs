@@ -292,17 +292,30 @@ fn read(c: &mut Checker, file: &str) -> Option<Manifest> {
         .get("responses")
         .map(|v| read_rules(c, &root.key("responses"), v))
         .unwrap_or_default();
-    let check = top.get("check").and_then(|v| c.string(&root.key("check"), v, "`check`"));
+    let check = top
+        .get("check")
+        .and_then(|v| c.string(&root.key("check"), v, "`check`"));
     if let Some(ch) = &check {
         match actions.get(ch) {
             None if !actions.is_empty() => {
                 let hint = did_you_mean(ch, actions.keys().map(String::as_str))
                     .map(|m| format!("did you mean `{m}`?"))
                     .unwrap_or_else(|| "name one of this manifest's actions".into());
-                c.error_hint(&root.key("check"), format!("`check` names unknown action \"{ch}\""), hint);
+                c.error_hint(
+                    &root.key("check"),
+                    format!("`check` names unknown action \"{ch}\""),
+                    hint,
+                );
             }
             Some(a) if a.method != reqwest::Method::GET => {
-                c.error_hint(&root.key("check"), format!("`check` action \"{ch}\" is a {}, not a harmless GET", a.method), "pick a read-only list or get action");
+                c.error_hint(
+                    &root.key("check"),
+                    format!(
+                        "`check` action \"{ch}\" is a {}, not a harmless GET",
+                        a.method
+                    ),
+                    "pick a read-only list or get action",
+                );
             }
             _ => {}
         }
@@ -310,7 +323,10 @@ fn read(c: &mut Checker, file: &str) -> Option<Manifest> {
     for (an, a) in &actions {
         if let Some(fe) = a.inventory.as_ref().and_then(|i| i.for_each.as_ref()) {
             if !actions.contains_key(fe) {
-                c.error(&root.key("actions").key(an).key("inventory").key("for_each"), format!("inventory `for_each` names unknown action \"{fe}\""));
+                c.error(
+                    &root.key("actions").key(an).key("inventory").key("for_each"),
+                    format!("inventory `for_each` names unknown action \"{fe}\""),
+                );
             }
         }
     }
@@ -605,11 +621,22 @@ fn read_action(
 const INVENTORY_KEYS: &[&str] = &["kind", "name", "id", "user", "for_each", "with"];
 const INVENTORY_KINDS: &[&str] = &["oauth_grant", "api_key", "connected_app", "service_account"];
 
-fn read_inventory(c: &mut Checker, p: &YPath, v: &Value, secrets: &mut BTreeSet<String>) -> Option<InventorySpec> {
-    let m = c.map(p, v, "`inventory`", INVENTORY_KEYS, &["kind", "name", "id"])?.clone();
+fn read_inventory(
+    c: &mut Checker,
+    p: &YPath,
+    v: &Value,
+    secrets: &mut BTreeSet<String>,
+) -> Option<InventorySpec> {
+    let m = c
+        .map(p, v, "`inventory`", INVENTORY_KEYS, &["kind", "name", "id"])?
+        .clone();
     let kind = c.string(&p.key("kind"), &m["kind"], "`inventory.kind`")?;
     if !INVENTORY_KINDS.contains(&kind.as_str()) {
-        c.error_hint(&p.key("kind"), format!("unknown inventory kind \"{kind}\""), format!("one of: {}", INVENTORY_KINDS.join(", ")));
+        c.error_hint(
+            &p.key("kind"),
+            format!("unknown inventory kind \"{kind}\""),
+            format!("one of: {}", INVENTORY_KINDS.join(", ")),
+        );
     }
     let with = m.get("with").map(yaml_to_json).unwrap_or(Json::Null);
     let mut leaves = Vec::new();
@@ -621,8 +648,12 @@ fn read_inventory(c: &mut Checker, p: &YPath, v: &Value, secrets: &mut BTreeSet<
         kind,
         name: c.string(&p.key("name"), &m["name"], "`inventory.name`")?,
         id: c.string(&p.key("id"), &m["id"], "`inventory.id`")?,
-        user: m.get("user").and_then(|v| c.string(&p.key("user"), v, "`inventory.user`")),
-        for_each: m.get("for_each").and_then(|v| c.string(&p.key("for_each"), v, "`inventory.for_each`")),
+        user: m
+            .get("user")
+            .and_then(|v| c.string(&p.key("user"), v, "`inventory.user`")),
+        for_each: m
+            .get("for_each")
+            .and_then(|v| c.string(&p.key("for_each"), v, "`inventory.for_each`")),
         with,
     })
 }

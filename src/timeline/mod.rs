@@ -1,5 +1,7 @@
 //! Timeline assembly, KPIs and renderers.
 
+pub mod clocks;
+
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value as Json};
 
@@ -120,7 +122,39 @@ pub fn render_text(inc: &Incident, events: &[TimelineEvent]) -> String {
     out
 }
 
+/// The Markdown export: header, regulatory clocks, then every event.
 pub fn render_markdown(inc: &Incident, events: &[TimelineEvent]) -> String {
+    let clocks = clocks::clocks_json(inc, events, Utc::now());
+    let mut head = render_markdown_events(inc, events);
+    if !clocks.is_empty() {
+        let mut table = String::from("\n## Regulatory clocks\n\n| Jurisdiction | Recipient | Obligation | Deadline | Status | Source |\n|---|---|---|---|---|---|\n");
+        for c in &clocks {
+            let s = |k: &str| c[k].as_str().unwrap_or("").replace('|', "\\|");
+            table.push_str(&format!(
+                "| {} | {} | {} | {} from {} | {}{} | {} |\n",
+                s("jurisdiction"),
+                s("recipient"),
+                s("title"),
+                s("deadline"),
+                s("starts_at"),
+                if c["overdue"] == true {
+                    "**OVERDUE** "
+                } else {
+                    ""
+                },
+                s("describe"),
+                s("source")
+            ));
+        }
+        // Clocks go between the header and the events table.
+        if let Some(i) = head.find("\n| # |") {
+            head.insert_str(i, &table);
+        }
+    }
+    head
+}
+
+fn render_markdown_events(inc: &Incident, events: &[TimelineEvent]) -> String {
     let mut out = format!(
         "# {} — {}\n\n- Runbook: `{}`\n- Severity: {}\n- Status: {}\n- Declared: {} by {}\n\n| # | Time (UTC) | Since declared | Event | Step | Actor | Detail |\n|---|---|---|---|---|---|---|\n",
         inc.id,

@@ -319,3 +319,99 @@ steps:
         "{eml}"
     );
 }
+
+#[test]
+fn status_shows_regulatory_clocks_from_recorded_moments() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = quench(
+        dir.path(),
+        &[
+            "--json",
+            "drill",
+            "shadow-ai-exposure",
+            "--input",
+            "tool=ChatGPT",
+            "--input",
+            "jurisdictions=EU,US-TX",
+            "--input",
+            "data_elements=name,ssn",
+            "--input",
+            "records=300",
+            "--max-wait",
+            "1ms",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o).1);
+    let report: Json = serde_json::from_str(text(&o).0.lines().last().unwrap()).unwrap();
+    let id = report["incident"].as_str().unwrap().to_string();
+    let clocks = |dir: &std::path::Path| -> Vec<Json> {
+        let o = quench(dir, &["--json", "status", &id]);
+        let s: Json = serde_json::from_slice(&o.stdout).unwrap();
+        s["clocks"].as_array().unwrap().clone()
+    };
+    let find = |cs: &[Json], j: &str, r: &str| {
+        cs.iter()
+            .find(|c| c["jurisdiction"] == j && c["recipient"] == r)
+            .cloned()
+            .unwrap()
+    };
+
+    let cs = clocks(dir.path());
+    assert_eq!(find(&cs, "EU", "authority")["status"], "running");
+    assert_eq!(
+        find(&cs, "US-TX", "individuals")["status"],
+        "not started",
+        "Texas counts from `determined`"
+    );
+    assert_eq!(
+        find(&cs, "US-TX", "attorney_general")["status"],
+        "running",
+        "250+ Texans"
+    );
+
+    // Awareness came long ago: the GDPR clock is overdue. Determination now starts Texas.
+    let o = quench(
+        dir.path(),
+        &[
+            "note",
+            &id,
+            "Agency flagged it in January",
+            "--moment",
+            "aware=2026-01-05T09:00:00Z",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o).1);
+    quench(
+        dir.path(),
+        &["note", &id, "Scope confirmed", "--moment", "determined"],
+    );
+    let cs = clocks(dir.path());
+    let gdpr = find(&cs, "EU", "authority");
+    assert_eq!(gdpr["overdue"], true);
+    assert_eq!(gdpr["due"], "2026-01-08T09:00:00+00:00");
+    assert_eq!(find(&cs, "US-TX", "individuals")["status"], "running");
+
+    // A law-enforcement delay pauses the clocks that allow one, not GDPR's.
+    quench(
+        dir.path(),
+        &["note", &id, "FBI asked us to hold", "--pause"],
+    );
+    let cs = clocks(dir.path());
+    assert_eq!(find(&cs, "US-TX", "individuals")["status"], "paused");
+    assert_eq!(find(&cs, "EU", "authority")["status"], "overdue");
+
+    let o = quench(dir.path(), &["note", &id, "x", "--moment", "guessed"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("unknown moment \"guessed\""),
+        "{}",
+        text(&o).1
+    );
+
+    let o = quench(dir.path(), &["timeline", &id, "--format", "markdown"]);
+    let md = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        md.contains("## Regulatory clocks") && md.contains("**OVERDUE**"),
+        "{md}"
+    );
+}

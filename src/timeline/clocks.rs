@@ -1,0 +1,127 @@
+//! The regulatory clocks of one incident, from what its timeline records:
+//! the exposure (runbook inputs), the moments learned (`moment.recorded`),
+//! law-enforcement delays (`clock.paused` / `clock.resumed`) and decided
+//! exceptions (`exception.applied`). Everything is derived from the
+//! append-only timeline, so the clocks can always be recomputed.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value as Json};
+
+use crate::notices::clocks::{span, Exposure, Moment, Moments, Pause, RuleTable, Status};
+use crate::store::{Incident, TimelineEvent};
+
+/// The rule table is compiled in and validated by tests; loading it cannot
+/// fail at run time unless the binary itself is broken.
+pub fn table() -> &'static RuleTable {
+    static T: std::sync::OnceLock<RuleTable> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        RuleTable::bundled().unwrap_or_else(|d| panic!("bundled rules.yaml is invalid:\n{d}"))
+    })
+}
+
+fn strings(v: &Json) -> BTreeSet<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn at_of(e: &TimelineEvent) -> DateTime<Utc> {
+    e.data
+        .get("at")
+        .and_then(Json::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or(e.at)
+}
+
+/// What the incident exposed, where, and the moments and pauses recorded.
+pub fn inputs_of(inc: &Incident, events: &[TimelineEvent]) -> (Exposure, Moments, Vec<Pause>) {
+    let mut exposure = Exposure {
+        jurisdictions: strings(&inc.inputs["jurisdictions"]),
+        data_elements: strings(&inc.inputs["data_elements"]),
+        affected: inc.inputs["records"].as_u64().unwrap_or(0),
+        exceptions: BTreeSet::new(),
+    };
+    let mut moments = Moments::new(inc.declared_at);
+    let mut pauses: Vec<Pause> = vec![];
+    for e in events {
+        match e.kind.as_str() {
+            "moment.recorded" => {
+                if let Some(m) = e
+                    .data
+                    .get("moment")
+                    .and_then(Json::as_str)
+                    .and_then(Moment::parse)
+                {
+                    moments = moments.with(m, at_of(e));
+                }
+            }
+            "clock.paused" => pauses.push(Pause {
+                from: at_of(e),
+                until: None,
+            }),
+            "clock.resumed" => {
+                if let Some(p) = pauses.iter_mut().rev().find(|p| p.until.is_none()) {
+                    p.until = Some(at_of(e));
+                }
+            }
+            "exception.applied" => {
+                if let Some(x) = e.data.get("exception").and_then(Json::as_str) {
+                    exposure.exceptions.insert(x.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    (exposure, moments, pauses)
+}
+
+/// Every applicable clock as JSON, most urgent first.
+pub fn clocks_json(inc: &Incident, events: &[TimelineEvent], now: DateTime<Utc>) -> Vec<Json> {
+    let (exposure, moments, pauses) = inputs_of(inc, events);
+    let mut clocks = table().clocks(&exposure, &moments, &pauses, now);
+    clocks.sort_by_key(|c| (c.due.is_none(), c.due));
+    clocks
+        .iter()
+        .map(|c| {
+            json!({
+                "rule": c.rule.id,
+                "title": c.rule.title,
+                "jurisdiction": c.rule.jurisdiction,
+                "recipient": c.rule.recipient.as_str(),
+                "deadline": c.rule.deadline.to_string(),
+                "starts_at": c.rule.start.as_str(),
+                "status": c.status.to_string(),
+                "start": c.start.map(|t| t.to_rfc3339()),
+                "due": c.due.map(|t| t.to_rfc3339()),
+                "left": c.left.map(|l| if l < chrono::TimeDelta::zero() { format!("-{}", span(-l)) } else { span(l) }),
+                "overdue": c.status == Status::Overdue,
+                "describe": c.describe(),
+                "phases": c.phases.iter().map(|p| json!({"phase": p.phase.name, "due": p.due.map(|t| t.to_rfc3339()), "overdue": p.overdue})).collect::<Vec<_>>(),
+                "source": c.rule.source,
+            })
+        })
+        .collect()
+}
+
+/// One line per clock, for terminals.
+pub fn render_text(clocks: &[Json]) -> String {
+    let mut out = String::new();
+    for c in clocks {
+        let flag = if c["overdue"] == true { "OVERDUE " } else { "" };
+        out.push_str(&format!(
+            "  {flag}{} · {} · {}: {}\n",
+            c["jurisdiction"].as_str().unwrap_or(""),
+            c["recipient"].as_str().unwrap_or(""),
+            c["title"].as_str().unwrap_or(""),
+            c["describe"].as_str().unwrap_or("")
+        ));
+    }
+    out
+}
