@@ -120,6 +120,8 @@ pub enum Command {
         export: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "markdown")]
         format: notices::NoticeFormat,
+        #[command(flatten)]
+        change: notices::NoticeChange,
     },
 }
 
@@ -217,6 +219,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             by,
             facts,
         } => people::note(&env, &id, &text, by, facts).await,
-        Command::Notices { id, export, format } => notices::run(&env, &id, export, format),
+        Command::Notices {
+            id,
+            export,
+            format,
+            change,
+        } => notices::run(&env, &id, export, format, change).await,
     }
 }

@@ -78,14 +78,98 @@ fn render(d: &NoticeDraft, f: NoticeFormat) -> (String, String) {
     }
 }
 
-pub fn run(
+/// Editing and sending, each recorded on the timeline.
+#[derive(Debug, Default, clap::Args)]
+pub struct NoticeChange {
+    /// Replace a notice's text with FILE as a new version (which needs a new
+    /// approval): AUDIENCE-JURISDICTION=FILE, e.g. customers-EU=edited.md.
+    #[arg(long, value_name = "NOTICE=FILE")]
+    pub edit: Option<String>,
+    /// Record that a notice was sent (only an approved version can be):
+    /// AUDIENCE-JURISDICTION, e.g. regulator-EU.
+    #[arg(long, value_name = "NOTICE")]
+    pub sent: Option<String>,
+    /// Who edits or sends; default $USER.
+    #[arg(long)]
+    pub by: Option<String>,
+}
+
+fn key_of(d: &NoticeDraft) -> String {
+    format!(
+        "{}-{}",
+        d.audience,
+        d.jurisdiction.as_deref().unwrap_or("all")
+    )
+}
+
+fn pick<'a>(drafts: &'a [NoticeDraft], key: &str) -> anyhow::Result<&'a NoticeDraft> {
+    drafts.iter().find(|d| key_of(d) == key).ok_or_else(|| {
+        let known: Vec<String> = drafts.iter().map(key_of).collect();
+        anyhow::anyhow!(
+            "no notice \"{key}\"; this incident has: {}",
+            known.join(", ")
+        )
+    })
+}
+
+async fn change(
+    store: &Store,
+    id: &str,
+    drafts: &[NoticeDraft],
+    c: &NoticeChange,
+) -> anyhow::Result<()> {
+    let by = c.by.clone().unwrap_or_else(super::people::default_actor);
+    if let Some(spec) = &c.edit {
+        let (key, file) = spec.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("--edit {spec}: write NOTICE=FILE, e.g. customers-EU=edited.md")
+        })?;
+        let d = pick(drafts, key)?;
+        let body = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+        let mut new = d.clone();
+        new.body = body;
+        new.drafted_at = chrono::Utc::now();
+        new.drafted_by = by.clone();
+        new.approved_by = None;
+        new.approved_at = None;
+        let ev = crate::store::NewEvent::new(
+            "notice.edited",
+            &by,
+            format!("{key} edited by {by}: new version needs approval"),
+        )
+        .step(&d.step);
+        let stored = store.put_notice(new, ev).await?;
+        eprintln!(
+            "{id}: {key} v{} stored (v{} was the latest); approve it before sending",
+            stored.version, d.version
+        );
+    }
+    if let Some(key) = &c.sent {
+        let d = pick(drafts, key)?;
+        let Some(approver) = &d.approved_by else {
+            anyhow::bail!("{key} v{} is not approved, so it cannot be sent; its approval step (or `quench approve`) must pass first", d.version);
+        };
+        let ev = crate::store::NewEvent::new("notice.sent", &by, format!("{key} v{} sent by {by} (approved by {approver})", d.version))
+            .step(&d.step)
+            .data(serde_json::json!({"version": d.version, "audience": d.audience, "jurisdiction": d.jurisdiction}));
+        store.append(id, chrono::Utc::now(), ev).await?;
+        eprintln!("{id}: {key} v{} recorded as sent", d.version);
+    }
+    Ok(())
+}
+
+pub async fn run(
     env: &Env,
     id: &str,
     export: Option<PathBuf>,
     format: NoticeFormat,
+    c: NoticeChange,
 ) -> anyhow::Result<ExitCode> {
     let store = Store::open(&env.data_dir)?;
     store.incident(id)?;
+    if c.edit.is_some() || c.sent.is_some() {
+        let drafts = latest(store.notices(id)?);
+        change(&store, id, &drafts, &c).await?;
+    }
     let drafts = latest(store.notices(id)?);
     if let Some(dir) = &export {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -189,6 +189,24 @@ fn html_escape(s: &str) -> String {
 }
 
 pub fn render_html(inc: &Incident, events: &[TimelineEvent]) -> String {
+    let mut clock_rows = String::new();
+    for c in clocks::clocks_json(inc, events, Utc::now()) {
+        let g = |k: &str| html_escape(c[k].as_str().unwrap_or(""));
+        clock_rows.push_str(&format!(
+            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><a href=\"{}\">source</a></td></tr>\n",
+            if c["overdue"] == true { " style=\"color:#b00;font-weight:bold\"" } else { "" },
+            g("jurisdiction"),
+            g("recipient"),
+            g("title"),
+            g("describe"),
+            g("source")
+        ));
+    }
+    let clocks_html = if clock_rows.is_empty() {
+        String::new()
+    } else {
+        format!("<h2>Regulatory clocks</h2><table><thead><tr><th>Jurisdiction</th><th>Recipient</th><th>Obligation</th><th>Status</th><th></th></tr></thead><tbody>\n{clock_rows}</tbody></table><h2>Timeline</h2>")
+    };
     let mut rows = String::new();
     for e in events {
         rows.push_str(&format!(
@@ -205,7 +223,7 @@ pub fn render_html(inc: &Incident, events: &[TimelineEvent]) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{id} timeline</title>\
 <style>body{{font-family:system-ui,sans-serif;margin:2rem}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3rem .5rem;text-align:left}}</style></head>\
-<body><h1>{id} — {title}</h1><p>Runbook <code>{rb}</code> · {sev} · status <strong>{status}</strong> · declared {at} by {by}</p>\
+<body><h1>{id} — {title}</h1><p>Runbook <code>{rb}</code> · {sev} · status <strong>{status}</strong> · declared {at} by {by}</p>{clocks_html}\
 <table><thead><tr><th>#</th><th>Time</th><th>Since declared</th><th>Event</th><th>Step</th><th>Actor</th><th>Detail</th></tr></thead><tbody>\n{rows}</tbody></table></body></html>\n",
         id = html_escape(&inc.id),
         title = html_escape(&inc.title),

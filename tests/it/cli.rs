@@ -269,6 +269,25 @@ steps:
     let n: Json = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(n["notices"][0]["ready"], true);
     assert_eq!(n["notices"][0]["approved_by"], "U0LEGAL1");
+    let o = quench(
+        dir.path(),
+        &["notices", &id, "--sent", "customers-EU", "--by", "mops"],
+    );
+    assert!(o.status.success(), "{}", text(&o).1);
+    // An edit is a new version, and needs its own approval.
+    std::fs::write(dir.path().join("edited.md"), "Subject: Updated\n\nNew text").unwrap();
+    let o = quench(
+        dir.path(),
+        &["--json", "notices", &id, "--edit", "customers-EU=edited.md"],
+    );
+    let n: Json = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (
+            n["notices"][0]["version"].as_u64(),
+            n["notices"][0]["ready"].as_bool()
+        ),
+        (Some(2), Some(false))
+    );
 
     let o = quench(dir.path(), &["done", &id, "after", "--by", "mops"]);
     assert!(o.status.success(), "{}", text(&o).1);
@@ -311,13 +330,12 @@ steps:
         ],
     );
     assert!(o.status.success());
-    let eml = std::fs::read_to_string(export.join("customers-EU-v1.eml")).unwrap();
+    let eml = std::fs::read_to_string(export.join("customers-EU-v2.eml")).unwrap();
     assert!(
-        eml.starts_with(
-            "MIME-Version: 1.0\r\nSubject: Important information about your personal data\r\n"
-        ),
+        eml.starts_with("MIME-Version: 1.0\r\nSubject: Updated\r\n"),
         "{eml}"
     );
+    assert!(eml.ends_with("\r\n\r\nNew text"), "{eml}");
 }
 
 #[test]
