@@ -269,10 +269,18 @@ impl Executor {
                     let next = if more == Some(false) || pages >= pg.max_pages {
                         None
                     } else if let (Some(cur), Some(param)) = (&pg.cursor, &pg.cursor_param) {
-                        lookup_path(&ex.body, cur)
+                        let next = lookup_path(&ex.body, cur)
                             .map(scalar_text)
-                            .filter(|c| !c.is_empty())
-                            .map(|c| (first_url.clone(), false, vec![(param.clone(), c)]))
+                            .filter(|c| !c.is_empty());
+                        if next.is_some()
+                            && next.as_deref() == extra.first().map(|(_, v)| v.as_str())
+                        {
+                            // A vendor (or proxy) ignoring the cursor would loop forever.
+                            return Err(fatal(self.redact(&format!(
+                                "{what}: pagination did not advance: page {pages} returned the cursor it was asked for"
+                            ))));
+                        }
+                        next.map(|c| (first_url.clone(), false, vec![(param.clone(), c)]))
                     } else if let Some(nu) = &pg.next_url {
                         lookup_path(&ex.body, nu)
                             .and_then(Json::as_str)

@@ -107,6 +107,9 @@ pub struct Paginate {
     pub offset_param: Option<String>,
     /// Body path that says more pages exist (OpenAI, Anthropic `has_more`).
     pub has_more: Option<String>,
+    /// Body path of the total number of items (Mailchimp `total_items`):
+    /// offset paging stops once that many arrived.
+    pub total: Option<String>,
     pub max_pages: u32,
 }
 
@@ -190,6 +193,7 @@ const PAGINATE_KEYS: &[&str] = &[
     "link_header",
     "offset_param",
     "has_more",
+    "total",
     "max_pages",
 ];
 const RATE_KEYS: &[&str] = &["per_second", "burst", "concurrency"];
@@ -823,6 +827,7 @@ fn read_paginate(c: &mut Checker, p: &YPath, v: &Value) -> Option<Paginate> {
             .unwrap_or(false),
         offset_param: s(c, "offset_param"),
         has_more: s(c, "has_more"),
+        total: s(c, "total"),
         max_pages: m
             .get("max_pages")
             .and_then(|v| c.uint(&p.key("max_pages"), v, "`paginate.max_pages`"))

@@ -136,6 +136,14 @@ fn path_pattern(path: &str) -> Vec<Option<String>> {
         .collect()
 }
 
+/// `{"a": {"b": []}}` for the items path `a.b`: an empty later page.
+fn empty_page(items: &str) -> serde_json::Value {
+    items.rsplit('.').fold(
+        serde_json::json!([]),
+        |inner, key| serde_json::json!({ key: inner }),
+    )
+}
+
 async fn answer(
     State(sim): State<Arc<Sim>>,
     method: Method,
@@ -187,6 +195,18 @@ async fn answer(
         .or_default() += 1;
 
     let status = StatusCode::from_u16(action.simulate.status).unwrap_or(StatusCode::OK);
+    // One page of data, then an empty page: a simulated list always ends.
+    if let Some(pg) = &action.paginate {
+        let query = uri.query().unwrap_or("");
+        let later = [&pg.cursor_param, &pg.offset_param]
+            .iter()
+            .filter_map(|p| p.as_deref())
+            .any(|p| query.split('&').any(|kv| kv.split('=').next() == Some(p)))
+            || query.contains("__page=");
+        if later {
+            return (status, axum::Json(empty_page(&pg.items))).into_response();
+        }
+    }
     let mut resp = match &action.simulate.body {
         Some(b) => (status, axum::Json(b.clone())).into_response(),
         None => status.into_response(),

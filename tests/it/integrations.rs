@@ -318,6 +318,14 @@ actions:
     path: /offset
     query: { count: "2" }
     paginate: { items: campaigns, offset_param: offset }
+  total:
+    method: GET
+    path: /total
+    paginate: { items: campaigns, offset_param: offset, total: total_items }
+  stuck:
+    method: GET
+    path: /stuck
+    paginate: { items: r, cursor: next, cursor_param: after }
   hasmore:
     method: GET
     path: /hasmore
@@ -387,7 +395,7 @@ actions:
         .iter()
         .map(|s| (s.path.clone(), s.query.clone()))
         .collect();
-    let expect = [
+    let expect: [(&str, &str); 11] = [
         ("/cursor", "limit=2"),
         ("/cursor", "limit=2&after=c2"),
         ("/odata", ""),
