@@ -102,6 +102,36 @@ pub fn register_helpers(hb: &mut Handlebars) {
     hb.register_helper("join", Box::new(join));
     hb.register_helper("default", Box::new(default));
     hb.register_helper("len", Box::new(len));
+    hb.register_helper("verdict", Box::new(verdict));
+}
+
+/// `{{verdict NAME PLATFORM}}`: approved, unapproved or unknown, judged
+/// against the approved-tools registry the engine puts in the context
+/// (hidden root `registry`); unknown when there is none.
+fn verdict(
+    h: &Helper,
+    _: &Handlebars,
+    ctx: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let name = h.param(0).and_then(|p| p.value().as_str()).unwrap_or("");
+    let platform = h
+        .param(1)
+        .and_then(|p| p.value().as_str())
+        .ok_or(RenderErrorReason::ParamNotFoundForIndex("verdict", 1))?;
+    let registry: crate::integrations::inventory::Registry = ctx
+        .data()
+        .get("registry")
+        .and_then(|r| serde_json::from_value(r.clone()).ok())
+        .unwrap_or_default();
+    let v = match registry.judge(platform, name).0 {
+        crate::integrations::inventory::Verdict::Approved => "approved",
+        crate::integrations::inventory::Verdict::Unapproved => "unapproved",
+        crate::integrations::inventory::Verdict::Unknown => "unknown",
+    };
+    out.write(v)?;
+    Ok(())
 }
 
 fn plain(v: &Json) -> String {

@@ -169,6 +169,17 @@ impl Env {
         })
     }
 
+    /// The approved-tools registry (config `approved_tools`, default
+    /// ./approved-tools.yaml; none means every app is unknown).
+    pub fn registry(&self) -> Result<crate::integrations::inventory::Registry, Diagnostics> {
+        let path = self
+            .config
+            .approved_tools
+            .clone()
+            .unwrap_or_else(|| "approved-tools.yaml".into());
+        crate::integrations::inventory::Registry::load(&path)
+    }
+
     pub fn library(&self) -> Result<Library, Diagnostics> {
         Library::load(&self.folders)
     }

@@ -70,6 +70,7 @@ pub async fn wire(
         max_wait,
         organization: env.config.organization_json(),
         roles: env.config.roles.clone(),
+        registry: env.registry().map_err(|d| anyhow::anyhow!("{d}"))?,
     };
     let engine = Engine::new(store, executor, Arc::new(SystemClock), lib, settings);
     Ok(Wired {

@@ -58,6 +58,8 @@ pub struct Settings {
     pub organization: Json,
     /// role -> member ids (Slack user ids or user names), from the config.
     pub roles: std::collections::BTreeMap<String, Vec<String>>,
+    /// The approved-tools registry, for the `verdict` template helper.
+    pub registry: crate::integrations::inventory::Registry,
 }
 
 impl Default for Settings {
@@ -67,6 +69,7 @@ impl Default for Settings {
             max_wait: Duration::from_secs(5),
             organization: json!({}),
             roles: Default::default(),
+            registry: Default::default(),
         }
     }
 }

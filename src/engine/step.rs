@@ -41,6 +41,7 @@ pub(crate) fn context(
         },
         "steps": steps,
         "organization": settings.organization,
+        "registry": settings.registry,
     })
 }
 

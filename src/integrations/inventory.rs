@@ -14,7 +14,7 @@ use crate::runbook::yaml::{YPath, YamlDoc};
 use crate::runbook::Diagnostics;
 
 /// One tool in the registry.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Tool {
     pub name: String,
     pub vendor: Option<String>,
@@ -27,7 +27,7 @@ pub struct Tool {
     pub banned: bool,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Registry {
     pub tools: Vec<Tool>,
 }

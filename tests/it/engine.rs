@@ -672,3 +672,58 @@ steps:
         "regulator notice for EU v1 approved by drill: ready to send"
     );
 }
+
+/// Grants of the declared tool, an unapproved tool, an approved one and an unknown one.
+fn grants(mock: &Mock) {
+    let items = json!({"items": [
+        {"displayText": "ChatGPT", "clientId": "c1"},
+        {"displayText": "Jasper AI", "clientId": "c2"},
+        {"displayText": "Approved CRM Sync", "clientId": "c3"},
+        {"displayText": "Zoom", "clientId": "c4"}
+    ]});
+    mock.on("/tokens", vec![Reply::json(200, items)]);
+    for c in ["c1", "c2", "c3", "c4"] {
+        mock.on(&format!("/tokens/{c}"), vec![Reply::status(204)]);
+    }
+}
+
+#[tokio::test]
+async fn revoke_unapproved_uses_the_registry_verdict() {
+    let src = r#"
+version: 1
+name: test
+inputs:
+  tool: { type: string, default: ChatGPT }
+  revoke_unapproved: { type: boolean, default: false }
+steps:
+  - id: list
+    action: mockp.list
+    with: { path: tokens }
+  - id: revoke
+    action: mockp.revoke
+    needs: [list]
+    for_each: steps.list.output
+    when: '{{#if (eq item.displayText inputs.tool)}}true{{else}}{{#if inputs.revoke_unapproved}}{{eq (verdict item.displayText "google-workspace") "unapproved"}}{{else}}false{{/if}}{{/if}}'
+    with: { path: "tokens/{{item.clientId}}" }
+"#;
+    let hits = |m: &Mock| ["c1", "c2", "c3", "c4"].map(|c| m.hits(&format!("/tokens/{c}")));
+    let mock = Mock::start().await;
+    grants(&mock);
+    Rig::new(&mock, true).run(src, json!({})).await;
+    assert_eq!(
+        hits(&mock),
+        [1, 0, 0, 0],
+        "only the declared tool by default"
+    );
+
+    let mock = Mock::start().await;
+    grants(&mock);
+    Rig::new(&mock, true)
+        .run(src, json!({"revoke_unapproved": true}))
+        .await;
+    assert_eq!(
+        hits(&mock),
+        [1, 1, 0, 0],
+        "plus unapproved ones; approved and unknown apps stay"
+    );
+}

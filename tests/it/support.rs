@@ -266,6 +266,11 @@ pub fn build_engine(
         max_wait: std::time::Duration::from_secs(5),
         organization: json!({"name": "Acme", "dpo": {"name": "D", "email": "d@acme.example", "phone": "1"}, "website": "https://acme.example"}),
         roles: BTreeMap::from([("legal".to_string(), vec!["U0LEGAL1".to_string()])]),
+        registry: quench::integrations::inventory::Registry::parse(
+            "approved-tools.yaml",
+            "tools:\n  - { name: Approved CRM, match: [approved crm] }\n  - { name: Jasper, status: unapproved }\n",
+        )
+        .unwrap(),
     };
     let engine = Engine::new(store.clone(), exec, Arc::new(clock), lib.clone(), settings);
     (engine, store, lib)
