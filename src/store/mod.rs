@@ -30,7 +30,7 @@ pub use model::*;
 pub enum StoreError {
     #[error("the store at {path} is in use by another quench process (a running `quench serve`?); stop it or use --data-dir to pick another store")]
     Locked { path: String },
-    #[error("store: {0}")]
+    #[error(transparent)]
     Sled(#[from] sled::Error),
     #[error("store: corrupt record {key}: {err}")]
     Corrupt { key: String, err: serde_json::Error },
@@ -122,7 +122,11 @@ impl Store {
             .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
-                sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                // sled wraps the failed flock in its own io::Error text.
+                sled::Error::Io(ref io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("could not acquire lock") =>
+                {
                     StoreError::Locked {
                         path: dir.display().to_string(),
                     }

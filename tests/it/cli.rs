@@ -433,3 +433,16 @@ fn status_shows_regulatory_clocks_from_recorded_moments() {
         "{md}"
     );
 }
+
+#[test]
+fn a_store_in_use_is_named_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let _held = quench::store::Store::open(&dir.path().join("store")).unwrap();
+    let o = quench(dir.path(), &["incidents"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o).1;
+    assert!(
+        err.contains("is in use by another quench process") && err.contains("--data-dir"),
+        "{err}"
+    );
+}
