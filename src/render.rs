@@ -103,6 +103,35 @@ pub fn register_helpers(hb: &mut Handlebars) {
     hb.register_helper("default", Box::new(default));
     hb.register_helper("len", Box::new(len));
     hb.register_helper("verdict", Box::new(verdict));
+    hb.register_helper("date", Box::new(date));
+}
+
+/// `{{date ts}}` or `{{date ts "%-d %B %Y"}}`: an RFC 3339 timestamp for
+/// people (default `2026-11-29 09:00 UTC`), in UTC.
+fn date(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let raw = h
+        .param(0)
+        .and_then(|p| p.value().as_str())
+        .ok_or(RenderErrorReason::ParamNotFoundForIndex("date", 0))?;
+    let fmt = h
+        .param(1)
+        .and_then(|p| p.value().as_str())
+        .unwrap_or("%Y-%m-%d %H:%M UTC");
+    let at = chrono::DateTime::parse_from_rfc3339(raw).map_err(|_| {
+        RenderErrorReason::Other(format!("date: \"{raw}\" is not an RFC 3339 timestamp"))
+    })?;
+    let mut text = String::new();
+    use std::fmt::Write as _;
+    write!(text, "{}", at.with_timezone(&chrono::Utc).format(fmt))
+        .map_err(|_| RenderErrorReason::Other(format!("date: invalid format \"{fmt}\"")))?;
+    out.write(&text)?;
+    Ok(())
 }
 
 /// `{{verdict NAME PLATFORM}}`: approved, unapproved or unknown, judged
@@ -153,11 +182,16 @@ pub fn render_str(src: &str, ctx: &Json) -> Result<String, RenderError> {
 }
 
 fn describe(e: &handlebars::RenderError) -> String {
-    match e.reason() {
+    let what = match e.reason() {
         RenderErrorReason::MissingVariable(Some(v)) => {
             format!("template variable `{v}` is missing")
         }
         other => other.to_string(),
+    };
+    match (e.line_no, e.column_no) {
+        (Some(l), Some(c)) => format!("{what} (template line {l}, column {c})"),
+        (Some(l), None) => format!("{what} (template line {l})"),
+        _ => what,
     }
 }
 
@@ -273,5 +307,16 @@ mod tests {
             "1|2"
         );
         assert!(!truthy("0") && !truthy(" false ") && !truthy("") && truthy("12"));
+        let t = json!({"at": "2026-11-29T09:00:00.123456+00:00"});
+        assert_eq!(
+            render_str("{{date at}}", &t).unwrap(),
+            "2026-11-29 09:00 UTC"
+        );
+        assert_eq!(
+            render_str("{{date at \"%-d %B %Y\"}}", &t).unwrap(),
+            "29 November 2026"
+        );
+        let e = render_str("line one\n{{inputs.nope}}", &ctx).unwrap_err();
+        assert!(e.0.contains("template line 2"), "{e}");
     }
 }

@@ -540,7 +540,7 @@ steps:
     assert_eq!(
         picked,
         [
-            ("EU".to_string(), "customers".to_string(), 1),
+            ("EU".to_string(), "customers-EU".to_string(), 1),
             ("US-CA".to_string(), "customers-US-CA".to_string(), 1)
         ]
     );

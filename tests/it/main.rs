@@ -3,6 +3,7 @@
 mod cli;
 mod engine;
 mod integrations;
+mod notices;
 mod resume;
 mod support;
 mod validate;
