@@ -608,22 +608,43 @@ async fn simulator_answers_every_bundled_action_and_checks_credentials() {
         .unwrap();
     let routing = sim.routing(&lib.catalog.secret_names());
     let exec = quench::integrations::Executor::new(&lib.catalog, routing).unwrap();
-    let mut called = 0;
-    for m in lib.catalog.manifests() {
-        for (name, a) in &m.actions {
-            if a.manual.is_some() {
-                continue;
+    // Every non-manual action of the whole catalog, integrations side by side
+    // (each one's rate limit applies, as in a drill).
+    let per_integration = lib.catalog.manifests().map(|m| {
+        let exec = &exec;
+        async move {
+            let mut called = 0u64;
+            for (name, a) in m.actions.iter().filter(|(_, a)| a.manual.is_none()) {
+                let with = crate::catalog::sample_with(a);
+                let r = exec.call(&m.name, name, &with, "k", None).await;
+                let ok = r.unwrap_or_else(|e| panic!("{}.{name}: {e:?}", m.name));
+                if a.paginate.is_some() {
+                    assert!(
+                        ok.output.as_array().is_some_and(|l| !l.is_empty()),
+                        "{}.{name}: the simulated list has no items: {}",
+                        m.name,
+                        ok.output
+                    );
+                }
+                called += 1;
             }
-            let with = json!({"campaign_id": "c1", "email_id": "e1", "token": "t1", "workflow_id": "w1", "flow_id": "f1",
-                "name": "ChatGPT", "service_principal_id": "sp1", "grant_id": "g1", "user_id": "u1", "user": "u@x", "client_id": "c",
-                "until": "2026-12-01T00:00:00Z"});
-            let r = exec.call(&m.name, name, &with, "k", None).await;
-            assert!(r.is_ok(), "{}.{name}: {r:?}", m.name);
-            called += 1;
+            called
         }
-    }
-    assert!(called >= 20, "only {called} actions");
-    assert_eq!(sim.calls().values().sum::<u64>(), called);
+    });
+    let called: u64 = futures_util::future::join_all(per_integration)
+        .await
+        .into_iter()
+        .sum();
+    assert_eq!(lib.catalog.manifests().count(), 16);
+    assert!(called >= 100, "only {called} actions");
+    // One request per action, plus the empty last page of offset-paged lists.
+    let calls = sim.calls();
+    assert!(calls.values().sum::<u64>() >= called, "{calls:?}");
+    let answered: std::collections::BTreeSet<&str> = calls
+        .keys()
+        .filter_map(|k| k.split_once('.').map(|(i, _)| i))
+        .collect();
+    assert_eq!(answered.len(), 16, "{answered:?}");
     // Without credentials the simulator answers 401, as the vendor would.
     let resp = reqwest::Client::new()
         .get(format!("{}/users", sim.base_url("google-workspace")))

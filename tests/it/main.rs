@@ -1,5 +1,6 @@
 //! One integration-test binary (one link of the whole dependency stack).
 
+mod catalog;
 mod cli;
 mod engine;
 mod integrations;

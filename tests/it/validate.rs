@@ -377,11 +377,11 @@ steps:
             "actions.yaml:5:13: error: unknown integration \"hubspt\" in action \"hubspt.list_audit_logs\"",
             "  hint: did you mean `hubspot`?",
             "actions.yaml:7:13: error: unknown integration \"acme\" in action \"acme.pause\"",
-            "  hint: known integrations: braze, google-workspace, hubspot, klaviyo, mailchimp, microsoft-graph",
+            "  hint: known integrations: anthropic, braze, google-ads, google-oauth, google-workspace, hubspot, klaviyo, linkedin, mailchimp, marketo, meta, microsoft-graph, openai, salesforce, sfmc, slack",
             "actions.yaml:9:13: error: integration \"mailchimp\" has no action \"pause_automations\"",
             "  hint: did you mean `mailchimp.pause_automation`?",
             "actions.yaml:11:13: error: integration \"hubspot\" has no action \"frobnicate\"",
-            "  hint: hubspot offers: list_audit_logs, list_connected_apps, revoke_refresh_token, unpublish_email",
+            "  hint: hubspot offers: disable_platform_workflow, disable_workflow, enable_platform_workflow, enable_workflow, get_refresh_token, get_workflow, list_audit_logs, list_campaigns, list_connected_apps, list_published_emails, list_workflows, publish_email, revoke_refresh_token, rotate_private_app_token, unpublish_email",
         ],
         &[
             "hubspt.list_audit_logs",
