@@ -104,7 +104,16 @@ pub fn register_helpers(hb: &mut Handlebars) {
     hb.register_helper("len", Box::new(len));
     hb.register_helper("verdict", Box::new(verdict));
     hb.register_helper("date", Box::new(date));
+    hb.register_helper("contains", Box::new(contains));
 }
+
+// `{{contains haystack needle}}`: case-insensitive substring test, for
+// matching a tool's name inside app, grant and key names.
+handlebars_helper!(contains: |hay: Json, needle: Json| {
+    let text = |v: &Json| match v { Json::String(s) => s.to_lowercase(), Json::Null => String::new(), other => other.to_string().to_lowercase() };
+    let n = text(needle);
+    !n.is_empty() && text(hay).contains(&n)
+});
 
 /// `{{date ts}}` or `{{date ts "%-d %B %Y"}}`: an RFC 3339 timestamp for
 /// people (default `2026-11-29 09:00 UTC`), in UTC.

@@ -443,12 +443,35 @@ impl Engine {
             Some(path) => match lookup(&ctx, path) {
                 // A fan-out step's output is one entry per item; when each
                 // entry is itself a list (per-user grants), iterate them all.
-                Some(Json::Array(a)) if !a.is_empty() && a.iter().all(Json::is_array) => {
-                    a.iter().flat_map(|x| x.as_array().cloned().unwrap_or_default()).collect()
-                }
+                Some(Json::Array(a)) if !a.is_empty() && a.iter().all(Json::is_array) => a
+                    .iter()
+                    .flat_map(|x| x.as_array().cloned().unwrap_or_default())
+                    .collect(),
                 Some(Json::Array(a)) => a.clone(),
                 Some(Json::Null) | None => {
-                    return self.finish(id, step, run, Err(format!("for_each path {path} resolved to nothing; was the step it reads skipped or failed?"))).await
+                    // Nothing to fan out over because the step that lists it
+                    // was skipped (or failed under on_failure: continue):
+                    // there is nothing to do, which is not a failure.
+                    let source = path
+                        .strip_prefix("steps.")
+                        .and_then(|r| r.split('.').next())
+                        .unwrap_or("");
+                    let source_status = ctx["steps"][source]["status"].as_str().unwrap_or("");
+                    if matches!(source_status, "skipped" | "failed") {
+                        run.status = StepStatus::Skipped;
+                        run.finished_at = Some(self.clock.now());
+                        let ev = NewEvent::new("step.skipped", "quench", format!("{} skipped: {source}, whose output it iterates, was {source_status}", step.id)).step(&step.id);
+                        self.put_step(id, &step.id, &run, Some(ev)).await?;
+                        return Ok(run);
+                    }
+                    return self
+                        .finish(
+                            id,
+                            step,
+                            run,
+                            Err(format!("for_each path {path} resolved to nothing")),
+                        )
+                        .await;
                 }
                 Some(other) => {
                     let kind = match other {
@@ -456,7 +479,16 @@ impl Engine {
                         Json::String(_) => "a string",
                         _ => "a scalar",
                     };
-                    return self.finish(id, step, run, Err(format!("for_each path {path} resolved to {kind}, not a list"))).await;
+                    return self
+                        .finish(
+                            id,
+                            step,
+                            run,
+                            Err(format!(
+                                "for_each path {path} resolved to {kind}, not a list"
+                            )),
+                        )
+                        .await;
                 }
             },
         };

@@ -12,7 +12,7 @@ use handlebars::Path;
 /// Helpers a template may call: handlebars' built-ins plus quench's own.
 pub const HELPERS: &[&str] = &[
     "if", "unless", "each", "with", "lookup", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and",
-    "or", "not", "len", "json", "join", "upper", "lower", "default", "date", "verdict",
+    "or", "not", "len", "json", "join", "upper", "lower", "default", "date", "verdict", "contains",
 ];
 
 /// A variable the template reads, e.g. `inputs.tool` at line 1, column 8.

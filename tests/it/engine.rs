@@ -748,3 +748,44 @@ steps:
         "plus unapproved ones; approved and unknown apps stay"
     );
 }
+
+#[tokio::test]
+async fn fanning_out_over_a_skipped_steps_output_is_a_skip_not_a_failure() {
+    let mock = Mock::start().await;
+    let rig = Rig::new(&mock, true);
+    let (id, status) = rig
+        .run(
+            r#"
+version: 1
+name: test
+inputs:
+  enabled: { type: boolean, default: false }
+steps:
+  - id: list
+    action: mockp.list
+    when: "{{inputs.enabled}}"
+    with: { path: things }
+  - id: each
+    action: mockp.revoke
+    needs: [list]
+    for_each: steps.list.output
+    with: { path: "things/{{item.id}}" }
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, IncidentStatus::Completed);
+    assert_eq!(rig.step(&id, "each").status, StepStatus::Skipped);
+    let ev = rig
+        .store
+        .events(&id)
+        .unwrap()
+        .into_iter()
+        .rfind(|e| e.kind == "step.skipped")
+        .unwrap();
+    assert_eq!(
+        ev.message,
+        "each skipped: list, whose output it iterates, was skipped"
+    );
+    assert!(mock.seen().is_empty());
+}
