@@ -159,6 +159,8 @@ async fn live_drill_failure_exits_nonzero_and_never_prints_secrets() {
                 "--live",
             ])
             .env("MOCKP_TOKEN", SECRET)
+            // Every log line too, at the most verbose level.
+            .env("QUENCH_LOG", "trace")
             .output()
             .unwrap()
     })
@@ -446,5 +448,54 @@ fn a_store_in_use_is_named_with_the_fix() {
     assert!(
         err.contains("is in use by another quench process") && err.contains("--data-dir"),
         "{err}"
+    );
+}
+
+#[test]
+fn inventory_marks_what_it_finds_against_the_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("quench.yaml"),
+        "approved_tools: tools.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("tools.yaml"),
+        "tools:\n  - { name: ChatGPT, status: unapproved }\n  - { name: Approved CRM Sync, match: [approved crm], allowed_platforms: [google-workspace] }\n",
+    )
+    .unwrap();
+    let o = quench(dir.path(), &["--json", "inventory", "--simulated"]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let scan: Json = serde_json::from_slice(&o.stdout).unwrap();
+    let items = scan["items"].as_array().unwrap();
+    let find = |platform: &str, name: &str| {
+        items
+            .iter()
+            .find(|i| i["platform"] == platform && i["name"] == name)
+            .unwrap_or_else(|| panic!("{platform}/{name} not in {items:#?}"))
+    };
+    assert_eq!(find("google-workspace", "ChatGPT")["verdict"], "unapproved");
+    assert_eq!(find("google-workspace", "ChatGPT")["kind"], "oauth_grant");
+    assert_eq!(
+        find("google-workspace", "Approved CRM Sync")["verdict"],
+        "approved"
+    );
+    assert_eq!(find("slack", "Asana")["verdict"], "unknown");
+    assert!(items.len() >= 10, "{} items", items.len());
+
+    // A broken registry is a located error, not a silent "unknown".
+    std::fs::write(
+        dir.path().join("tools.yaml"),
+        "tools:\n  - { name: X, staus: approved }\n",
+    )
+    .unwrap();
+    let o = quench(dir.path(), &["inventory", "--simulated"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o)
+            .1
+            .contains("tools.yaml:2:16: error: unknown key `staus` in a tool"),
+        "{}",
+        text(&o).1
     );
 }
