@@ -107,12 +107,16 @@ pub fn register_helpers(hb: &mut Handlebars) {
     hb.register_helper("contains", Box::new(contains));
 }
 
-// `{{contains haystack needle}}`: case-insensitive substring test, for
-// matching a tool's name inside app, grant and key names.
+// `{{contains haystack needle}}`: case-insensitive; a substring of a text
+// (a tool's name inside app, grant and key names) or an element of a list
+// (`{{contains inputs.jurisdictions "US-NY"}}`).
 handlebars_helper!(contains: |hay: Json, needle: Json| {
     let text = |v: &Json| match v { Json::String(s) => s.to_lowercase(), Json::Null => String::new(), other => other.to_string().to_lowercase() };
     let n = text(needle);
-    !n.is_empty() && text(hay).contains(&n)
+    match hay {
+        Json::Array(items) => items.iter().any(|i| text(i) == n),
+        other => !n.is_empty() && text(other).contains(&n),
+    }
 });
 
 /// `{{date ts}}` or `{{date ts "%-d %B %Y"}}`: an RFC 3339 timestamp for

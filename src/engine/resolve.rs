@@ -193,6 +193,35 @@ impl Engine {
         Ok(())
     }
 
+    /// An approval step named after a rule-table exception (step
+    /// `inadvertent-disclosure` for `inadvertent_disclosure`) is that
+    /// decision: a yes applies the exception to the regulatory clocks.
+    pub(crate) async fn apply_exception(
+        &self,
+        id: &str,
+        step: &str,
+        by: &str,
+    ) -> Result<(), EngineError> {
+        let name = step.replace('-', "_");
+        let known = crate::timeline::clocks::table().rules.iter().any(|r| {
+            r.exception.as_deref() == Some(name.as_str())
+                || r.on_exception.as_deref() == Some(name.as_str())
+        });
+        if !known {
+            return Ok(());
+        }
+        let ev = NewEvent::new(
+            "exception.applied",
+            by,
+            format!("Exception {name} applies (decided by {by} in step {step})"),
+        )
+        .step(step)
+        .data(json!({"exception": name}));
+        let te = self.store.append(id, self.clock.now(), ev).await?;
+        self.announce(id, Some(te));
+        Ok(())
+    }
+
     /// Marks the latest drafts of every notice step this approval depends
     /// on as approved by `by`.
     pub(crate) async fn approve_notices_before(

@@ -266,6 +266,7 @@ impl Engine {
             self.announce(id, Some(te));
             if kind == "approval" {
                 self.approve_notices_before(inc, &step.id, "drill").await?;
+                self.apply_exception(id, &step.id, "drill").await?;
             }
             return self.finish(id, step, run, Ok(output)).await;
         }

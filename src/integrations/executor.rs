@@ -288,6 +288,21 @@ impl Executor {
                             .map(|u| (absolute(&first_url, u), true, vec![]))
                     } else if pg.link_header {
                         next_link(&ex.headers).map(|u| (absolute(&first_url, &u), true, vec![]))
+                    } else if let Some(param) = &pg.page_param {
+                        let total = pg
+                            .total
+                            .as_ref()
+                            .and_then(|t| lookup_path(&ex.body, t))
+                            .and_then(Json::as_u64);
+                        let more = got > 0 && total.is_none_or(|t| (items.len() as u64) < t);
+                        let next_page = pg.first_page + u64::from(pages);
+                        more.then(|| {
+                            (
+                                first_url.clone(),
+                                false,
+                                vec![(param.clone(), next_page.to_string())],
+                            )
+                        })
                     } else if let Some(param) = &pg.offset_param {
                         (got > 0).then(|| {
                             (
@@ -390,7 +405,13 @@ impl Executor {
                 .iter()
                 .map(|(k, v)| Ok((k.clone(), r(render_str(v, ctx), "query")?)))
                 .collect::<Result<_, CallError>>()?;
-            q.extend(page.extra_query.iter().cloned());
+            // Paging parameters replace the action's own (`page: "0"`).
+            for (k, v) in page.extra_query {
+                match q.iter_mut().find(|(qk, _)| qk == k) {
+                    Some(slot) => slot.1 = v.clone(),
+                    None => q.push((k.clone(), v.clone())),
+                }
+            }
             if !q.is_empty() {
                 req = req.query(&q);
             }

@@ -105,6 +105,9 @@ pub struct Paginate {
     pub link_header: bool,
     /// Offset paging: query `offset_param` advanced by the items received.
     pub offset_param: Option<String>,
+    /// Page-number paging (SFMC `$page`, Braze `page`), from `first_page`.
+    pub page_param: Option<String>,
+    pub first_page: u64,
     /// Body path that says more pages exist (OpenAI, Anthropic `has_more`).
     pub has_more: Option<String>,
     /// Body path of the total number of items (Mailchimp `total_items`):
@@ -192,6 +195,8 @@ const PAGINATE_KEYS: &[&str] = &[
     "next_url",
     "link_header",
     "offset_param",
+    "page_param",
+    "first_page",
     "has_more",
     "total",
     "max_pages",
@@ -826,6 +831,11 @@ fn read_paginate(c: &mut Checker, p: &YPath, v: &Value) -> Option<Paginate> {
             .and_then(|v| c.boolean(&p.key("link_header"), v, "`paginate.link_header`"))
             .unwrap_or(false),
         offset_param: s(c, "offset_param"),
+        page_param: s(c, "page_param"),
+        first_page: m
+            .get("first_page")
+            .and_then(|v| c.uint(&p.key("first_page"), v, "`paginate.first_page`"))
+            .unwrap_or(1),
         has_more: s(c, "has_more"),
         total: s(c, "total"),
         max_pages: m
@@ -839,6 +849,7 @@ fn read_paginate(c: &mut Checker, p: &YPath, v: &Value) -> Option<Paginate> {
         pg.next_url.is_some(),
         pg.link_header,
         pg.offset_param.is_some(),
+        pg.page_param.is_some(),
     ]
     .iter()
     .filter(|b| **b)
@@ -846,7 +857,7 @@ fn read_paginate(c: &mut Checker, p: &YPath, v: &Value) -> Option<Paginate> {
     if styles != 1 {
         c.error_hint(
             p,
-            "`paginate` needs exactly one of cursor, next_url, link_header, offset_param",
+            "`paginate` needs exactly one of cursor, next_url, link_header, offset_param, page_param",
             "pick how the vendor points at the next page",
         );
     }

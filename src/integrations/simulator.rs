@@ -198,11 +198,19 @@ async fn answer(
     // One page of data, then an empty page: a simulated list always ends.
     if let Some(pg) = &action.paginate {
         let query = uri.query().unwrap_or("");
-        let later = [&pg.cursor_param, &pg.offset_param]
-            .iter()
-            .filter_map(|p| p.as_deref())
-            .any(|p| query.split('&').any(|kv| kv.split('=').next() == Some(p)))
-            || query.contains("__page=");
+        // The query value a parameter has on this request (percent-encoding
+        // is irrelevant for the names and numbers compared here).
+        let value = |name: &Option<String>| {
+            let name = name.as_deref()?;
+            query.split('&').find_map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                (k == name || k == crate::render::encode_segment(name)).then(|| v.to_string())
+            })
+        };
+        let first_page = pg.first_page.to_string();
+        let later = value(&pg.cursor_param).is_some_and(|v| !v.is_empty())
+            || value(&pg.offset_param).is_some_and(|v| v != "0")
+            || value(&pg.page_param).is_some_and(|v| v != first_page);
         if later {
             return (status, axum::Json(empty_page(&pg.items))).into_response();
         }

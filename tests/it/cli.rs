@@ -36,7 +36,7 @@ fn drill_of_the_bundled_runbook_completes_and_reports_json() {
             "--input",
             "tool=ChatGPT",
             "--input",
-            "jurisdictions=EU,UK,US-CA",
+            "jurisdictions=EU,UK,US-CA,US-NY",
             "--input",
             "pause_ads=true",
             "--max-wait",

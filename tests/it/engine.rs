@@ -789,3 +789,32 @@ steps:
     );
     assert!(mock.seen().is_empty());
 }
+
+#[tokio::test]
+async fn an_approval_named_after_a_rule_exception_records_the_decision() {
+    let mock = Mock::start().await;
+    let rig = Rig::new(&mock, true);
+    let src = r#"
+version: 1
+name: test
+steps:
+  - id: inadvertent-disclosure
+    approval: { approvers: [legal] }
+  - id: legal
+    approval: { approvers: [legal] }
+"#;
+    let (id, _) = rig.run(src, json!({})).await;
+    let applied: Vec<_> = rig
+        .store
+        .events(&id)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "exception.applied")
+        .collect();
+    assert_eq!(
+        applied.len(),
+        1,
+        "only the step named after an exception decides one"
+    );
+    assert_eq!(applied[0].data["exception"], "inadvertent_disclosure");
+}

@@ -322,6 +322,11 @@ actions:
     method: GET
     path: /total
     paginate: { items: campaigns, offset_param: offset, total: total_items }
+  pages:
+    method: GET
+    path: /pages
+    query: { page: "0", size: "2" }
+    paginate: { items: campaigns, page_param: page, first_page: 0 }
   stuck:
     method: GET
     path: /stuck
