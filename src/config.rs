@@ -60,18 +60,8 @@ impl Config {
         if src.trim().is_empty() {
             return Ok(Config::default());
         }
-        serde_yaml::from_str(&src).map_err(|e| {
-            let pos = e
-                .location()
-                .map(|l| Pos {
-                    line: l.line(),
-                    col: l.column(),
-                })
-                .unwrap_or(Pos::START);
-            let msg = e.to_string();
-            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-            Diagnostic::new(&shown, pos, format!("invalid config: {msg}"))
-        })
+        serde_yaml::from_str(&src)
+            .map_err(|e| crate::runbook::yaml::typed_error(&shown, "config", &e))
     }
 
     pub fn organization_json(&self) -> Json {
@@ -96,16 +86,9 @@ impl Config {
         })?;
         // Never echo the file's content in an error: it holds secrets.
         serde_yaml::from_str(&src).map_err(|e| {
-            let pos = e
-                .location()
-                .map(|l| Pos {
-                    line: l.line(),
-                    col: l.column(),
-                })
-                .unwrap_or(Pos::START);
             Diagnostic::new(
                 &shown,
-                pos,
+                crate::runbook::yaml::error_pos(&e),
                 "the secrets file must be a map of NAME: value strings",
             )
         })

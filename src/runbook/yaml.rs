@@ -70,6 +70,25 @@ pub struct YamlDoc {
     spans: HashMap<YPath, NodeSpan>,
 }
 
+/// Where serde_yaml says an error is (syntax and typed-deserialization
+/// errors carry it).
+pub fn error_pos(e: &serde_yaml::Error) -> Pos {
+    e.location()
+        .map(|l| Pos {
+            line: l.line(),
+            col: l.column(),
+        })
+        .unwrap_or(Pos::START)
+}
+
+/// A typed-deserialization error (config files): located, with serde_yaml's
+/// own " at line L column C" suffix dropped since the prefix says where.
+pub fn typed_error(file: &str, what: &str, e: &serde_yaml::Error) -> Diagnostic {
+    let msg = e.to_string();
+    let msg = msg.split(" at line ").next().unwrap_or(&msg);
+    Diagnostic::new(file, error_pos(e), format!("invalid {what}: {msg}"))
+}
+
 impl YamlDoc {
     /// Parses `src`. A syntax error comes back as one located diagnostic.
     pub fn parse(file: &str, src: &str) -> Result<YamlDoc, Diagnostic> {
@@ -158,13 +177,7 @@ fn syntax_error(file: &str, src: &str, e: &serde_yaml::Error) -> Diagnostic {
             ));
         }
     }
-    let pos = e
-        .location()
-        .map(|l| Pos {
-            line: l.line(),
-            col: l.column(),
-        })
-        .unwrap_or(Pos::START);
+    let pos = error_pos(e);
     // libyaml: "PROBLEM at line L column C[, CONTEXT[ at line L2 column C2]]".
     // The prefix already says where the problem is; the context says what
     // was open, often where the real mistake is (an unclosed quote or bracket).

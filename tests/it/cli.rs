@@ -499,3 +499,20 @@ fn inventory_marks_what_it_finds_against_the_registry() {
         text(&o).1
     );
 }
+
+#[test]
+fn a_bad_config_names_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("quench.yaml"),
+        "data_dir: .quench\nlisten_addr: 127.0.0.1:8080\n",
+    )
+    .unwrap();
+    let o = quench(dir.path(), &["incidents"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o).1;
+    assert!(
+        err.contains("quench.yaml:2:1: error: invalid config: unknown field `listen_addr`"),
+        "{err}"
+    );
+}
