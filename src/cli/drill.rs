@@ -81,7 +81,10 @@ pub async fn run(env: &Env, args: DrillArgs, drill: bool) -> anyhow::Result<Exit
             },
         )
         .await?;
-    let status = engine.run(&id).await?;
+    let Some(status) = super::wiring::until_stopped(&id, engine.run(&id)).await else {
+        return Ok(ExitCode::from(130));
+    };
+    let status = status?;
     drop(engine);
     drop(wired);
     let _ = progress.await;

@@ -93,6 +93,8 @@ pub enum Command {
         #[arg(long)]
         note: Option<String>,
     },
+    /// Continue incidents a stopped process left running (one, or all).
+    Resume { id: Option<String> },
     /// Mark a waiting manual step done.
     Done {
         id: String,
@@ -224,6 +226,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Done { id, step, by, note } => {
             people::resolve(&env, &id, &step, crate::engine::Decision::Done, by, note).await
         }
+        Command::Resume { id } => people::resume(&env, id).await,
         Command::Note {
             id,
             text,

@@ -52,7 +52,10 @@ pub async fn resolve(
         )
         .await?;
     let progress = super::drill::progress_task(&wired.engine, 0);
-    let status = wired.engine.run(id).await?;
+    let Some(status) = super::wiring::until_stopped(id, wired.engine.run(id)).await else {
+        return Ok(ExitCode::from(130));
+    };
+    let status = status?;
     drop(wired);
     let _ = progress.await;
     println!(
@@ -138,4 +141,56 @@ pub async fn note(
     let ev = store.append(id, now, ev).await?;
     println!("{id}: {} #{} recorded", ev.kind, ev.seq);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `quench resume [ID]`: runs on incidents a stopped process left running
+/// (what the daemon does at start): finished steps are not redone, an
+/// in-flight call is retried with the same idempotency key.
+pub async fn resume(env: &Env, id: Option<String>) -> anyhow::Result<ExitCode> {
+    let lib = match env.library() {
+        Ok(l) => Arc::new(l),
+        Err(d) => return Ok(report_diagnostics(&d)),
+    };
+    let store = Store::open(&env.data_dir)?;
+    let ids: Vec<String> = match id {
+        Some(id) => vec![store.incident(&id)?.id],
+        None => store
+            .incidents()?
+            .into_iter()
+            .filter(|i| i.status == crate::store::IncidentStatus::Running)
+            .map(|i| i.id)
+            .collect(),
+    };
+    if ids.is_empty() {
+        println!(
+            "nothing to resume: no running incident in {}",
+            env.data_dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut worst = ExitCode::SUCCESS;
+    for id in ids {
+        let inc = store.incident(&id)?;
+        let wired = super::wiring::wire(
+            env,
+            lib.clone(),
+            store.clone(),
+            !inc.drill,
+            inc.drill,
+            Duration::from_secs(5),
+        )
+        .await?;
+        let progress = super::drill::progress_task(&wired.engine, 0);
+        let Some(status) = super::wiring::until_stopped(&id, wired.engine.resume(&id)).await else {
+            return Ok(ExitCode::from(130));
+        };
+        let status = status?;
+        drop(wired);
+        let _ = progress.await;
+        println!("{id}: {}", status.name());
+        if status == crate::store::IncidentStatus::Failed {
+            worst = ExitCode::from(1);
+        }
+    }
+    Ok(worst)
 }

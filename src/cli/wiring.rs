@@ -78,3 +78,30 @@ pub async fn wire(
         _simulator: simulator,
     })
 }
+
+/// Runs `work` until it ends or the process is asked to stop (Ctrl-C,
+/// SIGTERM). Stopping is safe at any point: every transition is already
+/// durable, and an interrupted call is retried with the same idempotency
+/// key by `quench resume`.
+pub async fn until_stopped<T>(id: &str, work: impl std::future::Future<Output = T>) -> Option<T> {
+    let stop = async {
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    tokio::select! {
+        out = work => Some(out),
+        _ = stop => {
+            eprintln!("stopped: {id} stays running in the store; `quench resume {id}` continues it where it was");
+            None
+        }
+    }
+}

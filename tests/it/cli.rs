@@ -516,3 +516,108 @@ fn a_bad_config_names_file_line_and_key() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_killed_declare_is_finished_by_resume_without_repeating_effects() {
+    let mock = Mock::start().await;
+    mock.on("/a", vec![Reply::json(200, json!({"ok": true}))]);
+    mock.on(
+        "/b",
+        vec![Reply::hang(), Reply::json(200, json!({"ok": true}))],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest(dir.path());
+    std::fs::write(
+        dir.path().join("quench.yaml"),
+        format!("integrations:\n  mockp: {{ base_url: \"{}\" }}\n", mock.url),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("two.yaml"),
+        "version: 1\nname: two\nsteps:\n  - id: a\n    action: mockp.get\n    with: { path: a }\n  - id: b\n    action: mockp.get\n    needs: [a]\n    with: { path: b }\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quench"))
+        .current_dir(dir.path())
+        .args(["--data-dir", "store", "declare", "two.yaml"])
+        .env("MOCKP_TOKEN", SECRET)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    mock.wait_for("/b").await;
+    child.kill().unwrap(); // SIGKILL mid-request
+    child.wait().unwrap();
+
+    let d = dir.path().to_path_buf();
+    let o = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_quench"))
+            .current_dir(&d)
+            .args(["--data-dir", "store", "resume"])
+            .env("MOCKP_TOKEN", SECRET)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains(": completed"), "{out}");
+    assert_eq!(
+        mock.hits("/a"),
+        1,
+        "a finished before the kill and is not redone"
+    );
+    let keys: Vec<String> = mock
+        .seen()
+        .iter()
+        .filter(|s| s.path == "/b")
+        .map(|s| s.headers["idempotency-key"].clone())
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(
+        keys[0], keys[1],
+        "the interrupted call is retried with the same idempotency key"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_stops_a_declare_cleanly_and_says_how_to_continue() {
+    let mock = Mock::start().await;
+    mock.on("/b", vec![Reply::hang()]);
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest(dir.path());
+    std::fs::write(
+        dir.path().join("quench.yaml"),
+        format!("integrations:\n  mockp: {{ base_url: \"{}\" }}\n", mock.url),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("one.yaml"),
+        "version: 1\nname: one\nsteps:\n  - id: b\n    action: mockp.get\n    with: { path: b }\n",
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_quench"))
+        .current_dir(dir.path())
+        .args(["--data-dir", "store", "declare", "one.yaml"])
+        .env("MOCKP_TOKEN", SECRET)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    mock.wait_for("/b").await;
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let o = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(130));
+    let err = text(&o).1;
+    assert!(
+        err.contains("stays running in the store; `quench resume"),
+        "{err}"
+    );
+}
