@@ -218,17 +218,35 @@ fn single_path<'a>(src: &str, ctx: &'a Json) -> Option<&'a Json> {
     lookup(ctx, inner)
 }
 
-/// Follows a dotted path (`steps.find.output.tokens`) through JSON.
+/// Follows a dotted path (`steps.find.output.tokens`, `errors.0.code`)
+/// through JSON; a key that itself contains dots (`@odata.nextLink`) is
+/// tried whole first.
 pub fn lookup<'a>(v: &'a Json, path: &str) -> Option<&'a Json> {
-    let mut cur = v;
-    for seg in path.split('.') {
-        cur = match cur {
-            Json::Object(m) => m.get(seg)?,
-            Json::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
+    if path.is_empty() {
+        return Some(v);
     }
-    Some(cur)
+    if let Some(found) = v.as_object().and_then(|o| o.get(path)) {
+        return Some(found);
+    }
+    let mut cut = path.len();
+    while let Some(i) = path[..cut].rfind('.') {
+        let (head, tail) = (&path[..i], &path[i + 1..]);
+        let inner = match v {
+            Json::Object(o) => o.get(head),
+            Json::Array(a) => head.parse::<usize>().ok().and_then(|n| a.get(n)),
+            _ => None,
+        };
+        if let Some(inner) = inner {
+            if let Some(found) = lookup(inner, tail) {
+                return Some(found);
+            }
+        }
+        cut = i;
+    }
+    match v {
+        Json::Array(a) => path.parse::<usize>().ok().and_then(|n| a.get(n)),
+        _ => None,
+    }
 }
 
 /// Renders every string leaf of a JSON tree. A leaf that is exactly one

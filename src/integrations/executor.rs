@@ -18,7 +18,7 @@ use super::manifest::{Action, Auth, Manifest, Means, OAuth2, SendAs};
 use super::rate_limit::Limiter;
 use super::secrets::{Secret, Secrets};
 use super::Catalog;
-use crate::render::{render_path, render_str, render_value};
+use crate::render::{lookup as lookup_path, render_path, render_str, render_value};
 
 /// Statuses worth another try: throttling, timeouts and server trouble.
 pub const RETRIABLE: &[u16] = &[408, 425, 429, 500, 502, 503, 504];
@@ -619,36 +619,6 @@ fn type_name(v: &Json) -> &'static str {
         Json::Bool(_) => "a boolean",
         Json::Array(_) => "a list",
         Json::Null => "null",
-    }
-}
-
-/// A body path; a key that itself contains dots (`@odata.nextLink`) is
-/// tried whole first.
-pub fn lookup_path<'a>(v: &'a Json, path: &str) -> Option<&'a Json> {
-    if path.is_empty() {
-        return Some(v);
-    }
-    if let Some(found) = v.as_object().and_then(|o| o.get(path)) {
-        return Some(found);
-    }
-    let mut cut = path.len();
-    while let Some(i) = path[..cut].rfind('.') {
-        let (head, tail) = (&path[..i], &path[i + 1..]);
-        let inner = match v {
-            Json::Object(o) => o.get(head),
-            Json::Array(a) => head.parse::<usize>().ok().and_then(|n| a.get(n)),
-            _ => None,
-        };
-        if let Some(inner) = inner {
-            if let Some(found) = lookup_path(inner, tail) {
-                return Some(found);
-            }
-        }
-        cut = i;
-    }
-    match v {
-        Json::Array(a) => path.parse::<usize>().ok().and_then(|n| a.get(n)),
-        _ => None,
     }
 }
 

@@ -6,8 +6,8 @@ use std::path::Path;
 use serde_json::{json, Value as Json};
 use serde_yaml::Value;
 
-use super::executor::lookup_path;
 use super::{Catalog, Executor};
+use crate::render::lookup as lookup_path;
 use crate::render::render_value;
 use crate::runbook::check::{kind_of, Checker};
 use crate::runbook::yaml::{YPath, YamlDoc};
