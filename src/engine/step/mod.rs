@@ -1,0 +1,256 @@
+//! Running one step: the dispatch on its kind, and what every kind shares
+//! (the template context, recording the outcome). Each kind lives in its
+//! own module.
+
+mod action;
+mod notice;
+mod person;
+
+use action::per_item_when;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{json, Value as Json};
+
+use super::{Engine, EngineError, Settings};
+use crate::render::render_str;
+use crate::render::truthy;
+use crate::runbook::{Step, StepKind};
+use crate::store::{Incident, NewEvent, StepRun, StepStatus};
+
+/// The template context a step sees: inputs, incident, finished steps.
+pub(crate) fn context(
+    inc: &Incident,
+    runs: &BTreeMap<String, StepRun>,
+    settings: &Settings,
+) -> Json {
+    let steps: serde_json::Map<String, Json> = runs
+        .iter()
+        .map(|(id, r)| {
+            (
+                id.clone(),
+                json!({"output": r.output, "status": r.status.name()}),
+            )
+        })
+        .collect();
+    json!({
+        "inputs": inc.inputs,
+        "incident": {
+            "id": inc.id,
+            "declared_at": inc.declared_at.to_rfc3339(),
+            "declared_by": inc.declared_by,
+            "severity": inc.severity,
+            "runbook": inc.runbook,
+        },
+        "steps": steps,
+        "organization": settings.organization,
+        "registry": settings.registry,
+    })
+}
+
+/// The idempotency key of one item of one step of one incident: stable
+/// across retries and restarts, distinct between items.
+pub fn idempotency_key(incident: &str, step: &str, item: u32) -> String {
+    format!("quench-{incident}-{step}-{item}")
+}
+
+pub fn duration_text(d: Duration) -> String {
+    let ms = d.as_millis();
+    let s = d.as_secs();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms % 1000 != 0 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else if s % 3600 == 0 {
+        format!("{}h", s / 3600)
+    } else if s % 60 == 0 && s >= 60 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+impl Engine {
+    async fn put_step(
+        &self,
+        inc: &str,
+        step: &str,
+        run: &StepRun,
+        ev: Option<NewEvent>,
+    ) -> Result<(), EngineError> {
+        let te = self
+            .store
+            .put_step(inc, step, run, self.clock.now(), ev)
+            .await?;
+        self.announce(inc, te);
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        inc: &str,
+        step: &Step,
+        mut run: StepRun,
+        result: Result<Json, String>,
+    ) -> Result<StepRun, EngineError> {
+        run.finished_at = Some(self.clock.now());
+        let ev = match result {
+            Ok(output) => {
+                run.status = StepStatus::Succeeded;
+                run.output = output;
+                run.error = None;
+                NewEvent::new("step.succeeded", "quench", format!("{} succeeded", step.id))
+            }
+            Err(e) => {
+                run.status = StepStatus::Failed;
+                run.error = Some(self.executor.redact(&e));
+                let tail = match step.on_failure {
+                    crate::runbook::OnFailure::Continue => {
+                        " (on_failure: continue, the incident goes on)"
+                    }
+                    crate::runbook::OnFailure::Abort => "",
+                };
+                NewEvent::new(
+                    "step.failed",
+                    "quench",
+                    format!(
+                        "{} failed: {}{tail}",
+                        step.id,
+                        run.error.as_deref().unwrap_or("")
+                    ),
+                )
+            }
+        };
+        self.put_step(inc, &step.id, &run, Some(ev.step(&step.id)))
+            .await?;
+        Ok(run)
+    }
+
+    pub(crate) async fn run_step(
+        &self,
+        inc: &Incident,
+        step: &Step,
+        mut run: StepRun,
+        ctx: Json,
+    ) -> Result<StepRun, EngineError> {
+        let id = inc.id.as_str();
+        if run.status == StepStatus::Pending {
+            if let Some(w) = step.when.as_ref().filter(|_| !per_item_when(step)) {
+                match render_str(w, &ctx) {
+                    Ok(v) if !truthy(&v) => {
+                        run.status = StepStatus::Skipped;
+                        run.finished_at = Some(self.clock.now());
+                        let ev = NewEvent::new(
+                            "step.skipped",
+                            "quench",
+                            format!("{} skipped: `when` rendered \"{}\"", step.id, v.trim()),
+                        )
+                        .step(&step.id);
+                        self.put_step(id, &step.id, &run, Some(ev)).await?;
+                        return Ok(run);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        return self
+                            .finish(id, step, run, Err(format!("`when`: {e}")))
+                            .await
+                    }
+                }
+            }
+            run.status = StepStatus::Running;
+            run.started_at = Some(self.clock.now());
+            let ev = NewEvent::new(
+                "step.started",
+                "quench",
+                format!("{} started ({})", step.id, describe(step)),
+            )
+            .step(&step.id);
+            self.put_step(id, &step.id, &run, Some(ev)).await?;
+        }
+
+        match &step.kind {
+            StepKind::Action {
+                integration,
+                action,
+            } => {
+                let manual = self
+                    .executor
+                    .action(integration, action)
+                    .and_then(|a| a.manual.clone());
+                match manual {
+                    Some(ui) => {
+                        let text = format!("{integration} offers no API for {action}: {ui}");
+                        self.person_step(inc, step, run, "manual", None, &text)
+                            .await
+                    }
+                    None => {
+                        self.action_step(inc, step, run, ctx, integration, action)
+                            .await
+                    }
+                }
+            }
+            StepKind::Notice(spec) => {
+                let result = self.notice_step(inc, step, spec, &ctx).await;
+                match result {
+                    Ok(out) => self.finish(id, step, run, Ok(out)).await,
+                    Err(StepFailure::Step(e)) => self.finish(id, step, run, Err(e)).await,
+                    Err(StepFailure::Engine(e)) => Err(e),
+                }
+            }
+            StepKind::Approval { approvers, prompt } => {
+                let text = match prompt.as_deref().map(|p| render_str(p, &ctx)) {
+                    Some(Ok(t)) => t,
+                    Some(Err(e)) => {
+                        return self
+                            .finish(id, step, run, Err(format!("`approval.prompt`: {e}")))
+                            .await
+                    }
+                    None => format!("Approve step {}?", step.id),
+                };
+                self.person_step(inc, step, run, "approval", Some(approvers), &text)
+                    .await
+            }
+            StepKind::Manual {
+                assignee,
+                instructions,
+            } => {
+                let text = match render_str(instructions, &ctx) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        return self
+                            .finish(id, step, run, Err(format!("`manual.instructions`: {e}")))
+                            .await
+                    }
+                };
+                let who = assignee.clone().map(|a| vec![a]);
+                self.person_step(inc, step, run, "manual", who.as_ref(), &text)
+                    .await
+            }
+            StepKind::Wait(d) => self.wait_step(inc, step, run, *d).await,
+        }
+    }
+}
+
+/// Why a step body stopped: the step failed (recorded, the incident may go
+/// on) or the engine could not record it (the run stops).
+pub(crate) enum StepFailure {
+    Step(String),
+    Engine(EngineError),
+}
+
+fn describe(step: &Step) -> String {
+    match &step.kind {
+        StepKind::Action {
+            integration,
+            action,
+        } => format!("{integration}.{action}"),
+        StepKind::Notice(n) => format!("notice for {}", n.audience),
+        StepKind::Approval { approvers, .. } => format!("approval by {}", approvers.join(", ")),
+        StepKind::Manual { assignee, .. } => format!(
+            "manual task for {}",
+            assignee.as_deref().unwrap_or("anyone")
+        ),
+        StepKind::Wait(d) => format!("wait {}", duration_text(*d)),
+    }
+}

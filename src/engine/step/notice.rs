@@ -1,0 +1,105 @@
+//! Notice steps: one draft per audience and jurisdiction, versioned.
+
+use serde_json::{json, Value as Json};
+
+use super::StepFailure;
+use crate::engine::Engine;
+use crate::notices;
+use crate::render::lookup;
+use crate::runbook::{Jurisdictions, Step};
+use crate::store::{Incident, NewEvent, NoticeDraft};
+
+impl Engine {
+    pub(super) async fn notice_step(
+        &self,
+        inc: &Incident,
+        step: &Step,
+        spec: &crate::runbook::NoticeSpec,
+        ctx: &Json,
+    ) -> Result<Json, StepFailure> {
+        let codes: Vec<Option<String>> = match &spec.jurisdictions {
+            None => vec![None],
+            Some(Jurisdictions::List(l)) => l.iter().cloned().map(Some).collect(),
+            Some(Jurisdictions::Path(p)) => match lookup(ctx, p) {
+                Some(Json::Array(a)) => a
+                    .iter()
+                    .map(|v| {
+                        Some(
+                            v.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string()),
+                        )
+                    })
+                    .collect(),
+                Some(other) => {
+                    return Err(StepFailure::Step(format!(
+                        "`notice.jurisdictions` path {p} is {other}, not a list"
+                    )))
+                }
+                None => {
+                    return Err(StepFailure::Step(format!(
+                        "`notice.jurisdictions` path {p} does not resolve"
+                    )))
+                }
+            },
+        };
+        let mut out = Vec::new();
+        for code in codes {
+            let template = match &spec.template {
+                Some(t) => t.clone(),
+                None => self
+                    .library
+                    .notices
+                    .pick(&spec.audience, code.as_deref())
+                    .ok_or_else(|| {
+                        StepFailure::Step(format!(
+                            "no notice template for audience {} and jurisdiction {}",
+                            spec.audience,
+                            code.as_deref().unwrap_or("-")
+                        ))
+                    })?,
+            };
+            let mut nctx = ctx.clone();
+            nctx["jurisdiction"] = match &code {
+                Some(c) => json!({"code": c, "name": notices::jurisdiction_name(c)}),
+                None => Json::Null,
+            };
+            nctx["notice"] = json!({"audience": spec.audience, "version": 1});
+            let body = self
+                .library
+                .notices
+                .render(&template, &nctx)
+                .map_err(|e| StepFailure::Step(e.to_string()))?;
+            let draft = NoticeDraft {
+                incident: inc.id.clone(),
+                step: step.id.clone(),
+                audience: spec.audience.clone(),
+                jurisdiction: code.clone(),
+                template: template.clone(),
+                version: 0,
+                body,
+                drafted_at: self.clock.now(),
+                drafted_by: "quench".into(),
+                approved_by: None,
+                approved_at: None,
+            };
+            let msg = format!(
+                "Drafted {} notice{} from template {template}",
+                spec.audience,
+                code.as_deref()
+                    .map(|c| format!(" for {c}"))
+                    .unwrap_or_default()
+            );
+            let ev = NewEvent::new("notice.drafted", "quench", msg).step(&step.id);
+            let stored = self
+                .store
+                .put_notice(draft, ev)
+                .await
+                .map_err(|e| StepFailure::Engine(e.into()))?;
+            out.push(
+                json!({"jurisdiction": code, "template": template, "version": stored.version}),
+            );
+        }
+        Ok(Json::Array(out))
+    }
+}

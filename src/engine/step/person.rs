@@ -1,0 +1,121 @@
+//! Approvals and manual tasks (people), and durable waits.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::duration_text;
+use crate::engine::{Engine, EngineError};
+use crate::runbook::Step;
+use crate::store::{Incident, NewEvent, StepRun, StepStatus};
+
+impl Engine {
+    /// Approvals and manual tasks park the incident on a person; drills
+    /// resolve them at once and say so.
+    pub(super) async fn person_step(
+        &self,
+        inc: &Incident,
+        step: &Step,
+        mut run: StepRun,
+        kind: &str,
+        who: Option<&Vec<String>>,
+        text: &str,
+    ) -> Result<StepRun, EngineError> {
+        let id = inc.id.as_str();
+        run.attempts = 1;
+        let who_text = who.map(|w| w.join(", ")).unwrap_or_else(|| "anyone".into());
+        if self.settings.drill {
+            let (event, msg, output) = if kind == "approval" {
+                (
+                    "approval.granted",
+                    format!("Auto-approved (drill) for {who_text}: {text}"),
+                    json!({"approved": true, "by": "drill", "auto": true}),
+                )
+            } else {
+                (
+                    "manual.done",
+                    format!("Auto-completed (drill) for {who_text}: {text}"),
+                    json!({"done": true, "by": "drill", "auto": true}),
+                )
+            };
+            let te = self
+                .store
+                .append(
+                    id,
+                    self.clock.now(),
+                    NewEvent::new(event, "drill", msg).step(&step.id),
+                )
+                .await?;
+            self.announce(id, Some(te));
+            if kind == "approval" {
+                self.approve_notices_before(inc, &step.id, "drill").await?;
+                self.apply_exception(id, &step.id, "drill").await?;
+            }
+            return self.finish(id, step, run, Ok(output)).await;
+        }
+        run.status = StepStatus::Waiting;
+        let (event, msg) = if kind == "approval" {
+            (
+                "approval.requested",
+                format!("Waiting for approval by {who_text}: {text}"),
+            )
+        } else {
+            (
+                "manual.requested",
+                format!("Waiting for {who_text}: {text}"),
+            )
+        };
+        let ev = NewEvent::new(event, "quench", msg)
+            .step(&step.id)
+            .data(json!({"approvers": who, "text": text}));
+        self.put_step(id, &step.id, &run, Some(ev)).await?;
+        Ok(run)
+    }
+
+    pub(super) async fn wait_step(
+        &self,
+        inc: &Incident,
+        step: &Step,
+        mut run: StepRun,
+        d: Duration,
+    ) -> Result<StepRun, EngineError> {
+        let id = inc.id.as_str();
+        let now = self.clock.now();
+        let wake_at = match run.wake_at {
+            Some(w) => w,
+            None => {
+                let w = now + chrono::Duration::from_std(d).unwrap_or_default();
+                run.wake_at = Some(w);
+                run.attempts = 1;
+                self.put_step(id, &step.id, &run, None).await?;
+                w
+            }
+        };
+        let left = (wake_at - now).to_std().unwrap_or(Duration::ZERO);
+        let sleep = if self.settings.drill && left > self.settings.max_wait {
+            let ev = NewEvent::new(
+                "wait.cut",
+                "drill",
+                format!(
+                    "Waiting {} instead of {} (drill cap --max-wait)",
+                    duration_text(self.settings.max_wait),
+                    duration_text(left)
+                ),
+            )
+            .step(&step.id);
+            let te = self.store.append(id, now, ev).await?;
+            self.announce(id, Some(te));
+            self.settings.max_wait
+        } else {
+            left
+        };
+        self.clock.sleep(sleep).await;
+        self.finish(
+            id,
+            step,
+            run,
+            Ok(json!({"waited_ms": sleep.as_millis() as u64})),
+        )
+        .await
+    }
+}
