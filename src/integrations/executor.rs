@@ -504,6 +504,21 @@ impl Executor {
                 ))
             })
             .collect::<Result<_, CallError>>()?;
+        let mut params = params;
+        if let Some(j) = &o.jwt {
+            let key = render_str(&j.key, ctx)
+                .map_err(|e| fatal(format!("{what}: oauth2 jwt.key: {e}")))?;
+            let mut claims = serde_json::Map::new();
+            for (k, v) in &j.claims {
+                let v = render_str(v, ctx)
+                    .map_err(|e| fatal(format!("{what}: oauth2 jwt.claims.{k}: {e}")))?;
+                claims.insert(k.clone(), Json::String(v));
+            }
+            let now = chrono::Utc::now().timestamp();
+            let assertion = super::jwt::sign(&key, &claims, now, j.lifetime_secs as i64)
+                .map_err(|e| fatal(format!("{what}: oauth2 jwt: {e}")))?;
+            params.push(("assertion".into(), assertion));
+        }
         let mut req = self.client.request(o.method.clone(), &url);
         req = match o.send_as {
             SendAs::Form => req.form(&params),

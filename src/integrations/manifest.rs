@@ -48,7 +48,21 @@ pub struct OAuth2 {
     /// How `params` travel: form body (RFC 6749), JSON body (SFMC) or query (Marketo).
     pub send_as: SendAs,
     pub params: BTreeMap<String, String>,
+    /// JWT-bearer grant (RFC 7523): sign these claims and send them as
+    /// `assertion` (Google service accounts with domain-wide delegation).
+    pub jwt: Option<JwtSpec>,
 }
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JwtSpec {
+    /// PKCS#8 PEM private key, usually `{{secrets.X}}`.
+    pub key: String,
+    /// Claims besides `iat`/`exp` (iss, sub, scope, aud), templated.
+    pub claims: BTreeMap<String, String>,
+    pub lifetime_secs: u64,
+}
+
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendAs {
@@ -186,7 +200,8 @@ const ACTION_KEYS: &[&str] = &[
     "inventory",
 ];
 const AUTH_KINDS: &[&str] = &["bearer", "basic", "header", "oauth2"];
-const OAUTH_KEYS: &[&str] = &["token_url", "method", "send_as", "params"];
+const OAUTH_KEYS: &[&str] = &["token_url", "method", "send_as", "params", "jwt"];
+const JWT_KEYS: &[&str] = &["key", "claims", "lifetime"];
 const RULE_KEYS: &[&str] = &["status", "body", "means"];
 const PAGINATE_KEYS: &[&str] = &[
     "items",
@@ -416,6 +431,12 @@ fn read_auth(
             template_check(c, &kp.key("token_url"), &o.token_url, &[], secrets);
             for (k, v) in &o.params {
                 template_check(c, &kp.key("params").key(k), v, &[], secrets);
+            }
+            if let Some(j) = &o.jwt {
+                template_check(c, &kp.key("jwt").key("key"), &j.key, &[], secrets);
+                for (k, v) in &j.claims {
+                    template_check(c, &kp.key("jwt").key("claims").key(k), v, &[], secrets);
+                }
             }
         }
         Auth::None => {}
@@ -712,14 +733,43 @@ fn read_oauth2(c: &mut Checker, p: &YPath, v: &Value) -> Option<OAuth2> {
         c.error_hint(
             &p.key("params"),
             "`params` has no grant_type",
-            "client_credentials or refresh_token",
+            format!("client_credentials, refresh_token or {JWT_BEARER} (with `jwt:`)"),
         );
     }
+    let jwt = match m.get("jwt") {
+        None => None,
+        Some(v) => {
+            let jp = p.key("jwt");
+            let j = c
+                .map(&jp, v, "`auth.oauth2.jwt`", JWT_KEYS, &["key", "claims"])?
+                .clone();
+            let key = c.string(&jp.key("key"), &j["key"], "`jwt.key`")?;
+            let claims = string_map(c, &jp.key("claims"), &j["claims"], "`jwt.claims`");
+            let lifetime_secs = j
+                .get("lifetime")
+                .and_then(|v| c.duration(&jp.key("lifetime"), v, "`jwt.lifetime`"))
+                .map(|d| d.as_secs().clamp(60, 3600))
+                .unwrap_or(3600);
+            if params.get("grant_type").map(String::as_str) != Some(JWT_BEARER) {
+                c.error_hint(
+                    &p.key("params"),
+                    "`jwt` needs the JWT-bearer grant",
+                    format!("set params.grant_type: {JWT_BEARER}"),
+                );
+            }
+            Some(JwtSpec {
+                key,
+                claims,
+                lifetime_secs,
+            })
+        }
+    };
     Some(OAuth2 {
         token_url,
         method,
         send_as,
         params,
+        jwt,
     })
 }
 

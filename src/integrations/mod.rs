@@ -3,6 +3,7 @@
 
 pub mod executor;
 pub mod inventory;
+pub mod jwt;
 pub mod manifest;
 pub mod rate_limit;
 pub mod secrets;

@@ -20,6 +20,11 @@ use super::Catalog;
 /// The access token the simulator's OAuth2 token endpoint hands out.
 pub const SIM_ACCESS_TOKEN: &str = "sim-access-token";
 
+/// A throwaway RSA key generated for the simulator, so drills sign real
+/// JWT assertions (service-account grants) and the simulator verifies
+/// them. It has never been registered with any platform.
+pub const SIM_JWT_KEY: &str = include_str!("simulator-rsa-key.pem");
+
 struct Route {
     integration: String,
     action: String,
@@ -110,10 +115,24 @@ impl Simulator {
 
     /// Everything a drill's executor needs to call the simulator.
     pub fn routing(&self, secret_names: &std::collections::BTreeSet<String>) -> super::Routing {
+        let mut secrets = super::Secrets::simulated(secret_names);
+        // A JWT signing key must be a real key for the grant to be exercised.
+        for m in self.sim.manifests.values() {
+            if let Auth::OAuth2(super::manifest::OAuth2 { jwt: Some(j), .. }) = &m.auth {
+                if let Some(name) = j
+                    .key
+                    .trim()
+                    .strip_prefix("{{secrets.")
+                    .and_then(|r| r.strip_suffix("}}"))
+                {
+                    secrets.insert(name.trim(), SIM_JWT_KEY);
+                }
+            }
+        }
         super::Routing {
             base_urls: self.base_urls(),
             token_urls: self.token_urls(),
-            secrets: super::Secrets::simulated(secret_names),
+            secrets,
         }
     }
 
@@ -149,7 +168,7 @@ async fn answer(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    _body: Bytes,
+    body: Bytes,
 ) -> Response {
     let mut segs = uri.path().split('/').filter(|s| !s.is_empty());
     let Some(integration) = segs.next() else {
@@ -161,7 +180,15 @@ async fn answer(
     };
     let rest: Vec<&str> = segs.collect();
     if rest == ["__oauth2", "token"] {
-        // Every OAuth2 integration's token endpoint, for drills.
+        // Every OAuth2 integration's token endpoint, for drills. A JWT-bearer
+        // assertion must verify against the simulator's key.
+        let form = String::from_utf8_lossy(&body).into_owned() + "&" + uri.query().unwrap_or("");
+        let assertion = form.split('&').find_map(|kv| kv.strip_prefix("assertion="));
+        if let Some(a) = assertion {
+            if super::jwt::verify(SIM_JWT_KEY, a).is_none() {
+                return (StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}))).into_response();
+            }
+        }
         return axum::Json(serde_json::json!({"access_token": SIM_ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 3600})).into_response();
     }
     let Some(route) = sim.routes.iter().find(|r| {

@@ -421,3 +421,59 @@ actions:
             .collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn service_account_jwt_bearer_grant_sends_a_signed_assertion() {
+    use quench::integrations::simulator::SIM_JWT_KEY;
+    let mock = Mock::start().await;
+    mock.on(
+        "/token",
+        vec![Reply::json(
+            200,
+            json!({"access_token": "ya29.test-token", "expires_in": 3600}),
+        )],
+    );
+    mock.on("/users", vec![Reply::json(200, json!({"users": []}))]);
+    let (ex, _d) = executor(
+        r#"name: gw
+base_url: https://x.invalid
+auth:
+  oauth2:
+    token_url: https://oauth2.googleapis.com/token
+    params: { grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer" }
+    jwt:
+      key: "{{secrets.GW_KEY}}"
+      claims: { iss: "{{secrets.GW_EMAIL}}", sub: admin@acme.example, scope: "https://www.googleapis.com/auth/admin.directory.user.security", aud: "https://oauth2.googleapis.com/token" }
+actions:
+  users: { method: GET, path: /users, output: users }
+"#,
+        &mock,
+        // As service-account JSON files hold it: newlines escaped.
+        &[
+            ("GW_KEY", &SIM_JWT_KEY.replace('\n', "\\n")),
+            ("GW_EMAIL", "quench@acme-ir.iam.gserviceaccount.com"),
+        ],
+        Some(format!("{}/token", mock.url)),
+    );
+    ex.call("gw", "users", &json!({}), "k", None).await.unwrap();
+    let seen = mock.seen();
+    let form: HashMap<String, String> = seen[0]
+        .body
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.replace("%3A", ":")))
+        .collect();
+    assert_eq!(
+        form["grant_type"],
+        "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    );
+    let claims = quench::integrations::jwt::verify(SIM_JWT_KEY, &form["assertion"])
+        .expect("a valid RS256 signature");
+    assert_eq!(claims["iss"], "quench@acme-ir.iam.gserviceaccount.com");
+    assert_eq!(claims["sub"], "admin@acme.example");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        3600
+    );
+    assert_eq!(seen[1].headers["authorization"], "Bearer ya29.test-token");
+}
