@@ -3,6 +3,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // `quench timeline ID | head` should end quietly, as Unix tools do,
+    // not panic on the closed pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any
+    // thread starts; no handler is involved.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     quench::install_tls_provider();
     let cli = quench::cli::Cli::parse();
     tracing_subscriber::fmt()

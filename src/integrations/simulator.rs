@@ -31,6 +31,9 @@ struct Route {
     method: Method,
     /// Path segments; `None` matches any one segment (a templated id).
     segments: Vec<Option<String>>,
+    /// Fixed (untemplated) query pairs, which tell apart actions sharing a
+    /// path (Mailchimp `status=schedule` vs `status=sending`).
+    query: Vec<(String, String)>,
 }
 
 struct Sim {
@@ -68,6 +71,20 @@ impl Simulator {
                     action: name.clone(),
                     method: a.method.as_str().parse().unwrap_or(Method::GET),
                     segments: path_pattern(&a.path),
+                    query: a
+                        .query
+                        .iter()
+                        // Paging parameters change from page to page.
+                        .filter(|(k, v)| {
+                            !v.contains("{{")
+                                && a.paginate.as_ref().is_none_or(|pg| {
+                                    ![&pg.cursor_param, &pg.offset_param, &pg.page_param]
+                                        .iter()
+                                        .any(|p| p.as_deref() == Some(k.as_str()))
+                                })
+                        })
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
                 });
             }
         }
@@ -155,6 +172,17 @@ fn path_pattern(path: &str) -> Vec<Option<String>> {
         .collect()
 }
 
+/// Decoded `key=value` pairs of a query string.
+fn url_pairs(q: &str) -> Vec<(String, String)> {
+    reqwest::Url::parse(&format!("http://x/?{q}"))
+        .map(|u| {
+            u.query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `{"a": {"b": []}}` for the items path `a.b`: an empty later page.
 fn empty_page(items: &str) -> serde_json::Value {
     items.rsplit('.').fold(
@@ -191,15 +219,33 @@ async fn answer(
         }
         return axum::Json(serde_json::json!({"access_token": SIM_ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 3600})).into_response();
     }
-    let Some(route) = sim.routes.iter().find(|r| {
-        r.integration == integration
-            && r.method == method
-            && r.segments.len() == rest.len()
-            && r.segments
-                .iter()
-                .zip(&rest)
-                .all(|(p, s)| p.as_deref().is_none_or(|p| p == *s))
-    }) else {
+    // Among the actions on this path, the one whose fixed query pairs the
+    // request carries (most of them wins; ties keep manifest order).
+    let sent: Vec<(String, String)> = uri.query().map(url_pairs).unwrap_or_default();
+    // Ranked: all fixed query pairs present (more is better), then manifest
+    // order; a request without them still reaches the path's first action.
+    let Some((_, _, route)) = sim
+        .routes
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            r.integration == integration
+                && r.method == method
+                && r.segments.len() == rest.len()
+                && r.segments
+                    .iter()
+                    .zip(&rest)
+                    .all(|(p, s)| p.as_deref().is_none_or(|p| p == *s))
+        })
+        .map(|(i, r)| (r.query.iter().all(|kv| sent.contains(kv)), i, r))
+        .max_by_key(|(all, i, r)| {
+            (
+                *all,
+                if *all { r.query.len() } else { 0 },
+                std::cmp::Reverse(*i),
+            )
+        })
+    else {
         let msg = format!(
             "quench simulator: no {integration} action for {method} /{}",
             rest.join("/")

@@ -477,3 +477,36 @@ actions:
     );
     assert_eq!(seen[1].headers["authorization"], "Bearer ya29.test-token");
 }
+
+#[tokio::test]
+async fn the_simulator_tells_apart_actions_sharing_a_path_by_their_query() {
+    tls();
+    let lib = Library::load(&Folders::default()).unwrap();
+    let sim = quench::integrations::Simulator::start(&lib.catalog)
+        .await
+        .unwrap();
+    let ex = Executor::new(&lib.catalog, sim.routing(&lib.catalog.secret_names())).unwrap();
+    let status = |out: Json| {
+        out.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["status"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let sending = ex
+        .call("mailchimp", "list_sending_campaigns", &json!({}), "k", None)
+        .await
+        .unwrap();
+    let scheduled = ex
+        .call(
+            "mailchimp",
+            "list_scheduled_campaigns",
+            &json!({}),
+            "k",
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(status(sending.output).iter().all(|s| s == "sending"));
+    assert!(status(scheduled.output).iter().all(|s| s == "schedule"));
+}
