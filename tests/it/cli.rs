@@ -621,3 +621,52 @@ async fn sigterm_stops_a_declare_cleanly_and_says_how_to_continue() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn secrets_can_come_from_the_secrets_file_whose_content_never_shows() {
+    let mock = Mock::start().await;
+    mock.on("/ok", vec![Reply::json(200, json!({}))]);
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest(dir.path());
+    std::fs::write(
+        dir.path().join("quench.yaml"),
+        format!(
+            "secrets_file: secrets.yaml\nintegrations:\n  mockp: {{ base_url: \"{}\" }}\n",
+            mock.url
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("secrets.yaml"),
+        format!("MOCKP_TOKEN: {SECRET}\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("ok.yaml"), "version: 1\nname: ok\nsteps:\n  - id: call\n    action: mockp.get\n    with: { path: ok }\n").unwrap();
+    let d = dir.path().to_path_buf();
+    let run = move |d: std::path::PathBuf| {
+        Command::new(env!("CARGO_BIN_EXE_quench"))
+            .current_dir(&d)
+            .args(["--data-dir", "store", "drill", "ok.yaml", "--live"])
+            .env_remove("MOCKP_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let d2 = d.clone();
+    let o = tokio::task::spawn_blocking(move || run(d2)).await.unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(
+        mock.seen()[0].headers["authorization"],
+        format!("Bearer {SECRET}")
+    );
+
+    // A malformed secrets file is named, but its content is not echoed.
+    std::fs::write(d.join("secrets.yaml"), format!("MOCKP_TOKEN: [{SECRET}\n")).unwrap();
+    let o = tokio::task::spawn_blocking(move || run(d)).await.unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let (out, err) = text(&o);
+    assert!(
+        err.contains("secrets.yaml") && err.contains("must be a map of NAME: value strings"),
+        "{err}"
+    );
+    assert!(!out.contains(SECRET) && !err.contains(SECRET), "{err}");
+}
