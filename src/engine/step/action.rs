@@ -208,16 +208,7 @@ impl Engine {
         let resumed_in_flight = prior
             .as_ref()
             .is_some_and(|p| p.status == StepStatus::Running);
-        let mut ir = prior.unwrap_or_else(|| ItemRun {
-            status: StepStatus::Pending,
-            attempts: 0,
-            idempotency_key: idempotency_key(id, &step.id, idx),
-            output: Json::Null,
-            error: None,
-            already_done: false,
-            started_at: None,
-            finished_at: None,
-        });
+        let mut ir = prior.unwrap_or_else(|| new_item(id, step, idx));
         // An attempt cut short by a crash has an unknown outcome: it gets
         // one more try even when the budget is spent.
         let budget = if resumed_in_flight {
@@ -360,6 +351,20 @@ impl Engine {
     }
 }
 
+/// A not yet attempted item, with its idempotency key.
+fn new_item(id: &str, step: &Step, idx: u32) -> ItemRun {
+    ItemRun {
+        status: StepStatus::Pending,
+        attempts: 0,
+        idempotency_key: idempotency_key(id, &step.id, idx),
+        output: Json::Null,
+        error: None,
+        already_done: false,
+        started_at: None,
+        finished_at: None,
+    }
+}
+
 /// A fan-out step whose `when` reads `item` filters items, not the step.
 pub(super) fn per_item_when(step: &Step) -> bool {
     step.for_each.is_some()
@@ -386,56 +391,33 @@ impl Engine {
     ) -> Result<ItemRun, EngineError> {
         if prior.is_none() {
             let w = step.when.as_deref().unwrap_or_default();
-            let verdict = render_str(w, ctx);
-            if let Ok(v) = &verdict {
-                if !truthy(v) {
-                    let ir = ItemRun {
-                        status: StepStatus::Skipped,
-                        attempts: 0,
-                        idempotency_key: idempotency_key(id, &step.id, idx),
-                        output: Json::Null,
-                        error: None,
-                        already_done: false,
-                        started_at: None,
-                        finished_at: Some(self.clock.now()),
-                    };
-                    let ev = NewEvent::new(
-                        "item.skipped",
-                        "quench",
-                        format!(
-                            "{} item {idx} skipped: `when` rendered \"{}\"",
-                            step.id,
-                            v.trim()
-                        ),
-                    )
+            let (status, error, kind, msg) = match render_str(w, ctx) {
+                Ok(v) if truthy(&v) => (None, None, "", String::new()),
+                Ok(v) => (
+                    Some(StepStatus::Skipped),
+                    None,
+                    "item.skipped",
+                    format!(
+                        "{} item {idx} skipped: `when` rendered \"{}\"",
+                        step.id,
+                        v.trim()
+                    ),
+                ),
+                Err(e) => (
+                    Some(StepStatus::Failed),
+                    Some(format!("`when`: {e}")),
+                    "item.failed",
+                    format!("{} item {idx} failed: `when`: {e}", step.id),
+                ),
+            };
+            if let Some(status) = status {
+                let mut ir = new_item(id, step, idx);
+                ir.status = status;
+                ir.error = error;
+                ir.finished_at = Some(self.clock.now());
+                let ev = NewEvent::new(kind, "quench", msg)
                     .step(&step.id)
                     .item(Some(idx));
-                    let te = self
-                        .store
-                        .put_item(id, &step.id, idx, &ir, self.clock.now(), ev)
-                        .await?;
-                    self.announce(id, Some(te));
-                    return Ok(ir);
-                }
-            }
-            if let Err(e) = verdict {
-                let ir = ItemRun {
-                    status: StepStatus::Failed,
-                    attempts: 0,
-                    idempotency_key: idempotency_key(id, &step.id, idx),
-                    output: Json::Null,
-                    error: Some(format!("`when`: {e}")),
-                    already_done: false,
-                    started_at: None,
-                    finished_at: Some(self.clock.now()),
-                };
-                let ev = NewEvent::new(
-                    "item.failed",
-                    "quench",
-                    format!("{} item {idx} failed: `when`: {e}", step.id),
-                )
-                .step(&step.id)
-                .item(Some(idx));
                 let te = self
                     .store
                     .put_item(id, &step.id, idx, &ir, self.clock.now(), ev)
