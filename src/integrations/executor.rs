@@ -379,7 +379,7 @@ impl Executor {
             res.map_err(|e| fatal(format!("{what}: {field}: {e}")))
         };
         let mut req = self.client.request(action.method.clone(), page.url);
-        match &t.manifest.auth {
+        match action.auth.as_ref().unwrap_or(&t.manifest.auth) {
             Auth::None => {}
             Auth::Bearer(tok) => req = req.bearer_auth(r(render_str(tok, ctx), "auth")?),
             Auth::Basic { username, password } => {
@@ -405,6 +405,9 @@ impl Executor {
                 .iter()
                 .map(|(k, v)| Ok((k.clone(), r(render_str(v, ctx), "query")?)))
                 .collect::<Result<_, CallError>>()?;
+            // An optional parameter (`{{#if with.x}}{{with.x}}{{/if}}`) that
+            // renders empty is left out rather than sent blank.
+            q.retain(|(_, v)| !v.is_empty());
             // Paging parameters replace the action's own (`page: "0"`).
             for (k, v) in page.extra_query {
                 match q.iter_mut().find(|(qk, _)| qk == k) {

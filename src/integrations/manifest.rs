@@ -153,6 +153,8 @@ pub struct Action {
     pub simulate: Simulate,
     pub responses: Vec<ResponseRule>,
     pub paginate: Option<Paginate>,
+    /// This action's own credentials instead of the manifest's.
+    pub auth: Option<Auth>,
     /// Where the endpoint is documented, for operations newer than the saved specs.
     pub docs: Option<String>,
     /// Marks a list action whose items are apps, grants or keys, for
@@ -198,6 +200,7 @@ const ACTION_KEYS: &[&str] = &[
     "responses",
     "paginate",
     "inventory",
+    "auth",
 ];
 const AUTH_KINDS: &[&str] = &["bearer", "basic", "header", "oauth2"];
 const OAUTH_KEYS: &[&str] = &["token_url", "method", "send_as", "params", "jwt"];
@@ -278,7 +281,7 @@ fn read(c: &mut Checker, file: &str) -> Option<Manifest> {
 
     let auth = match top.get("auth") {
         None => Auth::None,
-        Some(v) => read_auth(c, &root.key("auth"), v, &mut secrets).unwrap_or(Auth::None),
+        Some(v) => read_auth(c, &root.key("auth"), v, &[], &mut secrets).unwrap_or(Auth::None),
     };
     let rate_limit = match top.get("rate_limit") {
         None => RateLimit::default(),
@@ -367,10 +370,14 @@ fn read(c: &mut Checker, file: &str) -> Option<Manifest> {
     })
 }
 
+/// `roots` are what the auth templates may read: only secrets for the
+/// manifest's auth; `with` too for an action's own (Slack's auth.revoke
+/// authenticates with the token it revokes).
 fn read_auth(
     c: &mut Checker,
     p: &YPath,
     v: &Value,
+    roots: &[&str],
     secrets: &mut BTreeSet<String>,
 ) -> Option<Auth> {
     let m = c.map(p, v, "`auth`", AUTH_KINDS, &[])?.clone();
@@ -421,12 +428,12 @@ fn read_auth(
         _ => return None,
     };
     match &auth {
-        Auth::Bearer(t) => template_check(c, &kp, t, &[], secrets),
+        Auth::Bearer(t) => template_check(c, &kp, t, roots, secrets),
         Auth::Basic { username, password } => {
-            template_check(c, &kp.key("username"), username, &[], secrets);
-            template_check(c, &kp.key("password"), password, &[], secrets);
+            template_check(c, &kp.key("username"), username, roots, secrets);
+            template_check(c, &kp.key("password"), password, roots, secrets);
         }
-        Auth::Header { value, .. } => template_check(c, &kp.key("value"), value, &[], secrets),
+        Auth::Header { value, .. } => template_check(c, &kp.key("value"), value, roots, secrets),
         Auth::OAuth2(o) => {
             template_check(c, &kp.key("token_url"), &o.token_url, &[], secrets);
             for (k, v) in &o.params {
@@ -641,6 +648,18 @@ fn read_action(
         docs: m
             .get("docs")
             .and_then(|v| c.string(&p.key("docs"), v, "`docs`")),
+        auth: m.get("auth").and_then(|v| {
+            let auth = read_auth(c, &p.key("auth"), v, &["with", "secrets"], secrets)?;
+            if matches!(auth, Auth::OAuth2(_)) {
+                c.error_hint(
+                    &p.key("auth"),
+                    "an action cannot have its own oauth2",
+                    "put oauth2 on the manifest",
+                );
+                return None;
+            }
+            Some(auth)
+        }),
         inventory: m
             .get("inventory")
             .and_then(|v| read_inventory(c, &p.key("inventory"), v, secrets)),

@@ -253,7 +253,11 @@ async fn answer(
         return (StatusCode::NOT_FOUND, msg).into_response();
     };
     let manifest = &sim.manifests[&route.integration];
-    if !auth_present(&manifest.auth, &headers) {
+    let auth = manifest.actions[&route.action]
+        .auth
+        .as_ref()
+        .unwrap_or(&manifest.auth);
+    if !auth_present(auth, &headers) {
         return (
             StatusCode::UNAUTHORIZED,
             "quench simulator: credentials missing",

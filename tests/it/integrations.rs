@@ -510,3 +510,52 @@ async fn the_simulator_tells_apart_actions_sharing_a_path_by_their_query() {
     assert!(status(sending.output).iter().all(|s| s == "sending"));
     assert!(status(scheduled.output).iter().all(|s| s == "schedule"));
 }
+
+#[tokio::test]
+async fn an_action_can_carry_its_own_auth_and_optional_query_params() {
+    let mock = Mock::start().await;
+    mock.on("/auth.revoke", vec![Reply::json(200, json!({"ok": true}))]);
+    mock.on("/list", vec![Reply::json(200, json!({"ok": true}))]);
+    let (ex, _d) = executor(
+        r#"name: sl
+base_url: https://x.invalid
+auth: { bearer: "{{secrets.SL_ADMIN}}" }
+actions:
+  list:
+    method: GET
+    path: /list
+    query: { limit: "10", team_id: "{{#if with.team}}{{with.team}}{{/if}}" }
+  revoke:
+    method: POST
+    path: /auth.revoke
+    auth: { bearer: "{{with.token}}" }
+"#,
+        &mock,
+        &[("SL_ADMIN", "xoxp-admin-123456")],
+        None,
+    );
+    ex.call("sl", "list", &json!({}), "k", None).await.unwrap();
+    ex.call("sl", "list", &json!({"team": "T1"}), "k", None)
+        .await
+        .unwrap();
+    ex.call(
+        "sl",
+        "revoke",
+        &json!({"token": "xoxb-leaked-999"}),
+        "k",
+        None,
+    )
+    .await
+    .unwrap();
+    let seen = mock.seen();
+    assert_eq!(
+        seen[0].query, "limit=10",
+        "an optional parameter that renders empty is not sent"
+    );
+    assert_eq!(seen[1].query, "limit=10&team_id=T1");
+    assert_eq!(seen[0].headers["authorization"], "Bearer xoxp-admin-123456");
+    assert_eq!(
+        seen[2].headers["authorization"], "Bearer xoxb-leaked-999",
+        "the action's own auth wins"
+    );
+}
