@@ -59,6 +59,8 @@ struct Target {
     base_url: Option<String>,
     token_url: Option<String>,
     limiter: Limiter,
+    /// Endpoint limits, by action, on top of `limiter`.
+    action_limiters: HashMap<String, Limiter>,
     /// The cached OAuth2 access token and when to stop using it.
     token: tokio::sync::Mutex<Option<(Secret, Instant)>>,
 }
@@ -115,6 +117,13 @@ impl Executor {
                         base_url: routing.base_urls.get(&m.name).cloned(),
                         token_url: routing.token_urls.get(&m.name).cloned(),
                         limiter: Limiter::new(&m.rate_limit),
+                        action_limiters: m
+                            .actions
+                            .iter()
+                            .filter_map(|(n, a)| {
+                                a.rate_limit.as_ref().map(|r| (n.clone(), Limiter::new(r)))
+                            })
+                            .collect(),
                         token: tokio::sync::Mutex::new(None),
                     },
                 )
@@ -436,6 +445,11 @@ impl Executor {
             req = req.timeout(d);
         }
         let shown = self.redact(&strip_query(page.url));
+        // The endpoint's own limit first, then the account-wide one.
+        let _endpoint = match t.action_limiters.get(&action.name) {
+            Some(l) => Some(l.acquire().await),
+            None => None,
+        };
         let _permit = t.limiter.acquire().await;
         let resp = req.send().await.map_err(|e| CallError::Retriable {
             status: None,

@@ -155,6 +155,9 @@ pub struct Action {
     pub paginate: Option<Paginate>,
     /// This action's own credentials instead of the manifest's.
     pub auth: Option<Auth>,
+    /// An endpoint's own limit (Klaviyo api-keys 1/s, Slack method tiers),
+    /// applied on top of the manifest's.
+    pub rate_limit: Option<RateLimit>,
     /// Where the endpoint is documented, for operations newer than the saved specs.
     pub docs: Option<String>,
     /// Marks a list action whose items are apps, grants or keys, for
@@ -201,6 +204,7 @@ const ACTION_KEYS: &[&str] = &[
     "paginate",
     "inventory",
     "auth",
+    "rate_limit",
 ];
 const AUTH_KINDS: &[&str] = &["bearer", "basic", "header", "oauth2"];
 const OAUTH_KEYS: &[&str] = &["token_url", "method", "send_as", "params", "jwt"];
@@ -648,6 +652,9 @@ fn read_action(
         docs: m
             .get("docs")
             .and_then(|v| c.string(&p.key("docs"), v, "`docs`")),
+        rate_limit: m
+            .get("rate_limit")
+            .and_then(|v| read_rate(c, &p.key("rate_limit"), v)),
         auth: m.get("auth").and_then(|v| {
             let auth = read_auth(c, &p.key("auth"), v, &["with", "secrets"], secrets)?;
             if matches!(auth, Auth::OAuth2(_)) {

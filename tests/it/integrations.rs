@@ -559,3 +559,42 @@ actions:
         "the action's own auth wins"
     );
 }
+
+// Paused (virtual) time: the runtime jumps the clock while it waits on the
+// limiter, so this measures the spacing without a wall-clock assertion.
+#[tokio::test(start_paused = true)]
+async fn an_endpoint_limit_applies_on_top_of_the_manifest_limit() {
+    let mock = Mock::start().await;
+    mock.on("/keys", vec![Reply::json(200, json!({}))]);
+    mock.on("/flows", vec![Reply::json(200, json!({}))]);
+    let (ex, _d) = executor(
+        r#"name: kl
+base_url: https://x.invalid
+rate_limit: { per_second: 10, burst: 10 }
+actions:
+  keys: { method: GET, path: /keys, rate_limit: { per_second: 1, burst: 1 } }
+  flows: { method: GET, path: /flows }
+"#,
+        &mock,
+        &[],
+        None,
+    );
+    let t0 = tokio::time::Instant::now();
+    for _ in 0..3 {
+        ex.call("kl", "keys", &json!({}), "k", None).await.unwrap();
+    }
+    let keys = t0.elapsed();
+    let t1 = tokio::time::Instant::now();
+    for _ in 0..3 {
+        ex.call("kl", "flows", &json!({}), "k", None).await.unwrap();
+    }
+    let flows = t1.elapsed();
+    assert!(
+        keys >= std::time::Duration::from_secs(2),
+        "3 calls at 1/s take 2 s: {keys:?}"
+    );
+    assert!(
+        flows < std::time::Duration::from_millis(500),
+        "the other endpoint is not held back: {flows:?}"
+    );
+}
