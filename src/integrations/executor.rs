@@ -10,12 +10,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value as Json};
 
-use std::collections::BTreeMap;
-
 use tokio::time::Instant;
 
-use super::manifest::{Action, Auth, Manifest, Means, OAuth2, SendAs};
+use super::manifest::{Action, Auth, Manifest, Means};
 use super::rate_limit::Limiter;
+use super::response::{absolute, classify, next_link, scalar_text, type_name};
 use super::secrets::{Secret, Secrets};
 use super::Catalog;
 use crate::render::{lookup as lookup_path, render_path, render_str, render_value};
@@ -54,15 +53,15 @@ impl CallError {
     }
 }
 
-struct Target {
-    manifest: Arc<Manifest>,
-    base_url: Option<String>,
-    token_url: Option<String>,
-    limiter: Limiter,
+pub(super) struct Target {
+    pub(super) manifest: Arc<Manifest>,
+    pub(super) base_url: Option<String>,
+    pub(super) token_url: Option<String>,
+    pub(super) limiter: Limiter,
     /// Endpoint limits, by action, on top of `limiter`.
-    action_limiters: HashMap<String, Limiter>,
+    pub(super) action_limiters: HashMap<String, Limiter>,
     /// The cached OAuth2 access token and when to stop using it.
-    token: tokio::sync::Mutex<Option<(Secret, Instant)>>,
+    pub(super) token: tokio::sync::Mutex<Option<(Secret, Instant)>>,
 }
 
 /// Where each integration's requests go.
@@ -76,19 +75,19 @@ pub struct Routing {
 }
 
 pub struct Executor {
-    client: reqwest::Client,
-    targets: HashMap<String, Target>,
-    secrets: Secrets,
+    pub(super) client: reqwest::Client,
+    pub(super) targets: HashMap<String, Target>,
+    pub(super) secrets: Secrets,
     /// Access tokens handed out by token endpoints, redacted like secrets.
-    issued: std::sync::Mutex<Secrets>,
+    pub(super) issued: std::sync::Mutex<Secrets>,
 }
 
 /// One HTTP exchange, as the classifier sees it.
-struct Exchange {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Json,
-    raw: String,
+pub(super) struct Exchange {
+    pub(super) status: u16,
+    pub(super) headers: reqwest::header::HeaderMap,
+    pub(super) body: Json,
+    pub(super) raw: String,
 }
 
 /// What to send for one page.
@@ -484,215 +483,13 @@ impl Executor {
             raw,
         })
     }
-
-    /// The cached access token, fetched when missing or about to expire.
-    /// The lock makes concurrent callers share one token request.
-    async fn token(
-        &self,
-        t: &Target,
-        o: &OAuth2,
-        ctx: &Json,
-        what: &str,
-        timeout: Option<Duration>,
-    ) -> Result<Secret, CallError> {
-        let mut slot = t.token.lock().await;
-        if let Some((tok, until)) = slot.as_ref() {
-            if Instant::now() < *until {
-                return Ok(tok.clone());
-            }
-        }
-        let fatal = |m: String| CallError::Fatal {
-            status: None,
-            message: self.redact(&m),
-        };
-        let url = match &t.token_url {
-            Some(u) => u.clone(),
-            None => render_str(&o.token_url, ctx)
-                .map_err(|e| fatal(format!("{what}: oauth2 token_url: {e}")))?,
-        };
-        let params: Vec<(String, String)> = o
-            .params
-            .iter()
-            .map(|(k, v)| {
-                Ok((
-                    k.clone(),
-                    render_str(v, ctx)
-                        .map_err(|e| fatal(format!("{what}: oauth2 params.{k}: {e}")))?,
-                ))
-            })
-            .collect::<Result<_, CallError>>()?;
-        let mut params = params;
-        if let Some(j) = &o.jwt {
-            let key = render_str(&j.key, ctx)
-                .map_err(|e| fatal(format!("{what}: oauth2 jwt.key: {e}")))?;
-            let mut claims = serde_json::Map::new();
-            for (k, v) in &j.claims {
-                let v = render_str(v, ctx)
-                    .map_err(|e| fatal(format!("{what}: oauth2 jwt.claims.{k}: {e}")))?;
-                claims.insert(k.clone(), Json::String(v));
-            }
-            let now = chrono::Utc::now().timestamp();
-            let assertion = super::jwt::sign(&key, &claims, now, j.lifetime_secs as i64)
-                .map_err(|e| fatal(format!("{what}: oauth2 jwt: {e}")))?;
-            params.push(("assertion".into(), assertion));
-        }
-        let mut req = self.client.request(o.method.clone(), &url);
-        req = match o.send_as {
-            SendAs::Form => req.form(&params),
-            SendAs::Json => req.json(&params.iter().cloned().collect::<BTreeMap<_, _>>()),
-            SendAs::Query => req.query(&params),
-        };
-        if let Some(d) = timeout {
-            req = req.timeout(d);
-        }
-        let shown = self.redact(&strip_query(&url));
-        let resp = req.send().await.map_err(|e| CallError::Retriable {
-            status: None,
-            retry_after: None,
-            message: self.redact(&format!(
-                "{what}: oauth2 token request to {shown}: {}",
-                transport(&e)
-            )),
-        })?;
-        let status = resp.status().as_u16();
-        let raw = resp.text().await.unwrap_or_default();
-        if !(200..300).contains(&status) {
-            let message = self.redact(&format!(
-                "{what}: oauth2 token request to {shown}: HTTP {status}: {}",
-                excerpt(&raw)
-            ));
-            return Err(if RETRIABLE.contains(&status) {
-                CallError::Retriable {
-                    status: Some(status),
-                    retry_after: None,
-                    message,
-                }
-            } else {
-                CallError::Fatal {
-                    status: Some(status),
-                    message: format!("{message}; check the integration's client credentials"),
-                }
-            });
-        }
-        let body: Json = serde_json::from_str(&raw).unwrap_or(Json::Null);
-        let Some(token) = body
-            .get("access_token")
-            .and_then(Json::as_str)
-            .filter(|s| !s.is_empty())
-        else {
-            return Err(fatal(format!(
-                "{what}: oauth2 token response from {shown} has no access_token"
-            )));
-        };
-        let lifetime = body
-            .get("expires_in")
-            .and_then(|v| {
-                v.as_u64()
-                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            })
-            .unwrap_or(3600);
-        // Renew a minute early so a request never leaves with a dying token.
-        let until = Instant::now() + Duration::from_secs(lifetime.saturating_sub(60).max(1));
-        let secret = Secret::new(token);
-        self.issued.lock().expect("issued tokens").insert(
-            &format!(
-                "{}_ACCESS_TOKEN",
-                t.manifest.name.to_ascii_uppercase().replace('-', "_")
-            ),
-            token,
-        );
-        *slot = Some((secret.clone(), until));
-        Ok(secret)
-    }
 }
 
-/// The first matching rule (action's, then manifest's), else the status.
-fn classify(m: &Manifest, a: &Action, ex: &Exchange) -> Means {
-    for rule in a.responses.iter().chain(&m.responses) {
-        let status_ok = rule.status.is_empty() || rule.status.contains(&ex.status);
-        let body_ok = rule.body.iter().all(|(path, vals)| {
-            lookup_path(&ex.body, path).is_some_and(|got| vals.iter().any(|v| loose_eq(got, v)))
-        });
-        if status_ok && body_ok {
-            return rule.means;
-        }
-    }
-    if a.ok.contains(&ex.status) {
-        Means::Ok
-    } else if a.already_done.contains(&ex.status) {
-        Means::AlreadyDone
-    } else if ex.status == 401 {
-        Means::Reauth
-    } else if RETRIABLE.contains(&ex.status) {
-        Means::Retry
-    } else {
-        Means::Fail
-    }
-}
-
-/// `601` matches `"601"`: vendors disagree on whether codes are strings.
-fn loose_eq(a: &Json, b: &Json) -> bool {
-    a == b || scalar_text(a) == scalar_text(b)
-}
-
-fn scalar_text(v: &Json) -> String {
-    match v {
-        Json::String(s) => s.clone(),
-        Json::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-fn type_name(v: &Json) -> &'static str {
-    match v {
-        Json::Object(_) => "an object",
-        Json::String(_) => "a string",
-        Json::Number(_) => "a number",
-        Json::Bool(_) => "a boolean",
-        Json::Array(_) => "a list",
-        Json::Null => "null",
-    }
-}
-
-/// `rel="next"` of an RFC 8288 Link header.
-fn next_link(h: &reqwest::header::HeaderMap) -> Option<String> {
-    for v in h.get_all(reqwest::header::LINK) {
-        let v = v.to_str().ok()?;
-        for part in v.split(',') {
-            let mut bits = part.split(';');
-            let target = bits.next()?.trim();
-            if bits.any(|b| {
-                let b = b.trim().replace(' ', "");
-                b == "rel=\"next\"" || b == "rel=next"
-            }) {
-                return Some(
-                    target
-                        .trim_start_matches('<')
-                        .trim_end_matches('>')
-                        .to_string(),
-                );
-            }
-        }
-    }
-    None
-}
-
-/// Resolves a next-page link that may be relative to the first URL.
-fn absolute(base: &str, link: &str) -> String {
-    if link.starts_with("http://") || link.starts_with("https://") {
-        return link.to_string();
-    }
-    match reqwest::Url::parse(base).and_then(|b| b.join(link)) {
-        Ok(u) => u.to_string(),
-        Err(_) => link.to_string(),
-    }
-}
-
-fn strip_query(url: &str) -> String {
+pub(super) fn strip_query(url: &str) -> String {
     url.split('?').next().unwrap_or(url).to_string()
 }
 
-fn transport(e: &reqwest::Error) -> String {
+pub(super) fn transport(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".to_string()
     } else if e.is_connect() {

@@ -5,7 +5,9 @@ pub mod executor;
 pub mod inventory;
 pub mod jwt;
 pub mod manifest;
+mod oauth;
 pub mod rate_limit;
+mod response;
 pub mod secrets;
 pub mod simulator;
 
