@@ -137,7 +137,7 @@ async fn change(
             format!("{key} edited by {by}: new version needs approval"),
         )
         .step(&d.step);
-        let stored = store.put_notice(new, ev).await?;
+        let (stored, _) = store.put_notice(new, ev).await?;
         eprintln!(
             "{id}: {key} v{} stored (v{} was the latest); approve it before sending",
             stored.version, d.version

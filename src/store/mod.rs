@@ -349,8 +349,12 @@ impl Store {
             .collect()
     }
 
-    /// Stores a new version of a notice draft and returns its version.
-    pub async fn put_notice(&self, draft: NoticeDraft, ev: NewEvent) -> Result<NoticeDraft> {
+    /// Stores a new version of a notice draft; returns it and its event.
+    pub async fn put_notice(
+        &self,
+        draft: NoticeDraft,
+        ev: NewEvent,
+    ) -> Result<(NoticeDraft, TimelineEvent)> {
         let j = draft.jurisdiction.clone().unwrap_or_else(|| "-".into());
         let p = prefix(&[&draft.incident, &draft.step, &draft.audience, &j]);
         let at = draft.drafted_at;
@@ -368,8 +372,8 @@ impl Store {
                 n.insert([p.as_slice(), format!("{version:04}").as_bytes()].concat(), enc(&d))?;
                 let mut ev = ev.clone();
                 ev.data = serde_json::json!({"version": version, "jurisdiction": d.jurisdiction, "template": d.template});
-                append_event(e, m, &incident, at, &ev)?;
-                Ok(d)
+                let te = append_event(e, m, &incident, at, &ev)?;
+                Ok((d, te))
             })
             .map_err(tx_err)
         })

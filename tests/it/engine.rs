@@ -818,3 +818,71 @@ steps:
     );
     assert_eq!(applied[0].data["exception"], "inadvertent_disclosure");
 }
+
+#[tokio::test]
+async fn every_recorded_event_is_announced_to_subscribers() {
+    let mock = Mock::start().await;
+    mock.on(
+        "/list",
+        vec![Reply::json(
+            200,
+            json!({"items": [{"id": "1"}, {"id": "2"}]}),
+        )],
+    );
+    mock.on(
+        "/t/1",
+        vec![Reply::json(503, json!({})), Reply::status(204)],
+    );
+    mock.on("/t/2", vec![Reply::status(204)]);
+    let rig = Rig::new(&mock, true);
+    let mut rx = rig.engine.subscribe();
+    let (id, status) = rig
+        .run(
+            r#"
+version: 1
+name: test
+inputs:
+  tool: { type: string, default: ChatGPT }
+  records: { type: integer, default: 5 }
+  jurisdictions: { type: list, default: [EU] }
+  data_elements: { type: list, default: [email] }
+steps:
+  - id: list
+    action: mockp.list
+    with: { path: list }
+  - id: revoke
+    action: mockp.revoke
+    needs: [list]
+    for_each: steps.list.output
+    when: '{{eq item.id "1"}}'
+    with: { path: "t/{{item.id}}" }
+  - id: draft
+    notice: { audience: customers, jurisdictions: inputs.jurisdictions }
+  - id: legal
+    approval: { approvers: [legal] }
+    needs: [draft]
+  - id: pause
+    wait: 1h
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, IncidentStatus::Completed);
+    let mut announced = vec![];
+    while let Ok((inc, ev)) = rx.try_recv() {
+        assert_eq!(inc, id);
+        announced.push(ev.seq);
+    }
+    let stored: Vec<u64> = rig
+        .store
+        .events(&id)
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    announced.sort();
+    assert_eq!(
+        announced, stored,
+        "progress displays and Slack see what the timeline holds"
+    );
+}

@@ -91,11 +91,12 @@ impl Engine {
                     .unwrap_or_default()
             );
             let ev = NewEvent::new("notice.drafted", "quench", msg).step(&step.id);
-            let stored = self
+            let (stored, te) = self
                 .store
                 .put_notice(draft, ev)
                 .await
                 .map_err(|e| StepFailure::Engine(e.into()))?;
+            self.announce(&inc.id, Some(te));
             out.push(
                 json!({"jurisdiction": code, "template": template, "version": stored.version}),
             );
