@@ -124,6 +124,46 @@ impl Engine {
         self.events.subscribe()
     }
 
+    /// Appends an event on its own (now) and announces it.
+    pub(crate) async fn record(&self, id: &str, ev: NewEvent) -> Result<(), EngineError> {
+        let te = self.store.append(id, self.clock.now(), ev).await?;
+        self.announce(id, Some(te));
+        Ok(())
+    }
+
+    /// Writes a step's state with its event (now) and announces it.
+    pub(crate) async fn put_step(
+        &self,
+        id: &str,
+        step: &str,
+        run: &StepRun,
+        ev: Option<NewEvent>,
+    ) -> Result<(), EngineError> {
+        let te = self
+            .store
+            .put_step(id, step, run, self.clock.now(), ev)
+            .await?;
+        self.announce(id, te);
+        Ok(())
+    }
+
+    /// Writes an item's state with its event (now) and announces it.
+    pub(crate) async fn put_item(
+        &self,
+        id: &str,
+        step: &str,
+        idx: u32,
+        run: &crate::store::ItemRun,
+        ev: NewEvent,
+    ) -> Result<(), EngineError> {
+        let te = self
+            .store
+            .put_item(id, step, idx, run, self.clock.now(), ev)
+            .await?;
+        self.announce(id, Some(te));
+        Ok(())
+    }
+
     pub(crate) fn announce(&self, id: &str, ev: Option<TimelineEvent>) {
         if let Some(ev) = ev {
             let _ = self.events.send((id.to_string(), ev));
@@ -209,15 +249,8 @@ impl Engine {
                 in_flight.join(", ")
             )
         };
-        let te = self
-            .store
-            .append(
-                id,
-                self.clock.now(),
-                NewEvent::new("incident.resumed", "quench", msg),
-            )
+        self.record(id, NewEvent::new("incident.resumed", "quench", msg))
             .await?;
-        self.announce(id, Some(te));
         self.run(id).await
     }
 

@@ -144,8 +144,7 @@ impl Engine {
                 ),
             )
             .step(&res.step);
-            let te = self.store.append(id, now, ev).await?;
-            self.announce(id, Some(te));
+            self.record(id, ev).await?;
             return Err(ResolveError::Forbidden {
                 by: res.by,
                 step: res.step,
@@ -170,11 +169,8 @@ impl Engine {
                 json!({"done": true, "by": res.by, "note": res.note}),
             ),
         };
-        let te = self
-            .store
-            .append(id, now, NewEvent::new(kind, &res.by, msg).step(&res.step))
+        self.record(id, NewEvent::new(kind, &res.by, msg).step(&res.step))
             .await?;
-        self.announce(id, Some(te));
         if res.decision == Decision::Approve {
             self.approve_notices_before(&inc, &res.step, &res.by)
                 .await?;
@@ -184,11 +180,7 @@ impl Engine {
         run.output = output;
         let ev = NewEvent::new("step.succeeded", &res.by, format!("{} succeeded", res.step))
             .step(&res.step);
-        let te = self
-            .store
-            .put_step(id, &res.step, &run, now, Some(ev))
-            .await?;
-        self.announce(id, te);
+        self.put_step(id, &res.step, &run, Some(ev)).await?;
         // A waiting incident runs again; `run` decides its new status.
         Ok(())
     }
@@ -217,8 +209,7 @@ impl Engine {
         )
         .step(step)
         .data(json!({"exception": name}));
-        let te = self.store.append(id, self.clock.now(), ev).await?;
-        self.announce(id, Some(te));
+        self.record(id, ev).await?;
         Ok(())
     }
 

@@ -235,11 +235,7 @@ impl Engine {
                 )
                 .step(&step.id)
                 .item(item_no);
-                let te = self
-                    .store
-                    .put_item(id, &step.id, idx, &ir, self.clock.now(), ev)
-                    .await?;
-                self.announce(id, Some(te));
+                self.put_item(id, &step.id, idx, &ir, ev).await?;
                 return Ok(ir);
             }
         };
@@ -259,11 +255,7 @@ impl Engine {
             .step(&step.id)
             .item(item_no)
             .data(json!({"idempotency_key": ir.idempotency_key, "attempt": ir.attempts}));
-            let te = self
-                .store
-                .put_item(id, &step.id, idx, &ir, self.clock.now(), ev)
-                .await?;
-            self.announce(id, Some(te));
+            self.put_item(id, &step.id, idx, &ir, ev).await?;
 
             let result = self
                 .executor
@@ -295,8 +287,7 @@ impl Engine {
                         .step(&step.id)
                         .item(item_no)
                         .data(json!({"status": ok.status, "already_done": ok.already_done}));
-                    let te = self.store.put_item(id, &step.id, idx, &ir, now, ev).await?;
-                    self.announce(id, Some(te));
+                    self.put_item(id, &step.id, idx, &ir, ev).await?;
                     return Ok(ir);
                 }
                 Err(CallError::Retriable {
@@ -321,8 +312,7 @@ impl Engine {
                     .step(&step.id)
                     .item(item_no)
                     .data(json!({"status": status, "delay_ms": delay.as_millis() as u64}));
-                    let te = self.store.append(id, now, ev).await?;
-                    self.announce(id, Some(te));
+                    self.record(id, ev).await?;
                     self.clock.sleep(delay).await;
                 }
                 Err(e) => {
@@ -342,8 +332,7 @@ impl Engine {
                     .step(&step.id)
                     .item(item_no)
                     .data(json!({"status": e.status()}));
-                    let te = self.store.put_item(id, &step.id, idx, &ir, now, ev).await?;
-                    self.announce(id, Some(te));
+                    self.put_item(id, &step.id, idx, &ir, ev).await?;
                     return Ok(ir);
                 }
             }
@@ -418,11 +407,7 @@ impl Engine {
                 let ev = NewEvent::new(kind, "quench", msg)
                     .step(&step.id)
                     .item(Some(idx));
-                let te = self
-                    .store
-                    .put_item(id, &step.id, idx, &ir, self.clock.now(), ev)
-                    .await?;
-                self.announce(id, Some(te));
+                self.put_item(id, &step.id, idx, &ir, ev).await?;
                 return Ok(ir);
             }
         }

@@ -72,21 +72,6 @@ pub fn duration_text(d: Duration) -> String {
 }
 
 impl Engine {
-    async fn put_step(
-        &self,
-        inc: &str,
-        step: &str,
-        run: &StepRun,
-        ev: Option<NewEvent>,
-    ) -> Result<(), EngineError> {
-        let te = self
-            .store
-            .put_step(inc, step, run, self.clock.now(), ev)
-            .await?;
-        self.announce(inc, te);
-        Ok(())
-    }
-
     async fn finish(
         &self,
         inc: &str,

@@ -38,15 +38,8 @@ impl Engine {
                     json!({"done": true, "by": "drill", "auto": true}),
                 )
             };
-            let te = self
-                .store
-                .append(
-                    id,
-                    self.clock.now(),
-                    NewEvent::new(event, "drill", msg).step(&step.id),
-                )
+            self.record(id, NewEvent::new(event, "drill", msg).step(&step.id))
                 .await?;
-            self.announce(id, Some(te));
             if kind == "approval" {
                 self.approve_notices_before(inc, &step.id, "drill").await?;
                 self.apply_exception(id, &step.id, "drill").await?;
@@ -103,8 +96,7 @@ impl Engine {
                 ),
             )
             .step(&step.id);
-            let te = self.store.append(id, now, ev).await?;
-            self.announce(id, Some(te));
+            self.record(id, ev).await?;
             self.settings.max_wait
         } else {
             left
