@@ -25,21 +25,7 @@ const CODES: &[&str] = &[
 const NO_OWN_TEMPLATE: &[(&str, &str)] = &[];
 
 /// Data elements of DESIGN.md.
-const ELEMENTS: &[&str] = &[
-    "name",
-    "email",
-    "phone",
-    "postal_address",
-    "purchase_history",
-    "credentials",
-    "ssn",
-    "government_id",
-    "financial_account",
-    "payment_card",
-    "health",
-    "biometric",
-    "precise_location",
-];
+const ELEMENTS: &[&str] = quench::notices::clocks::DATA_ELEMENTS;
 
 /// The bundled runbook's default data elements: a marketing list.
 const MARKETING_LIST: &[&str] = &["name", "email", "purchase_history"];
