@@ -84,6 +84,28 @@ pub fn parse(rb: &Runbook, pairs: &[String]) -> Result<Json, InputError> {
             }
         }
     }
+    // These two inputs decide which regulatory clocks start; DESIGN.md fixes
+    // their vocabulary, so a typo must not silently start no clock.
+    let jurisdictions: Vec<&str> = crate::notices::JURISDICTIONS
+        .iter()
+        .map(|(c, _)| *c)
+        .collect();
+    for (name, known) in [
+        ("jurisdictions", jurisdictions.as_slice()),
+        ("data_elements", crate::notices::clocks::DATA_ELEMENTS),
+    ] {
+        let Some(Json::Array(values)) = out.get(name) else {
+            continue;
+        };
+        for v in values.iter().filter_map(Json::as_str) {
+            if !known.contains(&v) {
+                let hint = did_you_mean(v, known.iter().copied())
+                    .map(|m| format!("did you mean `{m}`?"))
+                    .unwrap_or_else(|| format!("known: {}", known.join(", ")));
+                problems.push(format!("--input {name}: unknown value \"{v}\" ({hint})"));
+            }
+        }
+    }
     if problems.is_empty() {
         Ok(Json::Object(out))
     } else {

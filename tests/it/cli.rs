@@ -115,6 +115,31 @@ fn inputs_are_typed_and_required_ones_enforced() {
         "{err}"
     );
 
+    // The values that decide which clocks start are checked too.
+    let o = quench(
+        dir.path(),
+        &[
+            "drill",
+            "shadow-ai-exposure",
+            "--input",
+            "tool=X",
+            "--input",
+            "jurisdictions=EU,US-CAL",
+            "--input",
+            "data_elements=name,snn",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o).1;
+    assert!(
+        err.contains("--input jurisdictions: unknown value \"US-CAL\" (did you mean `US-CA`?)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--input data_elements: unknown value \"snn\" (did you mean `ssn`?)"),
+        "{err}"
+    );
+
     let o = quench(dir.path(), &["drill", "shadow-ai-exposur"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
