@@ -81,6 +81,8 @@ impl Engine {
             },
         };
         let fan_out = step.for_each.is_some();
+        // Decided once per step, not per item (it compiles the template).
+        let filter_items = per_item_when(step);
         if fan_out && run.items.is_none() {
             run.items = Some(items.len() as u32);
             let ev = NewEvent::new(
@@ -127,7 +129,7 @@ impl Engine {
                 if fan_out {
                     ictx["item"] = item;
                 }
-                let r = if per_item_when(&step_c) {
+                let r = if filter_items {
                     me.item_when(&inc_id, &step_c, idx, prior, &ictx, &integ, &act)
                         .await
                 } else {
