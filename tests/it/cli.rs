@@ -17,6 +17,33 @@ fn quench(dir: &std::path::Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A project folder whose `mockp` integration points at `mock`, with one
+/// runbook file.
+fn mock_project(mock: &Mock, runbook_file: &str, runbook: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest(dir.path());
+    std::fs::write(
+        dir.path().join("quench.yaml"),
+        format!("integrations:\n  mockp: {{ base_url: \"{}\" }}\n", mock.url),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join(runbook_file), runbook).unwrap();
+    dir
+}
+
+/// Runs quench in `dir` off the async runtime, which must stay free to
+/// serve the mock the command talks to.
+async fn quench_off_runtime(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_quench"));
+    cmd.current_dir(dir).args(args).env_remove("MOCKP_TOKEN");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
 fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -159,38 +186,21 @@ async fn live_drill_failure_exits_nonzero_and_never_prints_secrets() {
             json!({"error": format!("invalid token {SECRET}")}),
         )],
     );
-    let dir = tempfile::tempdir().unwrap();
-    write_manifest(dir.path());
-    std::fs::write(
-        dir.path().join("quench.yaml"),
-        format!("integrations:\n  mockp: {{ base_url: \"{}\" }}\n", mock.url),
+    let dir = mock_project(&mock, "echo.yaml", "version: 1\nname: echo\nsteps:\n  - id: call\n    action: mockp.get\n    with: { path: echo }\n");
+    // Every log line too, at the most verbose level.
+    let o = quench_off_runtime(
+        dir.path(),
+        &[
+            "--data-dir",
+            "store",
+            "--json",
+            "drill",
+            "echo.yaml",
+            "--live",
+        ],
+        &[("MOCKP_TOKEN", SECRET), ("QUENCH_LOG", "trace")],
     )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("echo.yaml"),
-        "version: 1\nname: echo\nsteps:\n  - id: call\n    action: mockp.get\n    with: { path: echo }\n",
-    )
-    .unwrap();
-    let d = dir.path().to_path_buf();
-    let o = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_quench"))
-            .current_dir(&d)
-            .args([
-                "--data-dir",
-                "store",
-                "--json",
-                "drill",
-                "echo.yaml",
-                "--live",
-            ])
-            .env("MOCKP_TOKEN", SECRET)
-            // Every log line too, at the most verbose level.
-            .env("QUENCH_LOG", "trace")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    .await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
     let report: Json = serde_json::from_str(out.lines().last().unwrap()).unwrap();
@@ -550,18 +560,7 @@ async fn a_killed_declare_is_finished_by_resume_without_repeating_effects() {
         "/b",
         vec![Reply::hang(), Reply::json(200, json!({"ok": true}))],
     );
-    let dir = tempfile::tempdir().unwrap();
-    write_manifest(dir.path());
-    std::fs::write(
-        dir.path().join("quench.yaml"),
-        format!("integrations:\n  mockp: {{ base_url: \"{}\" }}\n", mock.url),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("two.yaml"),
-        "version: 1\nname: two\nsteps:\n  - id: a\n    action: mockp.get\n    with: { path: a }\n  - id: b\n    action: mockp.get\n    needs: [a]\n    with: { path: b }\n",
-    )
-    .unwrap();
+    let dir = mock_project(&mock, "two.yaml", "version: 1\nname: two\nsteps:\n  - id: a\n    action: mockp.get\n    with: { path: a }\n  - id: b\n    action: mockp.get\n    needs: [a]\n    with: { path: b }\n");
     let mut child = Command::new(env!("CARGO_BIN_EXE_quench"))
         .current_dir(dir.path())
         .args(["--data-dir", "store", "declare", "two.yaml"])
@@ -574,17 +573,12 @@ async fn a_killed_declare_is_finished_by_resume_without_repeating_effects() {
     child.kill().unwrap(); // SIGKILL mid-request
     child.wait().unwrap();
 
-    let d = dir.path().to_path_buf();
-    let o = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_quench"))
-            .current_dir(&d)
-            .args(["--data-dir", "store", "resume"])
-            .env("MOCKP_TOKEN", SECRET)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let o = quench_off_runtime(
+        dir.path(),
+        &["--data-dir", "store", "resume"],
+        &[("MOCKP_TOKEN", SECRET)],
+    )
+    .await;
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
     assert!(out.contains(": completed"), "{out}");
@@ -610,18 +604,11 @@ async fn a_killed_declare_is_finished_by_resume_without_repeating_effects() {
 async fn sigterm_stops_a_declare_cleanly_and_says_how_to_continue() {
     let mock = Mock::start().await;
     mock.on("/b", vec![Reply::hang()]);
-    let dir = tempfile::tempdir().unwrap();
-    write_manifest(dir.path());
-    std::fs::write(
-        dir.path().join("quench.yaml"),
-        format!("integrations:\n  mockp: {{ base_url: \"{}\" }}\n", mock.url),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("one.yaml"),
+    let dir = mock_project(
+        &mock,
+        "one.yaml",
         "version: 1\nname: one\nsteps:\n  - id: b\n    action: mockp.get\n    with: { path: b }\n",
-    )
-    .unwrap();
+    );
     let child = Command::new(env!("CARGO_BIN_EXE_quench"))
         .current_dir(dir.path())
         .args(["--data-dir", "store", "declare", "one.yaml"])
