@@ -174,6 +174,7 @@ impl Engine {
         if res.decision == Decision::Approve {
             self.approve_notices_before(&inc, &res.step, &res.by)
                 .await?;
+            self.apply_exception(id, &res.step, &res.by).await?;
         }
         run.status = StepStatus::Succeeded;
         run.finished_at = Some(now);

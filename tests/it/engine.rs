@@ -574,7 +574,7 @@ async fn secrets_never_reach_the_store_or_errors() {
     );
     let events = serde_json::to_string(&rig.store.events(&id).unwrap()).unwrap();
     assert!(!events.contains(SECRET));
-    rig.store.flush_for_tests().await;
+    rig.store.flush().await;
     for entry in walk(rig.dir.path()) {
         let bytes = std::fs::read(&entry).unwrap();
         let hay = String::from_utf8_lossy(&bytes);
@@ -816,6 +816,37 @@ steps:
         1,
         "only the step named after an exception decides one"
     );
+    assert_eq!(applied[0].data["exception"], "inadvertent_disclosure");
+}
+
+#[tokio::test]
+async fn a_person_approving_the_exception_step_records_the_exception_too() {
+    let mock = Mock::start().await;
+    let rig = Rig::new(&mock, false);
+    let src = "version: 1\nname: test\nsteps:\n  - id: inadvertent-disclosure\n    approval: { approvers: [legal] }\n";
+    let (id, status) = rig.run(src, json!({})).await;
+    assert_eq!(status, IncidentStatus::Waiting);
+    rig.engine
+        .resolve(
+            &id,
+            quench::engine::Resolution {
+                step: "inadvertent-disclosure".into(),
+                decision: quench::engine::Decision::Approve,
+                by: "U0LEGAL1".into(),
+                note: None,
+            },
+        )
+        .await
+        .unwrap();
+    let applied: Vec<_> = rig
+        .store
+        .events(&id)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "exception.applied")
+        .collect();
+    assert_eq!(applied.len(), 1);
+    assert_eq!(applied[0].actor, "U0LEGAL1");
     assert_eq!(applied[0].data["exception"], "inadvertent_disclosure");
 }
 
