@@ -69,7 +69,7 @@ async fn fan_out(
     );
     let src = runbook(integration, n, concurrency);
     let rb = quench::runbook::load("bench.yaml", &src, &lib.known()).unwrap();
-    let inputs = quench::cli::inputs::parse(&rb, &[]).unwrap();
+    let inputs = quench::runbook::inputs::parse(&rb, &[]).unwrap();
     let t = Instant::now();
     let id = engine
         .declare(
@@ -80,6 +80,7 @@ async fn fan_out(
                 inputs,
                 declared_by: "bench".into(),
                 severity: "sev2".into(),
+                channel: None,
             },
         )
         .await

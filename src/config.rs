@@ -22,10 +22,29 @@ pub struct Config {
     pub secrets_file: Option<PathBuf>,
     #[serde(default)]
     pub integrations: BTreeMap<String, IntegrationOverride>,
-    pub slack: Option<serde_yaml::Value>,
+    pub slack: Option<SlackConfig>,
     #[serde(default)]
     pub roles: BTreeMap<String, Vec<String>>,
     pub organization: Option<serde_yaml::Value>,
+}
+
+/// `slack:` (DESIGN.md), plus `channel` and `public_url`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SlackConfig {
+    /// Web API base (a local mock in tests); default https://slack.com/api.
+    pub api_url: Option<String>,
+    /// Env var holding the signing secret; unset secret = Slack off.
+    pub signing_secret_env: Option<String>,
+    /// Env var holding the bot token (xoxb-...) used to post updates.
+    pub bot_token_env: Option<String>,
+    #[serde(default)]
+    pub socket_mode: bool,
+    pub app_token_env: Option<String>,
+    /// Channel id for updates on incidents not declared from Slack.
+    pub channel: Option<String>,
+    /// How people reach this daemon (links to /incidents/ID in messages).
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

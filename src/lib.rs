@@ -11,6 +11,8 @@
 //! - [`store`]: the sled store: incidents, step runs, timeline events, notices.
 //! - [`notices`]: notice templates and drafting.
 //! - [`timeline`]: KPIs and renderers (text, markdown, json, html).
+//! - [`server`]: the daemon: REST API, pages, metrics, incident drivers.
+//! - [`slack`]: slash commands, buttons and incident threads in Slack.
 //! - [`library`]: everything bundled or configured, validated together.
 //! - [`cli`]: the command-line interface (`main.rs` only dispatches to it).
 
@@ -23,6 +25,8 @@ pub mod library;
 pub mod notices;
 pub mod render;
 pub mod runbook;
+pub mod server;
+pub mod slack;
 pub mod store;
 pub mod timeline;
 

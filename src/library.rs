@@ -103,8 +103,18 @@ impl Library {
     /// A runbook by path (anything with a `/` or ending in .yaml that
     /// exists) or by name.
     pub fn runbook(&self, name_or_path: &str) -> Result<LoadedRunbook, Diagnostics> {
+        self.find(name_or_path, true)
+    }
+
+    /// A runbook by name only: what remote callers (REST, Slack) may ask
+    /// for, so a request cannot make the daemon read an arbitrary file.
+    pub fn named_runbook(&self, name: &str) -> Result<LoadedRunbook, Diagnostics> {
+        self.find(name, false)
+    }
+
+    fn find(&self, name_or_path: &str, paths: bool) -> Result<LoadedRunbook, Diagnostics> {
         let p = Path::new(name_or_path);
-        let (file, source) = if p.is_file() {
+        let (file, source) = if paths && p.is_file() {
             let src = std::fs::read_to_string(p).map_err(|e| {
                 Diagnostics(vec![Diagnostic::new(
                     name_or_path,
@@ -123,7 +133,11 @@ impl Library {
             return Err(Diagnostics(vec![Diagnostic::new(
                 name_or_path,
                 Pos::START,
-                "no such runbook file or runbook name",
+                if paths {
+                    "no such runbook file or runbook name"
+                } else {
+                    "no such runbook name"
+                },
             )
             .with_hint(hint)]));
         };

@@ -13,13 +13,24 @@ fn main() -> ExitCode {
     }
     quench::install_tls_provider();
     let cli = quench::cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("QUENCH_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // The daemon logs at info by default (and as JSON when asked); other
+    // commands only warn, so their output stays the report.
+    let (default_level, json) = match &cli.command {
+        quench::cli::Command::Serve { log_format, .. } => {
+            ("info", *log_format == quench::cli::LogFormat::Json)
+        }
+        _ => ("warn", false),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("QUENCH_LOG")
+        .unwrap_or_else(|_| default_level.into());
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        fmt.json().init();
+    } else {
+        fmt.init();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{inputs, report_diagnostics, Env};
+use super::{report_diagnostics, Env};
 use crate::engine::{Declaration, Engine};
+use crate::runbook::inputs;
 use crate::runbook::parse_duration;
 use crate::store::{IncidentStatus, Store};
 use crate::timeline;
@@ -31,6 +32,68 @@ pub struct DrillArgs {
     /// Severity of the drill incident (sev1..sev4).
     #[arg(long, default_value = "sev2", value_parser = ["sev1", "sev2", "sev3", "sev4"])]
     pub severity: String,
+    /// Declare it on a running daemon (`quench serve`) at this URL instead
+    /// of running it here; the token comes from api_token_env (QUENCH_API_TOKEN).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+}
+
+/// `declare --server URL` (and `drill --server URL`): the daemon holds the
+/// store, so the incident is declared through its API and runs there.
+pub async fn declare_remote(
+    env: &Env,
+    args: DrillArgs,
+    url: &str,
+    drill: bool,
+) -> anyhow::Result<ExitCode> {
+    let (token_env, token) = env.api_token();
+    let Some(token) = token else {
+        eprintln!("error: --server needs the daemon's API token in {token_env}");
+        return Ok(ExitCode::from(2));
+    };
+    let mut inputs = serde_json::Map::new();
+    for pair in &args.inputs {
+        let Some((k, v)) = pair.split_once('=') else {
+            eprintln!("error: --input \"{pair}\" must be written name=value");
+            return Ok(ExitCode::from(2));
+        };
+        inputs.insert(k.to_string(), serde_json::Value::String(v.to_string()));
+    }
+    let body = serde_json::json!({
+        "runbook": args.runbook,
+        "inputs": inputs,
+        "severity": args.severity,
+        "by": super::people::default_actor(),
+        "drill": drill,
+    });
+    let base = url.trim_end_matches('/');
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let resp = client
+        .post(format!("{base}/api/v1/incidents"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach the daemon at {base}: {e}"))?;
+    let status = resp.status();
+    let answer: serde_json::Value = resp.json().await.unwrap_or_default();
+    if !status.is_success() {
+        let msg = answer["error"]["message"]
+            .as_str()
+            .unwrap_or("no error message")
+            .to_string();
+        eprintln!("error: the daemon refused the declaration ({status}): {msg}");
+        return Ok(ExitCode::from(1));
+    }
+    let id = answer["id"].as_str().unwrap_or_default();
+    if env.json {
+        println!("{answer}");
+    } else {
+        println!("{id} declared on {base}; timeline: {base}/incidents/{id}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse_wait(s: &str) -> Result<Duration, String> {
@@ -78,6 +141,7 @@ pub async fn run(env: &Env, args: DrillArgs, drill: bool) -> anyhow::Result<Exit
                 inputs,
                 declared_by,
                 severity: args.severity.clone(),
+                channel: None,
             },
         )
         .await?;

@@ -2,10 +2,10 @@
 //! so errors are `anyhow` here and typed everywhere below.
 
 mod drill;
-pub mod inputs;
 mod integrations;
 mod notices;
 mod people;
+mod serve;
 mod timeline;
 mod validate;
 mod wiring;
@@ -54,8 +54,18 @@ pub enum Command {
     },
     /// Rehearse a runbook against the built-in simulator.
     Drill(drill::DrillArgs),
+    /// Run the daemon: REST API, timeline pages, Slack, /metrics, /healthz.
+    Serve {
+        /// Address to listen on (default: `listen` from the config, else 127.0.0.1:8080).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// Log lines as text or JSON (on stderr; level from QUENCH_LOG, default info).
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
     /// Declare a real incident and run it here until it completes or waits
-    /// on people (live platforms; approvals and manual steps wait).
+    /// on people (live platforms; approvals and manual steps wait); with
+    /// --server, declare it on a running daemon instead.
     Declare(drill::DrillArgs),
     /// List incidents in the store.
     Incidents,
@@ -127,6 +137,12 @@ pub enum Command {
     },
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum IntegrationsCommand {
     /// One harmless read per configured integration: reachability and auth.
@@ -182,6 +198,18 @@ impl Env {
         crate::integrations::inventory::Registry::load(&path)
     }
 
+    /// The API token's variable name (api_token_env, default
+    /// QUENCH_API_TOKEN) and its value, if set.
+    pub fn api_token(&self) -> (String, Option<String>) {
+        let name = self
+            .config
+            .api_token_env
+            .clone()
+            .unwrap_or_else(|| "QUENCH_API_TOKEN".into());
+        let value = std::env::var(&name).ok().filter(|t| !t.is_empty());
+        (name, value)
+    }
+
     pub fn library(&self) -> Result<Library, Diagnostics> {
         Library::load(&self.folders)
     }
@@ -199,8 +227,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let env = Env::new(&cli)?;
     match cli.command {
         Command::Validate { paths } => validate::run(&env, &paths),
-        Command::Drill(args) => drill::run(&env, args, true).await,
-        Command::Declare(args) => drill::run(&env, args, false).await,
+        Command::Drill(args) => match args.server.clone() {
+            Some(url) => drill::declare_remote(&env, args, &url, true).await,
+            None => drill::run(&env, args, true).await,
+        },
+        Command::Declare(args) => match args.server.clone() {
+            Some(url) => drill::declare_remote(&env, args, &url, false).await,
+            None => drill::run(&env, args, false).await,
+        },
+        Command::Serve { listen, .. } => serve::run(&env, listen).await,
         Command::Incidents => timeline::incidents(&env),
         Command::Status { id } => timeline::status(&env, &id),
         Command::Timeline { id, format } => timeline::timeline(&env, &id, format),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{report_diagnostics, Env};
 use crate::engine::{Decision, Resolution};
-use crate::store::{NewEvent, Store};
+use crate::store::Store;
 
 pub fn default_actor() -> String {
     std::env::var("USER").unwrap_or_else(|_| "operator".into())
@@ -90,54 +90,18 @@ pub async fn note(
     by: Option<String>,
     facts: NoteFacts,
 ) -> anyhow::Result<ExitCode> {
-    use crate::notices::clocks::Moment;
     let store = Store::open(&env.data_dir)?;
     store.incident(id)?;
     let by = by.unwrap_or_else(default_actor);
     let now = chrono::Utc::now();
-    let ev = if let Some(m) = &facts.moment {
-        let (name, at) = match m.split_once('=') {
-            Some((n, t)) => {
-                let at = chrono::DateTime::parse_from_rfc3339(t)
-                    .map_err(|e| anyhow::anyhow!("--moment {m}: \"{t}\" is not an RFC 3339 time ({e}); write e.g. 2026-11-28T21:04:00Z"))?
-                    .with_timezone(&chrono::Utc);
-                (n, at)
-            }
-            None => (m.as_str(), now),
-        };
-        let Some(moment) = Moment::parse(name) else {
-            let all: Vec<&str> = Moment::ALL.iter().map(|m| m.as_str()).collect();
-            anyhow::bail!(
-                "--moment: unknown moment \"{name}\"; one of: {}",
-                all.join(", ")
-            );
-        };
-        NewEvent::new(
-            "moment.recorded",
-            &by,
-            format!("{}: {text}", moment.as_str()),
-        )
-        .data(serde_json::json!({"moment": moment.as_str(), "at": at.to_rfc3339()}))
-    } else if facts.pause {
-        NewEvent::new(
-            "clock.paused",
-            &by,
-            format!("Law-enforcement delay: {text}"),
-        )
-        .data(serde_json::json!({"at": now.to_rfc3339()}))
-    } else if facts.resume {
-        NewEvent::new(
-            "clock.resumed",
-            &by,
-            format!("Law-enforcement delay ended: {text}"),
-        )
-        .data(serde_json::json!({"at": now.to_rfc3339()}))
-    } else if let Some(x) = &facts.exception {
-        NewEvent::new("exception.applied", &by, format!("Exception {x}: {text}"))
-            .data(serde_json::json!({"exception": x}))
-    } else {
-        NewEvent::new("note", &by, text)
+    let facts = crate::timeline::notes::NoteFacts {
+        moment: facts.moment,
+        pause: facts.pause,
+        resume: facts.resume,
+        exception: facts.exception,
     };
+    let ev = crate::timeline::notes::note_event(text, &by, &facts, now)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let ev = store.append(id, now, ev).await?;
     println!("{id}: {} #{} recorded", ev.kind, ev.seq);
     Ok(ExitCode::SUCCESS)

@@ -45,16 +45,10 @@ pub fn status(env: &Env, id: &str) -> anyhow::Result<ExitCode> {
     let store = Store::open(&env.data_dir)?;
     let snap = store.snapshot(id)?;
     if env.json {
-        let steps: Vec<_> = snap
-            .steps
-            .iter()
-            .map(|(s, r)| serde_json::json!({"id": s, "status": r.status.name(), "attempts": r.attempts, "items": r.items.unwrap_or(0), "error": r.error}))
-            .collect();
-        let i = &snap.incident;
-        let clocks = render::clocks::clocks_json(i, &store.events(id)?, chrono::Utc::now());
+        let events = store.events(id)?;
         println!(
             "{}",
-            serde_json::json!({"id": i.id, "runbook": i.runbook, "status": i.status.name(), "declared_at": i.declared_at.to_rfc3339(), "declared_by": i.declared_by, "severity": i.severity, "steps": steps, "clocks": clocks})
+            render::incident_json(&snap, &events, chrono::Utc::now())
         );
     } else {
         let i = &snap.incident;

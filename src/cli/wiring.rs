@@ -84,19 +84,7 @@ pub async fn wire(
 /// durable, and an interrupted call is retried with the same idempotency
 /// key by `quench resume`.
 pub async fn until_stopped<T>(id: &str, work: impl std::future::Future<Output = T>) -> Option<T> {
-    let stop = async {
-        #[cfg(unix)]
-        {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-    };
+    let stop = stop_signal();
     tokio::select! {
         out = work => Some(out),
         _ = stop => {
@@ -104,4 +92,19 @@ pub async fn until_stopped<T>(id: &str, work: impl std::future::Future<Output = 
             None
         }
     }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }

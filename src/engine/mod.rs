@@ -82,6 +82,8 @@ pub struct Declaration {
     pub inputs: Json,
     pub declared_by: String,
     pub severity: String,
+    /// The Slack channel it was declared from: its updates go there.
+    pub channel: Option<String>,
 }
 
 #[derive(Clone)]
@@ -113,8 +115,31 @@ impl Engine {
         }
     }
 
+    /// The same store, clock, library and event feed, calling another
+    /// executor with other settings: the daemon's drill engine beside its
+    /// live one, so one subscription sees both.
+    pub fn sibling(&self, executor: Arc<Executor>, settings: Settings) -> Engine {
+        Engine {
+            executor,
+            settings,
+            ..self.clone()
+        }
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn library(&self) -> &Arc<Library> {
+        &self.library
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     /// Every recorded event, as it is recorded (for progress displays and
@@ -199,7 +224,7 @@ impl Engine {
             &d.declared_by,
             format!("{what} declared: {} ({})", rb.title, d.severity),
         )
-        .data(json!({"runbook": rb.name, "inputs": d.inputs, "drill": self.settings.drill}));
+        .data(json!({"runbook": rb.name, "inputs": d.inputs, "drill": self.settings.drill, "channel": d.channel}));
         let te = self.store.create_incident(&inc, ev).await?;
         self.announce(&id, Some(te));
         Ok(id)

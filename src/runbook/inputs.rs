@@ -1,4 +1,5 @@
-//! `--input k=v` values, typed by the runbook's input declarations.
+//! A runbook's inputs, typed by its declarations: from `--input k=v`
+//! (CLI, Slack) or a JSON object (REST API).
 
 use serde_json::{Map, Value as Json};
 
@@ -21,37 +22,10 @@ pub fn parse(rb: &Runbook, pairs: &[String]) -> Result<Json, InputError> {
             continue;
         };
         let Some(decl) = rb.input(k) else {
-            let hint = did_you_mean(k, rb.inputs.iter().map(|i| i.name.as_str()))
-                .map(|m| format!(" (did you mean `{m}`?)"))
-                .unwrap_or_default();
-            let known: Vec<&str> = rb.inputs.iter().map(|i| i.name.as_str()).collect();
-            problems.push(format!(
-                "runbook {} has no input \"{k}\"{hint}; its inputs are: {}",
-                rb.name,
-                known.join(", ")
-            ));
+            problems.push(unknown_input(rb, k));
             continue;
         };
-        let value = match decl.ty {
-            InputType::String | InputType::Timestamp => Json::String(v.to_string()),
-            InputType::Integer => v
-                .trim()
-                .parse::<i64>()
-                .map(Json::from)
-                .unwrap_or(Json::String(v.to_string())),
-            InputType::Boolean => match v.trim().to_ascii_lowercase().as_str() {
-                "true" | "yes" | "1" => Json::Bool(true),
-                "false" | "no" | "0" => Json::Bool(false),
-                _ => Json::String(v.to_string()),
-            },
-            InputType::List => Json::Array(
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(|s| Json::String(s.to_string()))
-                    .collect(),
-            ),
-        };
+        let value = from_text(decl.ty, v);
         match coerce_input(decl.ty, &value) {
             Ok(v) => {
                 out.insert(k.to_string(), v);
@@ -62,6 +36,87 @@ pub fn parse(rb: &Runbook, pairs: &[String]) -> Result<Json, InputError> {
             )),
         }
     }
+    finish(rb, out, problems)
+}
+
+/// Builds the inputs object from a JSON object (the REST API): values must
+/// already have their declared types; defaults and checks as for `parse`.
+pub fn from_json(rb: &Runbook, given: &Json) -> Result<Json, InputError> {
+    let mut out = Map::new();
+    let mut problems = Vec::new();
+    let given = match given {
+        Json::Null => Map::new(),
+        Json::Object(m) => m.clone(),
+        other => {
+            return Err(InputError(format!(
+                "`inputs` must be an object of name: value, found {other}"
+            )))
+        }
+    };
+    for (k, v) in given {
+        let Some(decl) = rb.input(&k) else {
+            problems.push(unknown_input(rb, &k));
+            continue;
+        };
+        // Text is accepted for any type, typed as `--input` types it, so
+        // scripts and `declare --server` need not know the declarations.
+        let v = match (&v, decl.ty) {
+            (Json::String(text), ty) if ty != InputType::String => from_text(ty, text),
+            _ => v,
+        };
+        match coerce_input(decl.ty, &v) {
+            Ok(v) => {
+                out.insert(k, v);
+            }
+            Err(e) => problems.push(format!("input `{k}` {e}")),
+        }
+    }
+    finish(rb, out, problems)
+}
+
+/// A value written as text (`k=v`), typed by its declaration; what does
+/// not parse stays text so `coerce_input` reports it.
+fn from_text(ty: InputType, v: &str) -> Json {
+    match ty {
+        InputType::String | InputType::Timestamp => Json::String(v.to_string()),
+        InputType::Integer => v
+            .trim()
+            .parse::<i64>()
+            .map(Json::from)
+            .unwrap_or(Json::String(v.to_string())),
+        InputType::Boolean => match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" => Json::Bool(true),
+            "false" | "no" | "0" => Json::Bool(false),
+            _ => Json::String(v.to_string()),
+        },
+        InputType::List => Json::Array(
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Json::String(s.to_string()))
+                .collect(),
+        ),
+    }
+}
+
+fn unknown_input(rb: &Runbook, k: &str) -> String {
+    let hint = did_you_mean(k, rb.inputs.iter().map(|i| i.name.as_str()))
+        .map(|m| format!(" (did you mean `{m}`?)"))
+        .unwrap_or_default();
+    let known: Vec<&str> = rb.inputs.iter().map(|i| i.name.as_str()).collect();
+    format!(
+        "runbook {} has no input \"{k}\"{hint}; its inputs are: {}",
+        rb.name,
+        known.join(", ")
+    )
+}
+
+/// Defaults, required inputs and the fixed vocabularies, all problems at once.
+fn finish(
+    rb: &Runbook,
+    mut out: Map<String, Json>,
+    mut problems: Vec<String>,
+) -> Result<Json, InputError> {
     for decl in &rb.inputs {
         if out.contains_key(&decl.name) {
             continue;

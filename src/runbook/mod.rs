@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod diagnostic;
+pub mod inputs;
 pub mod load;
 pub mod model;
 pub mod template;

@@ -171,8 +171,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Flushes everything (tests that inspect the files on disk).
-    pub async fn flush_for_tests(&self) {
+    /// Flushes everything written so far (shutdown; tests that read the files).
+    pub async fn flush(&self) {
         let _ = self.commit(|| Ok(())).await;
     }
 
@@ -443,6 +443,26 @@ impl Store {
                 dec(&k, &v)
             })
             .collect()
+    }
+
+    /// Small records beside the incident (e.g. which Slack thread is its
+    /// channel); flushed like every other write.
+    pub async fn put_meta(&self, name: &str, value: &serde_json::Value) -> Result<()> {
+        let k = key(&["kv", name]);
+        let v = enc(value);
+        self.commit(|| {
+            self.meta.insert(k.as_slice(), v.as_slice())?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub fn meta(&self, name: &str) -> Result<Option<serde_json::Value>> {
+        let k = key(&["kv", name]);
+        match self.meta.get(&k)? {
+            Some(v) => Ok(Some(dec(&k, &v)?)),
+            None => Ok(None),
+        }
     }
 
     pub fn snapshot(&self, id: &str) -> Result<Snapshot> {

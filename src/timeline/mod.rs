@@ -1,6 +1,7 @@
 //! Timeline assembly, KPIs and renderers.
 
 pub mod clocks;
+pub mod notes;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value as Json};
@@ -180,7 +181,7 @@ fn render_markdown_events(inc: &Incident, events: &[TimelineEvent]) -> String {
     out
 }
 
-fn html_escape(s: &str) -> String {
+pub fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -188,13 +189,37 @@ fn html_escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
+pub const PAGE_STYLE: &str = "<style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse;margin-bottom:1.5rem}td,th{border:1px solid #ccc;padding:.3rem .5rem;text-align:left}.overdue{color:#b00;font-weight:bold}</style>";
+
+/// The HTML export (`timeline --format html`): clocks and events.
 pub fn render_html(inc: &Incident, events: &[TimelineEvent]) -> String {
+    html_document(inc, events, None, Utc::now(), false)
+}
+
+/// The daemon's page for one incident: its steps too, and it refreshes
+/// itself while the incident is open.
+pub fn render_html_page(
+    snap: &Snapshot,
+    events: &[TimelineEvent],
+    now: DateTime<Utc>,
+    refresh: bool,
+) -> String {
+    html_document(&snap.incident, events, Some(snap), now, refresh)
+}
+
+fn html_document(
+    inc: &Incident,
+    events: &[TimelineEvent],
+    snap: Option<&Snapshot>,
+    now: DateTime<Utc>,
+    refresh: bool,
+) -> String {
     let mut clock_rows = String::new();
-    for c in clocks::clocks_json(inc, events, Utc::now()) {
+    for c in clocks::clocks_json(inc, events, now) {
         let g = |k: &str| html_escape(c[k].as_str().unwrap_or(""));
         clock_rows.push_str(&format!(
             "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><a href=\"{}\">source</a></td></tr>\n",
-            if c["overdue"] == true { " style=\"color:#b00;font-weight:bold\"" } else { "" },
+            if c["overdue"] == true { " class=\"overdue\"" } else { "" },
             g("jurisdiction"),
             g("recipient"),
             g("title"),
@@ -205,7 +230,29 @@ pub fn render_html(inc: &Incident, events: &[TimelineEvent]) -> String {
     let clocks_html = if clock_rows.is_empty() {
         String::new()
     } else {
-        format!("<h2>Regulatory clocks</h2><table><thead><tr><th>Jurisdiction</th><th>Recipient</th><th>Obligation</th><th>Status</th><th></th></tr></thead><tbody>\n{clock_rows}</tbody></table><h2>Timeline</h2>")
+        format!("<h2>Regulatory clocks</h2><table><thead><tr><th>Jurisdiction</th><th>Recipient</th><th>Obligation</th><th>Status</th><th></th></tr></thead><tbody>\n{clock_rows}</tbody></table>")
+    };
+    let steps_html = match snap {
+        Some(snap) if !snap.steps.is_empty() => {
+            let mut rows = String::new();
+            for (sid, r) in &snap.steps {
+                rows.push_str(&format!(
+                    "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                    if r.status == StepStatus::Failed {
+                        " class=\"overdue\""
+                    } else {
+                        ""
+                    },
+                    html_escape(sid),
+                    r.status.name(),
+                    r.attempts,
+                    r.items.map(|n| n.to_string()).unwrap_or_default(),
+                    html_escape(r.error.as_deref().unwrap_or("")),
+                ));
+            }
+            format!("<h2>Steps</h2><table><thead><tr><th>Step</th><th>Status</th><th>Attempts</th><th>Items</th><th>Error</th></tr></thead><tbody>\n{rows}</tbody></table>")
+        }
+        _ => String::new(),
     };
     let mut rows = String::new();
     for e in events {
@@ -221,10 +268,11 @@ pub fn render_html(inc: &Incident, events: &[TimelineEvent]) -> String {
         ));
     }
     format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{id} timeline</title>\
-<style>body{{font-family:system-ui,sans-serif;margin:2rem}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3rem .5rem;text-align:left}}</style></head>\
-<body><h1>{id} — {title}</h1><p>Runbook <code>{rb}</code> · {sev} · status <strong>{status}</strong> · declared {at} by {by}</p>{clocks_html}\
-<table><thead><tr><th>#</th><th>Time</th><th>Since declared</th><th>Event</th><th>Step</th><th>Actor</th><th>Detail</th></tr></thead><tbody>\n{rows}</tbody></table></body></html>\n",
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{refresh}<title>{id} timeline</title>{style}</head>\
+<body><h1>{id} — {title}</h1><p>Runbook <code>{rb}</code> · {sev} · status <strong>{status}</strong> · declared {at} by {by}</p>{clocks_html}{steps_html}\
+<h2>Timeline</h2><table><thead><tr><th>#</th><th>Time</th><th>Since declared</th><th>Event</th><th>Step</th><th>Actor</th><th>Detail</th></tr></thead><tbody>\n{rows}</tbody></table></body></html>\n",
+        refresh = if refresh { "<meta http-equiv=\"refresh\" content=\"15\">" } else { "" },
+        style = PAGE_STYLE,
         id = html_escape(&inc.id),
         title = html_escape(&inc.title),
         rb = html_escape(&inc.runbook),
@@ -245,4 +293,26 @@ pub fn step_symbol(s: StepStatus) -> &'static str {
         StepStatus::Running => "running",
         StepStatus::Pending => "pending",
     }
+}
+
+/// An incident as the REST API and `status --json` show it: its fields,
+/// every step's state, and its regulatory clocks as of `now`.
+pub fn incident_json(snap: &Snapshot, events: &[TimelineEvent], now: DateTime<Utc>) -> Json {
+    let i = &snap.incident;
+    let steps: Vec<Json> = snap
+        .steps
+        .iter()
+        .map(|(s, r)| {
+            json!({"id": s, "status": r.status.name(), "attempts": r.attempts,
+                   "items": r.items.unwrap_or(0), "started_at": r.started_at,
+                   "finished_at": r.finished_at, "error": r.error})
+        })
+        .collect();
+    json!({
+        "id": i.id, "runbook": i.runbook, "title": i.title, "status": i.status.name(),
+        "declared_at": i.declared_at.to_rfc3339(), "declared_by": i.declared_by,
+        "severity": i.severity, "drill": i.drill, "finished_at": i.finished_at,
+        "steps": steps,
+        "clocks": clocks::clocks_json(i, events, now),
+    })
 }

@@ -6,5 +6,6 @@ mod engine;
 mod integrations;
 mod notices;
 mod resume;
+mod server;
 mod support;
 mod validate;

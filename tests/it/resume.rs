@@ -37,7 +37,7 @@ async fn child_engine_process() {
     let dir = std::path::Path::new(&dir);
     let (engine, _store, lib) = build_engine(dir, &url, FakeClock::new(start_time()), true);
     let rb = quench::runbook::load("test.yaml", RUNBOOK, &lib.known()).unwrap();
-    let inputs = quench::cli::inputs::parse(&rb, &[]).unwrap();
+    let inputs = quench::runbook::inputs::parse(&rb, &[]).unwrap();
     let id = engine
         .declare(
             &rb,
@@ -47,6 +47,7 @@ async fn child_engine_process() {
                 inputs,
                 declared_by: "child".into(),
                 severity: "sev2".into(),
+                channel: None,
             },
         )
         .await

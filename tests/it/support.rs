@@ -119,9 +119,14 @@ impl Mock {
 
     /// Waits until a request for `path` has arrived.
     pub async fn wait_for(&self, path: &str) {
+        self.wait_hits(path, 1).await
+    }
+
+    /// Waits until `n` requests for `path` have arrived.
+    pub async fn wait_hits(&self, path: &str, n: usize) {
         loop {
             let notified = self.state.arrived.notified();
-            if self.hits(path) > 0 {
+            if self.hits(path) >= n {
                 return;
             }
             notified.await;
@@ -235,7 +240,8 @@ pub fn library(dir: &Path) -> Arc<Library> {
     write_manifest(dir);
     Arc::new(
         Library::load(&Folders {
-            runbooks: None,
+            // Tests that need runbooks by name (the daemon's) put them here.
+            runbooks: dir.join("runbooks").is_dir().then(|| dir.join("runbooks")),
             integrations: Some(dir.join("integrations")),
         })
         .unwrap(),
@@ -326,7 +332,7 @@ impl Rig {
                     .collect()
             })
             .unwrap_or_default();
-        let inputs = quench::cli::inputs::parse(&rb, &pairs);
+        let inputs = quench::runbook::inputs::parse(&rb, &pairs);
         self.engine
             .declare(
                 &rb,
@@ -336,6 +342,7 @@ impl Rig {
                     inputs: inputs.unwrap(),
                     declared_by: "tester".into(),
                     severity: "sev2".into(),
+                    channel: None,
                 },
             )
             .await

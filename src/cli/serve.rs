@@ -1,0 +1,102 @@
+//! `quench serve`: the daemon. Holds the store, resumes what a stopped
+//! daemon left running, serves the API, pages and Slack until SIGTERM or
+//! Ctrl-C, then stops cleanly (every transition is already durable).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::{report_diagnostics, Env};
+use crate::engine::{Engine, Settings, SystemClock};
+use crate::server::{Daemon, DaemonParts};
+use crate::slack::{Slack, SlackSettings};
+use crate::store::Store;
+
+pub async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<ExitCode> {
+    let lib = match env.library() {
+        Ok(l) => Arc::new(l),
+        Err(d) => return Ok(report_diagnostics(&d)),
+    };
+    let (token_env, api_token) = env.api_token();
+    let Some(api_token) = api_token else {
+        eprintln!("error: the API token is not set: export {token_env}=<a long random value> (the variable is named by api_token_env in quench.yaml); /api/* and the pages require it as a bearer token");
+        return Ok(ExitCode::from(2));
+    };
+    if api_token.len() < 16 {
+        eprintln!("error: {token_env} is shorter than 16 characters; use a long random value (e.g. `openssl rand -hex 32`)");
+        return Ok(ExitCode::from(2));
+    }
+    let slack = match SlackSettings::from_config(env.config.slack.as_ref()) {
+        Ok(Some(s)) => Some(Slack::new(s).context("building the Slack client")?),
+        Ok(None) => None,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let addr = listen
+        .or_else(|| env.config.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let store = Store::open(&env.data_dir)?;
+
+    let (live_exec, _) = super::wiring::executor(env, &lib, true).await?;
+    let (drill_exec, simulator) = super::wiring::executor(env, &lib, false).await?;
+    let settings = Settings {
+        drill: false,
+        max_wait: Duration::from_secs(5),
+        organization: env.config.organization_json(),
+        roles: env.config.roles.clone(),
+        registry: env.registry().map_err(|d| anyhow::anyhow!("{d}"))?,
+    };
+    let live = Engine::new(
+        store,
+        live_exec,
+        Arc::new(SystemClock),
+        lib,
+        settings.clone(),
+    );
+    let drill = live.sibling(
+        drill_exec,
+        Settings {
+            drill: true,
+            ..settings
+        },
+    );
+    let slack_on = slack.is_some();
+    let daemon = Daemon::new(DaemonParts {
+        live,
+        drill: Some(drill),
+        api_token,
+        slack,
+    });
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| {
+            format!("cannot listen on {addr} (--listen or `listen:` in quench.yaml)")
+        })?;
+    let local = listener.local_addr()?;
+    let resumed = daemon.start()?;
+    // Scripts and tests read the bound address from this first line.
+    println!("quench serve: listening on http://{local}");
+    tracing::info!(
+        %local,
+        data_dir = %env.data_dir.display(),
+        slack = slack_on,
+        resumed = resumed.len(),
+        "daemon started"
+    );
+    for id in &resumed {
+        tracing::info!(incident = %id, "resuming an incident left running");
+    }
+    crate::server::serve(daemon, listener, shutdown_signal()).await?;
+    drop(simulator);
+    tracing::info!("daemon stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    super::wiring::stop_signal().await;
+    tracing::info!("shutting down: finishing requests, then stopping");
+}

@@ -1,0 +1,217 @@
+//! `/api/v1/*` handlers, `/healthz`, and the JSON 404.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value as Json_};
+
+use super::error::{ApiError, ApiJson};
+use super::{Daemon, DeclareRequest};
+use crate::engine::{Decision, Resolution};
+use crate::timeline::notes::NoteFacts;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateIncident {
+    runbook: String,
+    #[serde(default)]
+    inputs: Json_,
+    severity: Option<String>,
+    /// Who declares (default "api").
+    by: Option<String>,
+    /// Run on the built-in simulator, approvals automatic.
+    #[serde(default)]
+    drill: bool,
+}
+
+pub async fn create_incident(
+    State(d): State<Daemon>,
+    ApiJson(body): ApiJson<CreateIncident>,
+) -> ApiResult<Response> {
+    let id = d
+        .declare(DeclareRequest {
+            runbook: body.runbook,
+            inputs: body.inputs,
+            severity: body.severity,
+            by: body.by.unwrap_or_else(|| "api".into()),
+            drill: body.drill,
+            channel: None,
+        })
+        .await?;
+    let url = format!("/incidents/{id}");
+    Ok((
+        StatusCode::CREATED,
+        [(
+            axum::http::header::LOCATION,
+            format!("/api/v1/incidents/{id}"),
+        )],
+        Json(json!({"id": id, "url": url})),
+    )
+        .into_response())
+}
+
+fn incident_json(d: &Daemon, id: &str) -> ApiResult<Json_> {
+    let store = d.store();
+    let snap = store.snapshot(id).map_err(super::OpError::from)?;
+    let events = store.events(id).map_err(super::OpError::from)?;
+    Ok(crate::timeline::incident_json(
+        &snap,
+        &events,
+        d.engine().now(),
+    ))
+}
+
+pub async fn list_incidents(State(d): State<Daemon>) -> ApiResult<Json<Json_>> {
+    let list = d.store().incidents().map_err(super::OpError::from)?;
+    let items = list
+        .iter()
+        .map(|i| incident_json(&d, &i.id))
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Json(json!({"incidents": items})))
+}
+
+pub async fn get_incident(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Json_>> {
+    Ok(Json(incident_json(&d, &id)?))
+}
+
+pub async fn timeline(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
+    let store = d.store();
+    let inc = store.incident(&id).map_err(super::OpError::from)?;
+    let events = store.events(&id).map_err(super::OpError::from)?;
+    Ok(Json(crate::timeline::events_json(&inc, &events)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalBody {
+    approve: bool,
+    by: String,
+    note: Option<String>,
+}
+
+pub async fn approval(
+    State(d): State<Daemon>,
+    Path((id, step)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ApprovalBody>,
+) -> ApiResult<Json<Json_>> {
+    let decision = if body.approve {
+        Decision::Approve
+    } else {
+        Decision::Reject
+    };
+    decide(&d, &id, &step, decision, body.by, body.note).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoneBody {
+    by: String,
+    note: Option<String>,
+}
+
+pub async fn done(
+    State(d): State<Daemon>,
+    Path((id, step)): Path<(String, String)>,
+    ApiJson(body): ApiJson<DoneBody>,
+) -> ApiResult<Json<Json_>> {
+    decide(&d, &id, &step, Decision::Done, body.by, body.note).await
+}
+
+async fn decide(
+    d: &Daemon,
+    id: &str,
+    step: &str,
+    decision: Decision,
+    by: String,
+    note: Option<String>,
+) -> ApiResult<Json<Json_>> {
+    if by.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "`by` must name who decides",
+        ));
+    }
+    d.resolve(
+        id,
+        Resolution {
+            step: step.to_string(),
+            decision,
+            by: by.clone(),
+            note,
+        },
+    )
+    .await?;
+    let word = match decision {
+        Decision::Approve => "approved",
+        Decision::Reject => "rejected",
+        Decision::Done => "done",
+    };
+    Ok(Json(
+        json!({"incident": id, "step": step, "decision": word, "by": by}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    text: String,
+    by: String,
+    moment: Option<String>,
+    #[serde(default)]
+    pause: bool,
+    #[serde(default)]
+    resume: bool,
+    exception: Option<String>,
+}
+
+pub async fn note(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NoteBody>,
+) -> ApiResult<Response> {
+    let facts = NoteFacts {
+        moment: body.moment,
+        pause: body.pause,
+        resume: body.resume,
+        exception: body.exception,
+    };
+    let ev = d.note(&id, &body.text, &body.by, &facts).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"incident": id, "seq": ev.seq, "kind": ev.kind, "at": ev.at})),
+    )
+        .into_response())
+}
+
+pub async fn healthz(State(d): State<Daemon>) -> Response {
+    // The store answering a read is what "healthy" means for this daemon.
+    match d.store().incidents() {
+        Ok(list) => Json(json!({
+            "status": "ok",
+            "incidents": list.len(),
+            "running": d.active_drivers(),
+            "uptime_s": d.uptime().as_secs(),
+            "version": env!("CARGO_PKG_VERSION"),
+        }))
+        .into_response(),
+        Err(e) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()).into_response()
+        }
+    }
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; see DESIGN.md \"Daemon endpoints\"",
+    )
+}

@@ -1,0 +1,286 @@
+//! What the daemon does for its callers (REST and Slack alike): declare,
+//! decide, note; with the engines that run incidents (live, and drills on
+//! the built-in simulator) and one driver per running incident.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value as Json;
+
+use super::metrics::Metrics;
+use super::runner::Runner;
+use crate::engine::{Declaration, Engine, EngineError, Resolution, ResolveError};
+use crate::store::{IncidentStatus, Store, StoreError, TimelineEvent};
+use crate::timeline::notes::{note_event, NoteFacts};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for OpError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NoIncident(_) => OpError::NotFound(e.to_string()),
+            other => OpError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<EngineError> for OpError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Store(s) => s.into(),
+            other => OpError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ResolveError> for OpError {
+    fn from(e: ResolveError) -> Self {
+        match e {
+            ResolveError::Engine(e) => e.into(),
+            ResolveError::NoStep { .. } => OpError::NotFound(e.to_string()),
+            ResolveError::Forbidden { .. } => OpError::Forbidden(e.to_string()),
+            ResolveError::WrongKind { .. } | ResolveError::NotWaiting { .. } => {
+                OpError::Conflict(e.to_string())
+            }
+        }
+    }
+}
+
+/// What a daemon is built from (see `cli::serve`, and the tests).
+pub struct DaemonParts {
+    /// Calls the real platforms (or the configured base_url overrides).
+    pub live: Engine,
+    /// Calls the built-in simulator; approvals automatic. None: no drills.
+    pub drill: Option<Engine>,
+    /// The bearer token `/api/*` and the pages require.
+    pub api_token: String,
+    pub slack: Option<crate::slack::Slack>,
+}
+
+/// A request to declare an incident, from the API or Slack.
+#[derive(Debug, Clone)]
+pub struct DeclareRequest {
+    pub runbook: String,
+    pub inputs: Json,
+    pub severity: Option<String>,
+    pub by: String,
+    pub drill: bool,
+    pub channel: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Daemon {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    live: Engine,
+    drill: Option<Engine>,
+    api_token: String,
+    slack: Option<crate::slack::Slack>,
+    runner: Arc<Runner>,
+    metrics: Metrics,
+    started: Instant,
+}
+
+const SEVERITIES: [&str; 4] = ["sev1", "sev2", "sev3", "sev4"];
+
+impl Daemon {
+    pub fn new(parts: DaemonParts) -> Daemon {
+        Daemon {
+            inner: Arc::new(Inner {
+                live: parts.live,
+                drill: parts.drill,
+                api_token: parts.api_token,
+                slack: parts.slack,
+                runner: Arc::default(),
+                metrics: Metrics::default(),
+                started: Instant::now(),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        self.inner.live.store()
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.live
+    }
+
+    pub(crate) fn api_token(&self) -> &str {
+        &self.inner.api_token
+    }
+
+    pub fn slack(&self) -> Option<&crate::slack::Slack> {
+        self.inner.slack.as_ref()
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn uptime(&self) -> std::time::Duration {
+        self.inner.started.elapsed()
+    }
+
+    pub fn active_drivers(&self) -> usize {
+        self.inner.runner.active()
+    }
+
+    fn engine_for(&self, drill: bool) -> Result<&Engine, OpError> {
+        if drill {
+            self.inner.drill.as_ref().ok_or_else(|| {
+                OpError::Unavailable("this daemon runs no drills (no simulator)".into())
+            })
+        } else {
+            Ok(&self.inner.live)
+        }
+    }
+
+    /// Runs the incident on (in the background) until it parks or ends.
+    pub fn kick(&self, id: &str) -> Result<(), OpError> {
+        let inc = self.store().incident(id)?;
+        let engine = self.engine_for(inc.drill)?.clone();
+        self.inner.runner.kick(engine, id.to_string());
+        Ok(())
+    }
+
+    /// Starts the background work: metrics from the event feed, Slack
+    /// updates, and a driver for every incident a stopped daemon left
+    /// running. Returns the ids resumed.
+    pub fn start(&self) -> Result<Vec<String>, OpError> {
+        self.inner.metrics.follow(self.inner.live.subscribe());
+        if let Some(slack) = &self.inner.slack {
+            slack.follow(self.clone());
+        }
+        let mut resumed = Vec::new();
+        for inc in self.store().incidents()? {
+            if inc.status == IncidentStatus::Running {
+                let engine = self.engine_for(inc.drill)?.clone();
+                let id = inc.id.clone();
+                resumed.push(id.clone());
+                let runner = self.inner.runner.clone();
+                // `resume` records that it resumed, then runs; the driver
+                // takes over from there.
+                tokio::spawn(async move {
+                    if let Err(e) = engine
+                        .store()
+                        .append(
+                            &id,
+                            engine.now(),
+                            crate::store::NewEvent::new(
+                                "incident.resumed",
+                                "quench",
+                                "Resumed by the daemon after a restart",
+                            ),
+                        )
+                        .await
+                    {
+                        tracing::error!(incident = %id, error = %e, "cannot record the resume");
+                    }
+                    runner.kick(engine, id);
+                });
+            }
+        }
+        Ok(resumed)
+    }
+
+    pub async fn declare(&self, req: DeclareRequest) -> Result<String, OpError> {
+        let engine = self.engine_for(req.drill)?.clone();
+        let severity = req.severity.unwrap_or_else(|| "sev2".into());
+        if !SEVERITIES.contains(&severity.as_str()) {
+            return Err(OpError::Invalid(format!(
+                "severity \"{severity}\" is not one of {}",
+                SEVERITIES.join(", ")
+            )));
+        }
+        let loaded =
+            engine
+                .library()
+                .named_runbook(&req.runbook)
+                .map_err(|d| match d.0.first() {
+                    Some(first) => OpError::NotFound(format!(
+                        "{}{}",
+                        first.message,
+                        first
+                            .hint
+                            .as_deref()
+                            .map(|h| format!(" ({h})"))
+                            .unwrap_or_default()
+                    )),
+                    None => OpError::Invalid(d.to_string()),
+                })?;
+        let inputs = crate::runbook::inputs::from_json(&loaded.runbook, &req.inputs)
+            .map_err(|e| OpError::Invalid(e.to_string()))?;
+        let id = engine
+            .declare(
+                &loaded.runbook,
+                Declaration {
+                    runbook_file: loaded.file,
+                    runbook_source: loaded.source,
+                    inputs,
+                    declared_by: req.by,
+                    severity,
+                    channel: req.channel,
+                },
+            )
+            .await?;
+        self.inner.runner.kick(engine, id.clone());
+        Ok(id)
+    }
+
+    /// Records a person's decision on a waiting step, then runs the
+    /// incident on. A refusal (wrong role) is itself recorded.
+    pub async fn resolve(&self, id: &str, res: Resolution) -> Result<(), OpError> {
+        let inc = self.store().incident(id)?;
+        let engine = self.engine_for(inc.drill)?.clone();
+        engine.resolve(id, res).await?;
+        self.inner.runner.kick(engine, id.to_string());
+        Ok(())
+    }
+
+    /// Adds a note (and the clock fact it carries) to the timeline; returns
+    /// it once it is stored.
+    pub async fn note(
+        &self,
+        id: &str,
+        text: &str,
+        by: &str,
+        facts: &NoteFacts,
+    ) -> Result<TimelineEvent, OpError> {
+        let inc = self.store().incident(id)?;
+        let engine = self.engine_for(inc.drill)?;
+        let ev = note_event(text, by, facts, engine.now())
+            .map_err(|e| OpError::Invalid(e.to_string()))?;
+        let te = self.store().append(id, engine.now(), ev).await?;
+        engine.announce(id, Some(te.clone()));
+        Ok(te)
+    }
+
+    /// Stops the drivers and flushes the store (graceful shutdown).
+    pub async fn stop(&self) {
+        let n = self.inner.runner.stop().await;
+        self.store().flush().await;
+        if n > 0 {
+            tracing::info!(
+                incidents = n,
+                "stopped with incidents still running; the next start resumes them"
+            );
+        }
+    }
+}

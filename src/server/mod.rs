@@ -1,0 +1,111 @@
+//! The daemon (`quench serve`): the REST API, the timeline pages for
+//! people, `/metrics`, `/healthz`, and the Slack endpoints, over one
+//! [`Daemon`] that runs incidents and records what people decide.
+
+mod api;
+mod auth;
+mod daemon;
+mod error;
+pub mod metrics;
+mod pages;
+mod runner;
+
+pub use daemon::{Daemon, DaemonParts, DeclareRequest, OpError};
+
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+
+/// Request bodies above this get 413 (DESIGN.md, "Daemon endpoints").
+pub const MAX_BODY: usize = 1 << 20;
+
+/// Every route the daemon serves.
+pub fn router(daemon: Daemon) -> Router {
+    let api = Router::new()
+        .route(
+            "/api/v1/incidents",
+            post(api::create_incident).get(api::list_incidents),
+        )
+        .route("/api/v1/incidents/{id}", get(api::get_incident))
+        .route("/api/v1/incidents/{id}/timeline", get(api::timeline))
+        .route(
+            "/api/v1/incidents/{id}/approvals/{step}",
+            post(api::approval),
+        )
+        .route("/api/v1/incidents/{id}/steps/{step}/done", post(api::done))
+        .route("/api/v1/incidents/{id}/notes", post(api::note))
+        .route_layer(middleware::from_fn_with_state(
+            daemon.clone(),
+            auth::require_api_token,
+        ));
+    let pages = Router::new()
+        .route("/", get(pages::index))
+        .route("/incidents/{id}", get(pages::incident))
+        .route_layer(middleware::from_fn_with_state(
+            daemon.clone(),
+            auth::require_page_token,
+        ));
+    let open = Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(metrics::endpoint));
+    let slack = crate::slack::routes();
+    Router::new()
+        .merge(api)
+        .merge(pages)
+        .merge(open)
+        .merge(slack)
+        .fallback(api::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(daemon.clone(), observe))
+        .with_state(daemon)
+}
+
+/// Counts and logs every request. Only the path is logged: bodies and
+/// headers carry tokens and customer data.
+async fn observe(State(d): State<Daemon>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    d.metrics().inc(
+        "quench_http_requests_total",
+        &[
+            ("method", method.as_str()),
+            ("route", &route),
+            ("status", &status.to_string()),
+        ],
+    );
+    tracing::info!(
+        method = %method,
+        path = %path,
+        status,
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    resp
+}
+
+/// Serves until `shutdown` resolves, then stops the incident drivers and
+/// flushes the store: what was running resumes at the next start.
+pub async fn serve(
+    daemon: Daemon,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(daemon.clone());
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    daemon.stop().await;
+    served
+}

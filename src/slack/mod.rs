@@ -1,0 +1,259 @@
+//! Slack: responders declare and steer incidents with `/quench`, decide
+//! approvals with buttons, and follow each incident in a thread of its
+//! channel (progress, decisions asked for, regulatory clocks).
+//!
+//! Every request from Slack is checked against the signing secret before
+//! anything else (401 otherwise); with no secret configured Slack is off
+//! and `/slack/*` answers 404. Posting uses slack-morphism's Web API client
+//! with its rate control, so Slack's 429 + Retry-After are honoured.
+
+mod commands;
+mod interactions;
+mod message;
+mod updates;
+mod verify;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use slack_morphism::prelude::*;
+
+use crate::config::SlackConfig;
+use crate::server::Daemon;
+
+pub use message::status_text;
+
+/// Resolved Slack settings: secrets already read from the environment.
+#[derive(Clone)]
+pub struct SlackSettings {
+    pub api_url: String,
+    pub signing_secret: String,
+    pub bot_token: Option<String>,
+    pub channel: Option<String>,
+    pub public_url: Option<String>,
+}
+
+impl std::fmt::Debug for SlackSettings {
+    // The secret and token must never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackSettings")
+            .field("api_url", &self.api_url)
+            .field("bot_token", &self.bot_token.as_ref().map(|_| "[REDACTED]"))
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SlackSettings {
+    /// From the config and the environment. `Ok(None)`: no signing secret,
+    /// so Slack is off.
+    pub fn from_config(cfg: Option<&SlackConfig>) -> Result<Option<SlackSettings>, String> {
+        let default = SlackConfig::default();
+        let cfg = cfg.unwrap_or(&default);
+        let secret_env = cfg
+            .signing_secret_env
+            .as_deref()
+            .unwrap_or("SLACK_SIGNING_SECRET");
+        let Some(signing_secret) = std::env::var(secret_env).ok().filter(|s| !s.is_empty()) else {
+            return Ok(None);
+        };
+        if cfg.socket_mode {
+            return Err(format!(
+                "slack.socket_mode: true is not supported by this build; set it to false and point Slack's Request URLs at /slack/commands, /slack/interactions and /slack/events (the signing secret from {secret_env} is used)"
+            ));
+        }
+        let token_env = cfg.bot_token_env.as_deref().unwrap_or("SLACK_BOT_TOKEN");
+        Ok(Some(SlackSettings {
+            api_url: cfg
+                .api_url
+                .clone()
+                .unwrap_or_else(|| "https://slack.com/api".into())
+                .trim_end_matches('/')
+                .to_string(),
+            signing_secret,
+            bot_token: std::env::var(token_env).ok().filter(|s| !s.is_empty()),
+            channel: cfg.channel.clone(),
+            public_url: cfg
+                .public_url
+                .as_deref()
+                .map(|u| u.trim_end_matches('/').to_string()),
+        }))
+    }
+}
+
+#[derive(Clone)]
+pub struct Slack {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    verifier: slack_morphism::signature_verifier::SlackEventSignatureVerifier,
+    client: Arc<SlackHyperClient>,
+    token: Option<SlackApiToken>,
+    channel: Option<String>,
+    public_url: Option<String>,
+    /// The daemon's metrics, once `follow` attaches it.
+    metrics: std::sync::Mutex<Option<crate::server::metrics::Metrics>>,
+}
+
+impl Slack {
+    pub fn new(s: SlackSettings) -> std::io::Result<Slack> {
+        // slack-morphism's own connector is https-only; a configurable
+        // api_url (a local mock) needs http as well. Real Slack stays https.
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        let builder = match builder.with_native_roots() {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "no system CA certificates: https calls to Slack will fail");
+                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
+                    rustls::ClientConfig::builder()
+                        .with_root_certificates(rustls::RootCertStore::empty())
+                        .with_no_client_auth(),
+                )
+            }
+        };
+        let https = builder
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .build();
+        let connector = SlackClientHyperConnector::with_connector(https)
+            .with_slack_api_url(&s.api_url)
+            .with_rate_control(SlackApiRateControlConfig::new().with_max_retries(3));
+        Ok(Slack {
+            inner: Arc::new(Inner {
+                verifier: slack_morphism::signature_verifier::SlackEventSignatureVerifier::new(
+                    &SlackSigningSecret::new(s.signing_secret),
+                ),
+                client: Arc::new(SlackClient::new(connector)),
+                token: s.bot_token.map(|t| SlackApiToken::new(t.into())),
+                channel: s.channel,
+                public_url: s.public_url,
+                metrics: Default::default(),
+            }),
+        })
+    }
+
+    /// Posts incident updates to Slack as the engines record events.
+    pub fn follow(&self, daemon: Daemon) {
+        *self.inner.metrics.lock().expect("slack metrics") = Some(daemon.metrics().clone());
+        updates::spawn(self.clone(), daemon);
+    }
+
+    fn page_link(&self, id: &str) -> Option<String> {
+        self.inner
+            .public_url
+            .as_ref()
+            .map(|u| format!("{u}/incidents/{id}"))
+    }
+}
+
+/// `/slack/*`: each verifies the signature on the raw body first.
+pub fn routes() -> Router<Daemon> {
+    Router::new()
+        .route("/slack/commands", post(on_command))
+        .route("/slack/interactions", post(on_interaction))
+        .route("/slack/events", post(on_event))
+}
+
+/// Why a request from Slack was turned away before any work.
+enum Refused {
+    Off,
+    Unsigned,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::Off => (
+                StatusCode::NOT_FOUND,
+                axum::Json(serde_json::json!({"error": {"code": "not_found", "message": "Slack is not configured on this daemon (no signing secret)"}})),
+            )
+                .into_response(),
+            Refused::Unsigned => {
+                (StatusCode::UNAUTHORIZED, "invalid Slack signature\n").into_response()
+            }
+        }
+    }
+}
+
+/// The checks every Slack request passes: Slack on, signature valid.
+fn admit(d: &Daemon, endpoint: &str, headers: &HeaderMap, body: &Bytes) -> Result<Slack, Refused> {
+    let Some(slack) = d.slack() else {
+        return Err(Refused::Off);
+    };
+    if let Err(why) = verify::check(&slack.inner.verifier, headers, body) {
+        d.metrics().inc(
+            "quench_slack_requests_total",
+            &[("endpoint", endpoint), ("outcome", "rejected")],
+        );
+        tracing::warn!(endpoint, reason = %why, "Slack request rejected");
+        return Err(Refused::Unsigned);
+    }
+    d.metrics().inc(
+        "quench_slack_requests_total",
+        &[("endpoint", endpoint), ("outcome", "accepted")],
+    );
+    Ok(slack.clone())
+}
+
+fn bad_payload(what: &str, e: impl std::fmt::Display) -> Response {
+    tracing::warn!(error = %e, "unreadable Slack {what}");
+    (
+        StatusCode::BAD_REQUEST,
+        format!("unreadable Slack {what}: {e}\n"),
+    )
+        .into_response()
+}
+
+async fn on_command(State(d): State<Daemon>, headers: HeaderMap, body: Bytes) -> Response {
+    let slack = match admit(&d, "commands", &headers, &body) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let ev: SlackCommandEvent = match serde_urlencoded::from_bytes(&body) {
+        Ok(ev) => ev,
+        Err(e) => return bad_payload("command", e),
+    };
+    axum::Json(commands::handle(&d, &slack, ev).await).into_response()
+}
+
+async fn on_interaction(State(d): State<Daemon>, headers: HeaderMap, body: Bytes) -> Response {
+    let slack = match admit(&d, "interactions", &headers, &body) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    #[derive(serde::Deserialize)]
+    struct Form {
+        payload: String,
+    }
+    let ev: SlackInteractionEvent = match serde_urlencoded::from_bytes::<Form>(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|f| serde_json::from_str(&f.payload).map_err(|e| e.to_string()))
+    {
+        Ok(ev) => ev,
+        Err(e) => return bad_payload("interaction", e),
+    };
+    interactions::handle(&d, &slack, ev).await;
+    StatusCode::OK.into_response()
+}
+
+async fn on_event(State(d): State<Daemon>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = admit(&d, "events", &headers, &body) {
+        return r.into_response();
+    }
+    match serde_json::from_slice::<SlackPushEvent>(&body) {
+        Ok(SlackPushEvent::UrlVerification(v)) => {
+            axum::Json(serde_json::json!({"challenge": v.challenge})).into_response()
+        }
+        // Nothing subscribes to message events yet; acknowledge so Slack
+        // does not retry.
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(e) => bad_payload("event", e),
+    }
+}

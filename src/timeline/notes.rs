@@ -1,0 +1,99 @@
+//! Notes people add to a timeline, and the facts some of them carry for the
+//! regulatory clocks (a moment learned, a law-enforcement pause, an
+//! exception decided). The CLI, the REST API and Slack all build them here.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::notices::clocks::Moment;
+use crate::store::NewEvent;
+
+/// What a note also records. At most one of these is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteFacts {
+    /// `occurred|discovered|aware|determined|confirmed|assessed`, optionally `=RFC3339`.
+    #[serde(default)]
+    pub moment: Option<String>,
+    #[serde(default)]
+    pub pause: bool,
+    #[serde(default)]
+    pub resume: bool,
+    #[serde(default)]
+    pub exception: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NoteError(pub String);
+
+/// The event a note records, as of `now`.
+pub fn note_event(
+    text: &str,
+    by: &str,
+    facts: &NoteFacts,
+    now: DateTime<Utc>,
+) -> Result<NewEvent, NoteError> {
+    if text.trim().is_empty() {
+        return Err(NoteError("a note needs some text".into()));
+    }
+    let set = [
+        facts.moment.is_some(),
+        facts.pause,
+        facts.resume,
+        facts.exception.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if set > 1 {
+        return Err(NoteError(
+            "a note records at most one of moment, pause, resume, exception".into(),
+        ));
+    }
+    if let Some(m) = &facts.moment {
+        let (name, at) = match m.split_once('=') {
+            Some((n, t)) => {
+                let at = DateTime::parse_from_rfc3339(t)
+                    .map_err(|e| {
+                        NoteError(format!(
+                            "moment {m}: \"{t}\" is not an RFC 3339 time ({e}); write e.g. 2026-11-28T21:04:00Z"
+                        ))
+                    })?
+                    .with_timezone(&Utc);
+                (n, at)
+            }
+            None => (m.as_str(), now),
+        };
+        let Some(moment) = Moment::parse(name) else {
+            let all: Vec<&str> = Moment::ALL.iter().map(|m| m.as_str()).collect();
+            return Err(NoteError(format!(
+                "unknown moment \"{name}\"; one of: {}",
+                all.join(", ")
+            )));
+        };
+        return Ok(NewEvent::new(
+            "moment.recorded",
+            by,
+            format!("{}: {text}", moment.as_str()),
+        )
+        .data(json!({"moment": moment.as_str(), "at": at.to_rfc3339()})));
+    }
+    Ok(if facts.pause {
+        NewEvent::new("clock.paused", by, format!("Law-enforcement delay: {text}"))
+            .data(json!({"at": now.to_rfc3339()}))
+    } else if facts.resume {
+        NewEvent::new(
+            "clock.resumed",
+            by,
+            format!("Law-enforcement delay ended: {text}"),
+        )
+        .data(json!({"at": now.to_rfc3339()}))
+    } else if let Some(x) = &facts.exception {
+        NewEvent::new("exception.applied", by, format!("Exception {x}: {text}"))
+            .data(json!({"exception": x}))
+    } else {
+        NewEvent::new("note", by, text)
+    })
+}

@@ -1,0 +1,1036 @@
+//! The daemon over HTTP: token checks, the REST API's contract, approvals
+//! by role, notes, limits, the timeline page with its clocks, metrics; and
+//! Slack: signatures, slash commands, buttons, the incident thread.
+
+use std::time::Duration;
+
+use hmac::{KeyInit, Mac};
+use quench::server::{Daemon, DaemonParts};
+use quench::slack::{Slack, SlackSettings};
+use serde_json::{json, Value as Json};
+
+use crate::support::{build_engine, Mock, Reply};
+
+const TOKEN: &str = "api-token-0123456789abcdef";
+const SIGNING: &str = "slack-signing-secret-42";
+const BOT: &str = "xoxb-bot-token-SEKRET";
+
+/// A runbook that reaches the mock platform, then waits for legal's
+/// approval and a manual task, then makes one more call.
+const RUNBOOK: &str = r#"version: 1
+name: contain
+title: Contain a test exposure
+inputs:
+  tool: { type: string, required: true }
+  jurisdictions: { type: list, default: [EU] }
+  data_elements: { type: list, default: [name, email, purchase_history] }
+  records: { type: integer, default: 0 }
+steps:
+  - id: revoke
+    action: mockp.revoke
+    with: { path: "grants/{{inputs.tool}}" }
+    phase: contain
+  - id: legal
+    approval: { approvers: [legal], prompt: "Notify for {{inputs.tool}}?" }
+    needs: [revoke]
+  - id: vendor
+    manual: { assignee: mops, instructions: "Ask the vendor to delete the upload" }
+    needs: [revoke]
+  - id: after
+    action: mockp.post
+    with: { path: "after", value: "done" }
+    needs: [legal, vendor]
+"#;
+
+struct Host {
+    url: String,
+    daemon: Daemon,
+    platform: Mock,
+    slack: Option<Mock>,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+async fn host(with_slack: bool) -> Host {
+    let platform = Mock::start().await;
+    platform.on("/grants/ChatGPT", vec![Reply::status(204)]);
+    platform.on("/after", vec![Reply::json(200, json!({"ok": true}))]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("runbooks")).unwrap();
+    std::fs::write(dir.path().join("runbooks/contain.yaml"), RUNBOOK).unwrap();
+    let clock = quench::engine::FakeClock::new(crate::support::start_time());
+    let (engine, _, _) = build_engine(dir.path(), &platform.url, clock, false);
+    let slack_mock = if with_slack {
+        let m = Mock::start().await;
+        m.on(
+            "/api/chat.postMessage",
+            vec![Reply::json(
+                200,
+                json!({"ok": true, "channel": "C0INC", "ts": "1764406800.000100",
+                       "message": {"ts": "1764406800.000100", "text": "x"}}),
+            )],
+        );
+        m.on("/respond/1", vec![Reply::json(200, json!({"ok": true}))]);
+        Some(m)
+    } else {
+        None
+    };
+    let slack = slack_mock.as_ref().map(|m| {
+        Slack::new(SlackSettings {
+            api_url: format!("{}/api", m.url),
+            signing_secret: SIGNING.into(),
+            bot_token: Some(BOT.into()),
+            channel: None,
+            public_url: Some("https://quench.acme.example".into()),
+        })
+        .unwrap()
+    });
+    let daemon = Daemon::new(DaemonParts {
+        live: engine,
+        drill: None,
+        api_token: TOKEN.into(),
+        slack,
+    });
+    daemon.start().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let d = daemon.clone();
+    tokio::spawn(async move {
+        quench::server::serve(d, listener, std::future::pending())
+            .await
+            .unwrap();
+    });
+    Host {
+        url,
+        daemon,
+        platform,
+        slack: slack_mock,
+        http: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+impl Host {
+    async fn call(&self, method: &str, path: &str, body: Option<Json>) -> (u16, Json) {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.url))
+            .bearer_auth(TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Json::String(text)),
+        )
+    }
+
+    /// Declares through the API and waits until the incident parks or ends.
+    async fn declare_and_settle(&self, inputs: Json) -> String {
+        let mut rx = self.daemon.engine().subscribe();
+        let (status, body) = self
+            .call(
+                "POST",
+                "/api/v1/incidents",
+                Some(json!({"runbook": "contain", "inputs": inputs, "severity": "sev1", "by": "U0RESP01"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let id = body["id"].as_str().unwrap().to_string();
+        settle(&mut rx, &id).await;
+        id
+    }
+}
+
+type Feed = tokio::sync::broadcast::Receiver<(String, quench::store::TimelineEvent)>;
+
+/// Waits for the incident's next parked/ended event (the timeout only
+/// guards against a hang; nothing is timed).
+async fn settle(rx: &mut Feed, id: &str) -> String {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let (i, ev) = rx.recv().await.unwrap();
+            if i == id
+                && matches!(
+                    ev.kind.as_str(),
+                    "incident.waiting" | "incident.completed" | "incident.failed"
+                )
+            {
+                return ev.kind;
+            }
+        }
+    })
+    .await
+    .expect("the incident settles")
+}
+
+#[tokio::test]
+async fn tokens_guard_the_api_and_pages_but_not_health_or_metrics() {
+    let h = host(false).await;
+    let r = h
+        .http
+        .get(format!("{}/api/v1/incidents", h.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"quench\"");
+    let body: Json = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let r = h
+        .http
+        .get(format!("{}/api/v1/incidents", h.url))
+        .bearer_auth("api-token-0123456789abcdeX")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let (s, body) = h.call("GET", "/api/v1/incidents", None).await;
+    assert_eq!((s, body), (200, json!({"incidents": []})));
+
+    // Pages: a browser gets a Basic challenge, then signs in with the token.
+    let r = h.http.get(format!("{}/", h.url)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic realm=\"quench\""));
+    let r = h
+        .http
+        .get(format!("{}/", h.url))
+        .basic_auth("anyone", Some(TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = h
+        .http
+        .get(format!("{}/", h.url))
+        .basic_auth("anyone", Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let r = h
+        .http
+        .get(format!("{}/healthz", h.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Json>().await.unwrap()["status"], "ok");
+    let text = h
+        .http
+        .get(format!("{}/metrics", h.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("# TYPE quench_http_requests_total counter"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"quench_http_requests_total{method="GET",route="/api/v1/incidents",status="401"} 2"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"quench_incidents{status="running"} 0"#),
+        "{text}"
+    );
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        assert!(
+            line.starts_with("quench_"),
+            "metric not named quench_*: {line}"
+        );
+    }
+
+    // Slack is off without a signing secret.
+    let r = h
+        .http
+        .post(format!("{}/slack/commands", h.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn an_incident_declared_over_the_api_waits_for_the_right_people() {
+    let h = host(false).await;
+    let id = h.declare_and_settle(json!({"tool": "ChatGPT"})).await;
+    assert_eq!(h.platform.hits("/grants/ChatGPT"), 1);
+
+    let (s, inc) = h
+        .call("GET", &format!("/api/v1/incidents/{id}"), None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(inc["id"], id.as_str());
+    assert_eq!(inc["runbook"], "contain");
+    assert_eq!(inc["status"], "waiting");
+    assert_eq!(inc["severity"], "sev1");
+    assert_eq!(inc["declared_by"], "U0RESP01");
+    let step = |inc: &Json, sid: &str| {
+        inc["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == sid)
+            .cloned()
+            .unwrap_or(Json::Null)
+    };
+    assert_eq!(step(&inc, "revoke")["status"], "succeeded");
+    assert_eq!(step(&inc, "legal")["status"], "waiting");
+    assert_eq!(step(&inc, "vendor")["status"], "waiting");
+    // GDPR's 72 hours from declaration (the default "aware"), on the fake clock.
+    let eu = &inc["clocks"][0];
+    assert_eq!(eu["rule"], "eu-gdpr-authority");
+    assert_eq!(eu["left"], "3d 0h");
+
+    // Someone without the legal role: 403, and the attempt is on the record.
+    let (s, body) = h
+        .call(
+            "POST",
+            &format!("/api/v1/incidents/{id}/approvals/legal"),
+            Some(json!({"approve": true, "by": "U0INTERN"})),
+        )
+        .await;
+    assert_eq!(s, 403, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden");
+    let (_, tl) = h
+        .call("GET", &format!("/api/v1/incidents/{id}/timeline"), None)
+        .await;
+    let refused: Vec<&Json> = tl["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "approval.refused")
+        .collect();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["actor"], "U0INTERN");
+
+    // Wrong kind of decision for the step: 409 with the right verb.
+    let (s, body) = h
+        .call(
+            "POST",
+            &format!("/api/v1/incidents/{id}/steps/legal/done"),
+            Some(json!({"by": "U0LEGAL1"})),
+        )
+        .await;
+    assert_eq!(s, 409, "{body}");
+
+    let mut rx = h.daemon.engine().subscribe();
+    let (s, body) = h
+        .call(
+            "POST",
+            &format!("/api/v1/incidents/{id}/approvals/legal"),
+            Some(json!({"approve": true, "by": "U0LEGAL1", "note": "notify"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["decision"], "approved");
+    assert_eq!(settle(&mut rx, &id).await, "incident.waiting");
+    // Deciding twice is a conflict, not a second approval.
+    let (s, _) = h
+        .call(
+            "POST",
+            &format!("/api/v1/incidents/{id}/approvals/legal"),
+            Some(json!({"approve": true, "by": "U0LEGAL1"})),
+        )
+        .await;
+    assert_eq!(s, 409);
+
+    let (s, body) = h
+        .call(
+            "POST",
+            &format!("/api/v1/incidents/{id}/steps/vendor/done"),
+            Some(json!({"by": "mops-lead", "note": "vendor confirmed deletion"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(settle(&mut rx, &id).await, "incident.completed");
+    assert_eq!(h.platform.hits("/after"), 1);
+
+    let (_, tl) = h
+        .call("GET", &format!("/api/v1/incidents/{id}/timeline"), None)
+        .await;
+    assert_eq!(tl["incident"], id.as_str());
+    let events = tl["events"].as_array().unwrap();
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    let granted = events
+        .iter()
+        .find(|e| e["kind"] == "approval.granted")
+        .unwrap();
+    assert_eq!(granted["actor"], "U0LEGAL1");
+    assert_eq!(granted["step"], "legal");
+
+    let (_, list) = h.call("GET", "/api/v1/incidents", None).await;
+    assert_eq!(list["incidents"][0]["status"], "completed");
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_errors_and_record_nothing() {
+    let h = host(false).await;
+    let post = |body: Json| h.call("POST", "/api/v1/incidents", Some(body));
+    let (s, b) = post(json!({"runbook": "contian", "inputs": {"tool": "x"}})).await;
+    assert_eq!(s, 404, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `contain`?"),
+        "{b}"
+    );
+    // A path is not a runbook name over the API.
+    let (s, _) = post(json!({"runbook": "/etc/passwd"})).await;
+    assert_eq!(s, 404);
+    let (s, b) = post(json!({"runbook": "contain", "inputs": {"records": "many"}})).await;
+    assert_eq!(s, 422, "{b}");
+    let msg = b["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("`records` must be an integer"), "{msg}");
+    assert!(msg.contains("missing required input `tool`"), "{msg}");
+    let (s, b) =
+        post(json!({"runbook": "contain", "inputs": {"tool": "x", "jurisdictions": "EU,US-CAL"}}))
+            .await;
+    assert_eq!(s, 422, "{b}");
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("did you mean `US-CA`?"));
+    let (s, b) =
+        post(json!({"runbook": "contain", "inputs": {"tool": "x"}, "severity": "sev9"})).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (422, Some("invalid")));
+    let (s, b) = post(json!({"runbook": "contain", "surprise": 1})).await;
+    assert_eq!(s, 422, "{b}");
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("unknown field `surprise`"));
+
+    let r = h
+        .http
+        .post(format!("{}/api/v1/incidents", h.url))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{\"runbook\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Json>().await.unwrap()["error"]["code"],
+        "bad_request"
+    );
+
+    let big = json!({"runbook": "contain", "inputs": {"tool": "x".repeat(1 << 20)}});
+    let (s, b) = post(big).await;
+    assert_eq!(s, 413, "{b}");
+    assert_eq!(b["error"]["code"], "too_large");
+
+    let (s, b) = h.call("GET", "/api/v1/incidents/INC-404", None).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (404, Some("not_found")));
+    let (s, _) = h.call("GET", "/api/v1/nothing", None).await;
+    assert_eq!(s, 404);
+    assert_eq!(h.daemon.store().incidents().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn notes_are_stored_before_201_and_feed_the_clocks() {
+    let h = host(false).await;
+    let id = h.declare_and_settle(json!({"tool": "ChatGPT"})).await;
+    let path = format!("/api/v1/incidents/{id}/notes");
+    let (s, b) = h
+        .call(
+            "POST",
+            &path,
+            Some(json!({"text": "Vendor called back", "by": "U0RESP01"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let seq = b["seq"].as_u64().unwrap();
+    let stored = h.daemon.store().events(&id).unwrap();
+    let note = stored.iter().find(|e| e.seq == seq).unwrap();
+    assert_eq!(
+        (note.kind.as_str(), note.actor.as_str()),
+        ("note", "U0RESP01")
+    );
+
+    // We became aware a day before declaring: GDPR's clock moves back.
+    let (s, b) = h
+        .call(
+            "POST",
+            &path,
+            Some(json!({"text": "Found the upload in logs", "by": "U0RESP01",
+                        "moment": "aware=2026-11-28T09:00:00Z"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (_, inc) = h
+        .call("GET", &format!("/api/v1/incidents/{id}"), None)
+        .await;
+    assert_eq!(inc["clocks"][0]["left"], "2d 0h");
+
+    let (s, b) = h
+        .call(
+            "POST",
+            &path,
+            Some(json!({"text": "x", "by": "U", "moment": "guessed"})),
+        )
+        .await;
+    assert_eq!(s, 422);
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("unknown moment \"guessed\""));
+    let (s, _) = h
+        .call(
+            "POST",
+            "/api/v1/incidents/INC-404/notes",
+            Some(json!({"text": "x", "by": "U"})),
+        )
+        .await;
+    assert_eq!(s, 404);
+}
+
+#[tokio::test]
+async fn the_timeline_page_shows_steps_clocks_and_escapes_input() {
+    let h = host(false).await;
+    let id = h.declare_and_settle(json!({"tool": "ChatGPT"})).await;
+    h.call(
+        "POST",
+        &format!("/api/v1/incidents/{id}/notes"),
+        Some(json!({"text": "<script>alert(1)</script>", "by": "U0RESP01"})),
+    )
+    .await;
+    let r = h
+        .http
+        .get(format!("{}/incidents/{id}", h.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("<h2>Regulatory clocks</h2>"), "{page}");
+    assert!(page.contains("GDPR Art. 33 notification to the lead supervisory authority"));
+    assert!(
+        page.contains("3d 0h left, due 2026-12-02 10:00 CET"),
+        "{page}"
+    );
+    assert!(page.contains("<td>legal</td><td>waiting</td>"), "{page}");
+    assert!(
+        page.contains("http-equiv=\"refresh\""),
+        "an open incident's page refreshes"
+    );
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!page.contains("<script>"));
+}
+
+// ---------------------------------------------------------------- Slack
+
+fn sign(ts: &str, body: &str) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SIGNING.as_bytes()).unwrap();
+    mac.update(format!("v0:{ts}:{body}").as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("v0={hex}")
+}
+
+fn now_ts() -> String {
+    chrono::Utc::now().timestamp().to_string()
+}
+
+impl Host {
+    async fn slack_post(&self, path: &str, body: String, ts: &str, sig: &str) -> (u16, String) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", sig)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    async fn command(&self, user: &str, text: &str) -> (u16, String) {
+        let body = serde_urlencoded::to_string([
+            ("token", "legacy-unused"),
+            ("team_id", "T0ACME"),
+            ("team_domain", "acme"),
+            ("channel_id", "C0INC"),
+            ("channel_name", "incidents"),
+            ("user_id", user),
+            ("user_name", "someone"),
+            ("command", "/quench"),
+            ("text", text),
+            ("api_app_id", "A0QUENCH"),
+            (
+                "response_url",
+                "https://hooks.slack.com/commands/T0ACME/1/x",
+            ),
+            ("trigger_id", "13345224609.738474920.8088930838d88f008e0"),
+        ])
+        .unwrap();
+        let ts = now_ts();
+        let sig = sign(&ts, &body);
+        self.slack_post("/slack/commands", body, &ts, &sig).await
+    }
+
+    async fn press(&self, user: &str, action: &str, value: &str) -> u16 {
+        let slack = self.slack.as_ref().unwrap();
+        let payload = json!({
+            "type": "block_actions",
+            "team": {"id": "T0ACME", "domain": "acme"},
+            "user": {"id": user, "username": "someone", "team_id": "T0ACME"},
+            "api_app_id": "A0QUENCH",
+            "token": "legacy-unused",
+            "container": {"type": "message", "message_ts": "1764406800.000200", "channel_id": "C0INC", "is_ephemeral": false},
+            "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+            "channel": {"id": "C0INC", "name": "incidents"},
+            "response_url": format!("{}/respond/1", slack.url),
+            "actions": [{"type": "button", "action_id": action, "block_id": "b1",
+                         "text": {"type": "plain_text", "text": "Approve"},
+                         "value": value, "action_ts": "1764406801.000300"}]
+        });
+        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+        let ts = now_ts();
+        let sig = sign(&ts, &body);
+        self.slack_post("/slack/interactions", body, &ts, &sig)
+            .await
+            .0
+    }
+
+    fn slack_posts(&self) -> Vec<Json> {
+        self.slack
+            .as_ref()
+            .unwrap()
+            .seen()
+            .iter()
+            .filter(|s| s.path == "/api/chat.postMessage")
+            .map(|s| serde_json::from_str(&s.body).unwrap())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn slack_requests_without_a_valid_signature_get_401() {
+    let h = host(true).await;
+    let body = "command=%2Fquench&text=incidents".to_string();
+    let ts = now_ts();
+    // Forged: signed with another secret.
+    let (s, _) = h
+        .slack_post("/slack/commands", body.clone(), &ts, "v0=00ff")
+        .await;
+    assert_eq!(s, 401);
+    // Replayed: a valid signature on a timestamp ten minutes old.
+    let old = (chrono::Utc::now().timestamp() - 600).to_string();
+    let (s, _) = h
+        .slack_post("/slack/commands", body.clone(), &old, &sign(&old, &body))
+        .await;
+    assert_eq!(s, 401);
+    // Tampered: the body changed after signing.
+    let (s, _) = h
+        .slack_post(
+            "/slack/commands",
+            body.replace("incidents", "declare"),
+            &ts,
+            &sign(&ts, &body),
+        )
+        .await;
+    assert_eq!(s, 401);
+    let r = h
+        .http
+        .post(format!("{}/slack/interactions", h.url))
+        .body("payload=%7B%7D")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Events API URL verification, signed.
+    let ev = json!({"token": "legacy", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"}).to_string();
+    let r = h
+        .http
+        .post(format!("{}/slack/events", h.url))
+        .header("content-type", "application/json")
+        .header("x-slack-request-timestamp", &ts)
+        .header("x-slack-signature", sign(&ts, &ev))
+        .body(ev)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Json>().await.unwrap()["challenge"],
+        "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    );
+    assert_eq!(h.daemon.store().incidents().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn slack_declares_posts_the_thread_and_takes_decisions_from_buttons() {
+    let h = host(true).await;
+    let slack = h.slack.clone().unwrap();
+    let mut rx = h.daemon.engine().subscribe();
+    let (s, reply) = h
+        .command(
+            "U0RESP01",
+            "declare contain sev1 tool=\u{201c}ChatGPT\u{201d} jurisdictions=EU,UK",
+        )
+        .await;
+    assert_eq!(s, 200, "{reply}");
+    let reply: Json = serde_json::from_str(&reply).unwrap();
+    assert_eq!(reply["response_type"], "ephemeral");
+    let text = reply["text"].as_str().unwrap();
+    let id = h.daemon.store().incidents().unwrap()[0].id.clone();
+    assert!(text.contains(&id), "{text}");
+    assert_eq!(settle(&mut rx, &id).await, "incident.waiting");
+
+    // The thread: opened in the channel it was declared from, then the
+    // decisions asked for, with buttons, and the parked status with clocks.
+    slack.wait_hits("/api/chat.postMessage", 4).await;
+    let posts = h.slack_posts();
+    assert_eq!(posts[0]["channel"], "C0INC");
+    assert!(posts[0].get("thread_ts").is_none());
+    let head = posts[0]["text"].as_str().unwrap();
+    assert!(head.contains("Regulatory clocks"), "{head}");
+    assert!(head.contains("*EU* authority"), "{head}");
+    assert!(head.contains("*UK* authority"), "{head}");
+    assert!(head.contains("3d 0h left"), "{head}");
+    assert!(
+        head.contains("<https://quench.acme.example/incidents/"),
+        "{head}"
+    );
+    let asks: Vec<&Json> = posts
+        .iter()
+        .filter(|p| p["blocks"][1]["type"] == "actions")
+        .collect();
+    assert_eq!(asks.len(), 2, "{posts:#?}");
+    for a in &asks {
+        assert_eq!(a["thread_ts"], "1764406800.000100");
+        assert_eq!(a["reply_broadcast"], true);
+    }
+    let legal = asks
+        .iter()
+        .find(|a| a["text"].as_str().unwrap().contains("`legal`"))
+        .unwrap();
+    let buttons = legal["blocks"][1]["elements"].as_array().unwrap();
+    assert_eq!(buttons[0]["action_id"], "quench_approve");
+    assert_eq!(buttons[0]["value"], format!("{id} legal"));
+    assert_eq!(buttons[1]["action_id"], "quench_reject");
+    let seen = slack.seen();
+    let auth = &seen[0].headers["authorization"];
+    assert_eq!(auth, &format!("Bearer {BOT}"));
+
+    // /quench status shows the clocks with their time left.
+    let (_, status) = h.command("U0RESP01", &format!("status {id}")).await;
+    let status: Json = serde_json::from_str(&status).unwrap();
+    let st = status["text"].as_str().unwrap();
+    assert!(st.contains("Waiting on people: `legal`, `vendor`"), "{st}");
+    assert!(st.contains("GDPR Art. 33"), "{st}");
+    assert!(st.contains("left, due"), "{st}");
+
+    // An intern presses Approve: refused, shown to them, recorded.
+    assert_eq!(
+        h.press("U0INTERN", "quench_approve", &format!("{id} legal"))
+            .await,
+        200
+    );
+    slack.wait_hits("/respond/1", 1).await;
+    let refusal: Json = serde_json::from_str(
+        &slack
+            .seen()
+            .iter()
+            .find(|s| s.path == "/respond/1")
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert!(
+        refusal["text"]
+            .as_str()
+            .unwrap()
+            .contains("U0INTERN may not decide \"legal\""),
+        "{refusal}"
+    );
+    assert_eq!(refusal["replace_original"], false);
+
+    // Legal approves; the buttons are replaced; the manual task is done by command.
+    assert_eq!(
+        h.press("U0LEGAL1", "quench_approve", &format!("{id} legal"))
+            .await,
+        200
+    );
+    slack.wait_hits("/respond/1", 2).await;
+    let answer: Json = serde_json::from_str(
+        &slack
+            .seen()
+            .iter()
+            .filter(|s| s.path == "/respond/1")
+            .nth(1)
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_eq!(answer["replace_original"], true);
+    assert!(answer["text"]
+        .as_str()
+        .unwrap()
+        .contains("Approved by <@U0LEGAL1>"));
+    assert_eq!(settle(&mut rx, &id).await, "incident.waiting");
+    let (_, done) = h
+        .command(
+            "U0MOPS",
+            &format!("done {id} vendor   Vendor <!channel> confirmed"),
+        )
+        .await;
+    assert!(done.contains("Recorded: done"), "{done}");
+    assert_eq!(settle(&mut rx, &id).await, "incident.completed");
+
+    let events = h.daemon.store().events(&id).unwrap();
+    let granted = events
+        .iter()
+        .find(|e| e.kind == "approval.granted")
+        .unwrap();
+    assert_eq!(granted.actor, "U0LEGAL1");
+    let manual = events.iter().find(|e| e.kind == "manual.done").unwrap();
+    assert_eq!(
+        manual.message,
+        "Done by U0MOPS: Vendor <!channel> confirmed"
+    );
+
+    // The completion is posted to the thread (and the channel), and user
+    // text is escaped so it cannot ping the channel.
+    let want = posts_containing(&h, "Completed").await;
+    assert_eq!(want["thread_ts"], "1764406800.000100");
+    assert_eq!(want["reply_broadcast"], true);
+    let all: Vec<String> = h
+        .slack_posts()
+        .iter()
+        .map(|p| p["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        all.iter().any(|t| t.contains("&lt;!channel&gt;")),
+        "{all:#?}"
+    );
+    assert!(!all.iter().any(|t| t.contains("<!channel>")));
+    // The bot token never appears in what quench stored.
+    let stored = serde_json::to_string(&events).unwrap();
+    assert!(!stored.contains(BOT));
+}
+
+/// Waits for a post whose text contains `needle`.
+async fn posts_containing(h: &Host, needle: &str) -> Json {
+    let slack = h.slack.as_ref().unwrap();
+    let mut n = 1;
+    loop {
+        slack.wait_hits("/api/chat.postMessage", n).await;
+        if let Some(p) = h
+            .slack_posts()
+            .into_iter()
+            .find(|p| p["text"].as_str().unwrap_or_default().contains(needle))
+        {
+            return p;
+        }
+        n = slack.hits("/api/chat.postMessage") + 1;
+    }
+}
+
+// ------------------------------------------------------- the binary
+
+/// A project whose `mockp` points at `mock`, with runbook `two`: a, then b.
+fn project(mock: &Mock) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::write_manifest(dir.path());
+    std::fs::create_dir_all(dir.path().join("runbooks")).unwrap();
+    std::fs::write(
+        dir.path().join("runbooks/two.yaml"),
+        "version: 1\nname: two\nsteps:\n  - id: a\n    action: mockp.get\n    with: { path: a }\n  - id: b\n    action: mockp.get\n    needs: [a]\n    with: { path: b }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("quench.yaml"),
+        format!("integrations:\n  mockp: {{ base_url: \"{}\" }}\n", mock.url),
+    )
+    .unwrap();
+    dir
+}
+
+/// Starts `quench serve` on port 0; returns it and the URL from its first line.
+async fn spawn_serve(dir: &std::path::Path) -> (std::process::Child, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_quench"))
+        .current_dir(dir)
+        .args([
+            "--data-dir",
+            "store",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ])
+        .env("QUENCH_API_TOKEN", TOKEN)
+        .env("MOCKP_TOKEN", crate::support::SECRET)
+        .env_remove("SLACK_SIGNING_SECRET")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("quench serve: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string();
+    (child, url)
+}
+
+async fn incident_status(http: &reqwest::Client, url: &str, id: &str) -> String {
+    let j: Json = http
+        .get(format!("{url}/api/v1/incidents/{id}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    j["status"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn a_killed_daemon_resumes_its_incidents_without_repeating_effects() {
+    crate::support::tls();
+    let mock = Mock::start().await;
+    mock.on("/a", vec![Reply::json(200, json!({"ok": true}))]);
+    mock.on(
+        "/b",
+        vec![Reply::hang(), Reply::json(200, json!({"ok": true}))],
+    );
+    let dir = project(&mock);
+    let (mut daemon, url) = spawn_serve(dir.path()).await;
+
+    // The CLI declares through the daemon, which holds the store.
+    let dir_path = dir.path().to_path_buf();
+    let u = url.clone();
+    let o = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_quench"))
+            .current_dir(dir_path)
+            .args(["declare", "two", "--server", &u])
+            .env("QUENCH_API_TOKEN", TOKEN)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let id = out.split_whitespace().next().unwrap().to_string();
+    assert!(out.contains(&format!("{url}/incidents/{id}")), "{out}");
+
+    mock.wait_for("/b").await;
+    daemon.kill().unwrap(); // SIGKILL with the call to b in flight
+    daemon.wait().unwrap();
+
+    let (daemon, url) = spawn_serve(dir.path()).await;
+    mock.wait_hits("/b", 2).await;
+    let http = reqwest::Client::new();
+    // The run records its end right after b answers: wait for that.
+    let mut status = incident_status(&http, &url, &id).await;
+    for _ in 0..500 {
+        if status == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        status = incident_status(&http, &url, &id).await;
+    }
+    assert_eq!(status, "completed");
+    assert_eq!(
+        mock.hits("/a"),
+        1,
+        "a finished before the kill and is not redone"
+    );
+    let keys: Vec<String> = mock
+        .seen()
+        .iter()
+        .filter(|s| s.path == "/b")
+        .map(|s| s.headers["idempotency-key"].clone())
+        .collect();
+    assert_eq!(
+        keys[0], keys[1],
+        "the interrupted call keeps its idempotency key"
+    );
+    let tl: Json = http
+        .get(format!("{url}/api/v1/incidents/{id}/timeline"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(tl["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "incident.resumed"));
+
+    // SIGTERM: a clean stop, logged as JSON lines without the token.
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let o = tokio::task::spawn_blocking(move || daemon.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("\"daemon stopped\""), "{err}");
+    for line in err.lines() {
+        serde_json::from_str::<Json>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    }
+    assert!(!err.contains(TOKEN) && !err.contains(crate::support::SECRET));
+}
+
+#[test]
+fn serve_refuses_to_start_without_an_api_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_quench"))
+        .current_dir(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("QUENCH_API_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("export QUENCH_API_TOKEN="), "{err}");
+}
