@@ -28,7 +28,7 @@ pub use model::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the store at {path} is in use by another quench process (a running `quench serve`?); stop it or use --data-dir to pick another store")]
+    #[error("the store at {path} is in use by another quench process; if it is `quench serve`, go through it (`quench declare --server URL`, the REST API, the /incidents pages, Slack), otherwise stop it or pick another store with --data-dir")]
     Locked { path: String },
     #[error(transparent)]
     Sled(#[from] sled::Error),

@@ -1034,3 +1034,27 @@ fn serve_refuses_to_start_without_an_api_token() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("export QUENCH_API_TOKEN="), "{err}");
 }
+
+#[test]
+fn the_sample_slack_payloads_fit_slack_morphisms_models() {
+    use slack_morphism::prelude::*;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/slack");
+    let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap();
+    let cmd: SlackCommandEvent = serde_urlencoded::from_str(&read("command.txt")).unwrap();
+    assert_eq!(cmd.command.0, "/quench");
+    assert!(cmd.text.unwrap().starts_with("declare shadow-ai-exposure"));
+    let ev: SlackInteractionEvent = serde_json::from_str(&read("block_actions.json")).unwrap();
+    assert!(matches!(ev, SlackInteractionEvent::BlockActions(_)));
+    let ev: SlackPushEvent = serde_json::from_str(&read("url_verification.json")).unwrap();
+    assert!(matches!(ev, SlackPushEvent::UrlVerification(_)));
+}
+
+#[test]
+fn the_sample_config_loads_with_its_slack_section() {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quench.yaml");
+    let cfg = quench::config::Config::load(Some(&p)).unwrap();
+    let slack = cfg.slack.unwrap();
+    assert_eq!(slack.channel.as_deref(), Some("C0INCIDENTS"));
+    assert!(!slack.socket_mode);
+    assert_eq!(cfg.roles["legal"], ["U0LEGAL1"]);
+}
