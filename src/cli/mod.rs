@@ -83,6 +83,15 @@ pub enum Command {
         #[command(subcommand)]
         check: Option<IntegrationsCommand>,
     },
+    /// Governance KPIs: time to contain and to notify (median, p90, worst),
+    /// outcomes, overdue clocks; incidents and drills apart.
+    Kpis {
+        /// Only incidents declared on or after this date (YYYY-MM-DD, UTC) or time (RFC 3339).
+        #[arg(long, value_name = "DATE", value_parser = crate::timeline::kpis::parse_since)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: timeline::KpiFormat,
+    },
     /// List connected apps, OAuth grants and API keys on the configured
     /// platforms, marked approved, unapproved or unknown.
     Inventory {
@@ -239,6 +248,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Incidents => timeline::incidents(&env),
         Command::Status { id } => timeline::status(&env, &id),
         Command::Timeline { id, format } => timeline::timeline(&env, &id, format),
+        Command::Kpis { since, format } => timeline::kpis(&env, since, format),
         Command::Integrations { check: None } => integrations::list(&env),
         Command::Integrations {
             check: Some(IntegrationsCommand::Check { simulated }),

@@ -14,6 +14,33 @@ pub enum Format {
     Html,
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum KpiFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+pub fn kpis(
+    env: &Env,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    format: KpiFormat,
+) -> anyhow::Result<ExitCode> {
+    let lib = match env.library() {
+        Ok(l) => l,
+        Err(d) => return Ok(super::report_diagnostics(&d)),
+    };
+    let store = Store::open(&env.data_dir)?;
+    let rows = render::kpis::rows(&store, &lib.known(), since, chrono::Utc::now())?;
+    let k = render::kpis::summarize(&rows, since);
+    match if env.json { KpiFormat::Json } else { format } {
+        KpiFormat::Text => print!("{}", render::kpis::render_text(&k)),
+        KpiFormat::Markdown => print!("{}", render::kpis::render_markdown(&k)),
+        KpiFormat::Json => println!("{k}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn incidents(env: &Env) -> anyhow::Result<ExitCode> {
     let store = Store::open(&env.data_dir)?;
     let list = store.incidents()?;

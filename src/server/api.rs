@@ -191,6 +191,29 @@ pub async fn note(
         .into_response())
 }
 
+#[derive(Debug, Deserialize)]
+pub struct KpiQuery {
+    since: Option<String>,
+}
+
+/// The KPIs `quench kpis --json` prints, over the daemon's store.
+pub async fn kpis(
+    State(d): State<Daemon>,
+    axum::extract::Query(q): axum::extract::Query<KpiQuery>,
+) -> ApiResult<Json<Json_>> {
+    let since = match q.since.as_deref() {
+        None => None,
+        Some(s) => Some(crate::timeline::kpis::parse_since(s).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("since: {e}"),
+            )
+        })?),
+    };
+    Ok(Json(d.kpis(since)?))
+}
+
 pub async fn healthz(State(d): State<Daemon>) -> Response {
     // The store answering a read is what "healthy" means for this daemon.
     match d.store().incidents() {

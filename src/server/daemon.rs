@@ -272,6 +272,18 @@ impl Daemon {
         Ok(te)
     }
 
+    /// The governance KPIs over this daemon's store.
+    pub fn kpis(&self, since: Option<chrono::DateTime<chrono::Utc>>) -> Result<Json, OpError> {
+        let engine = &self.inner.live;
+        let rows = crate::timeline::kpis::rows(
+            self.store(),
+            &engine.library().known(),
+            since,
+            engine.now(),
+        )?;
+        Ok(crate::timeline::kpis::summarize(&rows, since))
+    }
+
     /// Stops the drivers and flushes the store (graceful shutdown).
     pub async fn stop(&self) {
         let n = self.inner.runner.stop().await;

@@ -31,6 +31,7 @@ pub fn router(daemon: Daemon) -> Router {
             post(api::create_incident).get(api::list_incidents),
         )
         .route("/api/v1/incidents/{id}", get(api::get_incident))
+        .route("/api/v1/kpis", get(api::kpis))
         .route("/api/v1/incidents/{id}/timeline", get(api::timeline))
         .route(
             "/api/v1/incidents/{id}/approvals/{step}",

@@ -23,9 +23,10 @@ pub async fn index(State(d): State<Daemon>) -> Result<Html<String>, ApiError> {
             drill = if i.drill { "drill" } else { "" },
         ));
     }
+    let kpis = crate::timeline::kpis::render_html_table(&d.kpis(None)?);
     Ok(Html(format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"30\"><title>quench incidents</title>{style}</head>\
-<body><h1>Incidents</h1><table><thead><tr><th>Incident</th><th>Status</th><th>Severity</th><th>Runbook</th><th>Declared</th><th></th></tr></thead><tbody>\n{rows}</tbody></table></body></html>\n",
+<body><h1>KPIs</h1>{kpis}<h1>Incidents</h1><table><thead><tr><th>Incident</th><th>Status</th><th>Severity</th><th>Runbook</th><th>Declared</th><th></th></tr></thead><tbody>\n{rows}</tbody></table></body></html>\n",
         style = crate::timeline::PAGE_STYLE,
     )))
 }

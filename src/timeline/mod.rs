@@ -1,6 +1,7 @@
 //! Timeline assembly, KPIs and renderers.
 
 pub mod clocks;
+pub mod kpis;
 pub mod notes;
 
 use chrono::{DateTime, Utc};

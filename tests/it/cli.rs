@@ -105,6 +105,27 @@ fn drill_of_the_bundled_runbook_completes_and_reports_json() {
 
     let o = quench(dir.path(), &["timeline", id, "--format", "markdown"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("| 1 |"));
+
+    // The drill counts in the KPIs as a drill, with its time to contain.
+    let o = quench(dir.path(), &["--json", "kpis", "--since", "2026-01-01"]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let k: Json = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(k["drills"]["incidents"], 1);
+    assert_eq!(k["drills"]["completed"], 1);
+    assert_eq!(
+        k["drills"]["time_to_contain"]["median_ms"],
+        report["time_to_contain_ms"]
+    );
+    assert!(k["drills"]["time_to_notify"]["median_ms"]
+        .as_i64()
+        .is_some());
+    assert_eq!(k["incidents"]["incidents"], 0);
+    let o = quench(dir.path(), &["kpis", "--format", "markdown"]);
+    let md = text(&o).0;
+    assert!(md.contains("| time to contain, median |"), "{md}");
+    let o = quench(dir.path(), &["kpis", "--since", "last week"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("is not a date"));
 }
 
 #[test]

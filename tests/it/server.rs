@@ -207,6 +207,7 @@ async fn tokens_guard_the_api_and_pages_but_not_health_or_metrics() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("<h1>KPIs</h1>"));
     let r = h
         .http
         .get(format!("{}/", h.url))
@@ -376,6 +377,19 @@ async fn an_incident_declared_over_the_api_waits_for_the_right_people() {
 
     let (_, list) = h.call("GET", "/api/v1/incidents", None).await;
     assert_eq!(list["incidents"][0]["status"], "completed");
+
+    // KPIs: contained at declaration on the fake clock; no notify phase.
+    let (s, k) = h.call("GET", "/api/v1/kpis?since=2026-11-01", None).await;
+    assert_eq!(s, 200, "{k}");
+    assert_eq!(k["incidents"]["incidents"], 1);
+    assert_eq!(k["incidents"]["completed"], 1);
+    assert_eq!(k["incidents"]["time_to_contain"]["median_ms"], 0);
+    assert_eq!(k["incidents"]["time_to_notify"]["count"], 0);
+    assert_eq!(k["drills"]["incidents"], 0);
+    let (_, k) = h.call("GET", "/api/v1/kpis?since=2026-12-01", None).await;
+    assert_eq!(k["incidents"]["incidents"], 0);
+    let (s, _) = h.call("GET", "/api/v1/kpis?since=yesterday", None).await;
+    assert_eq!(s, 422);
 }
 
 #[tokio::test]
