@@ -92,6 +92,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: timeline::KpiFormat,
     },
+    /// Check an incident's record: the audit chain over its timeline and
+    /// the hashes of its notices.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// List connected apps, OAuth grants and API keys on the configured
     /// platforms, marked approved, unapproved or unknown.
     Inventory {
@@ -150,6 +156,13 @@ pub enum Command {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the chain; exit 1 and name every event or notice that
+    /// changed after it was recorded.
+    Verify { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -249,6 +262,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { id } => timeline::status(&env, &id),
         Command::Timeline { id, format } => timeline::timeline(&env, &id, format),
         Command::Kpis { since, format } => timeline::kpis(&env, since, format),
+        Command::Audit {
+            command: AuditCommand::Verify { id },
+        } => timeline::audit_verify(&env, &id),
         Command::Integrations { check: None } => integrations::list(&env),
         Command::Integrations {
             check: Some(IntegrationsCommand::Check { simulated }),

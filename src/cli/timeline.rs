@@ -41,6 +41,34 @@ pub fn kpis(
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn audit_verify(env: &Env, id: &str) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&env.data_dir)?;
+    let report = store.audit(id)?;
+    if env.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else if report.intact() {
+        println!(
+            "{id}: intact · {} events chained · {} notice versions match what was drafted · head sha256:{}",
+            report.events, report.notices, report.head
+        );
+    } else {
+        println!(
+            "{id}: NOT intact · {} problem{}:",
+            report.problems.len(),
+            if report.problems.len() == 1 { "" } else { "s" }
+        );
+        for p in &report.problems {
+            println!("  - {p}");
+        }
+        println!("recorded head sha256:{}", report.head);
+    }
+    Ok(if report.intact() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 pub fn incidents(env: &Env) -> anyhow::Result<ExitCode> {
     let store = Store::open(&env.data_dir)?;
     let list = store.incidents()?;

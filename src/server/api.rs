@@ -88,6 +88,12 @@ pub async fn timeline(State(d): State<Daemon>, Path(id): Path<String>) -> ApiRes
     Ok(Json(crate::timeline::events_json(&inc, &events)))
 }
 
+/// `quench audit verify` over the daemon's store.
+pub async fn audit(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
+    let report = d.store().audit(&id).map_err(super::OpError::from)?;
+    Ok(Json(json!({"intact": report.intact(), "report": report})))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalBody {

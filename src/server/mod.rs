@@ -33,6 +33,7 @@ pub fn router(daemon: Daemon) -> Router {
         .route("/api/v1/incidents/{id}", get(api::get_incident))
         .route("/api/v1/kpis", get(api::kpis))
         .route("/api/v1/incidents/{id}/timeline", get(api::timeline))
+        .route("/api/v1/incidents/{id}/audit", get(api::audit))
         .route(
             "/api/v1/incidents/{id}/approvals/{step}",
             post(api::approval),

@@ -101,16 +101,17 @@ async fn post_event(slack: &Slack, d: &Daemon, id: &str, ev: &TimelineEvent) {
             }
             if ev.kind != "incident.declared" {
                 // Opened late (e.g. Slack configured mid-incident): still say what happened.
-                post_in_thread(slack, &rec, id, ev, status).await;
+                post_in_thread(slack, d, &rec, id, ev, status).await;
             }
         }
         return;
     };
-    post_in_thread(slack, &thread, id, ev, status).await;
+    post_in_thread(slack, d, &thread, id, ev, status).await;
 }
 
 async fn post_in_thread(
     slack: &Slack,
+    d: &Daemon,
     thread: &Json,
     id: &str,
     ev: &TimelineEvent,
@@ -138,10 +139,17 @@ async fn post_in_thread(
         }
         "incident.waiting" | "incident.completed" | "incident.failed" => {
             let head = escape(&ev.message);
-            let text = match status() {
+            let mut text = match status() {
                 Some(s) => format!("{head}\n{s}"),
                 None => head,
             };
+            if ev.kind != "incident.waiting" {
+                // A copy of the chain head outside the store: `quench audit
+                // verify` can be checked against it later.
+                if let Ok(h) = d.store().audit_head(id) {
+                    text.push_str(&format!("\nAudit chain head: `sha256:{h}`"));
+                }
+            }
             (text, None, ev.kind != "incident.waiting")
         }
         "step.failed" | "approval.refused" => {

@@ -15,6 +15,7 @@
 //! another, then one of them flushes for all that applied before it, and
 //! each returns only once a flush covers its write.
 
+pub mod audit;
 pub mod model;
 
 use std::collections::BTreeMap;
@@ -114,7 +115,21 @@ fn append_event(
         message: ev.message.clone(),
         data: ev.data.clone(),
     };
-    events.insert(key(&[incident, &format!("{seq:012}")]), enc(&te))?;
+    let bytes = enc(&te);
+    // The audit chain: each event's hash covers the one before it and the
+    // exact bytes stored, so editing or removing a recorded event shows.
+    let head_key = key(&["audit-head", incident]);
+    let prev = meta
+        .get(&head_key)?
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
+        .unwrap_or_default();
+    let hash = audit::link(&prev, &bytes);
+    meta.insert(
+        key(&["audit", incident, &format!("{seq:012}")]),
+        hash.as_bytes(),
+    )?;
+    meta.insert(head_key, hash.as_bytes())?;
+    events.insert(key(&[incident, &format!("{seq:012}")]), bytes)?;
     Ok(te)
 }
 
@@ -371,7 +386,7 @@ impl Store {
                 d.version = version;
                 n.insert([p.as_slice(), format!("{version:04}").as_bytes()].concat(), enc(&d))?;
                 let mut ev = ev.clone();
-                ev.data = serde_json::json!({"version": version, "jurisdiction": d.jurisdiction, "template": d.template});
+                ev.data = serde_json::json!({"version": version, "jurisdiction": d.jurisdiction, "template": d.template, "audience": d.audience, "sha256": audit::sha256_hex(d.body.as_bytes())});
                 let te = append_event(e, m, &incident, at, &ev)?;
                 Ok((d, te))
             })

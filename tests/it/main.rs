@@ -1,5 +1,6 @@
 //! One integration-test binary (one link of the whole dependency stack).
 
+mod audit;
 mod catalog;
 mod cli;
 mod engine;

@@ -377,6 +377,12 @@ async fn an_incident_declared_over_the_api_waits_for_the_right_people() {
 
     let (_, list) = h.call("GET", "/api/v1/incidents", None).await;
     assert_eq!(list["incidents"][0]["status"], "completed");
+    let (s, audit) = h
+        .call("GET", &format!("/api/v1/incidents/{id}/audit"), None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(audit["intact"], true, "{audit}");
+    assert_eq!(audit["report"]["events"], events.len());
 
     // KPIs: contained at declaration on the fake clock; no notify phase.
     let (s, k) = h.call("GET", "/api/v1/kpis?since=2026-11-01", None).await;
@@ -835,6 +841,14 @@ async fn slack_declares_posts_the_thread_and_takes_decisions_from_buttons() {
     let want = posts_containing(&h, "Completed").await;
     assert_eq!(want["thread_ts"], "1764406800.000100");
     assert_eq!(want["reply_broadcast"], true);
+    let head = h.daemon.store().audit_head(&id).unwrap();
+    assert!(
+        want["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("Audit chain head: `sha256:{head}`")),
+        "{want}"
+    );
     let all: Vec<String> = h
         .slack_posts()
         .iter()

@@ -1,0 +1,121 @@
+//! `quench audit verify`: the chain over the timeline and the notice
+//! hashes catch records edited or removed behind quench's back.
+
+use std::process::Command;
+
+use serde_json::Value as Json;
+
+fn quench(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_quench"))
+        .current_dir(dir)
+        .arg("--data-dir")
+        .arg(dir.join("store"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn verify(dir: &std::path::Path, id: &str) -> (Option<i32>, Json) {
+    let o = quench(dir, &["--json", "audit", "verify", id]);
+    (o.status.code(), serde_json::from_slice(&o.stdout).unwrap())
+}
+
+/// Rewrites one record of `tree` whose key ends with `suffix`.
+fn tamper(
+    dir: &std::path::Path,
+    tree: &str,
+    pick: impl Fn(&[u8]) -> bool,
+    edit: impl Fn(&mut Json),
+) {
+    let db = sled::open(dir.join("store")).unwrap();
+    let t = db.open_tree(tree).unwrap();
+    let (k, v) = t
+        .iter()
+        .map(|r| r.unwrap())
+        .find(|(k, _)| pick(k))
+        .expect("a record to tamper with");
+    let mut rec: Json = serde_json::from_slice(&v).unwrap();
+    edit(&mut rec);
+    t.insert(k, serde_json::to_vec(&rec).unwrap()).unwrap();
+    db.flush().unwrap();
+}
+
+#[test]
+fn audit_verify_finds_edited_and_removed_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = quench(
+        dir.path(),
+        &[
+            "--json",
+            "drill",
+            "shadow-ai-exposure",
+            "--input",
+            "tool=ChatGPT",
+            "--max-wait",
+            "1ms",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: Json =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
+    let id = report["incident"].as_str().unwrap().to_string();
+
+    let (code, r) = verify(dir.path(), &id);
+    assert_eq!(code, Some(0), "{r}");
+    assert_eq!(r["problems"], Json::Array(vec![]));
+    assert!(r["events"].as_u64().unwrap() > 100);
+    assert!(r["notices"].as_u64().unwrap() >= 4);
+    let head = r["head"].as_str().unwrap().to_string();
+    assert_eq!(head.len(), 64);
+    let o = quench(dir.path(), &["audit", "verify", &id]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("head sha256:{head}")));
+
+    // Someone softens what a responder did, in event #5.
+    tamper(
+        dir.path(),
+        "events",
+        |k| k.ends_with(b"000000000005"),
+        |e| e["message"] = Json::String("nothing happened".into()),
+    );
+    // ... and rewords an approved notice.
+    tamper(
+        dir.path(),
+        "notices",
+        |_| true,
+        |n| n["body"] = Json::String("We take your privacy seriously.".into()),
+    );
+    let (code, r) = verify(dir.path(), &id);
+    assert_eq!(code, Some(1), "{r}");
+    let problems: Vec<&str> = r["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    assert!(problems[0].starts_with("event #5 ("), "{problems:#?}");
+    assert!(problems[0].contains("does not match its recorded hash"));
+    assert!(
+        problems[1].contains("text differs from what was drafted"),
+        "{problems:#?}"
+    );
+
+    // Removing the last events (the failure, say) shows too.
+    {
+        let db = sled::open(dir.path().join("store")).unwrap();
+        let t = db.open_tree("events").unwrap();
+        let (k, _) = t.last().unwrap().unwrap();
+        t.remove(k).unwrap();
+        db.flush().unwrap();
+    }
+    let (code, r) = verify(dir.path(), &id);
+    assert_eq!(code, Some(1));
+    assert!(
+        r["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().contains("removed from the end")),
+        "{r}"
+    );
+}
