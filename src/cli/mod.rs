@@ -5,6 +5,7 @@ mod drill;
 mod integrations;
 mod notices;
 mod people;
+mod remote;
 mod serve;
 mod timeline;
 mod validate;
@@ -258,13 +259,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             None => drill::run(&env, args, false).await,
         },
         Command::Serve { listen, .. } => serve::run(&env, listen).await,
-        Command::Incidents => timeline::incidents(&env),
-        Command::Status { id } => timeline::status(&env, &id),
-        Command::Timeline { id, format } => timeline::timeline(&env, &id, format),
-        Command::Kpis { since, format } => timeline::kpis(&env, since, format),
+        Command::Incidents => timeline::incidents(&env).await,
+        Command::Status { id } => timeline::status(&env, &id).await,
+        Command::Timeline { id, format } => timeline::timeline(&env, &id, format).await,
+        Command::Kpis { since, format } => timeline::kpis(&env, since, format).await,
         Command::Audit {
             command: AuditCommand::Verify { id },
-        } => timeline::audit_verify(&env, &id),
+        } => timeline::audit_verify(&env, &id).await,
         Command::Integrations { check: None } => integrations::list(&env),
         Command::Integrations {
             check: Some(IntegrationsCommand::Check { simulated }),

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::remote::Access;
 use super::{report_diagnostics, Env};
 use crate::engine::{Decision, Resolution};
-use crate::store::Store;
 
 pub fn default_actor() -> String {
     std::env::var("USER").unwrap_or_else(|_| "operator".into())
@@ -22,11 +22,32 @@ pub async fn resolve(
     by: Option<String>,
     note: Option<String>,
 ) -> anyhow::Result<ExitCode> {
+    let by = by.unwrap_or_else(default_actor);
+    let store = match env.access()? {
+        Access::Local(store) => store,
+        Access::Daemon(r) => {
+            let (path, body) = match decision {
+                Decision::Done => (
+                    format!("/api/v1/incidents/{id}/steps/{step}/done"),
+                    serde_json::json!({"by": by, "note": note}),
+                ),
+                d => (
+                    format!("/api/v1/incidents/{id}/approvals/{step}"),
+                    serde_json::json!({"approve": d == Decision::Approve, "by": by, "note": note}),
+                ),
+            };
+            r.post(&path, &body).await?;
+            println!(
+                "{id}: {step} resolved by {by} through the daemon at {}; it runs the incident on",
+                r.base()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let lib = match env.library() {
         Ok(l) => Arc::new(l),
         Err(d) => return Ok(report_diagnostics(&d)),
     };
-    let store = Store::open(&env.data_dir)?;
     let inc = store.incident(id)?;
     // A drill stays on the simulator; a real incident calls the real platforms.
     let wired = super::wiring::wire(
@@ -38,7 +59,6 @@ pub async fn resolve(
         Duration::from_secs(5),
     )
     .await?;
-    let by = by.unwrap_or_else(default_actor);
     wired
         .engine
         .resolve(
@@ -90,10 +110,25 @@ pub async fn note(
     by: Option<String>,
     facts: NoteFacts,
 ) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&env.data_dir)?;
-    store.incident(id)?;
     let by = by.unwrap_or_else(default_actor);
     let now = chrono::Utc::now();
+    let store = match env.access()? {
+        Access::Local(store) => store,
+        Access::Daemon(r) => {
+            let body = serde_json::json!({"text": text, "by": by, "moment": facts.moment,
+                "pause": facts.pause, "resume": facts.resume, "exception": facts.exception});
+            let ev = r
+                .post(&format!("/api/v1/incidents/{id}/notes"), &body)
+                .await?;
+            println!(
+                "{id}: {} #{} recorded by the daemon",
+                ev["kind"].as_str().unwrap_or("note"),
+                ev["seq"]
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    store.incident(id)?;
     let facts = crate::timeline::notes::NoteFacts {
         moment: facts.moment,
         pause: facts.pause,
@@ -115,7 +150,16 @@ pub async fn resume(env: &Env, id: Option<String>) -> anyhow::Result<ExitCode> {
         Ok(l) => Arc::new(l),
         Err(d) => return Ok(report_diagnostics(&d)),
     };
-    let store = Store::open(&env.data_dir)?;
+    let store = match env.access()? {
+        Access::Local(store) => store,
+        Access::Daemon(r) => {
+            println!(
+                "the daemon at {} holds the store and resumes running incidents itself when it starts",
+                r.base()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let ids: Vec<String> = match id {
         Some(id) => vec![store.incident(&id)?.id],
         None => store

@@ -2,8 +2,11 @@
 
 use std::process::ExitCode;
 
+use serde_json::{json, Value as Json};
+
+use super::remote::Access;
 use super::Env;
-use crate::store::Store;
+use crate::store::AuditReport;
 use crate::timeline as render;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -21,18 +24,27 @@ pub enum KpiFormat {
     Json,
 }
 
-pub fn kpis(
+pub async fn kpis(
     env: &Env,
     since: Option<chrono::DateTime<chrono::Utc>>,
     format: KpiFormat,
 ) -> anyhow::Result<ExitCode> {
-    let lib = match env.library() {
-        Ok(l) => l,
-        Err(d) => return Ok(super::report_diagnostics(&d)),
+    let k = match env.access()? {
+        Access::Local(store) => {
+            let lib = match env.library() {
+                Ok(l) => l,
+                Err(d) => return Ok(super::report_diagnostics(&d)),
+            };
+            let rows = render::kpis::rows(&store, &lib.known(), since, chrono::Utc::now())?;
+            render::kpis::summarize(&rows, since)
+        }
+        Access::Daemon(r) => {
+            let q = since
+                .map(|s| format!("?since={}", s.format("%Y-%m-%dT%H:%M:%SZ")))
+                .unwrap_or_default();
+            r.get(&format!("/api/v1/kpis{q}")).await?
+        }
     };
-    let store = Store::open(&env.data_dir)?;
-    let rows = render::kpis::rows(&store, &lib.known(), since, chrono::Utc::now())?;
-    let k = render::kpis::summarize(&rows, since);
     match if env.json { KpiFormat::Json } else { format } {
         KpiFormat::Text => print!("{}", render::kpis::render_text(&k)),
         KpiFormat::Markdown => print!("{}", render::kpis::render_markdown(&k)),
@@ -41,9 +53,14 @@ pub fn kpis(
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn audit_verify(env: &Env, id: &str) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&env.data_dir)?;
-    let report = store.audit(id)?;
+pub async fn audit_verify(env: &Env, id: &str) -> anyhow::Result<ExitCode> {
+    let report: AuditReport = match env.access()? {
+        Access::Local(store) => store.audit(id)?,
+        Access::Daemon(r) => {
+            let j = r.get(&format!("/api/v1/incidents/{id}/audit")).await?;
+            serde_json::from_value(j["report"].clone())?
+        }
+    };
     if env.json {
         println!("{}", serde_json::to_string(&report)?);
     } else if report.intact() {
@@ -69,79 +86,109 @@ pub fn audit_verify(env: &Env, id: &str) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn incidents(env: &Env) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&env.data_dir)?;
-    let list = store.incidents()?;
-    if env.json {
-        let items: Vec<_> = list
+pub async fn incidents(env: &Env) -> anyhow::Result<ExitCode> {
+    let list: Vec<Json> = match env.access()? {
+        Access::Local(store) => store
+            .incidents()?
             .iter()
-            .map(|i| serde_json::json!({"id": i.id, "runbook": i.runbook, "status": i.status.name(), "declared_at": i.declared_at.to_rfc3339(), "declared_by": i.declared_by, "severity": i.severity, "drill": i.drill}))
-            .collect();
-        println!("{}", serde_json::json!({"incidents": items}));
+            .map(|i| json!({"id": i.id, "runbook": i.runbook, "status": i.status.name(), "declared_at": i.declared_at.to_rfc3339(), "declared_by": i.declared_by, "severity": i.severity, "drill": i.drill}))
+            .collect(),
+        Access::Daemon(r) => r.get("/api/v1/incidents").await?["incidents"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+    };
+    if env.json {
+        println!("{}", json!({"incidents": list}));
     } else if list.is_empty() {
         println!("no incidents in {}", env.data_dir.display());
     } else {
         for i in list {
+            let s = |k: &str| i[k].as_str().unwrap_or_default().to_string();
             println!(
                 "{:<20} {:<10} {:<5} {:<24} {}{}",
-                i.id,
-                i.status.name(),
-                i.severity,
-                i.runbook,
-                i.declared_at.to_rfc3339(),
-                if i.drill { " (drill)" } else { "" }
+                s("id"),
+                s("status"),
+                s("severity"),
+                s("runbook"),
+                s("declared_at"),
+                if i["drill"] == true { " (drill)" } else { "" }
             );
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn status(env: &Env, id: &str) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&env.data_dir)?;
-    let snap = store.snapshot(id)?;
-    if env.json {
-        let events = store.events(id)?;
-        println!(
-            "{}",
+pub async fn status(env: &Env, id: &str) -> anyhow::Result<ExitCode> {
+    let inc = match env.access()? {
+        Access::Local(store) => {
+            let snap = store.snapshot(id)?;
+            let events = store.events(id)?;
             render::incident_json(&snap, &events, chrono::Utc::now())
-        );
-    } else {
-        let i = &snap.incident;
+        }
+        Access::Daemon(r) => r.get(&format!("/api/v1/incidents/{id}")).await?,
+    };
+    if env.json {
+        println!("{inc}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let s = |v: &Json| v.as_str().unwrap_or_default().to_string();
+    println!(
+        "{} · {} · {} · {}",
+        s(&inc["id"]),
+        s(&inc["runbook"]),
+        s(&inc["severity"]),
+        s(&inc["status"])
+    );
+    for st in inc["steps"].as_array().into_iter().flatten() {
+        let extra = st["error"]
+            .as_str()
+            .map(|e| format!("  {e}"))
+            .unwrap_or_default();
+        let word = match st["status"].as_str().unwrap_or_default() {
+            "succeeded" => "ok".to_string(),
+            "failed" => "FAILED".to_string(),
+            other => other.to_string(),
+        };
         println!(
-            "{} · {} · {} · {}",
-            i.id,
-            i.runbook,
-            i.severity,
-            i.status.name()
+            "  {:<28} {:<9} attempts {}{}",
+            s(&st["id"]),
+            word,
+            st["attempts"],
+            extra
         );
-        for (s, r) in &snap.steps {
-            let extra = r
-                .error
-                .as_deref()
-                .map(|e| format!("  {e}"))
-                .unwrap_or_default();
-            println!(
-                "  {:<28} {:<9} attempts {}{}",
-                s,
-                render::step_symbol(r.status),
-                r.attempts,
-                extra
-            );
-        }
-        let clocks = render::clocks::clocks_json(i, &store.events(id)?, chrono::Utc::now());
-        if !clocks.is_empty() {
-            println!("Regulatory clocks:");
-            print!("{}", render::clocks::render_text(&clocks));
-        }
+    }
+    let clocks = inc["clocks"].as_array().cloned().unwrap_or_default();
+    if !clocks.is_empty() {
+        println!("Regulatory clocks:");
+        print!("{}", render::clocks::render_text(&clocks));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn timeline(env: &Env, id: &str, format: Format) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&env.data_dir)?;
+pub async fn timeline(env: &Env, id: &str, format: Format) -> anyhow::Result<ExitCode> {
+    let format = if env.json { Format::Json } else { format };
+    let store = match env.access()? {
+        Access::Local(store) => store,
+        Access::Daemon(r) => {
+            let name = match format {
+                Format::Text => "text",
+                Format::Markdown => "markdown",
+                Format::Json => "json",
+                Format::Html => "html",
+            };
+            let body = r
+                .get_text(&format!("/api/v1/incidents/{id}/timeline?format={name}"))
+                .await?;
+            print!("{body}");
+            if !body.ends_with('\n') {
+                println!();
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let inc = store.incident(id)?;
     let events = store.events(id)?;
-    let format = if env.json { Format::Json } else { format };
     match format {
         Format::Text => print!("{}", render::render_text(&inc, &events)),
         Format::Markdown => print!("{}", render::render_markdown(&inc, &events)),

@@ -81,11 +81,44 @@ pub async fn get_incident(
     Ok(Json(incident_json(&d, &id)?))
 }
 
-pub async fn timeline(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
+#[derive(Debug, Deserialize)]
+pub struct TimelineQuery {
+    format: Option<String>,
+}
+
+/// Every event in order, as JSON (default) or rendered as `quench
+/// timeline --format` renders it (text, markdown, html).
+pub async fn timeline(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<TimelineQuery>,
+) -> ApiResult<Response> {
     let store = d.store();
     let inc = store.incident(&id).map_err(super::OpError::from)?;
     let events = store.events(&id).map_err(super::OpError::from)?;
-    Ok(Json(crate::timeline::events_json(&inc, &events)))
+    let (ctype, body) = match q.format.as_deref().unwrap_or("json") {
+        "json" => return Ok(Json(crate::timeline::events_json(&inc, &events)).into_response()),
+        "text" => (
+            "text/plain; charset=utf-8",
+            crate::timeline::render_text(&inc, &events),
+        ),
+        "markdown" => (
+            "text/markdown; charset=utf-8",
+            crate::timeline::render_markdown(&inc, &events),
+        ),
+        "html" => (
+            "text/html; charset=utf-8",
+            crate::timeline::render_html(&inc, &events),
+        ),
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("format \"{other}\" is not one of json, text, markdown, html"),
+            ))
+        }
+    };
+    Ok(([(axum::http::header::CONTENT_TYPE, ctype)], body).into_response())
 }
 
 /// `quench audit verify` over the daemon's store.

@@ -8,7 +8,7 @@
 //! (it is printed by `quench audit verify` and posted when an incident
 //! ends) to catch that.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{dec, key, prefix, NoticeDraft, Result, Store, TimelineEvent};
 
@@ -29,7 +29,7 @@ pub fn link(prev: &str, event_bytes: &[u8]) -> String {
     sha256_hex(&buf)
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditReport {
     pub incident: String,
     pub events: usize,

@@ -25,6 +25,7 @@ use chrono::{DateTime, Utc};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
 
+pub use audit::AuditReport;
 pub use model::*;
 
 #[derive(Debug, thiserror::Error)]

@@ -1031,6 +1031,67 @@ async fn a_killed_daemon_resumes_its_incidents_without_repeating_effects() {
         .iter()
         .any(|e| e["kind"] == "incident.resumed"));
 
+    // While the daemon holds the store, the CLI goes through it.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_quench"))
+            .current_dir(dir.path())
+            .args(["--data-dir", "store"])
+            .args(args)
+            .env("QUENCH_API_TOKEN", TOKEN)
+            .env("QUENCH_SERVER", &url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = cli(&["status", &id]);
+    assert!(out.contains("· two · sev2 · completed"), "{out}");
+    assert!(out.contains("  b "), "{out}");
+    let list: Json = serde_json::from_str(&cli(&["--json", "incidents"])).unwrap();
+    assert_eq!(list["incidents"][0]["id"], id.as_str());
+    let out = cli(&["note", &id, "Reviewed by the DPO", "--by", "dpo"]);
+    assert!(out.contains("note #"), "{out}");
+    let md = cli(&["timeline", &id, "--format", "markdown"]);
+    assert!(md.contains("Reviewed by the DPO"), "{md}");
+    assert!(cli(&["audit", "verify", &id]).contains(": intact"));
+    let k: Json = serde_json::from_str(&cli(&["--json", "kpis"])).unwrap();
+    assert_eq!(k["incidents"]["completed"], 1);
+    // Decisions go through the daemon too; its refusal comes back as is.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_quench"))
+        .current_dir(dir.path())
+        .args([
+            "--data-dir",
+            "store",
+            "approve",
+            &id,
+            "b",
+            "--by",
+            "U0LEGAL1",
+        ])
+        .env("QUENCH_API_TOKEN", TOKEN)
+        .env("QUENCH_SERVER", &url)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("answered 409 Conflict: step \"b\" is action"),
+        "{err}"
+    );
+    // Without the token the CLI says what to set.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_quench"))
+        .current_dir(dir.path())
+        .args(["--data-dir", "store", "status", &id])
+        .env_remove("QUENCH_API_TOKEN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("set QUENCH_API_TOKEN"), "{err}");
+
     // SIGTERM: a clean stop, logged as JSON lines without the token.
     let ok = std::process::Command::new("kill")
         .args(["-TERM", &daemon.id().to_string()])
