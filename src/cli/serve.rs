@@ -78,6 +78,7 @@ pub async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<ExitCode> 
         })?;
     let local = listener.local_addr()?;
     let resumed = daemon.start()?;
+    daemon.connect_slack().await?;
     // Scripts and tests read the bound address from this first line.
     println!("quench serve: listening on http://{local}");
     tracing::info!(

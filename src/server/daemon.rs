@@ -284,8 +284,19 @@ impl Daemon {
         Ok(crate::timeline::kpis::summarize(&rows, since))
     }
 
+    /// Opens Slack's Socket Mode connection when it is configured.
+    pub async fn connect_slack(&self) -> Result<(), OpError> {
+        match &self.inner.slack {
+            Some(s) => s.connect(self.clone()).await.map_err(OpError::Unavailable),
+            None => Ok(()),
+        }
+    }
+
     /// Stops the drivers and flushes the store (graceful shutdown).
     pub async fn stop(&self) {
+        if let Some(s) = &self.inner.slack {
+            s.disconnect().await;
+        }
         let n = self.inner.runner.stop().await;
         self.store().flush().await;
         if n > 0 {

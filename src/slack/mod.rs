@@ -10,6 +10,7 @@
 mod commands;
 mod interactions;
 mod message;
+mod socket;
 mod updates;
 mod verify;
 
@@ -32,7 +33,10 @@ pub use message::status_text;
 #[derive(Clone)]
 pub struct SlackSettings {
     pub api_url: String,
-    pub signing_secret: String,
+    /// Checks requests to /slack/*; None: those endpoints answer 404.
+    pub signing_secret: Option<String>,
+    /// Socket Mode's app-level token (xapp-...); None: HTTP only.
+    pub app_token: Option<String>,
     pub bot_token: Option<String>,
     pub channel: Option<String>,
     pub public_url: Option<String>,
@@ -44,6 +48,7 @@ impl std::fmt::Debug for SlackSettings {
         f.debug_struct("SlackSettings")
             .field("api_url", &self.api_url)
             .field("bot_token", &self.bot_token.as_ref().map(|_| "[REDACTED]"))
+            .field("socket_mode", &self.app_token.is_some())
             .field("channel", &self.channel)
             .finish_non_exhaustive()
     }
@@ -59,13 +64,20 @@ impl SlackSettings {
             .signing_secret_env
             .as_deref()
             .unwrap_or("SLACK_SIGNING_SECRET");
-        let Some(signing_secret) = std::env::var(secret_env).ok().filter(|s| !s.is_empty()) else {
-            return Ok(None);
+        let signing_secret = std::env::var(secret_env).ok().filter(|s| !s.is_empty());
+        let app_token = if cfg.socket_mode {
+            let env = cfg.app_token_env.as_deref().unwrap_or("SLACK_APP_TOKEN");
+            let Some(t) = std::env::var(env).ok().filter(|s| !s.is_empty()) else {
+                return Err(format!(
+                    "slack.socket_mode is true but {env} (app_token_env) is not set: create an app-level token with connections:write and export it"
+                ));
+            };
+            Some(t)
+        } else {
+            None
         };
-        if cfg.socket_mode {
-            return Err(format!(
-                "slack.socket_mode: true is not supported by this build; set it to false and point Slack's Request URLs at /slack/commands, /slack/interactions and /slack/events (the signing secret from {secret_env} is used)"
-            ));
+        if signing_secret.is_none() && app_token.is_none() {
+            return Ok(None);
         }
         let token_env = cfg.bot_token_env.as_deref().unwrap_or("SLACK_BOT_TOKEN");
         Ok(Some(SlackSettings {
@@ -76,6 +88,7 @@ impl SlackSettings {
                 .trim_end_matches('/')
                 .to_string(),
             signing_secret,
+            app_token,
             bot_token: std::env::var(token_env).ok().filter(|s| !s.is_empty()),
             channel: cfg.channel.clone(),
             public_url: cfg
@@ -92,7 +105,9 @@ pub struct Slack {
 }
 
 struct Inner {
-    verifier: slack_morphism::signature_verifier::SlackEventSignatureVerifier,
+    verifier: Option<slack_morphism::signature_verifier::SlackEventSignatureVerifier>,
+    app_token: Option<String>,
+    socket: tokio::sync::Mutex<Option<socket::SocketMode>>,
     client: Arc<SlackHyperClient>,
     token: Option<SlackApiToken>,
     channel: Option<String>,
@@ -127,9 +142,13 @@ impl Slack {
             .with_rate_control(SlackApiRateControlConfig::new().with_max_retries(3));
         Ok(Slack {
             inner: Arc::new(Inner {
-                verifier: slack_morphism::signature_verifier::SlackEventSignatureVerifier::new(
-                    &SlackSigningSecret::new(s.signing_secret),
-                ),
+                verifier: s.signing_secret.map(|secret| {
+                    slack_morphism::signature_verifier::SlackEventSignatureVerifier::new(
+                        &SlackSigningSecret::new(secret),
+                    )
+                }),
+                app_token: s.app_token,
+                socket: Default::default(),
                 client: Arc::new(SlackClient::new(connector)),
                 token: s.bot_token.map(|t| SlackApiToken::new(t.into())),
                 channel: s.channel,
@@ -137,6 +156,23 @@ impl Slack {
                 metrics: Default::default(),
             }),
         })
+    }
+
+    /// Opens the Socket Mode connection when an app token is configured.
+    pub async fn connect(&self, daemon: Daemon) -> Result<(), String> {
+        let Some(token) = &self.inner.app_token else {
+            return Ok(());
+        };
+        let sm = socket::SocketMode::connect(self, daemon, token).await?;
+        *self.inner.socket.lock().await = Some(sm);
+        Ok(())
+    }
+
+    /// Closes the Socket Mode connection, if any.
+    pub async fn disconnect(&self) {
+        if let Some(sm) = self.inner.socket.lock().await.take() {
+            sm.shutdown().await;
+        }
     }
 
     /// Posts incident updates to Slack as the engines record events.
@@ -184,10 +220,13 @@ impl IntoResponse for Refused {
 
 /// The checks every Slack request passes: Slack on, signature valid.
 fn admit(d: &Daemon, endpoint: &str, headers: &HeaderMap, body: &Bytes) -> Result<Slack, Refused> {
-    let Some(slack) = d.slack() else {
+    let Some((slack, verifier)) = d
+        .slack()
+        .and_then(|s| s.inner.verifier.as_ref().map(|v| (s, v)))
+    else {
         return Err(Refused::Off);
     };
-    if let Err(why) = verify::check(&slack.inner.verifier, headers, body) {
+    if let Err(why) = verify::check(verifier, headers, body) {
         d.metrics().inc(
             "quench_slack_requests_total",
             &[("endpoint", endpoint), ("outcome", "rejected")],

@@ -51,7 +51,24 @@ struct Host {
     _dir: tempfile::TempDir,
 }
 
+#[derive(Clone, Copy, PartialEq)]
+enum SlackKind {
+    Off,
+    Http,
+    Socket,
+}
+
 async fn host(with_slack: bool) -> Host {
+    host_with(if with_slack {
+        SlackKind::Http
+    } else {
+        SlackKind::Off
+    })
+    .await
+}
+
+async fn host_with(kind: SlackKind) -> Host {
+    let with_slack = kind != SlackKind::Off;
     let platform = Mock::start().await;
     platform.on("/grants/ChatGPT", vec![Reply::status(204)]);
     platform.on("/after", vec![Reply::json(200, json!({"ok": true}))]);
@@ -78,7 +95,8 @@ async fn host(with_slack: bool) -> Host {
     let slack = slack_mock.as_ref().map(|m| {
         Slack::new(SlackSettings {
             api_url: format!("{}/api", m.url),
-            signing_secret: SIGNING.into(),
+            signing_secret: (kind == SlackKind::Http).then(|| SIGNING.into()),
+            app_token: (kind == SlackKind::Socket).then(|| "xapp-1-A0QUENCH-SEKRET".into()),
             bot_token: Some(BOT.into()),
             channel: None,
             public_url: Some("https://quench.acme.example".into()),
@@ -570,6 +588,24 @@ fn sign(ts: &str, body: &str) -> String {
     format!("v0={hex}")
 }
 
+/// A button press as Slack sends it (the `payload` of an interaction).
+fn block_actions(user: &str, action: &str, value: &str, response_url: &str) -> Json {
+    json!({
+        "type": "block_actions",
+        "team": {"id": "T0ACME", "domain": "acme"},
+        "user": {"id": user, "username": "someone", "team_id": "T0ACME"},
+        "api_app_id": "A0QUENCH",
+        "token": "legacy-unused",
+        "container": {"type": "message", "message_ts": "1764406800.000200", "channel_id": "C0INC", "is_ephemeral": false},
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "channel": {"id": "C0INC", "name": "incidents"},
+        "response_url": response_url,
+        "actions": [{"type": "button", "action_id": action, "block_id": "b1",
+                     "text": {"type": "plain_text", "text": "Approve"},
+                     "value": value, "action_ts": "1764406801.000300"}]
+    })
+}
+
 fn now_ts() -> String {
     chrono::Utc::now().timestamp().to_string()
 }
@@ -615,20 +651,7 @@ impl Host {
 
     async fn press(&self, user: &str, action: &str, value: &str) -> u16 {
         let slack = self.slack.as_ref().unwrap();
-        let payload = json!({
-            "type": "block_actions",
-            "team": {"id": "T0ACME", "domain": "acme"},
-            "user": {"id": user, "username": "someone", "team_id": "T0ACME"},
-            "api_app_id": "A0QUENCH",
-            "token": "legacy-unused",
-            "container": {"type": "message", "message_ts": "1764406800.000200", "channel_id": "C0INC", "is_ephemeral": false},
-            "trigger_id": "13345224609.738474920.8088930838d88f008e0",
-            "channel": {"id": "C0INC", "name": "incidents"},
-            "response_url": format!("{}/respond/1", slack.url),
-            "actions": [{"type": "button", "action_id": action, "block_id": "b1",
-                         "text": {"type": "plain_text", "text": "Approve"},
-                         "value": value, "action_ts": "1764406801.000300"}]
-        });
+        let payload = block_actions(user, action, value, &format!("{}/respond/1", slack.url));
         let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
         let ts = now_ts();
         let sig = sign(&ts, &body);
@@ -1146,4 +1169,133 @@ fn the_sample_config_loads_with_its_slack_section() {
     assert_eq!(slack.channel.as_deref(), Some("C0INCIDENTS"));
     assert!(!slack.socket_mode);
     assert_eq!(cfg.roles["legal"], ["U0LEGAL1"]);
+}
+
+// ------------------------------------------------------- Socket Mode
+
+#[tokio::test]
+async fn socket_mode_takes_commands_and_buttons_over_the_websocket() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let h = host_with(SlackKind::Socket).await;
+    let slack = h.slack.clone().unwrap();
+    let ws = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ws_url = format!("ws://{}/link", ws.local_addr().unwrap());
+    slack.on(
+        "/api/apps.connections.open",
+        vec![Reply::json(200, json!({"ok": true, "url": ws_url}))],
+    );
+    // The fake Slack end of the socket: hello, a slash command, then
+    // (when told) a button press; every ack goes back to the test.
+    let (acks_tx, mut acks) = tokio::sync::mpsc::channel::<Json>(8);
+    let (press_tx, press) = tokio::sync::mpsc::channel::<Json>(1);
+    tokio::spawn(async move {
+        let (stream, _) = ws.accept().await.unwrap();
+        let mut sock = tokio_tungstenite::accept_async(stream).await.unwrap();
+        let hello = json!({"type": "hello", "num_connections": 1,
+            "connection_info": {"app_id": "A0QUENCH"}, "debug_info": {"host": "local"}});
+        sock.send(Message::text(hello.to_string())).await.unwrap();
+        let cmd = json!({"type": "slash_commands", "envelope_id": "env-1", "accepts_response_payload": true,
+            "payload": {"team_id": "T0ACME", "channel_id": "C0INC", "user_id": "U0RESP01",
+                        "command": "/quench", "text": "declare contain tool=ChatGPT",
+                        "response_url": "https://hooks.slack.com/commands/T0ACME/1/x",
+                        "trigger_id": "13345224609.738474920.8088930838d88f008e0"}});
+        sock.send(Message::text(cmd.to_string())).await.unwrap();
+        let mut pending = Some(press);
+        loop {
+            tokio::select! {
+                msg = sock.next() => {
+                    let Some(Ok(msg)) = msg else { break };
+                    if let Message::Text(t) = msg {
+                        let j: Json = serde_json::from_str(&t).unwrap();
+                        if j.get("envelope_id").is_some() {
+                            acks_tx.send(j).await.unwrap();
+                        }
+                    }
+                }
+                p = async { pending.as_mut().unwrap().recv().await }, if pending.is_some() => {
+                    pending = None;
+                    let env = json!({"type": "interactive", "envelope_id": "env-2",
+                        "accepts_response_payload": false, "payload": p.unwrap()});
+                    sock.send(Message::text(env.to_string())).await.unwrap();
+                }
+            }
+        }
+    });
+    let mut rx = h.daemon.engine().subscribe();
+    h.daemon.connect_slack().await.unwrap();
+
+    let ack = acks.recv().await.unwrap();
+    assert_eq!(ack["envelope_id"], "env-1");
+    let text = ack["payload"]["text"].as_str().unwrap();
+    assert!(text.contains("declared"), "{ack}");
+    let id = h.daemon.store().incidents().unwrap()[0].id.clone();
+    assert_eq!(settle(&mut rx, &id).await, "incident.waiting");
+    let opened = slack.seen();
+    let open = opened
+        .iter()
+        .find(|s| s.path == "/api/apps.connections.open")
+        .unwrap();
+    assert_eq!(
+        open.headers["authorization"],
+        "Bearer xapp-1-A0QUENCH-SEKRET"
+    );
+
+    // Legal presses Approve in the thread.
+    let payload = block_actions(
+        "U0LEGAL1",
+        "quench_approve",
+        &format!("{id} legal"),
+        &format!("{}/respond/1", slack.url),
+    );
+    press_tx.send(payload).await.unwrap();
+    let ack = acks.recv().await.unwrap();
+    assert_eq!(ack["envelope_id"], "env-2");
+    slack.wait_for("/respond/1").await;
+    assert_eq!(
+        h.daemon.store().step_run(&id, "legal").unwrap().status,
+        quench::store::StepStatus::Succeeded
+    );
+    let granted = h
+        .daemon
+        .store()
+        .events(&id)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == "approval.granted")
+        .unwrap();
+    assert_eq!(granted.actor, "U0LEGAL1");
+    // Socket Mode only: the HTTP endpoints stay off (no signing secret).
+    let r = h
+        .http
+        .post(format!("{}/slack/commands", h.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    h.daemon.stop().await;
+}
+
+#[test]
+fn socket_mode_without_an_app_token_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("quench.yaml"),
+        "slack:\n  socket_mode: true\n",
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_quench"))
+        .current_dir(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("QUENCH_API_TOKEN", TOKEN)
+        .env_remove("SLACK_APP_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("SLACK_APP_TOKEN (app_token_env) is not set"),
+        "{err}"
+    );
 }
