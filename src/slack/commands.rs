@@ -84,6 +84,16 @@ async fn run(
     match w.first().map(String::as_str) {
         None | Some("help") => Ok(USAGE.to_string()),
         Some(verb @ ("declare" | "drill")) => {
+            // Declaring starts revocations on every platform: when a
+            // responder role is configured, only its members may.
+            if let Some(members) = d.engine().settings().roles.get("responder") {
+                if !members.contains(&by) {
+                    tracing::warn!(user = %by, "Slack declaration refused: not a responder");
+                    return Err(format!(
+                        "only members of the responder role may {verb} incidents; ask one, or add your Slack user id ({by}) under roles.responder in quench.yaml"
+                    ));
+                }
+            }
             let runbook = arg(1, "RUNBOOK")?;
             let mut inputs = Map::new();
             let mut severity = None;

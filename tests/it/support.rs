@@ -271,7 +271,10 @@ pub fn build_engine(
         drill,
         max_wait: std::time::Duration::from_secs(5),
         organization: json!({"name": "Acme", "dpo": {"name": "D", "email": "d@acme.example", "phone": "1"}, "website": "https://acme.example"}),
-        roles: BTreeMap::from([("legal".to_string(), vec!["U0LEGAL1".to_string()])]),
+        roles: BTreeMap::from([
+            ("legal".to_string(), vec!["U0LEGAL1".to_string()]),
+            ("responder".to_string(), vec!["U0RESP01".to_string()]),
+        ]),
         registry: quench::integrations::inventory::Registry::parse(
             "approved-tools.yaml",
             "tools:\n  - { name: Approved CRM, match: [approved crm] }\n  - { name: Jasper, status: unapproved }\n",
