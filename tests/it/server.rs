@@ -924,8 +924,15 @@ fn project(mock: &Mock) -> tempfile::TempDir {
     dir
 }
 
-/// Starts `quench serve` on port 0; returns it and the URL from its first line.
+/// Starts `quench serve` on port 0, its log appended to `dir/serve.log` (a
+/// file, not a pipe nobody reads, which would block it); returns it and the
+/// URL from its first line.
 async fn spawn_serve(dir: &std::path::Path) -> (std::process::Child, String) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("serve.log"))
+        .unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_quench"))
         .current_dir(dir)
         .args([
@@ -939,9 +946,11 @@ async fn spawn_serve(dir: &std::path::Path) -> (std::process::Child, String) {
         ])
         .env("QUENCH_API_TOKEN", TOKEN)
         .env("MOCKP_TOKEN", crate::support::SECRET)
+        // Everything quench and its libraries log, so a leaked secret shows.
+        .env("QUENCH_LOG", "trace")
         .env_remove("SLACK_SIGNING_SECRET")
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stderr(log)
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -1125,12 +1134,21 @@ async fn a_killed_daemon_resumes_its_incidents_without_repeating_effects() {
         .await
         .unwrap();
     assert_eq!(o.status.code(), Some(0));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("\"daemon stopped\""), "{err}");
+    // Both daemons' logs, at trace level.
+    let err = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(
+        err.contains("\"daemon stopped\""),
+        "{}",
+        &err[err.len().saturating_sub(2000)..]
+    );
     for line in err.lines() {
         serde_json::from_str::<Json>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
     }
-    assert!(!err.contains(TOKEN) && !err.contains(crate::support::SECRET));
+    assert!(!err.contains(TOKEN), "the API token reached the log");
+    assert!(
+        !err.contains(crate::support::SECRET),
+        "a platform secret reached the log"
+    );
 }
 
 #[test]
