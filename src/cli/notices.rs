@@ -1,13 +1,14 @@
 //! `quench notices ID [--export DIR] [--format markdown|text|html|eml]`
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 
+use super::remote::Access;
 use super::Env;
-use crate::store::{NoticeDraft, Store};
+use crate::notices::lifecycle;
+use crate::store::NoticeDraft;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum NoticeFormat {
@@ -15,22 +16,6 @@ pub enum NoticeFormat {
     Text,
     Html,
     Eml,
-}
-
-/// The latest version of each (step, audience, jurisdiction).
-fn latest(all: Vec<NoticeDraft>) -> Vec<NoticeDraft> {
-    let mut by: BTreeMap<(String, String, String), NoticeDraft> = BTreeMap::new();
-    for d in all {
-        let k = (
-            d.step.clone(),
-            d.audience.clone(),
-            d.jurisdiction.clone().unwrap_or_default(),
-        );
-        if by.get(&k).is_none_or(|old| old.version < d.version) {
-            by.insert(k, d);
-        }
-    }
-    by.into_values().collect()
 }
 
 fn html_escape(s: &str) -> String {
@@ -94,65 +79,51 @@ pub struct NoticeChange {
     pub by: Option<String>,
 }
 
-fn key_of(d: &NoticeDraft) -> String {
-    format!(
-        "{}-{}",
-        d.audience,
-        d.jurisdiction.as_deref().unwrap_or("all")
-    )
-}
-
-fn pick<'a>(drafts: &'a [NoticeDraft], key: &str) -> anyhow::Result<&'a NoticeDraft> {
-    drafts.iter().find(|d| key_of(d) == key).ok_or_else(|| {
-        let known: Vec<String> = drafts.iter().map(key_of).collect();
-        anyhow::anyhow!(
-            "no notice \"{key}\"; this incident has: {}",
-            known.join(", ")
-        )
-    })
-}
-
-async fn change(
-    store: &Store,
-    id: &str,
-    drafts: &[NoticeDraft],
-    c: &NoticeChange,
-) -> anyhow::Result<()> {
+/// The edit or send, here or through the daemon.
+async fn change(access: &Access, id: &str, c: &NoticeChange) -> anyhow::Result<()> {
     let by = c.by.clone().unwrap_or_else(super::people::default_actor);
     if let Some(spec) = &c.edit {
         let (key, file) = spec.split_once('=').ok_or_else(|| {
             anyhow::anyhow!("--edit {spec}: write NOTICE=FILE, e.g. customers-EU=edited.md")
         })?;
-        let d = pick(drafts, key)?;
         let body = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
-        let mut new = d.clone();
-        new.body = body;
-        new.drafted_at = chrono::Utc::now();
-        new.drafted_by = by.clone();
-        new.approved_by = None;
-        new.approved_at = None;
-        let ev = crate::store::NewEvent::new(
-            "notice.edited",
-            &by,
-            format!("{key} edited by {by}: new version needs approval"),
-        )
-        .step(&d.step);
-        let (stored, _) = store.put_notice(new, ev).await?;
+        let (version, was) = match access {
+            Access::Local(store) => {
+                let (stored, was, _) =
+                    lifecycle::edit(store, id, key, body, &by, chrono::Utc::now()).await?;
+                (stored.version, was)
+            }
+            Access::Daemon(r) => {
+                let j = r
+                    .post(
+                        &format!("/api/v1/incidents/{id}/notices/{key}"),
+                        &serde_json::json!({"body": body, "by": by}),
+                    )
+                    .await?;
+                (
+                    j["version"].as_u64().unwrap_or_default() as u32,
+                    j["replaces"].as_u64().unwrap_or_default() as u32,
+                )
+            }
+        };
         eprintln!(
-            "{id}: {key} v{} stored (v{} was the latest); approve it before sending",
-            stored.version, d.version
+            "{id}: {key} v{version} stored (v{was} was the latest); approve it before sending"
         );
     }
     if let Some(key) = &c.sent {
-        let d = pick(drafts, key)?;
-        let Some(approver) = &d.approved_by else {
-            anyhow::bail!("{key} v{} is not approved, so it cannot be sent; its approval step (or `quench approve`) must pass first", d.version);
-        };
-        let ev = crate::store::NewEvent::new("notice.sent", &by, format!("{key} v{} sent by {by} (approved by {approver})", d.version))
-            .step(&d.step)
-            .data(serde_json::json!({"version": d.version, "audience": d.audience, "jurisdiction": d.jurisdiction}));
-        store.append(id, chrono::Utc::now(), ev).await?;
-        eprintln!("{id}: {key} v{} recorded as sent", d.version);
+        match access {
+            Access::Local(store) => {
+                lifecycle::mark_sent(store, id, key, &by, chrono::Utc::now()).await?;
+            }
+            Access::Daemon(r) => {
+                r.post(
+                    &format!("/api/v1/incidents/{id}/notices/{key}/sent"),
+                    &serde_json::json!({"by": by}),
+                )
+                .await?;
+            }
+        }
+        eprintln!("{id}: {key} recorded as sent");
     }
     Ok(())
 }
@@ -164,13 +135,20 @@ pub async fn run(
     format: NoticeFormat,
     c: NoticeChange,
 ) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&env.data_dir)?;
-    store.incident(id)?;
+    let access = env.access()?;
     if c.edit.is_some() || c.sent.is_some() {
-        let drafts = latest(store.notices(id)?);
-        change(&store, id, &drafts, &c).await?;
+        change(&access, id, &c).await?;
     }
-    let drafts = latest(store.notices(id)?);
+    let drafts: Vec<NoticeDraft> = match &access {
+        Access::Local(store) => {
+            store.incident(id)?;
+            lifecycle::latest(store.notices(id)?)
+        }
+        Access::Daemon(r) => {
+            let j = r.get(&format!("/api/v1/incidents/{id}/notices")).await?;
+            serde_json::from_value(j["notices"].clone())?
+        }
+    };
     if let Some(dir) = &export {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         for d in &drafts {

@@ -3,6 +3,7 @@
 //! `<audience>` or `<audience>-<JURISDICTION>` (e.g. `customers-EU`).
 
 pub mod clocks;
+pub mod lifecycle;
 
 use std::collections::BTreeMap;
 use std::path::Path;

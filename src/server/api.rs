@@ -253,6 +253,54 @@ pub async fn kpis(
     Ok(Json(d.kpis(since)?))
 }
 
+/// The latest version of each notice, with its text and approval.
+pub async fn notices(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
+    let store = d.store();
+    store.incident(&id).map_err(super::OpError::from)?;
+    let drafts =
+        crate::notices::lifecycle::latest(store.notices(&id).map_err(super::OpError::from)?);
+    Ok(Json(json!({"incident": id, "notices": drafts})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditBody {
+    body: String,
+    by: String,
+}
+
+pub async fn edit_notice(
+    State(d): State<Daemon>,
+    Path((id, key)): Path<(String, String)>,
+    ApiJson(b): ApiJson<EditBody>,
+) -> ApiResult<Response> {
+    let (draft, was) = d.edit_notice(&id, &key, b.body, &b.by).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"incident": id, "notice": key, "version": draft.version, "replaces": was, "ready": false})),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentBody {
+    by: String,
+}
+
+pub async fn notice_sent(
+    State(d): State<Daemon>,
+    Path((id, key)): Path<(String, String)>,
+    ApiJson(b): ApiJson<SentBody>,
+) -> ApiResult<Response> {
+    let ev = d.notice_sent(&id, &key, &b.by).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"incident": id, "notice": key, "seq": ev.seq, "message": ev.message})),
+    )
+        .into_response())
+}
+
 pub async fn healthz(State(d): State<Daemon>) -> Response {
     // The store answering a read is what "healthy" means for this daemon.
     match d.store().incidents() {

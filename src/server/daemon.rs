@@ -47,6 +47,17 @@ impl From<EngineError> for OpError {
     }
 }
 
+impl From<crate::notices::lifecycle::NoticeError> for OpError {
+    fn from(e: crate::notices::lifecycle::NoticeError) -> Self {
+        use crate::notices::lifecycle::NoticeError as N;
+        match e {
+            N::Store(s) => s.into(),
+            N::NoSuchNotice { .. } => OpError::NotFound(e.to_string()),
+            N::NotApproved { .. } => OpError::Conflict(e.to_string()),
+        }
+    }
+}
+
 impl From<ResolveError> for OpError {
     fn from(e: ResolveError) -> Self {
         match e {
@@ -268,6 +279,36 @@ impl Daemon {
         let ev = note_event(text, by, facts, engine.now())
             .map_err(|e| OpError::Invalid(e.to_string()))?;
         let te = self.store().append(id, engine.now(), ev).await?;
+        engine.announce(id, Some(te.clone()));
+        Ok(te)
+    }
+
+    /// A new version of a notice (which needs a new approval); returns it
+    /// and the version it replaces.
+    pub async fn edit_notice(
+        &self,
+        id: &str,
+        key: &str,
+        body: String,
+        by: &str,
+    ) -> Result<(crate::store::NoticeDraft, u32), OpError> {
+        let engine = &self.inner.live;
+        let (d, was, te) =
+            crate::notices::lifecycle::edit(self.store(), id, key, body, by, engine.now()).await?;
+        engine.announce(id, Some(te));
+        Ok((d, was))
+    }
+
+    /// Records that an approved notice was sent.
+    pub async fn notice_sent(
+        &self,
+        id: &str,
+        key: &str,
+        by: &str,
+    ) -> Result<TimelineEvent, OpError> {
+        let engine = &self.inner.live;
+        let te =
+            crate::notices::lifecycle::mark_sent(self.store(), id, key, by, engine.now()).await?;
         engine.announce(id, Some(te.clone()));
         Ok(te)
     }

@@ -40,6 +40,15 @@ pub fn router(daemon: Daemon) -> Router {
         )
         .route("/api/v1/incidents/{id}/steps/{step}/done", post(api::done))
         .route("/api/v1/incidents/{id}/notes", post(api::note))
+        .route("/api/v1/incidents/{id}/notices", get(api::notices))
+        .route(
+            "/api/v1/incidents/{id}/notices/{key}",
+            post(api::edit_notice),
+        )
+        .route(
+            "/api/v1/incidents/{id}/notices/{key}/sent",
+            post(api::notice_sent),
+        )
         .route_layer(middleware::from_fn_with_state(
             daemon.clone(),
             auth::require_api_token,

@@ -57,6 +57,8 @@ fn worth_posting(kind: &str) -> bool {
             | "manual.done"
             | "step.failed"
             | "notice.approved"
+            | "notice.edited"
+            | "notice.sent"
             | "moment.recorded"
             | "clock.paused"
             | "clock.resumed"

@@ -30,9 +30,13 @@ steps:
     action: mockp.revoke
     with: { path: "grants/{{inputs.tool}}" }
     phase: contain
+  - id: draft
+    notice: { audience: regulator, jurisdictions: inputs.jurisdictions }
+    needs: [revoke]
+    phase: notify
   - id: legal
     approval: { approvers: [legal], prompt: "Notify for {{inputs.tool}}?" }
-    needs: [revoke]
+    needs: [draft]
   - id: vendor
     manual: { assignee: mops, instructions: "Ask the vendor to delete the upload" }
     needs: [revoke]
@@ -144,6 +148,14 @@ impl Host {
             status,
             serde_json::from_str(&text).unwrap_or(Json::String(text)),
         )
+    }
+
+    /// Calls and expects an error: `status`, and a message containing `needle`.
+    async fn refused(&self, method: &str, path: &str, body: Json, status: u16, needle: &str) {
+        let (s, b) = self.call(method, path, Some(body)).await;
+        assert_eq!(s, status, "{b}");
+        let msg = b["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(needle), "{msg}");
     }
 
     /// Declares through the API and waits until the incident parks or ends.
@@ -402,13 +414,13 @@ async fn an_incident_declared_over_the_api_waits_for_the_right_people() {
     assert_eq!(audit["intact"], true, "{audit}");
     assert_eq!(audit["report"]["events"], events.len());
 
-    // KPIs: contained at declaration on the fake clock; no notify phase.
+    // KPIs: contained and drafted at declaration on the fake clock.
     let (s, k) = h.call("GET", "/api/v1/kpis?since=2026-11-01", None).await;
     assert_eq!(s, 200, "{k}");
     assert_eq!(k["incidents"]["incidents"], 1);
     assert_eq!(k["incidents"]["completed"], 1);
     assert_eq!(k["incidents"]["time_to_contain"]["median_ms"], 0);
-    assert_eq!(k["incidents"]["time_to_notify"]["count"], 0);
+    assert_eq!(k["incidents"]["time_to_notify"]["median_ms"], 0);
     assert_eq!(k["drills"]["incidents"], 0);
     let (_, k) = h.call("GET", "/api/v1/kpis?since=2026-12-01", None).await;
     assert_eq!(k["incidents"]["incidents"], 0);
@@ -518,18 +530,14 @@ async fn notes_are_stored_before_201_and_feed_the_clocks() {
         .await;
     assert_eq!(inc["clocks"][0]["left"], "2d 0h");
 
-    let (s, b) = h
-        .call(
-            "POST",
-            &path,
-            Some(json!({"text": "x", "by": "U", "moment": "guessed"})),
-        )
-        .await;
-    assert_eq!(s, 422);
-    assert!(b["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("unknown moment \"guessed\""));
+    h.refused(
+        "POST",
+        &path,
+        json!({"text": "x", "by": "U", "moment": "guessed"}),
+        422,
+        "unknown moment \"guessed\"",
+    )
+    .await;
     let (s, _) = h
         .call(
             "POST",
@@ -1080,6 +1088,8 @@ async fn a_killed_daemon_resumes_its_incidents_without_repeating_effects() {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
+    let out = cli(&["notices", &id]);
+    assert!(out.contains("no notices drafted"), "{out}");
     let out = cli(&["status", &id]);
     assert!(out.contains("· two · sev2 · completed"), "{out}");
     assert!(out.contains("  b "), "{out}");
@@ -1316,4 +1326,78 @@ fn socket_mode_without_an_app_token_is_refused_at_start() {
         err.contains("SLACK_APP_TOKEN (app_token_env) is not set"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn notices_are_edited_approved_and_sent_through_the_daemon() {
+    let h = host(false).await;
+    let id = h.declare_and_settle(json!({"tool": "ChatGPT"})).await;
+    let path = format!("/api/v1/incidents/{id}/notices");
+    let (s, n) = h.call("GET", &path, None).await;
+    assert_eq!(s, 200);
+    let notices = n["notices"].as_array().unwrap();
+    assert_eq!(notices.len(), 1, "{n}");
+    assert_eq!(notices[0]["audience"], "regulator");
+    assert_eq!(notices[0]["jurisdiction"], "EU");
+    assert_eq!(notices[0]["version"], 1);
+    assert!(notices[0]["body"].as_str().unwrap().contains("ChatGPT"));
+    assert!(notices[0]["approved_by"].is_null());
+
+    // Not approved: cannot be sent.
+    let sent = format!("{path}/regulator-EU/sent");
+    h.refused("POST", &sent, json!({"by": "dpo"}), 409, "is not approved")
+        .await;
+    let unknown = format!("{path}/regulator-XX/sent");
+    h.refused(
+        "POST",
+        &unknown,
+        json!({"by": "dpo"}),
+        404,
+        "this incident has: regulator-EU",
+    )
+    .await;
+
+    // Counsel rewords it: version 2, which legal's approval then covers.
+    let (s, b) = h
+        .call(
+            "POST",
+            &format!("{path}/regulator-EU"),
+            Some(json!({"body": "Reworded by counsel.", "by": "counsel"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(
+        (b["version"].as_u64(), b["replaces"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let mut rx = h.daemon.engine().subscribe();
+    h.call(
+        "POST",
+        &format!("/api/v1/incidents/{id}/approvals/legal"),
+        Some(json!({"approve": true, "by": "U0LEGAL1"})),
+    )
+    .await;
+    assert_eq!(settle(&mut rx, &id).await, "incident.waiting");
+    let (_, n) = h.call("GET", &path, None).await;
+    assert_eq!(n["notices"][0]["version"], 2);
+    assert_eq!(n["notices"][0]["approved_by"], "U0LEGAL1");
+    assert_eq!(n["notices"][0]["body"], "Reworded by counsel.");
+
+    let (s, b) = h
+        .call(
+            "POST",
+            &format!("{path}/regulator-EU/sent"),
+            Some(json!({"by": "dpo"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(
+        b["message"],
+        "regulator-EU v2 sent by dpo (approved by U0LEGAL1)"
+    );
+    let (_, audit) = h
+        .call("GET", &format!("/api/v1/incidents/{id}/audit"), None)
+        .await;
+    assert_eq!(audit["intact"], true, "{audit}");
+    assert_eq!(audit["report"]["notices"], 2);
 }
