@@ -259,6 +259,13 @@ impl Engine {
 
     /// Runs a previously stopped incident on from its stored state.
     pub async fn resume(&self, id: &str) -> Result<IncidentStatus, EngineError> {
+        self.record_resume(id).await?;
+        self.run(id).await
+    }
+
+    /// Records that a stopped incident is being picked up again, naming the
+    /// steps that were in flight (they are retried with their keys).
+    pub async fn record_resume(&self, id: &str) -> Result<(), EngineError> {
         let in_flight: Vec<String> = self
             .store
             .step_runs(id)?
@@ -275,8 +282,7 @@ impl Engine {
             )
         };
         self.record(id, NewEvent::new("incident.resumed", "quench", msg))
-            .await?;
-        self.run(id).await
+            .await
     }
 
     pub(crate) fn runbook_of(&self, inc: &Incident) -> Result<Runbook, EngineError> {

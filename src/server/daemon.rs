@@ -163,14 +163,6 @@ impl Daemon {
         }
     }
 
-    /// Runs the incident on (in the background) until it parks or ends.
-    pub fn kick(&self, id: &str) -> Result<(), OpError> {
-        let inc = self.store().incident(id)?;
-        let engine = self.engine_for(inc.drill)?.clone();
-        self.inner.runner.kick(engine, id.to_string());
-        Ok(())
-    }
-
     /// Starts the background work: metrics from the event feed, Slack
     /// updates, and a driver for every incident a stopped daemon left
     /// running. Returns the ids resumed.
@@ -186,22 +178,9 @@ impl Daemon {
                 let id = inc.id.clone();
                 resumed.push(id.clone());
                 let runner = self.inner.runner.clone();
-                // `resume` records that it resumed, then runs; the driver
-                // takes over from there.
                 tokio::spawn(async move {
-                    if let Err(e) = engine
-                        .store()
-                        .append(
-                            &id,
-                            engine.now(),
-                            crate::store::NewEvent::new(
-                                "incident.resumed",
-                                "quench",
-                                "Resumed by the daemon after a restart",
-                            ),
-                        )
-                        .await
-                    {
+                    // On the record (and in Slack) before the driver runs it on.
+                    if let Err(e) = engine.record_resume(&id).await {
                         tracing::error!(incident = %id, error = %e, "cannot record the resume");
                     }
                     runner.kick(engine, id);

@@ -1069,7 +1069,11 @@ async fn a_killed_daemon_resumes_its_incidents_without_repeating_effects() {
         .as_array()
         .unwrap()
         .iter()
-        .any(|e| e["kind"] == "incident.resumed"));
+        .any(|e| e["kind"] == "incident.resumed"
+            && e["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("with their idempotency keys: b")));
 
     // While the daemon holds the store, the CLI goes through it.
     let cli = |args: &[&str]| {
