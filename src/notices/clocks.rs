@@ -11,8 +11,9 @@
 //! - calendar days (`30d`) end at the same local wall-clock time N days later
 //!   in the jurisdiction's zone, so a DST change in between moves the instant
 //!   by an hour;
-//! - business days (`3bd`) skip Saturdays and Sundays (not public holidays),
-//!   also at the same local time;
+//! - business days (`3bd`) skip Saturdays, Sundays and the jurisdiction's
+//!   listed public holidays (`holidays:` in the table), also at the same
+//!   local time;
 //! - a local time that falls in a DST gap moves forward by the gap; one that
 //!   occurs twice is the earlier;
 //! - on rules that allow a law-enforcement delay, the time paused after the
@@ -175,8 +176,14 @@ impl Deadline {
     }
 
     /// When this deadline, counted from `start` in zone `tz`, falls; `None`
-    /// for `asap` (and for dates past chrono's range).
-    pub fn due(self, start: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
+    /// for `asap` (and for dates past chrono's range). Business days skip
+    /// weekends and `holidays` (local dates).
+    pub fn due(
+        self,
+        start: DateTime<Utc>,
+        tz: Tz,
+        holidays: &BTreeSet<NaiveDate>,
+    ) -> Option<DateTime<Utc>> {
         let local = start.with_timezone(&tz).naive_local();
         let end = match self {
             Deadline::Asap => return None,
@@ -186,7 +193,9 @@ impl Deadline {
                 let mut t = local;
                 for _ in 0..n {
                     t = t.checked_add_days(Days::new(1))?;
-                    while matches!(t.weekday(), Weekday::Sat | Weekday::Sun) {
+                    while matches!(t.weekday(), Weekday::Sat | Weekday::Sun)
+                        || holidays.contains(&t.date())
+                    {
                         t = t.checked_add_days(Days::new(1))?;
                     }
                 }
@@ -288,6 +297,8 @@ pub struct Rule {
     pub note: Option<String>,
     /// The jurisdiction's zone, in which days are counted.
     pub timezone: Tz,
+    /// The jurisdiction's public holidays, skipped by business days.
+    pub holidays: std::sync::Arc<BTreeSet<NaiveDate>>,
 }
 
 /// What an incident exposed, as the runbook learned it.
@@ -353,7 +364,7 @@ impl Rule {
             &[]
         };
         let due_of = |d: Deadline| {
-            d.due(start, self.timezone)
+            d.due(start, self.timezone, &self.holidays)
                 .map(|due| extend(start, due, pauses, now))
         };
         let main = due_of(self.deadline);
@@ -596,7 +607,7 @@ impl RuleTable {
     }
 }
 
-const TOP_KEYS: &[&str] = &["version", "timezones", "rules"];
+const TOP_KEYS: &[&str] = &["version", "timezones", "holidays", "rules"];
 const RULE_KEYS: &[&str] = &[
     "id",
     "jurisdiction",
@@ -655,15 +666,22 @@ fn read_table(c: &mut Checker) -> Option<RuleTable> {
         .get("timezones")
         .map(|v| read_zones(c, &root.key("timezones"), v))
         .unwrap_or_default();
+    let holidays = top
+        .get("holidays")
+        .map(|v| read_holidays(c, &root.key("holidays"), v))
+        .unwrap_or_default();
     let mut rules = Vec::new();
     let p = root.key("rules");
     match top.get("rules") {
         Some(Value::Sequence(items)) => {
             let mut ids = BTreeSet::new();
             for (i, v) in items.iter().enumerate() {
-                let Some(r) = read_rule(c, &p.index(i), v, &zones) else {
+                let Some(mut r) = read_rule(c, &p.index(i), v, &zones) else {
                     continue;
                 };
+                if let Some(h) = holidays.get(&r.jurisdiction) {
+                    r.holidays = h.clone();
+                }
                 if !ids.insert(r.id.clone()) {
                     c.error(
                         &p.index(i).key("id"),
@@ -711,6 +729,55 @@ fn read_zones(c: &mut Checker, path: &YPath, v: &Value) -> BTreeMap<String, Tz> 
         }
     }
     zones
+}
+
+/// `holidays: {CODE: {source, dates: [YYYY-MM-DD, ...]}}`.
+fn read_holidays(
+    c: &mut Checker,
+    path: &YPath,
+    v: &Value,
+) -> BTreeMap<String, std::sync::Arc<BTreeSet<NaiveDate>>> {
+    let codes = jurisdiction_codes();
+    let mut out = BTreeMap::new();
+    let Some(m) = c.map(path, v, "`holidays`", &codes, &[]) else {
+        return out;
+    };
+    for (k, v) in m {
+        let Value::String(code) = k else { continue };
+        let p = path.key(code);
+        let Some(cal) = c.map(
+            &p,
+            v,
+            "a holiday calendar",
+            &["source", "dates"],
+            &["source", "dates"],
+        ) else {
+            continue;
+        };
+        if let Some(src) = cal.get("source") {
+            c.string(&p.key("source"), src, "a source URL");
+        }
+        let mut dates = BTreeSet::new();
+        match cal.get("dates") {
+            Some(Value::Sequence(items)) => {
+                for (i, d) in items.iter().enumerate() {
+                    if let Some(d) = read_date(c, &p.key("dates").index(i), d) {
+                        dates.insert(d);
+                    }
+                }
+            }
+            Some(other) => c.error(
+                &p.key("dates"),
+                format!(
+                    "`dates` must be a list of YYYY-MM-DD, found {}",
+                    kind_of(other)
+                ),
+            ),
+            None => {}
+        }
+        out.insert(code.clone(), std::sync::Arc::new(dates));
+    }
+    out
 }
 
 /// A string that must be one of `allowed`.
@@ -888,6 +955,7 @@ fn read_rule(
         source: source?,
         note,
         timezone: timezone?,
+        holidays: Default::default(),
     })
 }
 
@@ -1219,14 +1287,53 @@ mod tests {
         // Confirmed on a Saturday: Monday, Tuesday, Wednesday.
         let saturday = utc("2026-03-14T13:00:00Z");
         assert_eq!(
-            Deadline::BusinessDays(3).due(saturday, rule.timezone),
+            Deadline::BusinessDays(3).due(saturday, rule.timezone, &rule.holidays),
             Some(utc("2026-03-18T13:00:00Z"))
         );
         // Saturday 23:00 in São Paulo is Sunday in UTC: the local date counts.
         let late = utc("2026-03-15T02:00:00Z");
         assert_eq!(
-            Deadline::BusinessDays(1).due(late, rule.timezone),
+            Deadline::BusinessDays(1).due(late, rule.timezone, &rule.holidays),
             Some(utc("2026-03-17T02:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn brazil_skips_its_national_holidays() {
+        let t = table();
+        let rule = t.get("br-lgpd-authority").expect("rule");
+        // Tuesday 22 Dec 2026, 10:00 in São Paulo: Wed 23, Thu 24, then
+        // Christmas (Fri 25) and the weekend are skipped: Monday 28.
+        let confirmed = utc("2026-12-22T13:00:00Z");
+        let m = Moments::new(confirmed).with(Moment::Confirmed, confirmed);
+        assert_eq!(
+            rule.clock(&m, &[], confirmed).due,
+            Some(utc("2026-12-28T13:00:00Z"))
+        );
+        // Without the calendar it would have been Christmas Day.
+        assert_eq!(
+            Deadline::BusinessDays(3).due(confirmed, rule.timezone, &BTreeSet::new()),
+            Some(utc("2026-12-25T13:00:00Z"))
+        );
+        // Good Friday 2027 (26 March) and Tiradentes (21 April) are listed.
+        assert!(rule.holidays.contains(&date("2027-03-26")));
+        assert!(rule.holidays.contains(&date("2027-04-21")));
+        // Other jurisdictions keep no calendar yet.
+        assert!(t
+            .get("eu-gdpr-authority")
+            .expect("rule")
+            .holidays
+            .is_empty());
+    }
+
+    #[test]
+    fn a_bad_holiday_date_is_located() {
+        let src = "version: 1\ntimezones:\n  BR: America/Sao_Paulo\nholidays:\n  BR:\n    source: https://example.org\n    dates: [2026-12-25, 2026-13-01]\nrules: []\n";
+        let err = RuleTable::load("rules.yaml", src).expect_err("invalid");
+        let text = err.to_string();
+        assert!(
+            text.contains("rules.yaml:7:25: error: invalid date \"2026-13-01\""),
+            "{text}"
         );
     }
 
@@ -1248,7 +1355,7 @@ mod tests {
         // And the spring change in the other direction (8 Mar 2026).
         let feb = utc("2026-02-20T17:00:00Z"); // 09:00 PST
         assert_eq!(
-            Deadline::Days(30).due(feb, rule.timezone),
+            Deadline::Days(30).due(feb, rule.timezone, &rule.holidays),
             Some(utc("2026-03-22T16:00:00Z")) // 09:00 PDT
         );
     }
@@ -1259,7 +1366,9 @@ mod tests {
         // 12:00 CEST on Friday 23 Oct; clocks go back on Sunday 25 Oct.
         let aware = utc("2026-10-23T10:00:00Z");
         // Hours are elapsed time: 72h later is 11:00 CET on the wall clock.
-        let due = Deadline::Hours(72).due(aware, brussels).expect("due");
+        let due = Deadline::Hours(72)
+            .due(aware, brussels, &BTreeSet::new())
+            .expect("due");
         assert_eq!(due, utc("2026-10-26T10:00:00Z"));
         assert_eq!(
             due.with_timezone(&brussels).format("%H:%M %Z").to_string(),
@@ -1267,18 +1376,18 @@ mod tests {
         );
         // Days keep the wall-clock time: 12:00 CET on 30 Oct.
         assert_eq!(
-            Deadline::Days(7).due(aware, brussels),
+            Deadline::Days(7).due(aware, brussels, &BTreeSet::new()),
             Some(utc("2026-10-30T11:00:00Z"))
         );
         // Business days too: Mon 26, Tue 27, Wed 28 at 12:00 CET.
         assert_eq!(
-            Deadline::BusinessDays(3).due(aware, brussels),
+            Deadline::BusinessDays(3).due(aware, brussels, &BTreeSet::new()),
             Some(utc("2026-10-28T11:00:00Z"))
         );
         // A wall-clock time that does not exist (02:30 on 29 Mar) moves on an hour.
         let before_gap = utc("2026-03-28T01:30:00Z"); // 02:30 CET
         assert_eq!(
-            Deadline::Days(1).due(before_gap, brussels),
+            Deadline::Days(1).due(before_gap, brussels, &BTreeSet::new()),
             Some(utc("2026-03-29T01:30:00Z")) // 03:30 CEST
         );
     }
