@@ -146,7 +146,7 @@ async fn main() {
     );
 
     // 2. Fan-out against the simulator, no rate limit: the engine's own cost.
-    for (items, conc) in [(500, 1), (500, 20), (2000, 50)] {
+    for (items, conc) in [(500, 1), (500, 20), (2000, 50), (10000, 50)] {
         let (e, events) = fan_out(&lib, &exec, "benchp", items, conc).await;
         println!(
             "fan-out: {items} revocations, concurrency {conc}: {:.2}s = {:.0} items/s ({events} timeline events)",

@@ -60,6 +60,9 @@ impl TemplateProblem {
 pub struct Analysis {
     pub vars: Vec<VarRef>,
     pub problems: Vec<TemplateProblem>,
+    /// It also reads through `../`, `@root` or a top-level `this`, so not
+    /// everything it reads is in `vars`.
+    pub opaque: bool,
 }
 
 /// Compiles `src` and lists the variables it reads and the problems found.
@@ -151,7 +154,11 @@ fn param(p: &Parameter, scoped: bool, pos: (usize, usize), out: &mut Analysis) {
 }
 
 fn push_var(raw: &str, scoped: bool, pos: (usize, usize), out: &mut Analysis) {
-    if raw.starts_with('@') || raw.starts_with("..") || raw == "this" || raw.starts_with("this.") {
+    let this = raw == "this" || raw.starts_with("this.");
+    if raw.starts_with("..") || raw.starts_with("@root") || (this && !scoped) {
+        out.opaque = true;
+    }
+    if raw.starts_with('@') || raw.starts_with("..") || this {
         return;
     }
     let path: Vec<String> = raw

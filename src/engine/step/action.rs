@@ -98,6 +98,10 @@ impl Engine {
             .step(&step.id);
             self.put_step(id, &step.id, &run, Some(ev)).await?;
         }
+        // Each item gets its own copy of the context: keep only what the
+        // step's templates read, or a fan-out over a long list copies every
+        // earlier output (and the list itself) once per item.
+        let ctx = narrow(ctx, step);
         let done = self.store.item_runs(id, &step.id)?;
         let slots = Arc::new(Semaphore::new(step.concurrency));
         let mut set: JoinSet<(u32, Result<ItemRun, EngineError>)> = JoinSet::new();
@@ -356,6 +360,52 @@ fn new_item(id: &str, step: &Step, idx: u32) -> ItemRun {
     }
 }
 
+/// The context reduced to the inputs and step outputs `step`'s `with` and
+/// `when` read. When a read cannot be pinned to a name (`{{lookup steps x}}`,
+/// `../` or `@root` inside a block), that root is kept whole.
+pub(super) fn narrow(mut ctx: Json, step: &Step) -> Json {
+    fn strings<'a>(v: &'a Json, out: &mut Vec<&'a str>) {
+        match v {
+            Json::String(s) => out.push(s),
+            Json::Array(a) => a.iter().for_each(|x| strings(x, out)),
+            Json::Object(m) => m.values().for_each(|x| strings(x, out)),
+            _ => {}
+        }
+    }
+    let mut templates = Vec::new();
+    strings(&step.with, &mut templates);
+    templates.extend(step.when.as_deref());
+    // root -> names read under it; None: keep the root whole.
+    let mut read: BTreeMap<&str, Option<std::collections::BTreeSet<String>>> = [
+        ("inputs", Some(Default::default())),
+        ("steps", Some(Default::default())),
+    ]
+    .into();
+    for t in templates.iter().filter(|t| t.contains("{{")) {
+        let a = crate::runbook::template::analyse(t);
+        if a.opaque {
+            return ctx;
+        }
+        for v in a.vars {
+            let root = v.path.first().map(String::as_str).unwrap_or("");
+            if let Some(slot) = read.get_mut(root) {
+                match (slot.as_mut(), v.path.get(1)) {
+                    (Some(names), Some(name)) => {
+                        names.insert(name.clone());
+                    }
+                    _ => *slot = None,
+                }
+            }
+        }
+    }
+    for (root, names) in read {
+        if let (Some(names), Some(Json::Object(m))) = (names, ctx.get_mut(root)) {
+            m.retain(|k, _| names.contains(k));
+        }
+    }
+    ctx
+}
+
 /// A fan-out step whose `when` reads `item` filters items, not the step.
 pub(super) fn per_item_when(step: &Step) -> bool {
     step.for_each.is_some()
@@ -415,5 +465,68 @@ impl Engine {
         }
         self.run_item(id, step, idx, true, prior, ctx, integration, action)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::{OnFailure, RetryPolicy, StepKind};
+
+    fn step(with: Json, when: Option<&str>) -> Step {
+        Step {
+            id: "s".into(),
+            kind: StepKind::Action {
+                integration: "p".into(),
+                action: "a".into(),
+            },
+            needs: vec![],
+            for_each: Some("steps.list.output".into()),
+            concurrency: 1,
+            with,
+            when: when.map(str::to_string),
+            retry: RetryPolicy::default(),
+            timeout: None,
+            on_failure: OnFailure::Abort,
+            phase: None,
+            description: None,
+        }
+    }
+
+    fn ctx() -> Json {
+        json!({
+            "inputs": {"tool": "ChatGPT", "ids": ["a", "b"], "other": 1},
+            "steps": {"list": {"output": [1, 2, 3]}, "audit": {"output": {"n": 1}}, "big": {"output": [0, 0, 0, 0]}},
+            "incident": {"id": "INC-1"},
+            "registry": {"tools": []},
+        })
+    }
+
+    #[test]
+    fn keeps_only_the_inputs_and_steps_the_templates_read() {
+        let s = step(
+            json!({"id": "{{item.id}}", "why": "{{inputs.tool}} in {{steps.audit.output.n}}"}),
+            Some("{{#if (contains inputs.ids item.id)}}yes{{/if}}"),
+        );
+        let n = narrow(ctx(), &s);
+        assert_eq!(n["inputs"], json!({"tool": "ChatGPT", "ids": ["a", "b"]}));
+        assert_eq!(n["steps"], json!({"audit": {"output": {"n": 1}}}));
+        // Small roots stay: helpers read `registry`, templates `incident`.
+        assert_eq!(n["incident"]["id"], "INC-1");
+        assert!(n.get("registry").is_some());
+    }
+
+    #[test]
+    fn a_read_it_cannot_pin_down_keeps_the_root_whole() {
+        let s = step(json!({"x": "{{lookup steps \"big\"}}"}), None);
+        assert_eq!(narrow(ctx(), &s)["steps"], ctx()["steps"]);
+        let s = step(
+            json!({"x": "{{#each item}}{{../inputs.tool}}{{/each}}"}),
+            None,
+        );
+        assert_eq!(narrow(ctx(), &s), ctx());
+        let s = step(json!({"x": "{{inputs}}"}), None);
+        assert_eq!(narrow(ctx(), &s)["inputs"], ctx()["inputs"]);
+        assert_eq!(narrow(ctx(), &s)["steps"], json!({}));
     }
 }
