@@ -38,9 +38,11 @@ pub async fn incident(
     let store = d.store();
     let snap = store.snapshot(&id).map_err(OpError::from)?;
     let events = store.events(&id).map_err(OpError::from)?;
+    let notices = crate::notices::lifecycle::latest(store.notices(&id).map_err(OpError::from)?);
     let page = crate::timeline::render_html_page(
         &snap,
         &events,
+        &notices,
         d.engine().now(),
         snap.incident.status.is_open(),
     );

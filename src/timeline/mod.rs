@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value as Json};
 
 use crate::runbook::{Phase, Runbook, StepKind};
-use crate::store::{Incident, Snapshot, StepStatus, TimelineEvent};
+use crate::store::{Incident, NoticeDraft, Snapshot, StepStatus, TimelineEvent};
 
 /// Milliseconds from declaration to the end of the last `contain` step,
 /// once every contain step is final.
@@ -194,7 +194,7 @@ pub const PAGE_STYLE: &str = "<style>body{font-family:system-ui,sans-serif;margi
 
 /// The HTML export (`timeline --format html`): clocks and events.
 pub fn render_html(inc: &Incident, events: &[TimelineEvent]) -> String {
-    html_document(inc, events, None, Utc::now(), false)
+    html_document(inc, events, None, &[], Utc::now(), false)
 }
 
 /// The daemon's page for one incident: its steps too, and it refreshes
@@ -202,19 +202,53 @@ pub fn render_html(inc: &Incident, events: &[TimelineEvent]) -> String {
 pub fn render_html_page(
     snap: &Snapshot,
     events: &[TimelineEvent],
+    notices: &[NoticeDraft],
     now: DateTime<Utc>,
     refresh: bool,
 ) -> String {
-    html_document(&snap.incident, events, Some(snap), now, refresh)
+    html_document(&snap.incident, events, Some(snap), notices, now, refresh)
+}
+
+/// Each notice's latest version: drafted, approved (by whom, when), sent.
+fn notices_html(notices: &[NoticeDraft], events: &[TimelineEvent]) -> String {
+    if notices.is_empty() {
+        return String::new();
+    }
+    let mut rows = String::new();
+    for d in notices {
+        let sent = events.iter().find(|e| {
+            e.kind == "notice.sent"
+                && e.data["version"] == d.version
+                && e.data["audience"] == d.audience.as_str()
+                && e.data["jurisdiction"] == json!(d.jurisdiction)
+                && e.step.as_deref() == Some(d.step.as_str())
+        });
+        let state = match (sent, &d.approved_by, d.approved_at) {
+            (Some(e), _, _) => format!("sent by {} at {}", e.actor, e.at.to_rfc3339()),
+            (None, Some(by), Some(at)) => format!("ready: approved by {by} at {}", at.to_rfc3339()),
+            _ => "draft: not approved".to_string(),
+        };
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>v{}</td><td>{}</td><td>{}</td></tr>\n",
+            html_escape(&d.audience),
+            html_escape(d.jurisdiction.as_deref().unwrap_or("-")),
+            d.version,
+            html_escape(&d.template),
+            html_escape(&state),
+        ));
+    }
+    format!("<h2>Notices</h2><table><thead><tr><th>Audience</th><th>Jurisdiction</th><th>Version</th><th>Template</th><th>State</th></tr></thead><tbody>\n{rows}</tbody></table>")
 }
 
 fn html_document(
     inc: &Incident,
     events: &[TimelineEvent],
     snap: Option<&Snapshot>,
+    notices: &[NoticeDraft],
     now: DateTime<Utc>,
     refresh: bool,
 ) -> String {
+    let notices_html = notices_html(notices, events);
     let mut clock_rows = String::new();
     for c in clocks::clocks_json(inc, events, now) {
         let g = |k: &str| html_escape(c[k].as_str().unwrap_or(""));
@@ -270,7 +304,7 @@ fn html_document(
     }
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{refresh}<title>{id} timeline</title>{style}</head>\
-<body><h1>{id} — {title}</h1><p>Runbook <code>{rb}</code> · {sev} · status <strong>{status}</strong> · declared {at} by {by}</p>{clocks_html}{steps_html}\
+<body><h1>{id} — {title}</h1><p>Runbook <code>{rb}</code> · {sev} · status <strong>{status}</strong> · declared {at} by {by}</p>{clocks_html}{notices_html}{steps_html}\
 <h2>Timeline</h2><table><thead><tr><th>#</th><th>Time</th><th>Since declared</th><th>Event</th><th>Step</th><th>Actor</th><th>Detail</th></tr></thead><tbody>\n{rows}</tbody></table></body></html>\n",
         refresh = if refresh { "<meta http-equiv=\"refresh\" content=\"15\">" } else { "" },
         style = PAGE_STYLE,

@@ -575,6 +575,10 @@ async fn the_timeline_page_shows_steps_clocks_and_escapes_input() {
     );
     assert!(page.contains("<td>legal</td><td>waiting</td>"), "{page}");
     assert!(
+        page.contains("<td>regulator</td><td>EU</td><td>v1</td><td>regulator-EU</td><td>draft: not approved</td>"),
+        "{page}"
+    );
+    assert!(
         page.contains("http-equiv=\"refresh\""),
         "an open incident's page refreshes"
     );
