@@ -672,6 +672,20 @@ impl Host {
             .0
     }
 
+    /// The `n`th (1-based) reply posted to the interaction's response_url.
+    async fn response(&self, n: usize) -> Json {
+        let slack = self.slack.as_ref().unwrap();
+        slack.wait_hits("/respond/1", n).await;
+        let seen = slack.seen();
+        let body = &seen
+            .iter()
+            .filter(|s| s.path == "/respond/1")
+            .nth(n - 1)
+            .unwrap()
+            .body;
+        serde_json::from_str(body).unwrap()
+    }
+
     fn slack_posts(&self) -> Vec<Json> {
         self.slack
             .as_ref()
@@ -808,16 +822,7 @@ async fn slack_declares_posts_the_thread_and_takes_decisions_from_buttons() {
             .await,
         200
     );
-    slack.wait_hits("/respond/1", 1).await;
-    let refusal: Json = serde_json::from_str(
-        &slack
-            .seen()
-            .iter()
-            .find(|s| s.path == "/respond/1")
-            .unwrap()
-            .body,
-    )
-    .unwrap();
+    let refusal = h.response(1).await;
     assert!(
         refusal["text"]
             .as_str()
@@ -833,17 +838,7 @@ async fn slack_declares_posts_the_thread_and_takes_decisions_from_buttons() {
             .await,
         200
     );
-    slack.wait_hits("/respond/1", 2).await;
-    let answer: Json = serde_json::from_str(
-        &slack
-            .seen()
-            .iter()
-            .filter(|s| s.path == "/respond/1")
-            .nth(1)
-            .unwrap()
-            .body,
-    )
-    .unwrap();
+    let answer = h.response(2).await;
     assert_eq!(answer["replace_original"], true);
     assert!(answer["text"]
         .as_str()
