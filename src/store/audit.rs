@@ -84,8 +84,8 @@ impl Store {
                 .meta
                 .get(key(&["audit", incident, &format!("{:012}", ev.seq)]))?
                 .map(|h| String::from_utf8_lossy(&h).into_owned());
-            match stored {
-                Some(h) if h == hash => {}
+            match &stored {
+                Some(h) if *h == hash => {}
                 Some(_) => problems.push(format!(
                     "event #{} ({}) does not match its recorded hash: it was changed, or one before it was",
                     ev.seq, ev.kind
@@ -94,11 +94,7 @@ impl Store {
             }
             // Carry the recorded hash on, so one bad event is reported
             // once rather than poisoning every event after it.
-            prev = self
-                .meta
-                .get(key(&["audit", incident, &format!("{:012}", ev.seq)]))?
-                .map(|h| String::from_utf8_lossy(&h).into_owned())
-                .unwrap_or(hash);
+            prev = stored.unwrap_or(hash);
             events.push(ev);
         }
         let head = self.audit_head(incident)?;
