@@ -1,26 +1,16 @@
 //! `quench audit verify`: the chain over the timeline and the notice
 //! hashes catch records edited or removed behind quench's back.
 
-use std::process::Command;
-
 use serde_json::Value as Json;
 
-fn quench(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_quench"))
-        .current_dir(dir)
-        .arg("--data-dir")
-        .arg(dir.join("store"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use crate::cli::quench;
 
 fn verify(dir: &std::path::Path, id: &str) -> (Option<i32>, Json) {
     let o = quench(dir, &["--json", "audit", "verify", id]);
     (o.status.code(), serde_json::from_slice(&o.stdout).unwrap())
 }
 
-/// Rewrites one record of `tree` whose key ends with `suffix`.
+/// Rewrites the first record of `tree` whose key `pick` accepts.
 fn tamper(
     dir: &std::path::Path,
     tree: &str,

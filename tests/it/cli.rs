@@ -6,7 +6,8 @@ use serde_json::{json, Value as Json};
 
 use crate::support::{write_manifest, Mock, Reply, SECRET};
 
-fn quench(dir: &std::path::Path, args: &[&str]) -> Output {
+/// Runs quench in `dir` with its store in `dir/store`.
+pub(crate) fn quench(dir: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_quench"))
         .current_dir(dir)
         .arg("--data-dir")
@@ -603,22 +604,7 @@ async fn a_killed_declare_is_finished_by_resume_without_repeating_effects() {
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
     assert!(out.contains(": completed"), "{out}");
-    assert_eq!(
-        mock.hits("/a"),
-        1,
-        "a finished before the kill and is not redone"
-    );
-    let keys: Vec<String> = mock
-        .seen()
-        .iter()
-        .filter(|s| s.path == "/b")
-        .map(|s| s.headers["idempotency-key"].clone())
-        .collect();
-    assert_eq!(keys.len(), 2);
-    assert_eq!(
-        keys[0], keys[1],
-        "the interrupted call is retried with the same idempotency key"
-    );
+    crate::support::assert_resumed_without_repeats(&mock);
 }
 
 #[tokio::test]

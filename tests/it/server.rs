@@ -976,16 +976,20 @@ async fn spawn_serve(dir: &std::path::Path) -> (std::process::Child, String) {
     (child, url)
 }
 
-async fn incident_status(http: &reqwest::Client, url: &str, id: &str) -> String {
-    let j: Json = http
-        .get(format!("{url}/api/v1/incidents/{id}"))
+/// GET `path` from a daemon process with the API token, as JSON.
+async fn get_json(http: &reqwest::Client, url: &str, path: &str) -> Json {
+    http.get(format!("{url}{path}"))
         .bearer_auth(TOKEN)
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn incident_status(http: &reqwest::Client, url: &str, id: &str) -> String {
+    let j = get_json(http, url, &format!("/api/v1/incidents/{id}")).await;
     j["status"].as_str().unwrap_or_default().to_string()
 }
 
@@ -1040,30 +1044,8 @@ async fn a_killed_daemon_resumes_its_incidents_without_repeating_effects() {
         status = incident_status(&http, &url, &id).await;
     }
     assert_eq!(status, "completed");
-    assert_eq!(
-        mock.hits("/a"),
-        1,
-        "a finished before the kill and is not redone"
-    );
-    let keys: Vec<String> = mock
-        .seen()
-        .iter()
-        .filter(|s| s.path == "/b")
-        .map(|s| s.headers["idempotency-key"].clone())
-        .collect();
-    assert_eq!(
-        keys[0], keys[1],
-        "the interrupted call keeps its idempotency key"
-    );
-    let tl: Json = http
-        .get(format!("{url}/api/v1/incidents/{id}/timeline"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    crate::support::assert_resumed_without_repeats(&mock);
+    let tl = get_json(&http, &url, &format!("/api/v1/incidents/{id}/timeline")).await;
     assert!(tl["events"]
         .as_array()
         .unwrap()

@@ -219,6 +219,27 @@ actions:
 
 pub const SECRET: &str = "tok-SEKRET-7f3a9c";
 
+/// After a kill during step `b` of runbook `a -> b` and a resume: `a` ran
+/// once, and `b` was retried with the idempotency key of its first attempt.
+pub fn assert_resumed_without_repeats(mock: &Mock) {
+    assert_eq!(
+        mock.hits("/a"),
+        1,
+        "a finished before the kill and is not redone"
+    );
+    let keys: Vec<String> = mock
+        .seen()
+        .iter()
+        .filter(|s| s.path == "/b")
+        .map(|s| s.headers["idempotency-key"].clone())
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(
+        keys[0], keys[1],
+        "the interrupted call is retried with the same idempotency key"
+    );
+}
+
 pub fn tls() {
     quench::install_tls_provider();
 }
