@@ -412,6 +412,26 @@ async fn an_incident_declared_over_the_api_waits_for_the_right_people() {
         .await;
     assert_eq!(s, 200);
     assert_eq!(audit["intact"], true, "{audit}");
+    let r = h
+        .http
+        .get(format!(
+            "{}/api/v1/incidents/{id}/timeline?format=markdown",
+            h.url
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "text/markdown; charset=utf-8");
+    assert!(r.text().await.unwrap().contains("approval.granted"));
+    let (s, _) = h
+        .call(
+            "GET",
+            &format!("/api/v1/incidents/{id}/timeline?format=pdf"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 422);
     assert_eq!(audit["report"]["events"], events.len());
 
     // KPIs: contained and drafted at declaration on the fake clock.
@@ -672,6 +692,11 @@ impl Host {
             .0
     }
 
+    async fn metrics(&self) -> String {
+        let r = self.http.get(format!("{}/metrics", self.url)).send().await;
+        r.unwrap().text().await.unwrap()
+    }
+
     /// The `n`th (1-based) reply posted to the interaction's response_url.
     async fn response(&self, n: usize) -> Json {
         let slack = self.slack.as_ref().unwrap();
@@ -751,6 +776,12 @@ async fn slack_requests_without_a_valid_signature_get_401() {
         "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
     );
     assert_eq!(h.daemon.store().incidents().unwrap().len(), 0);
+    let m = h.metrics().await;
+    assert!(
+        m.contains(r#"quench_slack_requests_total{endpoint="commands",outcome="rejected"} 3"#),
+        "{m}"
+    );
+    assert!(m.contains(r#"quench_slack_requests_total{endpoint="events",outcome="accepted"} 1"#));
 }
 
 #[tokio::test]
@@ -892,6 +923,18 @@ async fn slack_declares_posts_the_thread_and_takes_decisions_from_buttons() {
     // The bot token never appears in what quench stored.
     let stored = serde_json::to_string(&events).unwrap();
     assert!(!stored.contains(BOT));
+    let m = h.metrics().await;
+    let ok = posts_counted(&m);
+    assert!(ok >= 6, "{m}");
+}
+
+/// Successful Slack posts the metrics count.
+fn posts_counted(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"quench_slack_messages_total{outcome="ok"} "#))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Waits for a post whose text contains `needle`.
@@ -993,6 +1036,20 @@ async fn incident_status(http: &reqwest::Client, url: &str, id: &str) -> String 
     j["status"].as_str().unwrap_or_default().to_string()
 }
 
+/// The incident's status once it stops running (a daemon in another
+/// process: its record is polled, bounded).
+async fn completed(http: &reqwest::Client, url: &str, id: &str) -> String {
+    let mut status = incident_status(http, url, id).await;
+    for _ in 0..500 {
+        if status != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        status = incident_status(http, url, id).await;
+    }
+    status
+}
+
 #[tokio::test]
 async fn a_killed_daemon_resumes_its_incidents_without_repeating_effects() {
     crate::support::tls();
@@ -1035,15 +1092,7 @@ async fn a_killed_daemon_resumes_its_incidents_without_repeating_effects() {
     mock.wait_hits("/b", 2).await;
     let http = reqwest::Client::new();
     // The run records its end right after b answers: wait for that.
-    let mut status = incident_status(&http, &url, &id).await;
-    for _ in 0..500 {
-        if status == "completed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        status = incident_status(&http, &url, &id).await;
-    }
-    assert_eq!(status, "completed");
+    assert_eq!(completed(&http, &url, &id).await, "completed");
     crate::support::assert_resumed_without_repeats(&mock);
     let tl = get_json(&http, &url, &format!("/api/v1/incidents/{id}/timeline")).await;
     assert!(tl["events"]
@@ -1073,6 +1122,13 @@ async fn a_killed_daemon_resumes_its_incidents_without_repeating_effects() {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
+    // A drill declared on the daemon runs on its simulator, never the platform.
+    let out = cli(&["drill", "two", "--server", &url]);
+    let drill_id = out.split_whitespace().next().unwrap().to_string();
+    assert_eq!(completed(&http, &url, &drill_id).await, "completed");
+    assert_eq!(mock.hits("/a"), 1, "the drill did not call the platform");
+    let d = get_json(&http, &url, &format!("/api/v1/incidents/{drill_id}")).await;
+    assert_eq!(d["drill"], true);
     let out = cli(&["notices", &id]);
     assert!(out.contains("no notices drafted"), "{out}");
     let out = cli(&["status", &id]);
