@@ -308,19 +308,14 @@ impl Engine {
         let mut runs: BTreeMap<String, StepRun> = self.store.step_runs(id)?;
         let mut active: HashSet<String> = HashSet::new();
         let mut set: JoinSet<(String, Result<StepRun, EngineError>)> = JoinSet::new();
-        let mut abort: Option<String> = runs
-            .iter()
-            .find(|(sid, r)| {
-                r.status == StepStatus::Failed
-                    && rb
-                        .step(sid)
-                        .is_some_and(|s| s.on_failure == OnFailure::Abort)
-            })
-            .map(|(s, _)| s.clone());
         let mut fatal: Option<EngineError> = None;
 
         loop {
-            if abort.is_none() && fatal.is_none() {
+            // Skipping a blocked step can make others ready (or blocked), so
+            // schedule until a pass changes nothing.
+            let mut changed = fatal.is_none();
+            while changed {
+                changed = false;
                 for s in &rb.steps {
                     if active.contains(&s.id) {
                         continue;
@@ -340,6 +335,32 @@ impl Engine {
                     };
                     if !startable {
                         continue;
+                    }
+                    changed = true;
+                    if status == StepStatus::Pending {
+                        if let Some(why) = blocked_by(&rb, &runs, s) {
+                            // A failed abort step stops only what depends on
+                            // it: containment on the other platforms goes on.
+                            let run = StepRun {
+                                status: StepStatus::Skipped,
+                                finished_at: Some(self.clock.now()),
+                                error: Some(why.clone()),
+                                ..StepRun::default()
+                            };
+                            let ev = NewEvent::new(
+                                "step.skipped",
+                                "quench",
+                                format!("{} skipped: {why}", s.id),
+                            )
+                            .step(&s.id);
+                            if let Err(e) = self.put_step(id, &s.id, &run, Some(ev)).await {
+                                fatal = Some(e);
+                                changed = false;
+                                break;
+                            }
+                            runs.insert(s.id.clone(), run);
+                            continue;
+                        }
                     }
                     active.insert(s.id.clone());
                     let ctx = step::context(&inc, &runs, &self.settings);
@@ -364,14 +385,6 @@ impl Engine {
             active.remove(&sid);
             match result {
                 Ok(run) => {
-                    if run.status == StepStatus::Failed
-                        && rb
-                            .step(&sid)
-                            .is_some_and(|s| s.on_failure == OnFailure::Abort)
-                        && abort.is_none()
-                    {
-                        abort = Some(sid.clone());
-                    }
                     runs.insert(sid, run);
                 }
                 Err(e) => {
@@ -385,25 +398,51 @@ impl Engine {
         }
 
         let now = self.clock.now();
-        let (status, ev) = if let Some(sid) = abort {
+        let all_final = rb
+            .steps
+            .iter()
+            .all(|s| runs.get(&s.id).is_some_and(|r| r.status.is_final()));
+        let aborting: Vec<&str> = rb
+            .steps
+            .iter()
+            .filter(|s| s.on_failure == OnFailure::Abort)
+            .filter(|s| {
+                runs.get(&s.id)
+                    .is_some_and(|r| r.status == StepStatus::Failed)
+            })
+            .map(|s| s.id.as_str())
+            .collect();
+        let (status, ev) = if all_final && !aborting.is_empty() {
+            let first = aborting[0];
             let err = runs
-                .get(&sid)
+                .get(first)
                 .and_then(|r| r.error.clone())
                 .unwrap_or_default();
+            let blocked: Vec<&str> = runs
+                .iter()
+                .filter(|(_, r)| r.status == StepStatus::Skipped && r.error.is_some())
+                .map(|(s, _)| s.as_str())
+                .collect();
+            let tail = if blocked.is_empty() {
+                String::new()
+            } else {
+                format!("; skipped as dependents: {}", blocked.join(", "))
+            };
             (
                 IncidentStatus::Failed,
                 NewEvent::new(
                     "incident.failed",
                     "quench",
-                    format!("Failed: step \"{sid}\" failed and its on_failure is abort: {err}"),
+                    format!(
+                        "Failed: {} failed under on_failure: abort (first: {first}: {err}); every step that did not depend on {} ran to the end{tail}",
+                        aborting.join(", "),
+                        if aborting.len() > 1 { "them" } else { "it" },
+                    ),
                 )
-                .step(&sid),
+                .step(first)
+                .data(json!({"failed": aborting, "skipped": blocked})),
             )
-        } else if rb
-            .steps
-            .iter()
-            .all(|s| runs.get(&s.id).is_some_and(|r| r.status.is_final()))
-        {
+        } else if all_final {
             let failed: Vec<&str> = runs
                 .iter()
                 .filter(|(_, r)| r.status == StepStatus::Failed)
@@ -442,4 +481,26 @@ impl Engine {
         }
         Ok(status)
     }
+}
+
+/// Why a pending step must not run: a step it needs failed under
+/// `on_failure: abort`, or was itself skipped for that reason (recorded as a
+/// skipped step with an `error`, so a resume sees the same).
+fn blocked_by(
+    rb: &Runbook,
+    runs: &BTreeMap<String, StepRun>,
+    step: &runbook::Step,
+) -> Option<String> {
+    step.needs.iter().find_map(|n| {
+        let r = runs.get(n)?;
+        match r.status {
+            StepStatus::Failed if rb.step(n).is_some_and(|s| s.on_failure == OnFailure::Abort) => {
+                Some(format!("needs {n}, which failed (on_failure: abort)"))
+            }
+            StepStatus::Skipped if r.error.is_some() => Some(format!(
+                "needs {n}, which was skipped because a step it needs failed"
+            )),
+            _ => None,
+        }
+    })
 }

@@ -250,12 +250,82 @@ steps:
         "{err}"
     );
     assert_eq!(mock.hits("/after"), 0, "abort stops dependents");
-    assert_eq!(rig.step(&id, "after").status, StepStatus::Pending);
+    let after = rig.step(&id, "after");
+    assert_eq!(after.status, StepStatus::Skipped);
+    assert_eq!(
+        after.error.as_deref(),
+        Some("needs call, which failed (on_failure: abort)")
+    );
     assert!(rig
         .kinds(&id)
         .last()
         .unwrap()
         .starts_with("incident.failed"));
+}
+
+#[tokio::test]
+async fn a_failed_abort_step_stops_its_dependents_only() {
+    // One platform down must not abandon containment on the others.
+    let mock = Mock::start().await;
+    mock.on("/down", vec![Reply::json(400, json!({"error": "no"}))]);
+    for p in ["/other", "/other-next", "/after"] {
+        mock.on(p, vec![Reply::json(200, json!({}))]);
+    }
+    let rig = Rig::new(&mock, true);
+    let (id, status) = rig
+        .run(
+            r#"
+version: 1
+name: test
+steps:
+  - id: after-after
+    action: mockp.get
+    needs: [after]
+    with: { path: after }
+  - id: call
+    action: mockp.get
+    with: { path: down }
+  - id: after
+    action: mockp.get
+    needs: [call, other]
+    with: { path: after }
+  - id: other
+    action: mockp.get
+    with: { path: other }
+  - id: other-next
+    action: mockp.get
+    needs: [other]
+    with: { path: other-next }
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, IncidentStatus::Failed);
+    assert_eq!(rig.step(&id, "other").status, StepStatus::Succeeded);
+    assert_eq!(rig.step(&id, "other-next").status, StepStatus::Succeeded);
+    assert_eq!(mock.hits("/after"), 0);
+    assert_eq!(rig.step(&id, "after").status, StepStatus::Skipped);
+    let aa = rig.step(&id, "after-after");
+    assert_eq!(
+        aa.status,
+        StepStatus::Skipped,
+        "dependents of dependents too"
+    );
+    assert_eq!(
+        aa.error.as_deref(),
+        Some("needs after, which was skipped because a step it needs failed")
+    );
+    let events = rig.store.events(&id).unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(last.kind, "incident.failed");
+    assert!(
+        last.message.contains("call failed under on_failure: abort")
+            && last
+                .message
+                .contains("skipped as dependents: after, after-after"),
+        "{}",
+        last.message
+    );
 }
 
 #[tokio::test]
