@@ -5,16 +5,14 @@ use std::time::Duration;
 
 use crate::runbook::RetryPolicy;
 
-/// The longest `Retry-After` we honour; beyond it a vendor is effectively
-/// down and the attempt budget decides.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
-
 /// Delay before attempt `next` (2-based: the first retry is attempt 2).
 ///
 /// Exponential from `backoff`, capped at `max_backoff`, with "equal jitter"
 /// (half fixed, half random) so many items failing together spread out but
 /// never retry sooner than half the nominal delay. A `Retry-After` from the
-/// vendor is a floor.
+/// vendor is a floor up to the step's `max_backoff`: a breach cannot wait
+/// out a vendor asking for hours, so the step's cap wins (and the timeline
+/// says so, see [`capped`]).
 pub fn delay(
     policy: &RetryPolicy,
     next: u32,
@@ -29,9 +27,18 @@ pub fn delay(
     let half = nominal / 2;
     let jittered = half + half.mul_f64(rand01.clamp(0.0, 1.0));
     match retry_after {
-        Some(ra) => jittered.max(ra.min(MAX_RETRY_AFTER)),
+        Some(ra) => jittered.max(ra.min(cap(policy))),
         None => jittered,
     }
+}
+
+/// The vendor asked for a longer wait than the step allows.
+pub fn capped(policy: &RetryPolicy, retry_after: Option<Duration>) -> bool {
+    retry_after.is_some_and(|ra| ra > cap(policy))
+}
+
+fn cap(policy: &RetryPolicy) -> Duration {
+    policy.max_backoff.max(policy.backoff)
 }
 
 #[cfg(test)]
@@ -56,14 +63,16 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_a_floor_with_a_ceiling() {
+    fn retry_after_is_a_floor_up_to_the_steps_cap() {
         assert_eq!(
-            delay(&p(), 2, Some(Duration::from_secs(7)), 0.5),
-            Duration::from_secs(7)
+            delay(&p(), 2, Some(Duration::from_millis(1500)), 0.5),
+            Duration::from_millis(1500)
         );
+        assert!(!capped(&p(), Some(Duration::from_secs(2))));
         assert_eq!(
-            delay(&p(), 2, Some(Duration::from_secs(9999)), 0.5),
-            MAX_RETRY_AFTER
+            delay(&p(), 2, Some(Duration::from_secs(999_999)), 0.5),
+            Duration::from_secs(2)
         );
+        assert!(capped(&p(), Some(Duration::from_secs(999_999))));
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{json, Value as Json};
 
 use tokio::time::Instant;
 
-use super::manifest::{Action, Auth, Manifest, Means};
+use super::manifest::{Action, Auth, Limits, Manifest, Means};
 use super::rate_limit::Limiter;
 use super::response::{absolute, classify, next_link, scalar_text, type_name};
 use super::secrets::{Secret, Secrets};
@@ -88,6 +88,9 @@ pub(super) struct Exchange {
     pub(super) headers: reqwest::header::HeaderMap,
     pub(super) body: Json,
     pub(super) raw: String,
+    /// The body was not empty and did not parse as JSON (an HTML error
+    /// page from a proxy, a truncated answer).
+    pub(super) not_json: bool,
 }
 
 /// What to send for one page.
@@ -105,6 +108,11 @@ impl Executor {
             .user_agent(concat!("quench/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(60))
+            // Credentials ride in headers reqwest does not know are secret
+            // (`x-api-key`, `developer-token`), so a request never leaves
+            // its origin: a redirect elsewhere is answered as a failure.
+            .redirect(reqwest::redirect::Policy::custom(same_origin_redirects))
+            .referer(false)
             .build()?;
         let targets = catalog
             .manifests()
@@ -185,6 +193,12 @@ impl Executor {
             ))
         })?;
         let what = format!("{integration}.{action_name}");
+        let limits = Limits {
+            timeout,
+            max_response_bytes: None,
+        }
+        .or(action.limits)
+        .or(t.manifest.limits);
 
         let missing = self.missing_secrets(integration);
         if !missing.is_empty() {
@@ -226,9 +240,7 @@ impl Executor {
                 extra_query: &extra,
                 first: pages == 0,
             };
-            let ex = self
-                .exchange(t, action, &ctx, &what, &page, timeout)
-                .await?;
+            let ex = self.exchange(t, action, &ctx, &what, &page, limits).await?;
             let shown = self.redact(&strip_query(&url));
             match classify(&t.manifest, action, &ex) {
                 Means::Reauth if matches!(t.manifest.auth, Auth::OAuth2(_)) && !reauthed => {
@@ -237,32 +249,68 @@ impl Executor {
                     reauthed = true;
                     continue;
                 }
+                Means::Ok if ex.not_json => {
+                    // A 200 that is not the vendor's JSON (a captive portal,
+                    // a proxy's error page) did not do what was asked.
+                    let ctype = ex
+                        .headers
+                        .get(reqwest::header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("no content type");
+                    return Err(CallError::Retriable {
+                        status: Some(ex.status),
+                        retry_after: None,
+                        message: self.redact(&format!(
+                            "{what}: HTTP {} from {} {shown}: response is not JSON ({ctype}): {}",
+                            ex.status,
+                            action.method,
+                            excerpt(&ex.raw)
+                        )),
+                    });
+                }
                 means @ (Means::Ok | Means::AlreadyDone) => {
                     last_status = ex.status;
                     all_done &= means == Means::AlreadyDone;
+                    let done = means == Means::AlreadyDone;
                     let Some(pg) = &action.paginate else {
-                        let output = match &action.output {
-                            Some(field) => {
+                        let output = match (&action.output, done) {
+                            // "Already done" answers are often error bodies
+                            // without the success shape: nothing to read.
+                            (Some(field), true) => {
                                 lookup_path(&ex.body, field).cloned().unwrap_or(Json::Null)
                             }
-                            None => ex.body,
+                            (Some(field), false) => {
+                                match self.list_at(&ex.body, field, action, &what, &shown, None) {
+                                    Ok(v) => v,
+                                    Err(e) => return Err(e),
+                                }
+                            }
+                            (None, _) if ex.not_json => Json::Null,
+                            (None, _) => ex.body,
                         };
                         return Ok(Success {
                             status: ex.status,
-                            output,
-                            already_done: means == Means::AlreadyDone,
+                            output: self.redact_json(output),
+                            already_done: done,
                         });
                     };
-                    let page_items = match lookup_path(&ex.body, &pg.items) {
-                        Some(Json::Array(a)) => a.clone(),
-                        Some(Json::Null) | None => vec![],
-                        Some(other) => {
+                    let page_items = match self.list_at(
+                        &ex.body,
+                        &pg.items,
+                        action,
+                        &what,
+                        &shown,
+                        Some(pages + 1),
+                    )? {
+                        Json::Array(a) => a,
+                        Json::Null => vec![],
+                        other => {
                             return Err(fatal(self.redact(&format!(
                                 "{what}: page {} of {} {shown}: `{}` is {}, not a list",
                                 pages + 1,
                                 action.method,
                                 pg.items,
-                                type_name(other)
+                                type_name(&other)
                             ))))
                         }
                     };
@@ -331,7 +379,7 @@ impl Executor {
                         None => {
                             return Ok(Success {
                                 status: last_status,
-                                output: Json::Array(items),
+                                output: self.redact_json(Json::Array(items)),
                                 already_done: all_done,
                             });
                         }
@@ -377,7 +425,7 @@ impl Executor {
         ctx: &Json,
         what: &str,
         page: &Page<'_>,
-        timeout: Option<Duration>,
+        limits: Limits,
     ) -> Result<Exchange, CallError> {
         let fatal = |m: String| CallError::Fatal {
             status: None,
@@ -391,16 +439,24 @@ impl Executor {
             Auth::None => {}
             Auth::Bearer(tok) => req = req.bearer_auth(r(render_str(tok, ctx), "auth")?),
             Auth::Basic { username, password } => {
-                req = req.basic_auth(
+                let (user, pass) = (
                     r(render_str(username, ctx), "auth")?,
-                    Some(r(render_str(password, ctx), "auth")?),
-                )
+                    r(render_str(password, ctx), "auth")?,
+                );
+                // The header's base64 does not contain the password's own
+                // base64 (alignment), so redact the whole credential too.
+                let integration = what.split('.').next().unwrap_or(what);
+                self.remember_issued(
+                    &format!("{integration} basic credential"),
+                    &basic_credential(&user, &pass),
+                );
+                req = req.basic_auth(user, Some(pass))
             }
             Auth::Header { name, value } => {
                 req = req.header(name.as_str(), r(render_str(value, ctx), "auth")?)
             }
             Auth::OAuth2(o) => {
-                let token = self.token(t, o, ctx, what, timeout).await?;
+                let token = self.token(t, o, ctx, what, Some(limits.timeout())).await?;
                 req = req.bearer_auth(token.expose());
             }
         }
@@ -440,9 +496,6 @@ impl Executor {
                 req = req.form(&f);
             }
         }
-        if let Some(d) = timeout {
-            req = req.timeout(d);
-        }
         let shown = self.redact(&strip_query(page.url));
         // The endpoint's own limit first, then the account-wide one.
         let _endpoint = match t.action_limiters.get(&action.name) {
@@ -450,39 +503,209 @@ impl Executor {
             None => None,
         };
         let _permit = t.limiter.acquire().await;
-        let resp = req.send().await.map_err(|e| CallError::Retriable {
-            status: None,
-            retry_after: None,
-            message: self.redact(&format!(
-                "{what}: {} {shown}: {}",
-                action.method,
-                transport(&e)
-            )),
-        })?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.map_err(|e| CallError::Retriable {
-            status: Some(status),
-            retry_after: None,
-            message: self.redact(&format!(
-                "{what}: reading the response of {} {shown}: {}",
-                action.method,
-                transport(&e)
-            )),
-        })?;
+        // One deadline over sending and reading the whole body: a peer that
+        // trickles bytes is as stuck as one that never answers.
+        let deadline = limits.timeout();
+        let cap = limits.max_response_bytes();
+        let read = async {
+            let resp = req.send().await.map_err(|e| CallError::Retriable {
+                status: None,
+                retry_after: None,
+                message: self.redact(&format!(
+                    "{what}: {} {shown}: {}",
+                    action.method,
+                    transport(&e)
+                )),
+            })?;
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            if resp.status().is_redirection() {
+                return Err(CallError::Fatal {
+                    status: Some(status),
+                    message: self.redact(&format!(
+                        "{what}: HTTP {status} from {} {shown}: redirected to {}; not followed, because a request never leaves the integration's origin with its credentials (check base_url)",
+                        action.method,
+                        redirect_origin(page.url, &headers),
+                    )),
+                });
+            }
+            let bytes = read_capped(resp, cap).await.map_err(|e| match e {
+                Capped::Over => CallError::Fatal {
+                    status: Some(status),
+                    message: format!(
+                        "{what}: HTTP {status} from {} {shown}: response over {cap} bytes (max_response_bytes); not read further",
+                        action.method
+                    ),
+                },
+                Capped::Transport(e) => CallError::Retriable {
+                    status: Some(status),
+                    retry_after: None,
+                    message: self.redact(&format!(
+                        "{what}: reading the response of {} {shown}: {}",
+                        action.method,
+                        transport(&e)
+                    )),
+                },
+            })?;
+            Ok((status, headers, bytes))
+        };
+        let (status, headers, bytes) = match tokio::time::timeout(deadline, read).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(CallError::Retriable {
+                    status: None,
+                    retry_after: None,
+                    message: format!(
+                        "{what}: {} {shown}: timed out after {} (no complete answer; the timeout covers the body)",
+                        action.method,
+                        crate::engine::duration_text(deadline)
+                    ),
+                })
+            }
+        };
         let raw = String::from_utf8_lossy(&bytes).into_owned();
-        let body = if bytes.is_empty() {
-            Json::Null
+        let (body, not_json) = if bytes.iter().all(u8::is_ascii_whitespace) {
+            (Json::Null, false)
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Json::String(raw.clone()))
+            match serde_json::from_slice(&bytes) {
+                Ok(v) => (v, false),
+                Err(_) => (Json::String(raw.clone()), true),
+            }
         };
         Ok(Exchange {
             status,
             headers,
             body,
             raw,
+            not_json,
         })
     }
+
+    /// The list (or object) at `field` of a success answer. A list the vendor
+    /// leaves out when empty (`omit_empty`) is an empty list; any other
+    /// missing field means the answer is not what the action expects.
+    fn list_at(
+        &self,
+        body: &Json,
+        field: &str,
+        action: &Action,
+        what: &str,
+        shown: &str,
+        page: Option<u32>,
+    ) -> Result<Json, CallError> {
+        match lookup_path(body, field) {
+            Some(Json::Null) | None if action.omit_empty => Ok(Json::Array(vec![])),
+            Some(Json::Null) | None => {
+                let keys = match body {
+                    Json::Object(m) if !m.is_empty() => {
+                        m.keys().cloned().collect::<Vec<_>>().join(", ")
+                    }
+                    Json::Object(_) => "(an empty object)".into(),
+                    other => type_name(other).into(),
+                };
+                let at = page.map(|p| format!("page {p} of ")).unwrap_or_default();
+                Err(CallError::Fatal {
+                    status: None,
+                    message: self.redact(&format!(
+                        "{what}: {at}{} {shown}: the answer has no `{field}` (it has: {keys}); if the vendor leaves it out when empty, say `omit_empty: true` in the manifest",
+                        action.method
+                    )),
+                })
+            }
+            Some(v) => Ok(v.clone()),
+        }
+    }
+
+    /// A vendor's answer with every secret and issued token replaced, before
+    /// it reaches the store, templates or timelines.
+    pub fn redact_json(&self, v: Json) -> Json {
+        match v {
+            Json::String(s) => Json::String(self.redact(&s)),
+            Json::Array(a) => Json::Array(a.into_iter().map(|x| self.redact_json(x)).collect()),
+            Json::Object(m) => Json::Object(
+                m.into_iter()
+                    .map(|(k, x)| (self.redact(&k), self.redact_json(x)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
+    /// Adds a credential the executor built (not a configured secret) to
+    /// what is redacted.
+    pub(super) fn remember_issued(&self, name: &str, value: &str) {
+        let mut issued = self.issued.lock().expect("issued tokens");
+        if !issued.has(name) {
+            issued.insert(name, value);
+        }
+    }
+}
+
+/// `user:password` as HTTP Basic sends it.
+fn basic_credential(user: &str, pass: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+}
+
+/// Follows a redirect only within the origin (scheme, host, port) of the
+/// first request; anything else comes back as the 3xx itself.
+fn same_origin_redirects(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
+    let first = attempt.previous().first().map(origin_of);
+    if attempt.previous().len() > 5 {
+        attempt.error("more than 5 redirects")
+    } else if first.is_some() && first == Some(origin_of(attempt.url())) {
+        attempt.follow()
+    } else {
+        attempt.stop()
+    }
+}
+
+fn origin_of(u: &reqwest::Url) -> (String, Option<String>, Option<u16>) {
+    (
+        u.scheme().to_string(),
+        u.host_str().map(str::to_string),
+        u.port_or_known_default(),
+    )
+}
+
+/// Where a redirect pointed, as scheme://host[:port] only (its path or
+/// query may carry anything).
+fn redirect_origin(from: &str, headers: &reqwest::header::HeaderMap) -> String {
+    let loc = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok());
+    let Some(loc) = loc else {
+        return "nowhere (no Location header)".into();
+    };
+    match reqwest::Url::parse(from).and_then(|b| b.join(loc)) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{}://{h}:{p}", u.scheme()),
+            (Some(h), None) => format!("{}://{h}", u.scheme()),
+            _ => "an address without a host".into(),
+        },
+        Err(_) => "an unreadable Location".into(),
+    }
+}
+
+enum Capped {
+    Over,
+    Transport(reqwest::Error),
+}
+
+/// The body, read chunk by chunk, refused as soon as it passes `cap` bytes
+/// (a declared Content-Length over the cap is refused before reading).
+async fn read_capped(mut resp: reqwest::Response, cap: u64) -> Result<Vec<u8>, Capped> {
+    if resp.content_length().is_some_and(|n| n > cap) {
+        return Err(Capped::Over);
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(Capped::Transport)? {
+        if (out.len() + chunk.len()) as u64 > cap {
+            return Err(Capped::Over);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
 }
 
 pub(super) fn strip_query(url: &str) -> String {

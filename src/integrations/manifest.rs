@@ -27,6 +27,42 @@ pub struct Manifest {
     pub secrets: BTreeSet<String>,
     /// A harmless read for `quench integrations check`.
     pub check: Option<String>,
+    /// Per-attempt limits for every action (body included); actions and
+    /// steps may set their own. See [`Limits`].
+    pub limits: Limits,
+}
+
+/// How long one attempt may take and how much of an answer is read. Unset
+/// fields fall back: step, then action, then manifest, then the defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Limits {
+    pub timeout: Option<std::time::Duration>,
+    pub max_response_bytes: Option<u64>,
+}
+
+impl Limits {
+    /// A vendor that never answers must not hold a step for ever.
+    pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+    /// Far above any page the catalog's vendors document, far below what
+    /// would hurt the daemon or the store.
+    pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
+
+    /// `self` where set, else `fallback`.
+    pub fn or(self, fallback: Limits) -> Limits {
+        Limits {
+            timeout: self.timeout.or(fallback.timeout),
+            max_response_bytes: self.max_response_bytes.or(fallback.max_response_bytes),
+        }
+    }
+
+    pub fn timeout(&self) -> std::time::Duration {
+        self.timeout.unwrap_or(Self::DEFAULT_TIMEOUT)
+    }
+
+    pub fn max_response_bytes(&self) -> u64 {
+        self.max_response_bytes
+            .unwrap_or(Self::DEFAULT_MAX_RESPONSE_BYTES)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -165,6 +201,11 @@ pub struct Action {
     pub inventory: Option<InventorySpec>,
     /// Set when the vendor has no API for this: the exact UI path instead.
     pub manual: Option<String>,
+    pub limits: Limits,
+    /// The vendor leaves the list (`output` or `paginate.items`) out of its
+    /// answer when it is empty (Google's JSON convention). Without this, a
+    /// missing list is a failure, never a silent "nothing found".
+    pub omit_empty: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -185,6 +226,8 @@ const TOP_KEYS: &[&str] = &[
     "actions",
     "responses",
     "check",
+    "timeout",
+    "max_response_bytes",
 ];
 const ACTION_KEYS: &[&str] = &[
     "description",
@@ -205,6 +248,9 @@ const ACTION_KEYS: &[&str] = &[
     "inventory",
     "auth",
     "rate_limit",
+    "timeout",
+    "max_response_bytes",
+    "omit_empty",
 ];
 const AUTH_KINDS: &[&str] = &["bearer", "basic", "header", "oauth2"];
 const OAUTH_KEYS: &[&str] = &["token_url", "method", "send_as", "params", "jwt"];
@@ -371,7 +417,30 @@ fn read(c: &mut Checker, file: &str) -> Option<Manifest> {
         responses,
         secrets,
         check,
+        limits: read_limits(c, &root, &top),
     })
+}
+
+/// `timeout` and `max_response_bytes` of a manifest or an action.
+fn read_limits(c: &mut Checker, p: &YPath, m: &serde_yaml::Mapping) -> Limits {
+    let timeout = m
+        .get("timeout")
+        .and_then(|v| c.duration(&p.key("timeout"), v, "`timeout`"));
+    let max_response_bytes = m.get("max_response_bytes").and_then(|v| {
+        let n = c.uint(&p.key("max_response_bytes"), v, "`max_response_bytes`")?;
+        if n == 0 {
+            c.error(
+                &p.key("max_response_bytes"),
+                "`max_response_bytes` must be above 0",
+            );
+            return None;
+        }
+        Some(n)
+    });
+    Limits {
+        timeout,
+        max_response_bytes,
+    }
 }
 
 /// `roots` are what the auth templates may read: only secrets for the
@@ -620,6 +689,17 @@ fn read_action(
     let output = m
         .get("output")
         .and_then(|v| c.string(&p.key("output"), v, "`output`"));
+    let omit_empty = m
+        .get("omit_empty")
+        .and_then(|v| c.boolean(&p.key("omit_empty"), v, "`omit_empty`"))
+        .unwrap_or(false);
+    if omit_empty && output.is_none() && !m.contains_key("paginate") {
+        c.error_hint(
+            &p.key("omit_empty"),
+            "`omit_empty` needs a list to apply to",
+            "name it with `output:` or `paginate.items`",
+        );
+    }
     let simulate = match m.get("simulate") {
         None => Simulate {
             status: ok.first().copied().unwrap_or(200),
@@ -671,6 +751,8 @@ fn read_action(
             .get("inventory")
             .and_then(|v| read_inventory(c, &p.key("inventory"), v, secrets)),
         manual,
+        limits: read_limits(c, p, &m),
+        omit_empty,
     })
 }
 

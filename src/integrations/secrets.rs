@@ -92,17 +92,67 @@ impl Secrets {
         )
     }
 
-    /// Replaces every secret value in `text` with `[REDACTED:NAME]`.
+    /// Replaces every secret value in `text` with `[REDACTED:NAME]`: the
+    /// value itself and the forms it travels in (percent-encoded in a query
+    /// or path, form-encoded, base64), since an error or a vendor's echo
+    /// can carry any of them.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
         for (name, v) in &self.values {
             // Very short values would redact ordinary words; real secrets are long.
-            if v.0.len() >= 6 && out.contains(v.0.as_str()) {
-                out = out.replace(v.0.as_str(), &format!("[REDACTED:{name}]"));
+            if v.0.len() < 6 {
+                continue;
+            }
+            for form in encodings(&v.0) {
+                if out.contains(form.as_str()) {
+                    out = out.replace(form.as_str(), &format!("[REDACTED:{name}]"));
+                }
             }
         }
         out
     }
+}
+
+/// The value and its encoded forms, longest first (so a form that contains
+/// another is replaced whole).
+fn encodings(v: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut forms = vec![
+        v.to_string(),
+        crate::render::encode_segment(v),
+        lower_hex(&crate::render::encode_segment(v)),
+        serde_urlencoded::to_string([("", v)])
+            .map(|s| s.trim_start_matches('=').to_string())
+            .unwrap_or_default(),
+        b64.encode(v),
+        b64.encode(v).trim_end_matches('=').to_string(),
+        b64url.encode(v),
+    ];
+    forms.retain(|f| !f.is_empty());
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms.dedup();
+    forms
+}
+
+/// `%2F` written `%2f`, as some clients and servers do.
+fn lower_hex(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut hex_left: u8 = 0;
+    for c in s.chars() {
+        out.push(if hex_left > 0 {
+            c.to_ascii_lowercase()
+        } else {
+            c
+        });
+        hex_left = if c == '%' {
+            2
+        } else {
+            hex_left.saturating_sub(1)
+        };
+    }
+    out
 }
 
 #[cfg(test)]
@@ -118,5 +168,21 @@ mod tests {
             "Bearer [REDACTED:HUBSPOT_TOKEN] failed"
         );
         assert!(!format!("{s:?}").contains("SECRET"));
+    }
+
+    #[test]
+    fn redacts_encoded_forms() {
+        use base64::Engine as _;
+        let mut s = Secrets::default();
+        s.insert("K", "sk/a+b c=?d");
+        let b64 = base64::engine::general_purpose::STANDARD.encode("sk/a+b c=?d");
+        for text in [
+            "x sk%2Fa%2Bb%20c%3D%3Fd y".to_string(),
+            "x sk%2fa%2bb%20c%3d%3fd y".to_string(),
+            "x sk%2Fa%2Bb+c%3D%3Fd y".to_string(),
+            format!("x {b64} y"),
+        ] {
+            assert_eq!(s.redact(&text), "x [REDACTED:K] y", "{text}");
+        }
     }
 }

@@ -16,6 +16,16 @@ fn executor(
     secrets: &[(&str, &str)],
     token_url: Option<String>,
 ) -> (Executor, tempfile::TempDir) {
+    executor_at(manifest, &mock.url, secrets, token_url)
+}
+
+/// An executor for one manifest, pointed at `url`.
+pub(crate) fn executor_at(
+    manifest: &str,
+    url: &str,
+    secrets: &[(&str, &str)],
+    token_url: Option<String>,
+) -> (Executor, tempfile::TempDir) {
     tls();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("integrations")).unwrap();
@@ -40,7 +50,7 @@ fn executor(
         s.insert(k, v);
     }
     let routing = Routing {
-        base_urls: HashMap::from([(name.clone(), mock.url.clone())]),
+        base_urls: HashMap::from([(name.clone(), url.to_string())]),
         token_urls: token_url
             .map(|u| HashMap::from([(name, u)]))
             .unwrap_or_default(),

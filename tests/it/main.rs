@@ -4,6 +4,7 @@ mod audit;
 mod catalog;
 mod cli;
 mod engine;
+mod hostile;
 mod integrations;
 mod notices;
 mod resume;

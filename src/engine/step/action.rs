@@ -304,6 +304,11 @@ impl Engine {
                     let delay =
                         retry::delay(&step.retry, ir.attempts + 1, retry_after, fastrand::f64());
                     let why = match retry_after {
+                        Some(ra) if retry::capped(&step.retry, retry_after) => format!(
+                            " (the vendor asked for {} with Retry-After; capped at the step's max_backoff {})",
+                            duration_text(ra),
+                            duration_text(step.retry.max_backoff)
+                        ),
                         Some(ra) => format!(" (Retry-After {})", duration_text(ra)),
                         None => String::new(),
                     };
@@ -317,7 +322,11 @@ impl Engine {
                     )
                     .step(&step.id)
                     .item(item_no)
-                    .data(json!({"status": status, "delay_ms": delay.as_millis() as u64}));
+                    .data(json!({
+                        "status": status,
+                        "delay_ms": delay.as_millis() as u64,
+                        "retry_after_ms": retry_after.map(|d| d.as_millis() as u64),
+                    }));
                     self.record(id, ev).await?;
                     self.clock.sleep(delay).await;
                 }
