@@ -105,7 +105,43 @@ pub fn register_helpers(hb: &mut Handlebars) {
     hb.register_helper("verdict", Box::new(verdict));
     hb.register_helper("date", Box::new(date));
     hb.register_helper("contains", Box::new(contains));
+    hb.register_helper("names", Box::new(names));
+    hb.register_helper("same", Box::new(same));
+    hb.register_helper("plus_days", Box::new(plus_days));
 }
+
+/// Lower-case words (runs of letters and digits).
+fn words(s: &str) -> Vec<String> {
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+// `{{names text tool}}`: the tool's words appear together, in order, among
+// the text's words ("ChatGPT export" names ChatGPT; "ChatGPTZero" does not,
+// and a tool called "AI" does not match "Mailchimp"). For reversible
+// actions; irreversible ones match with `same`.
+handlebars_helper!(names: |text: str, tool: str| {
+    let (t, w) = (words(text), words(tool));
+    !w.is_empty() && t.windows(w.len()).any(|win| win == w.as_slice())
+});
+
+// `{{same a b}}`: the same name, ignoring case and surrounding spaces.
+handlebars_helper!(same: |a: str, b: str| {
+    let (a, b) = (a.trim().to_lowercase(), b.trim().to_lowercase());
+    !a.is_empty() && a == b
+});
+
+// `{{plus_days ts n}}`: an RFC 3339 timestamp `n` days later, in UTC
+// (how far ahead to look for scheduled sends).
+handlebars_helper!(plus_days: |ts: str, n: i64| {
+    match chrono::DateTime::parse_from_rfc3339(ts) {
+        Ok(at) => (at.with_timezone(&chrono::Utc) + chrono::Duration::days(n))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        Err(_) => String::new(),
+    }
+});
 
 // `{{contains haystack needle}}`: case-insensitive; a substring of a text
 // (a tool's name inside app, grant and key names) or an element of a list
@@ -318,6 +354,30 @@ pub fn render_path(src: &str, ctx: &Json) -> Result<String, RenderError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn names_matches_whole_words_and_same_whole_names() {
+        let r = |t: &str, n: &str| render_str("{{names t n}}", &json!({"t": t, "n": n})).unwrap();
+        assert_eq!(r("ChatGPT export", "ChatGPT"), "true");
+        assert_eq!(r("ChatGPT for Klaviyo", "chatgpt"), "true");
+        assert_eq!(r("Jasper AI (Chat)", "Jasper AI"), "true");
+        assert_eq!(r("ChatGPTZero detector", "ChatGPT"), "false");
+        assert_eq!(r("Mailchimp", "AI"), "false");
+        assert_eq!(r("anything", ""), "false");
+        let eq = |a: &str, b: &str| render_str("{{same a b}}", &json!({"a": a, "b": b})).unwrap();
+        assert_eq!(eq(" ChatGPT ", "chatgpt"), "true");
+        assert_eq!(eq("ChatGPT for Slack", "ChatGPT"), "false");
+        // A field the vendor does not send is an error, never a silent "no".
+        assert!(render_str("{{names t.label n}}", &json!({"t": {}, "n": "x"})).is_err());
+        assert_eq!(
+            render_str(
+                "{{plus_days at 90}}",
+                &json!({"at": "2026-12-01T10:00:00+00:00"})
+            )
+            .unwrap(),
+            "2027-03-01T10:00:00Z"
+        );
+    }
 
     #[test]
     fn strict_and_typed() {

@@ -11,8 +11,33 @@ use handlebars::Path;
 
 /// Helpers a template may call: handlebars' built-ins plus quench's own.
 pub const HELPERS: &[&str] = &[
-    "if", "unless", "each", "with", "lookup", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and",
-    "or", "not", "len", "json", "join", "upper", "lower", "default", "date", "verdict", "contains",
+    "if",
+    "unless",
+    "each",
+    "with",
+    "lookup",
+    "log",
+    "eq",
+    "ne",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "and",
+    "or",
+    "not",
+    "len",
+    "json",
+    "join",
+    "upper",
+    "lower",
+    "default",
+    "date",
+    "verdict",
+    "contains",
+    "names",
+    "same",
+    "plus_days",
 ];
 
 /// A variable the template reads, e.g. `inputs.tool` at line 1, column 8.

@@ -3,6 +3,7 @@
 mod audit;
 mod catalog;
 mod cli;
+mod conformance;
 mod engine;
 mod hostile;
 mod integrations;
