@@ -30,6 +30,9 @@ pub struct Manifest {
     /// Per-attempt limits for every action (body included); actions and
     /// steps may set their own. See [`Limits`].
     pub limits: Limits,
+    /// What the simulated platform holds when a drill starts, collection by
+    /// collection, each object shaped like the vendor's answers.
+    pub tenant: BTreeMap<String, Vec<Json>>,
 }
 
 /// How long one attempt may take and how much of an answer is read. Unset
@@ -213,6 +216,56 @@ pub struct Simulate {
     pub status: u16,
     pub body: Option<Json>,
     pub headers: BTreeMap<String, String>,
+    /// What the call reads from or does to the simulated tenant; `None`:
+    /// the static `body` answers every call.
+    pub effect: Option<Effect>,
+}
+
+/// A stateful simulated answer: a list of, a change to or the removal of
+/// objects of one of the manifest's `tenant` collections.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effect {
+    pub op: Op,
+    pub collection: String,
+    /// The objects' id field (`id`, `clientId`, `app.id`).
+    pub key: String,
+    /// Which object an update or delete targets, from the request.
+    pub id: Option<SimValue>,
+    /// Only objects whose field equals one of the values are listed, changed
+    /// or removed: the vendor's filter (`status=sending`), the parent in the
+    /// path (a user's tokens).
+    pub filter: Vec<(String, Vec<SimValue>)>,
+    /// Fields an update sets, from literals or the request.
+    pub set: Vec<(String, SimValue)>,
+    /// Objects per page of a list, served in the action's `paginate` style.
+    pub page_size: Option<usize>,
+    /// What an update answers with: `None` only the status; `Some("")` the
+    /// object; `Some(path)` the object under that path (`data`).
+    pub answer: Option<String>,
+    /// The status when no object matches (the vendor's not-found).
+    pub missing: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    List,
+    Update,
+    Delete,
+}
+
+/// A value in a simulated effect: a literal, or a part of the request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SimValue {
+    Literal(Json),
+    /// The path segment that renders `{{with.NAME}}`.
+    Path(String),
+    /// A dotted path into the JSON body.
+    Body(String),
+    Form(String),
+    Query(String),
+    /// The first '...' literal inside a query parameter: the value an
+    /// OData `$filter` (`displayName eq 'ChatGPT'`) compares with.
+    Quoted(String),
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -228,6 +281,7 @@ const TOP_KEYS: &[&str] = &[
     "check",
     "timeout",
     "max_response_bytes",
+    "tenant",
 ];
 const ACTION_KEYS: &[&str] = &[
     "description",
@@ -270,7 +324,25 @@ const PAGINATE_KEYS: &[&str] = &[
     "max_pages",
 ];
 const RATE_KEYS: &[&str] = &["per_second", "burst", "concurrency"];
-const SIMULATE_KEYS: &[&str] = &["status", "body", "headers"];
+/// Keys of a stateful simulated answer (see [`Effect`]).
+const EFFECT_KEYS: &[&str] = &[
+    "list",
+    "update",
+    "delete",
+    "key",
+    "id",
+    "where",
+    "set",
+    "page_size",
+    "answer",
+    "missing",
+];
+/// `status`, `body`, `headers`, then [`EFFECT_KEYS`].
+fn simulate_keys() -> Vec<&'static str> {
+    let mut keys = vec!["status", "body", "headers"];
+    keys.extend_from_slice(EFFECT_KEYS);
+    keys
+}
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 
 /// Loads and validates one manifest file.
@@ -397,6 +469,7 @@ fn read(c: &mut Checker, file: &str) -> Option<Manifest> {
             _ => {}
         }
     }
+    let tenant = read_tenant(c, &root, top.get("tenant"), &actions);
     for (an, a) in &actions {
         if let Some(fe) = a.inventory.as_ref().and_then(|i| i.for_each.as_ref()) {
             if !actions.contains_key(fe) {
@@ -418,6 +491,7 @@ fn read(c: &mut Checker, file: &str) -> Option<Manifest> {
         secrets,
         check,
         limits: read_limits(c, &root, &top),
+        tenant,
     })
 }
 
@@ -1030,7 +1104,7 @@ fn read_paginate(c: &mut Checker, p: &YPath, v: &Value) -> Option<Paginate> {
 }
 
 fn read_simulate(c: &mut Checker, p: &YPath, v: &Value, ok: &[u16], done: &[u16]) -> Simulate {
-    let Some(m) = c.map(p, v, "`simulate`", SIMULATE_KEYS, &[]).cloned() else {
+    let Some(m) = c.map(p, v, "`simulate`", &simulate_keys(), &[]).cloned() else {
         return Simulate::default();
     };
     let status = m
@@ -1052,7 +1126,179 @@ fn read_simulate(c: &mut Checker, p: &YPath, v: &Value, ok: &[u16], done: &[u16]
             .get("headers")
             .map(|v| string_map(c, &p.key("headers"), v, "`simulate.headers`"))
             .unwrap_or_default(),
+        effect: read_effect(c, p, &m),
     }
+}
+
+fn read_effect(c: &mut Checker, p: &YPath, m: &serde_yaml::Mapping) -> Option<Effect> {
+    let ops: Vec<(Op, &str)> = [
+        (Op::List, "list"),
+        (Op::Update, "update"),
+        (Op::Delete, "delete"),
+    ]
+    .into_iter()
+    .filter(|(_, k)| m.contains_key(*k))
+    .collect();
+    let (op, word) = match ops.as_slice() {
+        [] => {
+            for k in &EFFECT_KEYS[3..] {
+                if m.contains_key(*k) {
+                    c.error_hint(
+                        &p.key(k),
+                        format!("`simulate.{k}` needs `list`, `update` or `delete`"),
+                        "name the tenant collection the call works on",
+                    );
+                }
+            }
+            return None;
+        }
+        [one] => *one,
+        _ => {
+            c.error(
+                p,
+                "`simulate` has more than one of `list`, `update`, `delete`",
+            );
+            return None;
+        }
+    };
+    let collection = m
+        .get(word)
+        .and_then(|v| c.string(&p.key(word), v, &format!("`simulate.{word}`")))?;
+    let value = |c: &mut Checker, at: &YPath, v: &Value| -> SimValue {
+        match v {
+            Value::String(s) => match s.split_once('.') {
+                Some(("request", rest)) => match rest.split_once('.') {
+                    Some(("path", n)) => SimValue::Path(n.to_string()),
+                    Some(("body", n)) => SimValue::Body(n.to_string()),
+                    Some(("form", n)) => SimValue::Form(n.to_string()),
+                    Some(("query", n)) => SimValue::Query(n.to_string()),
+                    Some(("quoted", n)) => SimValue::Quoted(n.to_string()),
+                    _ => {
+                        c.error_hint(
+                            at,
+                            format!("unknown request part in \"{s}\""),
+                            "use request.path.NAME, request.body.PATH, request.form.NAME, request.query.NAME or request.quoted.NAME",
+                        );
+                        SimValue::Literal(Json::Null)
+                    }
+                },
+                _ => SimValue::Literal(Json::String(s.clone())),
+            },
+            other => SimValue::Literal(yaml_to_json(other)),
+        }
+    };
+    let id = m.get("id").map(|v| value(c, &p.key("id"), v));
+    if op != Op::List && id.is_none() {
+        c.error_hint(
+            p,
+            format!("`simulate.{word}` needs `id`: which object the request targets"),
+            "for example id: request.path.flow_id",
+        );
+    }
+    let mut filter = vec![];
+    if let Some(w) = m.get("where") {
+        if let Some(wm) = free_map(c, &p.key("where"), w, "`simulate.where`") {
+            for (k, v) in &wm {
+                let Value::String(field) = k else { continue };
+                let at = p.key("where").key(field);
+                let vals = match v {
+                    Value::Sequence(seq) => seq.iter().map(|x| value(c, &at, x)).collect(),
+                    one => vec![value(c, &at, one)],
+                };
+                filter.push((field.clone(), vals));
+            }
+        }
+    }
+    let mut set = vec![];
+    if let Some(w) = m.get("set") {
+        if let Some(sm) = free_map(c, &p.key("set"), w, "`simulate.set`") {
+            for (k, v) in &sm {
+                let Value::String(field) = k else { continue };
+                set.push((field.clone(), value(c, &p.key("set").key(field), v)));
+            }
+        }
+    }
+    Some(Effect {
+        op,
+        collection,
+        key: m
+            .get("key")
+            .and_then(|v| c.string(&p.key("key"), v, "`simulate.key`"))
+            .unwrap_or_else(|| "id".into()),
+        id,
+        filter,
+        set,
+        page_size: m
+            .get("page_size")
+            .and_then(|v| c.uint(&p.key("page_size"), v, "`simulate.page_size`"))
+            .map(|n| n.max(1) as usize),
+        answer: m
+            .get("answer")
+            .and_then(|v| c.string(&p.key("answer"), v, "`simulate.answer`"))
+            .map(|a| if a == "object" { String::new() } else { a }),
+        missing: m
+            .get("missing")
+            .and_then(|v| c.uint(&p.key("missing"), v, "`simulate.missing`"))
+            .map(|n| n as u16)
+            .unwrap_or(404),
+    })
+}
+
+/// A map whose keys are the author's (field names, collections).
+fn free_map(c: &mut Checker, p: &YPath, v: &Value, what: &str) -> Option<serde_yaml::Mapping> {
+    match v {
+        Value::Mapping(m) => Some(m.clone()),
+        other => {
+            c.error(p, format!("{what} must be a map, found {}", kind_of(other)));
+            None
+        }
+    }
+}
+
+/// The `tenant` block: collections of objects; every stateful `simulate`
+/// must name one of them.
+fn read_tenant(
+    c: &mut Checker,
+    root: &YPath,
+    v: Option<&Value>,
+    actions: &BTreeMap<String, Action>,
+) -> BTreeMap<String, Vec<Json>> {
+    let mut tenant = BTreeMap::new();
+    if let Some(v) = v {
+        let p = root.key("tenant");
+        if let Some(m) = free_map(c, &p, v, "`tenant`") {
+            for (k, v) in &m {
+                let Value::String(name) = k else { continue };
+                match yaml_to_json(v) {
+                    Json::Array(items) if items.iter().all(Json::is_object) => {
+                        tenant.insert(name.clone(), items);
+                    }
+                    _ => c.error(
+                        &p.key(name),
+                        format!("tenant collection `{name}` must be a list of objects"),
+                    ),
+                }
+            }
+        }
+    }
+    for (an, a) in actions {
+        if let Some(e) = &a.simulate.effect {
+            if !tenant.contains_key(&e.collection) {
+                let hint = did_you_mean(&e.collection, tenant.keys().map(String::as_str))
+                    .map(|m| format!("did you mean `{m}`?"))
+                    .unwrap_or_else(|| "add it under the manifest's `tenant:`".into());
+                c.error_hint(
+                    &root.key("actions").key(an).key("simulate"),
+                    format!(
+                        "simulate names tenant collection `{}`, which the manifest does not have",
+                        e.collection
+                    ),
+                    hint,
+                );
+            }
+        }
+    }
+    tenant
 }
 
 fn collect(v: &Json, path: &YPath, out: &mut Vec<(YPath, String)>) {

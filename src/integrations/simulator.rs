@@ -2,6 +2,12 @@
 //! manifest action from its `simulate` block, so drills exercise the real
 //! request path (rendering, auth headers, rate limits, retries) without
 //! touching a real platform.
+//!
+//! A manifest with a `tenant` is simulated with state: each simulator
+//! starts from the tenant's objects, lists serve what is there now (in
+//! the vendor's paging style, leaving out empty lists where the vendor
+//! does), and updates and deletes change it, so a drill's end state says
+//! what the runbook really did (see [`tenant`](Simulator::tenant)).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -14,8 +20,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::task::JoinHandle;
 
-use super::manifest::{Auth, Manifest};
+use serde_json::{json, Value as Json};
+
+use super::manifest::{Action, Auth, Effect, Manifest, Op, Paginate, SimValue};
 use super::Catalog;
+use crate::render::lookup;
 
 /// The access token the simulator's OAuth2 token endpoint hands out.
 pub const SIM_ACCESS_TOKEN: &str = "sim-access-token";
@@ -34,12 +43,43 @@ struct Route {
     /// Fixed (untemplated) query pairs, which tell apart actions sharing a
     /// path (Mailchimp `status=schedule` vs `status=sending`).
     query: Vec<(String, String)>,
+    /// `{{with.NAME}}` in a path segment: (segment index, text before it,
+    /// NAME, text after it).
+    vars: Vec<(usize, String, String, String)>,
+    /// Untemplated leaves of the JSON body, which tell apart actions sharing
+    /// a method and path (Klaviyo's send job `action: cancel` vs `revert`).
+    body: Vec<(String, Json)>,
 }
+
+/// `(dotted path, value)` of every leaf of `v` that no template fills.
+fn fixed_leaves(v: &Json, at: &str, out: &mut Vec<(String, Json)>) {
+    let join = |k: &str| {
+        if at.is_empty() {
+            k.to_string()
+        } else {
+            format!("{at}.{k}")
+        }
+    };
+    match v {
+        Json::Object(m) => m.iter().for_each(|(k, x)| fixed_leaves(x, &join(k), out)),
+        Json::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| fixed_leaves(x, &join(&i.to_string()), out)),
+        Json::String(s) if s.contains("{{") => {}
+        leaf => out.push((at.to_string(), leaf.clone())),
+    }
+}
+
+/// integration -> collection -> objects.
+type Tenants = BTreeMap<String, BTreeMap<String, Vec<Json>>>;
 
 struct Sim {
     routes: Vec<Route>,
     manifests: BTreeMap<String, Arc<Manifest>>,
     calls: Mutex<BTreeMap<String, u64>>,
+    tenants: Mutex<Tenants>,
+    addr: SocketAddr,
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -85,16 +125,31 @@ impl Simulator {
                         })
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect(),
+                    vars: path_vars(&a.path),
+                    body: {
+                        let mut leaves = vec![];
+                        if let Some(b) = &a.body {
+                            fixed_leaves(b, "", &mut leaves);
+                        }
+                        leaves
+                    },
                 });
             }
         }
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let tenants = manifests
+            .values()
+            .filter(|m| !m.tenant.is_empty())
+            .map(|m| (m.name.clone(), m.tenant.clone()))
+            .collect();
         let sim = Arc::new(Sim {
             routes,
             manifests,
             calls: Mutex::new(BTreeMap::new()),
+            tenants: Mutex::new(tenants),
+            addr,
         });
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
         let app = Router::new().fallback(answer).with_state(sim.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -157,6 +212,78 @@ impl Simulator {
     pub fn calls(&self) -> BTreeMap<String, u64> {
         self.sim.calls.lock().expect("simulator call log").clone()
     }
+
+    /// What a stateful platform holds now, collection by collection (empty
+    /// for a platform simulated without a tenant).
+    pub fn tenant(&self, integration: &str) -> BTreeMap<String, Vec<Json>> {
+        self.sim
+            .tenants
+            .lock()
+            .expect("simulator tenants")
+            .get(integration)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// Every body the simulator can answer `action` with, from its tenant as
+/// it starts: one list page holding every object of the collection, or
+/// each object as an update answers it, or the static body. The spec
+/// conformance test checks these against the vendor's response schema.
+pub fn answers(manifest: &Manifest, action: &Action) -> Vec<Json> {
+    let Some(e) = &action.simulate.effect else {
+        return action.simulate.body.iter().cloned().collect();
+    };
+    let objects: Vec<Json> = manifest
+        .tenant
+        .get(&e.collection)
+        .map(|c| c.iter().map(shown).collect())
+        .unwrap_or_default();
+    match (e.op, &e.answer) {
+        (Op::List, _) => {
+            let items_at = action
+                .paginate
+                .as_ref()
+                .map(|p| p.items.as_str())
+                .or(action.output.as_deref());
+            let mut body = action.simulate.body.clone().unwrap_or_else(|| json!({}));
+            match items_at {
+                Some(p) => set_path(&mut body, p, Json::Array(objects)),
+                None => body = Json::Array(objects),
+            }
+            vec![body]
+        }
+        (Op::Update, Some(p)) => objects
+            .into_iter()
+            .map(|o| {
+                if p.is_empty() {
+                    o
+                } else {
+                    let mut body = json!({});
+                    set_path(&mut body, p, o);
+                    body
+                }
+            })
+            .collect(),
+        _ => action.simulate.body.iter().cloned().collect(),
+    }
+}
+
+/// Where `{{with.NAME}}` (or `{{{with.NAME}}}`) sits in a path template.
+fn path_vars(path: &str) -> Vec<(usize, String, String, String)> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .enumerate()
+        .filter_map(|(i, seg)| {
+            let open = seg.find("{{")?;
+            let close = seg.rfind("}}")? + 2;
+            let inner = seg[open..close]
+                .trim_matches(|c| c == '{' || c == '}')
+                .trim();
+            let name = inner.strip_prefix("with.")?.to_string();
+            Some((i, seg[..open].to_string(), name, seg[close..].to_string()))
+        })
+        .collect()
 }
 
 fn path_pattern(path: &str) -> Vec<Option<String>> {
@@ -222,6 +349,7 @@ async fn answer(
     // Among the actions on this path, the one whose fixed query pairs the
     // request carries (most of them wins; ties keep manifest order).
     let sent: Vec<(String, String)> = uri.query().map(url_pairs).unwrap_or_default();
+    let sent_body: Option<Json> = serde_json::from_slice(&body).ok();
     // Ranked: all fixed query pairs present (more is better), then manifest
     // order; a request without them still reaches the path's first action.
     let Some((_, _, route)) = sim
@@ -237,11 +365,24 @@ async fn answer(
                     .zip(&rest)
                     .all(|(p, s)| p.as_deref().is_none_or(|p| p == *s))
         })
-        .map(|(i, r)| (r.query.iter().all(|kv| sent.contains(kv)), i, r))
+        .map(|(i, r)| {
+            let all = r.query.iter().all(|kv| sent.contains(kv))
+                && r.body.iter().all(|(p, v)| {
+                    sent_body
+                        .as_ref()
+                        .and_then(|b| lookup(b, p))
+                        .is_some_and(|got| got == v)
+                });
+            (all, i, r)
+        })
         .max_by_key(|(all, i, r)| {
             (
                 *all,
-                if *all { r.query.len() } else { 0 },
+                if *all {
+                    r.query.len() + r.body.len()
+                } else {
+                    0
+                },
                 std::cmp::Reverse(*i),
             )
         })
@@ -271,6 +412,16 @@ async fn answer(
         .entry(format!("{}.{}", route.integration, route.action))
         .or_default() += 1;
 
+    if let Some(effect) = &action.simulate.effect {
+        let req = Request {
+            route,
+            segments: &rest,
+            query: &sent,
+            raw_query: uri.query().unwrap_or(""),
+            body: &body,
+        };
+        return stateful(&sim, action, effect, &req);
+    }
     let status = StatusCode::from_u16(action.simulate.status).unwrap_or(StatusCode::OK);
     // One page of data, then an empty page: a simulated list always ends.
     if let Some(pg) = &action.paginate {
@@ -319,4 +470,285 @@ fn auth_present(auth: &Auth, headers: &HeaderMap) -> bool {
             .strip_prefix("Bearer ")
             .is_some_and(|t| t == SIM_ACCESS_TOKEN),
     }
+}
+
+/// The parts of a request a stateful answer reads.
+struct Request<'a> {
+    route: &'a Route,
+    segments: &'a [&'a str],
+    query: &'a [(String, String)],
+    raw_query: &'a str,
+    body: &'a [u8],
+}
+
+impl Request<'_> {
+    fn value(&self, v: &SimValue) -> Json {
+        let text = |s: Option<String>| s.map(Json::String).unwrap_or(Json::Null);
+        match v {
+            SimValue::Literal(j) => j.clone(),
+            SimValue::Path(name) => text(
+                self.route
+                    .vars
+                    .iter()
+                    .find(|(_, _, n, _)| n == name)
+                    .and_then(|(i, pre, _, post)| {
+                        let seg = self.segments.get(*i)?;
+                        let raw = seg
+                            .strip_prefix(pre.as_str())?
+                            .strip_suffix(post.as_str())?;
+                        Some(url_pairs(&format!("v={raw}")).pop()?.1)
+                    }),
+            ),
+            SimValue::Query(name) => text(
+                self.query
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone()),
+            ),
+            SimValue::Quoted(name) => text(self.query.iter().find(|(k, _)| k == name).and_then(
+                |(_, v)| {
+                    let (_, rest) = v.split_once('\'')?;
+                    Some(rest.split_once('\'')?.0.to_string())
+                },
+            )),
+            SimValue::Form(name) => text(
+                url_pairs(&String::from_utf8_lossy(self.body))
+                    .into_iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v),
+            ),
+            SimValue::Body(path) => serde_json::from_slice::<Json>(self.body)
+                .ok()
+                .and_then(|b| lookup(&b, path).cloned())
+                .unwrap_or(Json::Null),
+        }
+    }
+}
+
+/// Where a tenant object keeps state the vendor shows only through which
+/// list it appears in (Slack's approved vs restricted apps); never answered.
+const HIDDEN: &str = "quench_sim";
+
+/// An object as the vendor would answer it.
+fn shown(o: &Json) -> Json {
+    let mut o = o.clone();
+    if let Json::Object(m) = &mut o {
+        m.remove(HIDDEN);
+    }
+    o
+}
+
+/// `601` equals `"601"`; vendors disagree on whether ids are strings.
+fn same(a: &Json, b: &Json) -> bool {
+    let text = |v: &Json| match v {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    a == b || (!a.is_null() && !b.is_null() && text(a) == text(b))
+}
+
+fn set_path(obj: &mut Json, path: &str, v: Json) {
+    let mut at = obj;
+    let mut parts = path.split('.').peekable();
+    while let Some(p) = parts.next() {
+        if !at.is_object() {
+            *at = json!({});
+        }
+        let m = at.as_object_mut().expect("made an object above");
+        if parts.peek().is_none() {
+            m.insert(p.to_string(), v);
+            return;
+        }
+        at = m.entry(p.to_string()).or_insert_with(|| json!({}));
+    }
+}
+
+fn remove_path(obj: &mut Json, path: &str) {
+    match path.rsplit_once('.') {
+        Some((head, last)) => {
+            if let Some(Json::Object(m)) = obj.pointer_mut(&format!("/{}", head.replace('.', "/")))
+            {
+                m.remove(last);
+            }
+        }
+        None => {
+            if let Json::Object(m) = obj {
+                m.remove(path);
+            }
+        }
+    }
+}
+
+fn stateful(sim: &Sim, action: &Action, e: &Effect, req: &Request<'_>) -> Response {
+    let integration = req.route.integration.as_str();
+    let mut tenants = sim.tenants.lock().expect("simulator tenants");
+    let objects = tenants
+        .entry(integration.to_string())
+        .or_default()
+        .entry(e.collection.clone())
+        .or_default();
+    let filter: Vec<(&str, Vec<Json>)> = e
+        .filter
+        .iter()
+        .map(|(f, vals)| (f.as_str(), vals.iter().map(|v| req.value(v)).collect()))
+        .collect();
+    let matches = |o: &Json| {
+        filter.iter().all(|(f, vals)| {
+            let got = lookup(o, f).unwrap_or(&Json::Null);
+            vals.iter().any(|v| same(got, v))
+        })
+    };
+    let status = StatusCode::from_u16(action.simulate.status).unwrap_or(StatusCode::OK);
+    match e.op {
+        Op::List => {
+            let found: Vec<Json> = objects.iter().filter(|o| matches(o)).map(shown).collect();
+            drop(tenants);
+            list_page(sim, action, e, req, found, status)
+        }
+        Op::Update | Op::Delete => {
+            let id = e.id.as_ref().map(|v| req.value(v)).unwrap_or(Json::Null);
+            let at = objects
+                .iter()
+                .position(|o| matches(o) && lookup(o, &e.key).is_some_and(|k| same(k, &id)));
+            let Some(at) = at else {
+                let code = StatusCode::from_u16(e.missing).unwrap_or(StatusCode::NOT_FOUND);
+                return (
+                    code,
+                    axum::Json(json!({"error": "not_found", "message": format!("quench simulator: no {} with {} {id} in this tenant", e.collection, e.key)})),
+                )
+                    .into_response();
+            };
+            if e.op == Op::Delete {
+                objects.remove(at);
+                return status.into_response();
+            }
+            for (field, v) in &e.set {
+                let v = req.value(v);
+                set_path(&mut objects[at], field, v);
+            }
+            let obj = shown(&objects[at]);
+            match &e.answer {
+                None if status == StatusCode::NO_CONTENT => status.into_response(),
+                None => match &action.simulate.body {
+                    Some(b) => (status, axum::Json(b.clone())).into_response(),
+                    None => status.into_response(),
+                },
+                Some(p) if p.is_empty() => (status, axum::Json(obj)).into_response(),
+                Some(p) => {
+                    let mut body = json!({});
+                    set_path(&mut body, p, obj);
+                    (status, axum::Json(body)).into_response()
+                }
+            }
+        }
+    }
+}
+
+/// One page of `found`, enveloped as `simulate.body` and paged the way the
+/// action's `paginate` reads pages.
+fn list_page(
+    sim: &Sim,
+    action: &Action,
+    e: &Effect,
+    req: &Request<'_>,
+    found: Vec<Json>,
+    status: StatusCode,
+) -> Response {
+    let size = e.page_size.unwrap_or(usize::MAX).max(1);
+    let pg: Option<&Paginate> = action.paginate.as_ref();
+    let param = |name: &Option<String>| {
+        let n = name.as_deref()?;
+        req.query
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+    };
+    // Where this page starts.
+    let start = match pg {
+        Some(p) if p.cursor.is_some() => param(&p.cursor_param)
+            .and_then(|c| c.strip_prefix("sim-").and_then(|n| n.parse().ok()))
+            .unwrap_or(0),
+        Some(p) if p.offset_param.is_some() => param(&p.offset_param)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        Some(p) if p.page_param.is_some() => param(&p.page_param)
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|n| (n.saturating_sub(p.first_page) as usize).saturating_mul(size))
+            .unwrap_or(0),
+        _ => param(&Some("__page".into()))
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0),
+    };
+    let total = found.len();
+    let end = start.saturating_add(size).min(total);
+    let page: Vec<Json> = found
+        .into_iter()
+        .skip(start)
+        .take(end.saturating_sub(start))
+        .collect();
+    let more = end < total;
+    let items_at = pg.map(|p| p.items.as_str()).or(action.output.as_deref());
+    let mut body = action.simulate.body.clone().unwrap_or_else(|| json!({}));
+    let empty = page.is_empty();
+    match items_at {
+        Some(p) => set_path(&mut body, p, Json::Array(page)),
+        None => body = Json::Array(page),
+    }
+    if empty && action.omit_empty {
+        if let Some(p) = items_at {
+            remove_path(&mut body, p);
+        }
+    }
+    let mut link = None;
+    if let Some(p) = pg {
+        let next_url = || {
+            let keep: Vec<&str> = req
+                .raw_query
+                .split('&')
+                .filter(|kv| !kv.is_empty() && !kv.starts_with("__page="))
+                .collect();
+            let mut q = keep.join("&");
+            if !q.is_empty() {
+                q.push('&');
+            }
+            format!(
+                "http://{}/{}/{}?{q}__page={end}",
+                sim.addr,
+                req.route.integration,
+                req.segments.join("/")
+            )
+        };
+        if let Some(c) = &p.cursor {
+            set_path(
+                &mut body,
+                c,
+                if more {
+                    json!(format!("sim-{end}"))
+                } else {
+                    Json::Null
+                },
+            );
+        }
+        if let Some(n) = &p.next_url {
+            set_path(
+                &mut body,
+                n,
+                if more { json!(next_url()) } else { Json::Null },
+            );
+        }
+        if let Some(h) = &p.has_more {
+            set_path(&mut body, h, json!(more));
+        }
+        if let Some(t) = &p.total {
+            set_path(&mut body, t, json!(total));
+        }
+        if p.link_header && more {
+            link = Some(format!("<{}>; rel=\"next\"", next_url()));
+        }
+    }
+    let mut resp = (status, axum::Json(body)).into_response();
+    if let Some(l) = link.and_then(|l| l.parse().ok()) {
+        resp.headers_mut().insert(axum::http::header::LINK, l);
+    }
+    resp
 }

@@ -99,7 +99,14 @@ fn every_bundled_manifest_loads_and_the_catalog_has_exactly_the_design_names() {
                     m.name,
                     s.status
                 );
-                if a.paginate.is_some() || a.output.is_some() {
+                if let Some(e) = &a.simulate.effect {
+                    assert!(
+                        m.tenant.get(&e.collection).is_some_and(|c| !c.is_empty()),
+                        "{}.{name}: simulates tenant collection {} with nothing in it",
+                        m.name,
+                        e.collection
+                    );
+                } else if a.paginate.is_some() || a.output.is_some() {
                     let body = s.body.as_ref().unwrap_or(&Json::Null);
                     let items = match (&a.paginate, &a.output) {
                         (Some(p), _) => quench::render::lookup(body, &p.items),

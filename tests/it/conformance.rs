@@ -1004,8 +1004,9 @@ fn check_action(m: &Manifest, who: &str, a: &Action, op: &Op) -> Vec<Problem> {
         }
     }
 
-    // 6: the simulated answer.
-    if let Some(body) = &a.simulate.body {
+    // 6: the simulated answer: the static body, or what a stateful
+    // simulator answers from the tenant (each object as the vendor shows it).
+    for body in &quench::integrations::simulator::answers(m, a) {
         let st = a.simulate.status.to_string();
         let picked = match op.response(&st) {
             Some(r) => Some((st.clone(), r)),

@@ -4,6 +4,7 @@ mod audit;
 mod catalog;
 mod cli;
 mod conformance;
+mod containment;
 mod engine;
 mod hostile;
 mod integrations;

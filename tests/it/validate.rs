@@ -990,3 +990,37 @@ fn validate_binary_reports_a_yaml_syntax_error() {
          1 problem found\n"
     );
 }
+
+#[test]
+fn manifest_stateful_simulation_problems_are_located() {
+    let src = "\
+name: acme
+base_url: https://acme.example
+tenant:
+  flows:
+    - { id: f1, status: live }
+actions:
+  list:
+    method: GET
+    path: /flows
+    output: data
+    simulate: { list: flow, where: { status: live } }
+  pause:
+    method: PATCH
+    path: \"/flows/{{with.id}}\"
+    simulate: { update: flows, set: { status: request.header.x } }
+";
+    check_manifest(
+        "acme.yaml",
+        src,
+        &[
+            "acme.yaml:11:15: error: simulate names tenant collection `flow`, which the manifest does not have",
+            "  hint: did you mean `flows`?",
+            "acme.yaml:15:15: error: `simulate.update` needs `id`: which object the request targets",
+            "  hint: for example id: request.path.flow_id",
+            "acme.yaml:15:47: error: unknown request part in \"request.header.x\"",
+            "  hint: use request.path.NAME, request.body.PATH, request.form.NAME, request.query.NAME or request.quoted.NAME",
+        ],
+        &["{ list: flow", "{ update: flows", "request.header.x"],
+    );
+}

@@ -1,0 +1,402 @@
+//! The bundled runbook against the stateful simulator: what each platform
+//! holds at the end, not which calls were made. The tenants (in each
+//! manifest's `tenant:`) hold the tool beside approved apps, names that
+//! merely contain the tool's, users with nothing granted, sends paused or
+//! drafted before the incident, and lists longer than a page.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use quench::engine::{Decision, Declaration, Engine, FakeClock, Resolution, Settings};
+use quench::integrations::{Executor, Simulator};
+use quench::library::Library;
+use quench::store::{IncidentStatus, StepStatus, Store};
+use serde_json::{json, Value as Json};
+
+use crate::support::{start_time, tls};
+
+struct Drill {
+    engine: Engine,
+    sim: Simulator,
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+const RESPONDER: &str = "U0RESP01";
+const LEGAL: &str = "U0LEGAL1";
+const MOPS: &str = "U0MOPS01";
+
+async fn drill(auto: bool) -> Drill {
+    tls();
+    let dir = tempfile::tempdir().unwrap();
+    let lib = Arc::new(Library::load(&Default::default()).unwrap());
+    let sim = Simulator::start(&lib.catalog).await.unwrap();
+    let exec =
+        Arc::new(Executor::new(&lib.catalog, sim.routing(&lib.catalog.secret_names())).unwrap());
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let roles = [
+        ("responder", RESPONDER),
+        ("legal", LEGAL),
+        ("mops-lead", MOPS),
+    ]
+    .into_iter()
+    .map(|(r, u)| (r.to_string(), vec![u.to_string()]))
+    .collect::<BTreeMap<_, _>>();
+    let settings = Settings {
+        drill: auto,
+        max_wait: std::time::Duration::from_millis(1),
+        roles,
+        organization: json!({"name": "Acme Retail Ltd", "dpo": {"name": "Jane Doe", "email": "dpo@acme.example", "phone": "+44 20 7946 0000"}, "website": "https://acme.example/security"}),
+        ..Settings::default()
+    };
+    let engine = Engine::new(
+        store.clone(),
+        exec,
+        Arc::new(FakeClock::new(start_time())),
+        lib,
+        settings,
+    );
+    Drill {
+        engine,
+        sim,
+        store,
+        _dir: dir,
+    }
+}
+
+impl Drill {
+    async fn declare(&self, inputs: &[&str]) -> String {
+        let lib = self.engine.library();
+        let lr = lib.runbook("shadow-ai-exposure").unwrap();
+        let pairs: Vec<String> = inputs.iter().map(|s| s.to_string()).collect();
+        let inputs = quench::runbook::inputs::parse(&lr.runbook, &pairs).unwrap();
+        self.engine
+            .declare(
+                &lr.runbook,
+                Declaration {
+                    runbook_file: lr.file.clone(),
+                    runbook_source: lr.source.clone(),
+                    inputs,
+                    declared_by: RESPONDER.into(),
+                    severity: "sev1".into(),
+                    channel: None,
+                },
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Objects of one collection, by a display field.
+    fn objects(&self, integration: &str, collection: &str) -> Vec<Json> {
+        self.sim
+            .tenant(integration)
+            .remove(collection)
+            .unwrap_or_else(|| panic!("{integration} has no tenant collection {collection}"))
+    }
+
+    /// `name field -> state field` for every object of a collection.
+    fn states(
+        &self,
+        integration: &str,
+        collection: &str,
+        name: &str,
+        state: &str,
+    ) -> BTreeMap<String, Json> {
+        self.objects(integration, collection)
+            .iter()
+            .map(|o| {
+                (
+                    quench::render::lookup(o, name)
+                        .and_then(Json::as_str)
+                        .unwrap_or("?")
+                        .to_string(),
+                    quench::render::lookup(o, state)
+                        .cloned()
+                        .unwrap_or(Json::Null),
+                )
+            })
+            .collect()
+    }
+}
+
+fn map(pairs: &[(&str, Json)]) -> BTreeMap<String, Json> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+/// What containment must leave on every stateful platform, whatever
+/// recovery does afterwards: nothing of the tool's access, everything else
+/// as it was.
+fn assert_contained(d: &Drill) {
+    // Klaviyo: the tool's key off; the approved one, the one merely
+    // containing the tool's name and the one already off untouched.
+    assert_eq!(
+        d.states(
+            "klaviyo",
+            "api_keys",
+            "attributes.name",
+            "attributes.status"
+        ),
+        map(&[
+            ("ChatGPT export", json!("disabled")),
+            ("Shopify sync", json!("active")),
+            ("ChatGPTZero detector", json!("active")),
+            ("Old ChatGPT test", json!("disabled")),
+        ])
+    );
+    // Klaviyo campaigns that send went back to draft (not cancelled for good).
+    assert_eq!(
+        d.states(
+            "klaviyo",
+            "campaigns",
+            "attributes.name",
+            "attributes.status"
+        ),
+        map(&[
+            ("Black Friday VIP", json!("Draft")),
+            ("Cyber Monday reminder", json!("Draft")),
+            ("Gift guide", json!("Draft")),
+            ("January sale (draft)", json!("Draft")),
+            ("November newsletter", json!("Sent")),
+        ])
+    );
+    // Google Workspace: no grant of the tool left for any user (one user had
+    // none: tokens.list answers without `items`); the others stay.
+    let tokens: Vec<(String, String)> = d
+        .objects("google-workspace", "tokens")
+        .iter()
+        .map(|t| {
+            (
+                t["userKey"].as_str().unwrap().into(),
+                t["displayText"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tokens,
+        vec![
+            ("1001".to_string(), "Approved CRM Sync".to_string()),
+            ("1002".to_string(), "ChatGPT Writer for Gmail".to_string()),
+        ]
+    );
+    // Mailchimp one-off sends: scheduled ones unscheduled (over two pages),
+    // the one sending cancelled after a yes, draft and sent untouched.
+    assert_eq!(
+        d.states("mailchimp", "campaigns", "settings.title", "status"),
+        map(&[
+            ("Black Friday reminder", json!("save")),
+            ("Weekly digest", json!("save")),
+            ("Holiday hours", json!("save")),
+            ("Cyber Monday launch", json!("canceled")),
+            ("January sale (draft)", json!("save")),
+            ("November newsletter", json!("sent")),
+        ])
+    );
+    // Slack: the tool uninstalled (gone from every list); "ChatGPT Notes" is
+    // another app and stays approved; Jasper stays restricted.
+    assert_eq!(
+        d.states("slack", "apps", "app.name", "quench_sim.list"),
+        map(&[
+            ("Asana", json!("approved")),
+            ("ChatGPT Notes", json!("approved")),
+            ("Google Drive", json!("approved")),
+            ("Jasper", json!("restricted")),
+        ])
+    );
+    // Entra: every consent to the tool gone (three, over two pages), the
+    // tool's app disabled, the consenting users signed out; the rest as was.
+    let grants: Vec<Json> = d
+        .objects("microsoft-graph", "grants")
+        .iter()
+        .map(|g| g["id"].clone())
+        .collect();
+    assert_eq!(grants, vec![json!("grant-9")]);
+    assert_eq!(
+        d.states(
+            "microsoft-graph",
+            "service_principals",
+            "displayName",
+            "accountEnabled"
+        ),
+        map(&[
+            ("ChatGPT", json!(false)),
+            ("ChatGPT Writer", json!(true)),
+            ("Salesforce", json!(true)),
+        ])
+    );
+    assert_eq!(
+        d.states(
+            "microsoft-graph",
+            "users",
+            "userPrincipalName",
+            "signInSessionsValidFromDateTime"
+        ),
+        map(&[
+            ("mops@acme.example", json!("2026-12-01T00:00:00Z")),
+            ("content@acme.example", json!("2026-12-01T00:00:00Z")),
+            ("intern@acme.example", json!("2026-01-05T09:00:00Z")),
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_drill_contains_the_tool_on_every_platform_and_recovery_restores_only_what_it_paused() {
+    let d = drill(true).await;
+    let id = d.declare(&["tool=ChatGPT"]).await;
+    let status = d.engine.run(&id).await.unwrap();
+    let failed: Vec<(String, Option<String>)> = d
+        .store
+        .step_runs(&id)
+        .unwrap()
+        .into_iter()
+        .filter(|(_, r)| r.status == StepStatus::Failed)
+        .map(|(s, r)| (s, r.error))
+        .collect();
+    assert_eq!(
+        status,
+        IncidentStatus::Completed,
+        "failed steps: {failed:?}"
+    );
+    assert_contained(&d);
+    // Recovery (approved in the drill): what quench paused runs again; what
+    // was paused or drafted before the incident stays so.
+    assert_eq!(
+        d.states("klaviyo", "flows", "attributes.name", "attributes.status"),
+        map(&[
+            ("Welcome series", json!("live")),
+            ("Browse abandonment", json!("live")),
+            ("Winback", json!("live")),
+            ("Sunset unengaged", json!("manual")),
+            ("Holiday teaser", json!("draft")),
+        ])
+    );
+    assert_eq!(
+        d.states("mailchimp", "automations", "settings.title", "status"),
+        map(&[
+            ("Abandoned cart", json!("sending")),
+            ("Post-purchase thank you", json!("sending")),
+            ("Birthday coupon", json!("sending")),
+            ("Sunset re-engagement (paused in October)", json!("paused")),
+            ("Winter welcome (draft)", json!("save")),
+        ])
+    );
+}
+
+/// Runs the incident, answering every person's step as `answer` says,
+/// until it ends.
+async fn run_with_people(d: &Drill, id: &str, answer: impl Fn(&str) -> Decision) -> IncidentStatus {
+    let who = |step: &str| match step {
+        "legal-approval" | "inadvertent-disclosure" => LEGAL,
+        "approve-resume" | "vendor-deletion-request" | "reschedule-campaigns" => MOPS,
+        _ => RESPONDER,
+    };
+    for _ in 0..20 {
+        let status = d.engine.run(id).await.unwrap();
+        if !status.is_open() {
+            return status;
+        }
+        let waiting: Vec<String> = d
+            .store
+            .step_runs(id)
+            .unwrap()
+            .into_iter()
+            .filter(|(_, r)| r.status == StepStatus::Waiting)
+            .map(|(s, _)| s)
+            .collect();
+        assert!(
+            !waiting.is_empty(),
+            "the incident is {status:?} yet waits on nobody"
+        );
+        for step in waiting {
+            let decision = answer(&step);
+            d.engine
+                .resolve(
+                    id,
+                    Resolution {
+                        step: step.clone(),
+                        decision,
+                        by: who(&step).into(),
+                        note: None,
+                    },
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{step}: {e}"));
+        }
+    }
+    panic!("the incident did not end after 20 rounds of decisions");
+}
+
+#[tokio::test]
+async fn a_no_to_recovery_leaves_everything_contained_and_paused() {
+    let d = drill(false).await;
+    let id = d.declare(&["tool=ChatGPT", "pause_ads=true"]).await;
+    let status = run_with_people(&d, &id, |step| match step {
+        "approve-resume" => Decision::Reject,
+        s if s.starts_with("confirm-")
+            || s.ends_with("-approval")
+            || s == "inadvertent-disclosure" =>
+        {
+            Decision::Approve
+        }
+        _ => Decision::Done,
+    })
+    .await;
+    assert_eq!(status, IncidentStatus::Completed);
+    assert_contained(&d);
+    // Nothing restarted: what quench paused is still paused.
+    assert_eq!(
+        d.states("klaviyo", "flows", "attributes.name", "attributes.status"),
+        map(&[
+            ("Welcome series", json!("manual")),
+            ("Browse abandonment", json!("manual")),
+            ("Winback", json!("manual")),
+            ("Sunset unengaged", json!("manual")),
+            ("Holiday teaser", json!("draft")),
+        ])
+    );
+    assert_eq!(
+        d.states("mailchimp", "automations", "settings.title", "status"),
+        map(&[
+            ("Abandoned cart", json!("paused")),
+            ("Post-purchase thank you", json!("paused")),
+            ("Birthday coupon", json!("paused")),
+            ("Sunset re-engagement (paused in October)", json!("paused")),
+            ("Winter welcome (draft)", json!("save")),
+        ])
+    );
+    // Every recovery step that changes a platform was skipped.
+    let runs = d.store.step_runs(&id).unwrap();
+    let lib = d.engine.library();
+    let rb = lib.runbook("shadow-ai-exposure").unwrap().runbook;
+    for s in rb.steps.iter().filter(|s| {
+        s.phase == Some(quench::runbook::Phase::Recover)
+            && matches!(s.kind, quench::runbook::StepKind::Action { .. })
+    }) {
+        // Skipped whole, or (a per-item `when`) every item skipped.
+        let r = &runs[&s.id];
+        let items = d.store.item_runs(&id, &s.id).unwrap();
+        assert!(
+            r.status == StepStatus::Skipped
+                || (r.status == StepStatus::Succeeded
+                    && items.values().all(|i| i.status == StepStatus::Skipped)),
+            "{} ran after a no: {:?}, items {:?}",
+            s.id,
+            r.status,
+            items.values().map(|i| i.status).collect::<Vec<_>>()
+        );
+    }
+    // Each recovery call the platform would have seen: none.
+    let calls = d.sim.calls();
+    for action in [
+        "klaviyo.resume_flow",
+        "mailchimp.start_automation",
+        "google-ads.enable_campaign",
+        "meta.resume_campaign",
+        "linkedin.resume_campaign",
+        "hubspot.publish_email",
+    ] {
+        assert_eq!(calls.get(action), None, "{action} was called after a no");
+    }
+}
