@@ -212,6 +212,11 @@ fn verdict(
     Ok(())
 }
 
+/// A JSON value as text: strings bare, null empty, the rest as JSON.
+pub fn plain_text(v: &Json) -> String {
+    plain(v)
+}
+
 fn plain(v: &Json) -> String {
     match v {
         Json::String(s) => s.clone(),

@@ -14,6 +14,7 @@ use crate::runbook::inputs;
 use crate::runbook::parse_duration;
 use crate::store::{IncidentStatus, Store};
 use crate::timeline;
+use serde_json::Value as Json;
 
 #[derive(Debug, Args)]
 pub struct DrillArgs {
@@ -164,8 +165,36 @@ pub async fn run(env: &Env, args: DrillArgs, drill: bool) -> anyhow::Result<Exit
             .as_i64()
             .map(|ms| crate::engine::duration_text(Duration::from_millis(ms.max(0) as u64)))
             .unwrap_or_else(|| "-".into());
+        let platforms = report["verification"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let verified = platforms
+            .iter()
+            .filter(|p| p["status"] == "verified")
+            .count();
+        for p in platforms.iter().filter(|p| p["status"] != "verified") {
+            println!(
+                "  {} {}: {}",
+                p["platform"].as_str().unwrap_or("?"),
+                p["status"].as_str().unwrap_or("?"),
+                p["problems"]
+                    .as_array()
+                    .map(|a| a
+                        .iter()
+                        .filter_map(Json::as_str)
+                        .collect::<Vec<_>>()
+                        .join("; "))
+                    .unwrap_or_default()
+            );
+        }
+        let shown = if platforms.is_empty() {
+            String::new()
+        } else {
+            format!(" · verified on {verified} of {} platforms", platforms.len())
+        };
         println!(
-            "Drill {id}: {} · time to contain {ttc} · `quench timeline {id}` shows this again",
+            "Drill {id}: {} · time to contain {ttc}{shown} · `quench timeline {id}` shows this again",
             status.name()
         );
     }

@@ -39,7 +39,9 @@ const STEP_KEYS: &[&str] = &[
     "timeout",
     "on_failure",
     "phase",
+    "verify",
 ];
+const VERIFY_KEYS: &[&str] = &["remains", "shows", "label"];
 const RETRY_KEYS: &[&str] = &["attempts", "backoff", "max_backoff"];
 const NOTICE_KEYS: &[&str] = &["audience", "jurisdictions", "template"];
 const APPROVAL_KEYS: &[&str] = &["approvers", "prompt"];
@@ -380,6 +382,28 @@ fn read_step(c: &mut Checker, p: &YPath, v: &Value) -> Option<Step> {
     let description = m
         .get("description")
         .and_then(|v| c.string(&p.key("description"), v, "`description`"));
+    let verify = m.get("verify").and_then(|v| {
+        let vp = p.key("verify");
+        let vm = c
+            .map(&vp, v, "`verify`", VERIFY_KEYS, &["remains"])?
+            .clone();
+        if !matches!(kind, Some(StepKind::Action { .. }) | None) {
+            c.error_hint(
+                &vp,
+                "`verify` belongs on an action step",
+                "re-read the platform with a list action and say what must not remain",
+            );
+        }
+        let text = |c: &mut Checker, k: &str| {
+            vm.get(k)
+                .and_then(|v| c.string(&vp.key(k), v, &format!("`verify.{k}`")))
+        };
+        Some(Verify {
+            remains: text(c, "remains")?,
+            shows: text(c, "shows"),
+            label: text(c, "label"),
+        })
+    });
     if kind.is_none() && c.diags.len() == diags_before {
         // Every reader records why it failed; this keeps a placeholder from ever loading.
         c.error(p, format!("{what} has an invalid kind"));
@@ -397,6 +421,7 @@ fn read_step(c: &mut Checker, p: &YPath, v: &Value) -> Option<Step> {
         on_failure,
         phase,
         description,
+        verify,
     })
 }
 
@@ -701,7 +726,18 @@ fn cross_check(c: &mut Checker, rb: &Runbook, yaml_index: &[usize], known: &Know
             _ => {}
         }
         for (path, src) in templates {
-            check_template(c, rb, &path, &src, s, &my_deps, &input_names);
+            check_template(c, rb, &path, &src, s, &my_deps, &input_names, false);
+        }
+        // A verification's templates read each re-read item, with or
+        // without for_each.
+        if let Some(v) = &s.verify {
+            let vp = sp.key("verify");
+            let mut texts = vec![(vp.key("remains"), v.remains.clone())];
+            texts.extend(v.shows.iter().map(|t| (vp.key("shows"), t.clone())));
+            texts.extend(v.label.iter().map(|t| (vp.key("label"), t.clone())));
+            for (path, src) in texts {
+                check_template(c, rb, &path, &src, s, &my_deps, &input_names, true);
+            }
         }
     }
 }
@@ -788,6 +824,7 @@ fn check_path(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn check_template(
     c: &mut Checker,
     rb: &Runbook,
@@ -796,6 +833,7 @@ fn check_template(
     step: &Step,
     deps: &BTreeSet<String>,
     input_names: &[&str],
+    item_ok: bool,
 ) {
     let a = template::analyse(src);
     for p in a.problems {
@@ -834,7 +872,7 @@ fn check_template(
                 )),
                 _ => None,
             },
-            "item" if step.for_each.is_none() => Some(err(
+            "item" if step.for_each.is_none() && !item_ok => Some(err(
                 "template reads `item`, but this step has no `for_each`".into(),
                 "`item` is the current element of a for_each list".into(),
             )),

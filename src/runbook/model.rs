@@ -181,6 +181,21 @@ pub struct Step {
     pub on_failure: OnFailure,
     pub phase: Option<Phase>,
     pub description: Option<String>,
+    /// An action step that re-reads a platform to prove containment.
+    pub verify: Option<Verify>,
+}
+
+/// What a verification step checks in what it re-read: every item (of a
+/// list, or of the lists a fan-out re-read) for which `remains` renders
+/// true is access or a send that containment should have removed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verify {
+    /// Per item: true when the item is still the tool's.
+    pub remains: String,
+    /// Per item: how to name it when it remains (default: its `id`).
+    pub shows: Option<String>,
+    /// What was verified, for people ("keys of {{inputs.tool}}").
+    pub label: Option<String>,
 }
 
 /// Parses `500ms`, `30s`, `10m`, `2h`, `1d` (and combinations like `1h30m`).

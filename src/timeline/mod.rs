@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value as Json};
 
 use crate::runbook::{Phase, Runbook, StepKind};
-use crate::store::{Incident, NoticeDraft, Snapshot, StepStatus, TimelineEvent};
+use std::collections::BTreeMap;
+
+use crate::store::{Incident, NoticeDraft, Snapshot, StepRun, StepStatus, TimelineEvent};
 
 /// Milliseconds from declaration to the end of the last `contain` step,
 /// once every contain step is final.
@@ -81,8 +83,65 @@ pub fn report(rb: &Runbook, snap: &Snapshot) -> Json {
         "declared_at": snap.incident.declared_at.to_rfc3339(),
         "time_to_contain_ms": time_to_contain_ms(rb, snap),
         "time_to_notify_ms": time_to_notify_ms(rb, snap),
+        "verification": verification(rb, snap),
         "steps": steps,
     })
+}
+
+/// Per platform, whether re-reading it proved containment: `verified` when
+/// every verification step of it passed (with when, and how long after the
+/// declaration), `not verified` when one failed or could not run, `pending`
+/// while one has yet to finish.
+pub fn verification(rb: &Runbook, snap: &Snapshot) -> Vec<Json> {
+    let mut by: BTreeMap<&str, Vec<&crate::runbook::Step>> = BTreeMap::new();
+    for s in rb.steps.iter().filter(|s| s.verify.is_some()) {
+        if let StepKind::Action { integration, .. } = &s.kind {
+            by.entry(integration.as_str()).or_default().push(s);
+        }
+    }
+    by.into_iter()
+        .map(|(platform, steps)| {
+            let runs: Vec<StepRun> = steps
+                .iter()
+                .map(|s| snap.steps.get(&s.id).cloned().unwrap_or_default())
+                .collect();
+            let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
+            let status = if runs.iter().all(|r| r.status == StepStatus::Succeeded) {
+                "verified"
+            } else if runs
+                .iter()
+                .any(|r| r.status.is_final() && r.status != StepStatus::Succeeded)
+            {
+                "not verified"
+            } else {
+                "pending"
+            };
+            let mut o = json!({"platform": platform, "status": status, "steps": ids});
+            if status == "verified" {
+                let at = runs.iter().filter_map(|r| r.finished_at).max();
+                if let Some(at) = at {
+                    o["verified_at"] = json!(at.to_rfc3339());
+                    o["time_to_verify_ms"] =
+                        json!((at - snap.incident.declared_at).num_milliseconds());
+                }
+            } else {
+                let why: Vec<String> = steps
+                    .iter()
+                    .zip(&runs)
+                    .filter(|(_, r)| r.status.is_final() && r.status != StepStatus::Succeeded)
+                    .map(|(s, r)| {
+                        format!(
+                            "{}: {}",
+                            s.id,
+                            r.error.as_deref().unwrap_or(r.status.name())
+                        )
+                    })
+                    .collect();
+                o["problems"] = json!(why);
+            }
+            o
+        })
+        .collect()
 }
 
 pub fn events_json(inc: &Incident, events: &[TimelineEvent]) -> Json {

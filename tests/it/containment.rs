@@ -400,3 +400,74 @@ async fn a_no_to_recovery_leaves_everything_contained_and_paused() {
         assert_eq!(calls.get(action), None, "{action} was called after a no");
     }
 }
+
+#[tokio::test]
+async fn a_no_to_an_irreversible_step_leaves_the_platform_unverified_and_recovery_waits() {
+    let d = drill(false).await;
+    let id = d.declare(&["tool=ChatGPT"]).await;
+    let status = run_with_people(&d, &id, |step| match step {
+        "confirm-slack-uninstall" => Decision::Reject,
+        s if s.starts_with("confirm-") || s.ends_with("-approval") || s == "approve-resume" => {
+            Decision::Approve
+        }
+        _ => Decision::Done,
+    })
+    .await;
+    assert_eq!(status, IncidentStatus::Failed);
+    // Restricted but still installed: the re-read says so, by name.
+    let run = d.store.step_run(&id, "verify-slack-installed").unwrap();
+    assert_eq!(run.status, StepStatus::Failed);
+    assert_eq!(
+        run.error.as_deref(),
+        Some("slack NOT contained: ChatGPT still installed (restricted, not uninstalled): 1 of 2 re-read remain: ChatGPT (A0CHATGPT1)")
+    );
+    assert_eq!(
+        d.states("slack", "apps", "app.name", "quench_sim.list")["ChatGPT"],
+        json!("restricted")
+    );
+    // Recovery waits for a platform that is not verified...
+    assert_eq!(
+        d.store.step_run(&id, "approve-resume").unwrap().status,
+        StepStatus::Skipped
+    );
+    assert_eq!(
+        d.states("mailchimp", "automations", "settings.title", "status")["Abandoned cart"],
+        json!("paused")
+    );
+    // ...and the other platforms were verified all the same.
+    let snap = d.store.snapshot(&id).unwrap();
+    let rb = d
+        .engine
+        .library()
+        .runbook("shadow-ai-exposure")
+        .unwrap()
+        .runbook;
+    let report = quench::timeline::report(&rb, &snap);
+    let statuses: BTreeMap<String, String> = report["verification"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["platform"].as_str().unwrap().into(),
+                p["status"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(statuses["slack"], "not verified");
+    assert!(
+        statuses
+            .iter()
+            .filter(|(k, _)| *k != "slack")
+            .all(|(_, v)| v == "verified"),
+        "{statuses:?}"
+    );
+    let unverified = d
+        .store
+        .events(&id)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == "containment.unverified")
+        .unwrap();
+    assert_eq!(unverified.data["remains"], json!(["ChatGPT (A0CHATGPT1)"]));
+}

@@ -1024,3 +1024,31 @@ actions:
         &["{ list: flow", "{ update: flows", "request.header.x"],
     );
 }
+
+#[test]
+fn verify_needs_an_action_and_reads_known_things() {
+    let src = "\
+version: 1
+name: t
+steps:
+  - id: list
+    action: klaviyo.list_api_keys
+    verify:
+      remains: \"{{item.attributes.name}} {{inputs.tol}}\"
+  - id: wait
+    wait: 1m
+    verify: { shows: x }
+";
+    check_runbook(
+        "t.yaml",
+        src,
+        &[
+            "t.yaml:7:42: error: template reads unknown input \"tol\"",
+            "  hint: declare it under `inputs:`",
+            "t.yaml:10:13: error: `verify` is missing the required key `remains`",
+            "t.yaml:10:13: error: `verify` belongs on an action step",
+            "  hint: re-read the platform with a list action and say what must not remain",
+        ],
+        &["{{inputs.tol}}", "{ shows", "{ shows"],
+    );
+}

@@ -195,6 +195,45 @@ impl Engine {
         } else {
             results.remove(&0).map(|r| r.output).unwrap_or(Json::Null)
         };
+        if let Some(v) = &step.verify {
+            let verdict = verify(v, &ctx, &output);
+            let (kind, msg, data) = match &verdict {
+                Ok(checked) => (
+                    "containment.verified",
+                    format!(
+                        "{integration} verified: {}: none remains ({checked} re-read)",
+                        verdict_label(v, &ctx)
+                    ),
+                    json!({"platform": integration, "checked": checked, "remains": []}),
+                ),
+                Err(Unverified::Remain { checked, names }) => (
+                    "containment.unverified",
+                    format!(
+                        "{integration} NOT contained: {}: {} of {checked} re-read remain: {}",
+                        verdict_label(v, &ctx),
+                        names.len(),
+                        names.join(", ")
+                    ),
+                    json!({"platform": integration, "checked": checked, "remains": names}),
+                ),
+                Err(Unverified::Unreadable(e)) => (
+                    "containment.unverified",
+                    format!("{integration} could not be verified: {e}"),
+                    json!({"platform": integration, "error": e}),
+                ),
+            };
+            self.record(
+                id,
+                NewEvent::new(kind, "quench", msg.clone())
+                    .step(&step.id)
+                    .data(data),
+            )
+            .await?;
+            if verdict.is_err() {
+                run.output = output;
+                return self.finish(id, step, run, Err(msg)).await;
+            }
+        }
         self.finish(id, step, run, Ok(output)).await
     }
 
@@ -355,6 +394,66 @@ impl Engine {
     }
 }
 
+enum Unverified {
+    Remain { checked: usize, names: Vec<String> },
+    Unreadable(String),
+}
+
+/// Checks what a verification step re-read: the number of items checked,
+/// or what remains (named by `shows`).
+fn verify(v: &crate::runbook::Verify, ctx: &Json, output: &Json) -> Result<usize, Unverified> {
+    let items: Vec<&Json> = match output {
+        Json::Array(a) if a.iter().all(Json::is_array) => a
+            .iter()
+            .flat_map(|x| x.as_array().into_iter().flatten())
+            .collect(),
+        Json::Array(a) => a.iter().collect(),
+        other => {
+            return Err(Unverified::Unreadable(format!(
+                "the re-read answered {}, not a list",
+                match other {
+                    Json::Object(_) => "an object",
+                    Json::Null => "nothing",
+                    _ => "a scalar",
+                }
+            )))
+        }
+    };
+    let mut names = vec![];
+    let mut ictx = ctx.clone();
+    for item in &items {
+        ictx["item"] = (*item).clone();
+        let remains = render_str(&v.remains, &ictx)
+            .map_err(|e| Unverified::Unreadable(format!("`verify.remains`: {e}")))?;
+        if truthy(&remains) {
+            let name = match &v.shows {
+                Some(t) => render_str(t, &ictx)
+                    .map_err(|e| Unverified::Unreadable(format!("`verify.shows`: {e}")))?,
+                None => item
+                    .get("id")
+                    .map(crate::render::plain_text)
+                    .unwrap_or_else(|| item.to_string()),
+            };
+            names.push(name);
+        }
+    }
+    if names.is_empty() {
+        Ok(items.len())
+    } else {
+        Err(Unverified::Remain {
+            checked: items.len(),
+            names,
+        })
+    }
+}
+
+fn verdict_label(v: &crate::runbook::Verify, ctx: &Json) -> String {
+    v.label
+        .as_deref()
+        .and_then(|l| render_str(l, ctx).ok())
+        .unwrap_or_else(|| "the tool's access".to_string())
+}
+
 /// A not yet attempted item, with its idempotency key.
 fn new_item(id: &str, step: &Step, idx: u32) -> ItemRun {
     ItemRun {
@@ -384,6 +483,11 @@ pub(super) fn narrow(mut ctx: Json, step: &Step) -> Json {
     let mut templates = Vec::new();
     strings(&step.with, &mut templates);
     templates.extend(step.when.as_deref());
+    if let Some(v) = &step.verify {
+        templates.push(&v.remains);
+        templates.extend(v.shows.as_deref());
+        templates.extend(v.label.as_deref());
+    }
     // root -> names read under it; None: keep the root whole.
     let mut read: BTreeMap<&str, Option<std::collections::BTreeSet<String>>> = [
         ("inputs", Some(Default::default())),
@@ -499,6 +603,7 @@ mod tests {
             on_failure: OnFailure::Abort,
             phase: None,
             description: None,
+            verify: None,
         }
     }
 
