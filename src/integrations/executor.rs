@@ -59,7 +59,7 @@ pub(super) struct Target {
     pub(super) token_url: Option<String>,
     pub(super) limiter: Limiter,
     /// Endpoint limits, by action, on top of `limiter`.
-    pub(super) action_limiters: HashMap<String, Limiter>,
+    pub(super) action_limiters: HashMap<String, Vec<Limiter>>,
     /// The cached OAuth2 access token and when to stop using it.
     pub(super) token: tokio::sync::Mutex<Option<(Secret, Instant)>>,
 }
@@ -127,8 +127,9 @@ impl Executor {
                         action_limiters: m
                             .actions
                             .iter()
-                            .filter_map(|(n, a)| {
-                                a.rate_limit.as_ref().map(|r| (n.clone(), Limiter::new(r)))
+                            .filter(|(_, a)| !a.rate_limit.is_empty())
+                            .map(|(n, a)| {
+                                (n.clone(), a.rate_limit.iter().map(Limiter::new).collect())
                             })
                             .collect(),
                         token: tokio::sync::Mutex::new(None),
@@ -497,11 +498,11 @@ impl Executor {
             }
         }
         let shown = self.redact(&strip_query(page.url));
-        // The endpoint's own limit first, then the account-wide one.
-        let _endpoint = match t.action_limiters.get(&action.name) {
-            Some(l) => Some(l.acquire().await),
-            None => None,
-        };
+        // The endpoint's own limits first, then the account-wide one.
+        let mut _endpoint = Vec::new();
+        for l in t.action_limiters.get(&action.name).into_iter().flatten() {
+            _endpoint.push(l.acquire().await);
+        }
         let _permit = t.limiter.acquire().await;
         // One deadline over sending and reading the whole body: a peer that
         // trickles bytes is as stuck as one that never answers.

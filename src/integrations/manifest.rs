@@ -194,9 +194,10 @@ pub struct Action {
     pub paginate: Option<Paginate>,
     /// This action's own credentials instead of the manifest's.
     pub auth: Option<Auth>,
-    /// An endpoint's own limit (Klaviyo api-keys 1/s, Slack method tiers),
-    /// applied on top of the manifest's.
-    pub rate_limit: Option<RateLimit>,
+    /// An endpoint's own limits (Klaviyo api-keys 1/s and 15/min, Slack
+    /// method tiers), applied on top of the manifest's. Several limits all
+    /// hold: a vendor's burst window beside its steady one.
+    pub rate_limit: Vec<RateLimit>,
     /// Where the endpoint is documented, for operations newer than the saved specs.
     pub docs: Option<String>,
     /// Marks a list action whose items are apps, grants or keys, for
@@ -806,9 +807,15 @@ fn read_action(
         docs: m
             .get("docs")
             .and_then(|v| c.string(&p.key("docs"), v, "`docs`")),
-        rate_limit: m
-            .get("rate_limit")
-            .and_then(|v| read_rate(c, &p.key("rate_limit"), v)),
+        rate_limit: match m.get("rate_limit") {
+            None => vec![],
+            Some(Value::Sequence(list)) => list
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| read_rate(c, &p.key("rate_limit").index(i), v))
+                .collect(),
+            Some(v) => read_rate(c, &p.key("rate_limit"), v).into_iter().collect(),
+        },
         auth: m.get("auth").and_then(|v| {
             let auth = read_auth(c, &p.key("auth"), v, &["with", "secrets"], secrets)?;
             if matches!(auth, Auth::OAuth2(_)) {

@@ -608,3 +608,31 @@ actions:
         "the other endpoint is not held back: {flows:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_endpoint_may_have_a_burst_and_a_steady_window_and_both_hold() {
+    // Klaviyo's api-keys: burst 1/s, steady 15/min.
+    let mock = Mock::start().await;
+    mock.on("/keys", vec![Reply::json(200, json!({}))]);
+    let (ex, _d) = executor(
+        r#"name: kl
+base_url: https://x.invalid
+actions:
+  keys: { method: GET, path: /keys, rate_limit: [{ per_second: 1, burst: 1 }, { per_second: 0.25, burst: 15 }] }
+"#,
+        &mock,
+        &[],
+        None,
+    );
+    let t0 = tokio::time::Instant::now();
+    let mut at = vec![];
+    for _ in 0..24 {
+        ex.call("kl", "keys", &json!({}), "k", None).await.unwrap();
+        at.push(t0.elapsed().as_secs_f64());
+    }
+    // One a second (the burst window) while the steady window's 15 last
+    // (refilled at 0.25/s meanwhile), then one every 4 s.
+    assert!(at.windows(2).all(|w| w[1] - w[0] >= 0.99), "{at:?}");
+    assert!(at[18] < 19.5, "{at:?}");
+    assert!(at[23] - at[22] >= 3.9, "{at:?}");
+}
