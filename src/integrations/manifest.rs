@@ -245,6 +245,17 @@ pub struct Effect {
     pub answer: Option<String>,
     /// The status when no object matches (the vendor's not-found).
     pub missing: u16,
+    /// What else the vendor changes with it (Klaviyo: a flow's status is
+    /// set on every action of the flow).
+    pub cascade: Vec<Cascade>,
+}
+
+/// A change an update makes to other objects too.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cascade {
+    pub collection: String,
+    pub filter: Vec<(String, Vec<SimValue>)>,
+    pub set: Vec<(String, SimValue)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -337,7 +348,9 @@ const EFFECT_KEYS: &[&str] = &[
     "page_size",
     "answer",
     "missing",
+    "cascade",
 ];
+const CASCADE_KEYS: &[&str] = &["collection", "where", "set"];
 /// `status`, `body`, `headers`, then [`EFFECT_KEYS`].
 fn simulate_keys() -> Vec<&'static str> {
     let mut keys = vec!["status", "body", "headers"];
@@ -1202,27 +1215,47 @@ fn read_effect(c: &mut Checker, p: &YPath, m: &serde_yaml::Mapping) -> Option<Ef
             "for example id: request.path.flow_id",
         );
     }
-    let mut filter = vec![];
-    if let Some(w) = m.get("where") {
-        if let Some(wm) = free_map(c, &p.key("where"), w, "`simulate.where`") {
-            for (k, v) in &wm {
-                let Value::String(field) = k else { continue };
-                let at = p.key("where").key(field);
-                let vals = match v {
-                    Value::Sequence(seq) => seq.iter().map(|x| value(c, &at, x)).collect(),
-                    one => vec![value(c, &at, one)],
-                };
-                filter.push((field.clone(), vals));
+    let filter = read_filter(c, p, m, &value);
+    let set = read_set(c, p, m, &value);
+    let mut cascade = vec![];
+    if let Some(v) = m.get("cascade") {
+        let cp = p.key("cascade");
+        match v {
+            Value::Sequence(list) => {
+                for (i, item) in list.iter().enumerate() {
+                    let ip = cp.index(i);
+                    let Some(cm) = c
+                        .map(
+                            &ip,
+                            item,
+                            "a `simulate.cascade` entry",
+                            CASCADE_KEYS,
+                            &["collection", "set"],
+                        )
+                        .cloned()
+                    else {
+                        continue;
+                    };
+                    let Some(collection) = cm
+                        .get("collection")
+                        .and_then(|v| c.string(&ip.key("collection"), v, "`collection`"))
+                    else {
+                        continue;
+                    };
+                    cascade.push(Cascade {
+                        collection,
+                        filter: read_filter(c, &ip, &cm, &value),
+                        set: read_set(c, &ip, &cm, &value),
+                    });
+                }
             }
-        }
-    }
-    let mut set = vec![];
-    if let Some(w) = m.get("set") {
-        if let Some(sm) = free_map(c, &p.key("set"), w, "`simulate.set`") {
-            for (k, v) in &sm {
-                let Value::String(field) = k else { continue };
-                set.push((field.clone(), value(c, &p.key("set").key(field), v)));
-            }
+            other => c.error(
+                &cp,
+                format!(
+                    "`simulate.cascade` must be a list, found {}",
+                    kind_of(other)
+                ),
+            ),
         }
     }
     Some(Effect {
@@ -1248,7 +1281,55 @@ fn read_effect(c: &mut Checker, p: &YPath, m: &serde_yaml::Mapping) -> Option<Ef
             .and_then(|v| c.uint(&p.key("missing"), v, "`simulate.missing`"))
             .map(|n| n as u16)
             .unwrap_or(404),
+        cascade,
     })
+}
+
+type ReadValue<'a> = dyn Fn(&mut Checker, &YPath, &Value) -> SimValue + 'a;
+
+/// `where: {FIELD: VALUE | [VALUES]}` of a simulated effect.
+fn read_filter(
+    c: &mut Checker,
+    p: &YPath,
+    m: &serde_yaml::Mapping,
+    value: &ReadValue<'_>,
+) -> Vec<(String, Vec<SimValue>)> {
+    let mut filter = vec![];
+    if let Some(wm) = m
+        .get("where")
+        .and_then(|w| free_map(c, &p.key("where"), w, "`where`"))
+    {
+        for (k, v) in &wm {
+            let Value::String(field) = k else { continue };
+            let at = p.key("where").key(field);
+            let vals = match v {
+                Value::Sequence(seq) => seq.iter().map(|x| value(c, &at, x)).collect(),
+                one => vec![value(c, &at, one)],
+            };
+            filter.push((field.clone(), vals));
+        }
+    }
+    filter
+}
+
+/// `set: {FIELD: VALUE}` of a simulated effect.
+fn read_set(
+    c: &mut Checker,
+    p: &YPath,
+    m: &serde_yaml::Mapping,
+    value: &ReadValue<'_>,
+) -> Vec<(String, SimValue)> {
+    let mut set = vec![];
+    if let Some(sm) = m
+        .get("set")
+        .and_then(|w| free_map(c, &p.key("set"), w, "`set`"))
+    {
+        for (k, v) in &sm {
+            let Value::String(field) = k else { continue };
+            set.push((field.clone(), value(c, &p.key("set").key(field), v)));
+        }
+    }
+    set
 }
 
 /// A map whose keys are the author's (field names, collections).
@@ -1289,16 +1370,18 @@ fn read_tenant(
         }
     }
     for (an, a) in actions {
-        if let Some(e) = &a.simulate.effect {
-            if !tenant.contains_key(&e.collection) {
-                let hint = did_you_mean(&e.collection, tenant.keys().map(String::as_str))
+        let Some(e) = &a.simulate.effect else {
+            continue;
+        };
+        for name in std::iter::once(&e.collection).chain(e.cascade.iter().map(|c| &c.collection)) {
+            if !tenant.contains_key(name) {
+                let hint = did_you_mean(name, tenant.keys().map(String::as_str))
                     .map(|m| format!("did you mean `{m}`?"))
                     .unwrap_or_else(|| "add it under the manifest's `tenant:`".into());
                 c.error_hint(
                     &root.key("actions").key(an).key("simulate"),
                     format!(
-                        "simulate names tenant collection `{}`, which the manifest does not have",
-                        e.collection
+                        "simulate names tenant collection `{name}`, which the manifest does not have"
                     ),
                     hint,
                 );

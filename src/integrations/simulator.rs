@@ -582,34 +582,35 @@ fn remove_path(obj: &mut Json, path: &str) {
 fn stateful(sim: &Sim, action: &Action, e: &Effect, req: &Request<'_>) -> Response {
     let integration = req.route.integration.as_str();
     let mut tenants = sim.tenants.lock().expect("simulator tenants");
-    let objects = tenants
-        .entry(integration.to_string())
-        .or_default()
-        .entry(e.collection.clone())
-        .or_default();
-    let filter: Vec<(&str, Vec<Json>)> = e
-        .filter
-        .iter()
-        .map(|(f, vals)| (f.as_str(), vals.iter().map(|v| req.value(v)).collect()))
-        .collect();
-    let matches = |o: &Json| {
-        filter.iter().all(|(f, vals)| {
-            let got = lookup(o, f).unwrap_or(&Json::Null);
-            vals.iter().any(|v| same(got, v))
-        })
+    let platform = tenants.entry(integration.to_string()).or_default();
+    let resolve = |filter: &[(String, Vec<SimValue>)]| -> Vec<(String, Vec<Json>)> {
+        filter
+            .iter()
+            .map(|(f, vals)| (f.clone(), vals.iter().map(|v| req.value(v)).collect()))
+            .collect()
     };
+    let filter = resolve(&e.filter);
     let status = StatusCode::from_u16(action.simulate.status).unwrap_or(StatusCode::OK);
+    let static_body = || match &action.simulate.body {
+        Some(b) => (status, axum::Json(b.clone())).into_response(),
+        None => status.into_response(),
+    };
+    let objects = platform.entry(e.collection.clone()).or_default();
     match e.op {
         Op::List => {
-            let found: Vec<Json> = objects.iter().filter(|o| matches(o)).map(shown).collect();
+            let found: Vec<Json> = objects
+                .iter()
+                .filter(|o| matches(o, &filter))
+                .map(shown)
+                .collect();
             drop(tenants);
             list_page(sim, action, e, req, found, status)
         }
         Op::Update | Op::Delete => {
             let id = e.id.as_ref().map(|v| req.value(v)).unwrap_or(Json::Null);
-            let at = objects
-                .iter()
-                .position(|o| matches(o) && lookup(o, &e.key).is_some_and(|k| same(k, &id)));
+            let at = objects.iter().position(|o| {
+                matches(o, &filter) && lookup(o, &e.key).is_some_and(|k| same(k, &id))
+            });
             let Some(at) = at else {
                 let code = StatusCode::from_u16(e.missing).unwrap_or(StatusCode::NOT_FOUND);
                 return (
@@ -620,19 +621,28 @@ fn stateful(sim: &Sim, action: &Action, e: &Effect, req: &Request<'_>) -> Respon
             };
             if e.op == Op::Delete {
                 objects.remove(at);
-                return status.into_response();
+                return static_body();
             }
             for (field, v) in &e.set {
-                let v = req.value(v);
-                set_path(&mut objects[at], field, v);
+                set_path(&mut objects[at], field, req.value(v));
             }
             let obj = shown(&objects[at]);
+            for c in &e.cascade {
+                let cf = resolve(&c.filter);
+                for o in platform
+                    .entry(c.collection.clone())
+                    .or_default()
+                    .iter_mut()
+                    .filter(|o| matches(o, &cf))
+                {
+                    for (field, v) in &c.set {
+                        set_path(o, field, req.value(v));
+                    }
+                }
+            }
             match &e.answer {
                 None if status == StatusCode::NO_CONTENT => status.into_response(),
-                None => match &action.simulate.body {
-                    Some(b) => (status, axum::Json(b.clone())).into_response(),
-                    None => status.into_response(),
-                },
+                None => static_body(),
                 Some(p) if p.is_empty() => (status, axum::Json(obj)).into_response(),
                 Some(p) => {
                     let mut body = json!({});
@@ -642,6 +652,14 @@ fn stateful(sim: &Sim, action: &Action, e: &Effect, req: &Request<'_>) -> Respon
             }
         }
     }
+}
+
+/// Whether an object's fields equal one of the values each filter allows.
+fn matches(o: &Json, filter: &[(String, Vec<Json>)]) -> bool {
+    filter.iter().all(|(f, vals)| {
+        let got = lookup(o, f).unwrap_or(&Json::Null);
+        vals.iter().any(|v| same(got, v))
+    })
 }
 
 /// One page of `found`, enveloped as `simulate.body` and paged the way the

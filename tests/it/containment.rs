@@ -213,6 +213,12 @@ fn assert_contained(d: &Drill) {
         .map(|g| g["id"].clone())
         .collect();
     assert_eq!(grants, vec![json!("grant-9")]);
+    let roles: Vec<Json> = d
+        .objects("microsoft-graph", "app_role_assignments")
+        .iter()
+        .map(|g| g["id"].clone())
+        .collect();
+    assert_eq!(roles, vec![json!("ar-salesforce-1")]);
     assert_eq!(
         d.states(
             "microsoft-graph",
@@ -270,6 +276,25 @@ async fn a_drill_contains_the_tool_on_every_platform_and_recovery_restores_only_
             ("Winback", json!("live")),
             ("Sunset unengaged", json!("manual")),
             ("Holiday teaser", json!("draft")),
+        ])
+    );
+    // Setting a Klaviyo flow live sets all its actions live: the ones off on
+    // purpose before the incident (an email, an SMS) were put back.
+    assert_eq!(
+        d.states(
+            "klaviyo",
+            "flow_actions",
+            "id",
+            "attributes.definition.data.status"
+        ),
+        map(&[
+            ("9001", json!("live")),
+            ("9002", Json::Null),
+            ("9003", json!("manual")),
+            ("9011", json!("live")),
+            ("9012", json!("draft")),
+            ("9021", json!("live")),
+            ("9031", json!("manual")),
         ])
     );
     assert_eq!(
@@ -357,6 +382,23 @@ async fn a_no_to_recovery_leaves_everything_contained_and_paused() {
         ])
     );
     assert_eq!(
+        d.states(
+            "klaviyo",
+            "flow_actions",
+            "id",
+            "attributes.definition.data.status"
+        ),
+        map(&[
+            ("9001", json!("manual")),
+            ("9002", Json::Null),
+            ("9003", json!("manual")),
+            ("9011", json!("manual")),
+            ("9012", json!("manual")),
+            ("9021", json!("manual")),
+            ("9031", json!("manual")),
+        ])
+    );
+    assert_eq!(
         d.states("mailchimp", "automations", "settings.title", "status"),
         map(&[
             ("Abandoned cart", json!("paused")),
@@ -391,6 +433,7 @@ async fn a_no_to_recovery_leaves_everything_contained_and_paused() {
     let calls = d.sim.calls();
     for action in [
         "klaviyo.resume_flow",
+        "klaviyo.update_flow_action",
         "mailchimp.start_automation",
         "google-ads.enable_campaign",
         "meta.resume_campaign",
