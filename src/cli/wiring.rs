@@ -42,6 +42,7 @@ pub async fn executor(
             base_urls: pick(|o| o.base_url.clone()),
             token_urls: pick(|o| o.token_url.clone()),
             secrets: Secrets::resolve(&lib.catalog.secret_names(), &file),
+            simulated: false,
         }
     } else {
         let sim = Simulator::start(&lib.catalog)

@@ -72,7 +72,13 @@ pub struct Routing {
     /// integration -> OAuth2 token endpoint replacing the manifest's
     pub token_urls: HashMap<String, String>,
     pub secrets: Secrets,
+    /// The requests go to the built-in simulator: each names the incident it
+    /// is for (header [`DRILL_HEADER`]), so every drill has a tenant of its own.
+    pub simulated: bool,
 }
+
+/// Names the drill a simulated request belongs to; never sent elsewhere.
+pub const DRILL_HEADER: &str = "x-quench-drill";
 
 pub struct Executor {
     pub(super) client: reqwest::Client,
@@ -80,6 +86,7 @@ pub struct Executor {
     pub(super) secrets: Secrets,
     /// Access tokens handed out by token endpoints, redacted like secrets.
     pub(super) issued: std::sync::Mutex<Secrets>,
+    simulated: bool,
 }
 
 /// One HTTP exchange, as the classifier sees it.
@@ -100,6 +107,8 @@ struct Page<'a> {
     verbatim: bool,
     extra_query: &'a [(String, String)],
     first: bool,
+    /// The incident the call is for (simulated drills keep a tenant each).
+    scope: Option<&'a str>,
 }
 
 impl Executor {
@@ -142,6 +151,7 @@ impl Executor {
             targets,
             secrets: routing.secrets,
             issued: Default::default(),
+            simulated: routing.simulated,
         })
     }
 
@@ -174,6 +184,27 @@ impl Executor {
     /// request, body included.
     pub async fn call(
         &self,
+        integration: &str,
+        action_name: &str,
+        with: &Json,
+        idempotency_key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Success, CallError> {
+        self.call_for(
+            None,
+            integration,
+            action_name,
+            with,
+            idempotency_key,
+            timeout,
+        )
+        .await
+    }
+
+    /// [`call`](Self::call) on behalf of an incident.
+    pub async fn call_for(
+        &self,
+        incident: Option<&str>,
         integration: &str,
         action_name: &str,
         with: &Json,
@@ -240,6 +271,7 @@ impl Executor {
                 verbatim,
                 extra_query: &extra,
                 first: pages == 0,
+                scope: incident,
             };
             let ex = self.exchange(t, action, &ctx, &what, &page, limits).await?;
             let shown = self.redact(&strip_query(&url));
@@ -463,6 +495,9 @@ impl Executor {
         }
         for (k, v) in &action.headers {
             req = req.header(k.as_str(), r(render_str(v, ctx), "headers")?);
+        }
+        if let (true, Some(scope)) = (self.simulated, page.scope) {
+            req = req.header(DRILL_HEADER, scope);
         }
         if !page.verbatim {
             let mut q: Vec<(String, String)> = action

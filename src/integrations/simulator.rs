@@ -71,8 +71,9 @@ fn fixed_leaves(v: &Json, at: &str, out: &mut Vec<(String, Json)>) {
     }
 }
 
-/// integration -> collection -> objects.
-type Tenants = BTreeMap<String, BTreeMap<String, Vec<Json>>>;
+/// (drill, integration) -> collection -> objects. Each drill starts from
+/// the manifests' tenants; requests naming no drill share the "" one.
+type Tenants = BTreeMap<(String, String), BTreeMap<String, Vec<Json>>>;
 
 struct Sim {
     routes: Vec<Route>,
@@ -138,11 +139,7 @@ impl Simulator {
         }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let tenants = manifests
-            .values()
-            .filter(|m| !m.tenant.is_empty())
-            .map(|m| (m.name.clone(), m.tenant.clone()))
-            .collect();
+        let tenants = Tenants::new();
         let sim = Arc::new(Sim {
             routes,
             manifests,
@@ -205,6 +202,7 @@ impl Simulator {
             base_urls: self.base_urls(),
             token_urls: self.token_urls(),
             secrets,
+            simulated: true,
         }
     }
 
@@ -213,16 +211,31 @@ impl Simulator {
         self.sim.calls.lock().expect("simulator call log").clone()
     }
 
-    /// What a stateful platform holds now, collection by collection (empty
-    /// for a platform simulated without a tenant).
+    /// What a stateful platform holds now for requests naming no drill
+    /// (inventory, checks), collection by collection.
     pub fn tenant(&self, integration: &str) -> BTreeMap<String, Vec<Json>> {
-        self.sim
+        self.tenant_of("", integration)
+    }
+
+    /// What a stateful platform holds now in one drill's tenant (empty for
+    /// a platform simulated without a tenant).
+    pub fn tenant_of(&self, drill: &str, integration: &str) -> BTreeMap<String, Vec<Json>> {
+        let key = (drill.to_string(), integration.to_string());
+        match self
+            .sim
             .tenants
             .lock()
             .expect("simulator tenants")
-            .get(integration)
-            .cloned()
-            .unwrap_or_default()
+            .get(&key)
+        {
+            Some(t) => t.clone(),
+            None => self
+                .sim
+                .manifests
+                .get(integration)
+                .map(|m| m.tenant.clone())
+                .unwrap_or_default(),
+        }
     }
 }
 
@@ -413,7 +426,12 @@ async fn answer(
         .or_default() += 1;
 
     if let Some(effect) = &action.simulate.effect {
+        let drill = headers
+            .get(super::executor::DRILL_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let req = Request {
+            drill,
             route,
             segments: &rest,
             query: &sent,
@@ -474,6 +492,7 @@ fn auth_present(auth: &Auth, headers: &HeaderMap) -> bool {
 
 /// The parts of a request a stateful answer reads.
 struct Request<'a> {
+    drill: &'a str,
     route: &'a Route,
     segments: &'a [&'a str],
     query: &'a [(String, String)],
@@ -582,7 +601,14 @@ fn remove_path(obj: &mut Json, path: &str) {
 fn stateful(sim: &Sim, action: &Action, e: &Effect, req: &Request<'_>) -> Response {
     let integration = req.route.integration.as_str();
     let mut tenants = sim.tenants.lock().expect("simulator tenants");
-    let platform = tenants.entry(integration.to_string()).or_default();
+    let platform = tenants
+        .entry((req.drill.to_string(), integration.to_string()))
+        .or_insert_with(|| {
+            sim.manifests
+                .get(integration)
+                .map(|m| m.tenant.clone())
+                .unwrap_or_default()
+        });
     let resolve = |filter: &[(String, Vec<SimValue>)]| -> Vec<(String, Vec<Json>)> {
         filter
             .iter()

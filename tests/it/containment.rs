@@ -19,6 +19,8 @@ struct Drill {
     engine: Engine,
     sim: Simulator,
     store: Store,
+    /// The incident whose tenant the assertions read.
+    id: std::sync::Mutex<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -60,6 +62,7 @@ async fn drill(auto: bool) -> Drill {
         engine,
         sim,
         store,
+        id: Default::default(),
         _dir: dir,
     }
 }
@@ -83,13 +86,15 @@ impl Drill {
                 },
             )
             .await
+            .inspect(|id| *self.id.lock().unwrap() = id.clone())
             .unwrap()
     }
 
     /// Objects of one collection, by a display field.
     fn objects(&self, integration: &str, collection: &str) -> Vec<Json> {
+        let id = self.id.lock().unwrap().clone();
         self.sim
-            .tenant(integration)
+            .tenant_of(&id, integration)
             .remove(collection)
             .unwrap_or_else(|| panic!("{integration} has no tenant collection {collection}"))
     }
@@ -513,4 +518,40 @@ async fn a_no_to_an_irreversible_step_leaves_the_platform_unverified_and_recover
         .find(|e| e.kind == "containment.unverified")
         .unwrap();
     assert_eq!(unverified.data["remains"], json!(["ChatGPT (A0CHATGPT1)"]));
+}
+
+#[tokio::test]
+async fn each_drill_starts_from_its_own_tenant() {
+    // A daemon runs many drills on one simulator: the second must find the
+    // tool's access in place again, not the first one's end state.
+    let d = drill(true).await;
+    let first = d.declare(&["tool=ChatGPT"]).await;
+    assert_eq!(
+        d.engine.run(&first).await.unwrap(),
+        IncidentStatus::Completed
+    );
+    let second = d.declare(&["tool=ChatGPT"]).await;
+    assert_eq!(
+        d.engine.run(&second).await.unwrap(),
+        IncidentStatus::Completed
+    );
+    for id in [&first, &second] {
+        let revoked = d
+            .store
+            .item_runs(id, "disable-klaviyo-keys")
+            .unwrap()
+            .values()
+            .filter(|i| i.status == StepStatus::Succeeded)
+            .count();
+        assert_eq!(revoked, 1, "{id} disabled the tool's key itself");
+    }
+    let keys = d
+        .sim
+        .tenant_of(&first, "klaviyo")
+        .remove("api_keys")
+        .unwrap();
+    assert_eq!(keys[0]["attributes"]["status"], json!("disabled"));
+    // Requests naming no drill (inventory) see the tenant as it starts.
+    let fresh = d.sim.tenant("klaviyo").remove("api_keys").unwrap();
+    assert_eq!(fresh[0]["attributes"]["status"], json!("active"));
 }

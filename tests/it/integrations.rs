@@ -55,6 +55,7 @@ pub(crate) fn executor_at(
             .map(|u| HashMap::from([(name, u)]))
             .unwrap_or_default(),
         secrets: s,
+        simulated: false,
     };
     (Executor::new(&lib.catalog, routing).unwrap(), dir)
 }

@@ -285,6 +285,7 @@ pub fn build_engine(
             .collect(),
         token_urls: Default::default(),
         secrets,
+        simulated: false,
     };
     let exec = Arc::new(Executor::new(&lib.catalog, routing).unwrap());
     let store = Store::open(&dir.join("store")).unwrap();

@@ -304,7 +304,8 @@ impl Engine {
 
             let result = self
                 .executor
-                .call(
+                .call_for(
+                    Some(id),
                     integration,
                     action,
                     &with,
