@@ -151,7 +151,8 @@ fn assert_contained(d: &Drill) {
             ("Old ChatGPT test", json!("disabled")),
         ])
     );
-    // Klaviyo campaigns that send went back to draft (not cancelled for good).
+    // Klaviyo campaigns that send, on every channel, went back to draft
+    // (not cancelled for good).
     assert_eq!(
         d.states(
             "klaviyo",
@@ -165,6 +166,8 @@ fn assert_contained(d: &Drill) {
             ("Gift guide", json!("Draft")),
             ("January sale (draft)", json!("Draft")),
             ("November newsletter", json!("Sent")),
+            ("Flash sale SMS", json!("Draft")),
+            ("App push: back in stock", json!("Draft")),
         ])
     );
     // Google Workspace: no grant of the tool left for any user (one user had
