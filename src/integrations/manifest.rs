@@ -200,6 +200,11 @@ pub struct Action {
     pub rate_limit: Vec<RateLimit>,
     /// Where the endpoint is documented, for operations newer than the saved specs.
     pub docs: Option<String>,
+    /// The vendor's documented response body for a success (the `docs:`
+    /// page's JSON representation or example response), for endpoints no
+    /// saved spec describes. Only the conformance test reads it: what the
+    /// action reads and what the simulator answers are checked against it.
+    pub example: Option<Json>,
     /// Marks a list action whose items are apps, grants or keys, for
     /// `quench inventory`.
     pub inventory: Option<InventorySpec>,
@@ -298,6 +303,7 @@ const TOP_KEYS: &[&str] = &[
 const ACTION_KEYS: &[&str] = &[
     "description",
     "docs",
+    "example",
     "method",
     "path",
     "headers",
@@ -788,6 +794,14 @@ fn read_action(
             "name it with `output:` or `paginate.items`",
         );
     }
+    let example = m.get("example").map(yaml_to_json);
+    if example.is_some() && !m.contains_key("docs") {
+        c.error_hint(
+            &p.key("example"),
+            format!("action `{name}` has an `example` but no `docs`"),
+            "an example is the vendor's documented response: name the page it comes from with `docs: URL`",
+        );
+    }
     let simulate = match m.get("simulate") {
         None => Simulate {
             status: ok.first().copied().unwrap_or(200),
@@ -820,6 +834,7 @@ fn read_action(
         docs: m
             .get("docs")
             .and_then(|v| c.string(&p.key("docs"), v, "`docs`")),
+        example,
         rate_limit: match m.get("rate_limit") {
             None => vec![],
             Some(Value::Sequence(list)) => list

@@ -22,14 +22,35 @@
 //!    action listed for each item of another).
 //!
 //! Vendors without a saved spec (meta, salesforce, google-oauth,
-//! google-workspace) and actions newer than the saved spec (`docs:`) are
-//! skipped with a note; they are to get documented example responses.
+//! google-workspace) and actions newer than the saved spec (`docs:`) have no
+//! spec operation. Where such an action carries the vendor's documented
+//! response (`example:`, from the page its `docs:` names), a one-operation
+//! OpenAPI document is synthesised from it and checks 5-7 run against that
+//! (what is sent is not what a response documents), their messages naming
+//! "the documented example (URL)". An example is read as a schema thus:
+//!
+//! - an object has exactly the properties shown (`additionalProperties:
+//!   false`) and none of them is required (a vendor may leave any out);
+//! - a list's elements are described by the union of the elements shown
+//!   (the properties of every one); an empty list says nothing of them;
+//! - `null` is "nullable, of any type" (reads below it are not judged);
+//! - the strings `string`, `boolean`, `integer` and `number` are that type:
+//!   Google's and Microsoft's "JSON representation" templates write the type
+//!   where the value goes (`"clientId": string`, which YAML reads as the
+//!   string "string"), so `scopes: [string]` is a list of strings and
+//!   `anonymous: boolean` a boolean. Any other string is a string (a real
+//!   example value, or a template's `"Guid"`), `true`/`false` a boolean, a
+//!   whole number an integer, another a number.
+//!
+//! Response rules that read error answers (any but `means: ok` on a 2xx or
+//! any status) cannot be checked against a success example and are noted. Actions with neither a spec operation nor an
+//! example are skipped with a note.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
-use quench::integrations::manifest::{Action, Manifest};
+use quench::integrations::manifest::{Action, Manifest, Means, ResponseRule};
 use quench::library::Library;
 use quench::runbook::{Runbook, StepKind};
 use serde_json::{json, Value as Json};
@@ -263,6 +284,9 @@ struct Op {
     doc: &'static Json,
     item: &'static Json,
     op: &'static Json,
+    /// Set for an operation synthesised from an action's `example:`: the
+    /// action's `docs:` URL.
+    example: Option<String>,
 }
 
 /// What a query or form parameter accepts.
@@ -302,6 +326,7 @@ impl Op {
                     doc,
                     item,
                     op,
+                    example: None,
                 });
             }
         }
@@ -318,6 +343,9 @@ impl Op {
 
     /// `get_api_keys_beta (klaviyo/openapi/beta.json GET /api/api-keys)`
     fn desc(&self) -> String {
+        if let Some(url) = &self.example {
+            return format!("the documented example ({url})");
+        }
         let id = if self.id == "-" {
             "the operation"
         } else {
@@ -499,6 +527,173 @@ fn param_info(doc: Doc<'static>, s: &'static Json) -> Param {
     info
 }
 
+// ------------------------------------------------------ documented examples
+
+/// The status a documented example answers with: the simulated one when it
+/// is an `ok` one, else the first `ok` status.
+fn example_status(a: &Action) -> u16 {
+    if a.ok.contains(&a.simulate.status) {
+        a.simulate.status
+    } else {
+        a.ok.first().copied().unwrap_or(200)
+    }
+}
+
+/// Whether a documented example, a success body, can check a response
+/// rule: one that recognises a success (`means: ok`, no status or a 2xx
+/// one). The others read error answers (Google's 403 reasons, Slack's
+/// `ok: false` with its `error` code under HTTP 200), which it does not show.
+fn example_checks(rule: &ResponseRule) -> bool {
+    rule.means == Means::Ok
+        && (rule.status.is_empty() || rule.status.iter().any(|s| (200..300).contains(s)))
+}
+
+/// `status 403, means retry`
+fn rule_text(rule: &ResponseRule) -> String {
+    let status = match rule.status.as_slice() {
+        [] => "any status".to_string(),
+        list => format!(
+            "status {}",
+            list.iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join("/")
+        ),
+    };
+    format!(
+        "{status}, means {}",
+        format!("{:?}", rule.means).to_lowercase()
+    )
+}
+
+/// The operation an action's `example:` stands for: a one-operation OpenAPI
+/// 3 document whose success response is the schema the example implies
+/// (leaked, as the parsed specs live for the whole run). None without an
+/// example (or, which the loader refuses, without `docs:`).
+fn example_op(m: &Manifest, a: &Action) -> Option<Op> {
+    let example = a.example.as_ref()?;
+    let url = a.docs.clone()?;
+    let method = a.method.as_str().to_ascii_lowercase();
+    let response = json!({
+        "description": format!("the documented example ({url})"),
+        "content": { "application/json": { "schema": example_schema(example) } },
+    });
+    let mut responses = serde_json::Map::new();
+    responses.insert(example_status(a).to_string(), response);
+    let mut item = serde_json::Map::new();
+    item.insert(
+        method.clone(),
+        json!({ "operationId": format!("{}.{}", m.name, a.name), "responses": responses }),
+    );
+    let mut paths = serde_json::Map::new();
+    paths.insert(a.path.clone(), Json::Object(item));
+    let doc: &'static Json = Box::leak(Box::new(json!({
+        "openapi": "3.0.3",
+        "info": { "title": format!("{}.{} as documented", m.name, a.name), "version": url },
+        "paths": paths,
+    })));
+    let item = &doc["paths"][a.path.as_str()];
+    Some(Op {
+        file: "the documented example".into(),
+        id: format!("{}.{}", m.name, a.name),
+        method: a.method.to_string(),
+        path: a.path.clone(),
+        doc,
+        item,
+        op: &item[method.as_str()],
+        example: Some(url),
+    })
+}
+
+/// The schema a documented example stands for (the conventions are in the
+/// module comment).
+fn example_schema(v: &Json) -> Json {
+    match v {
+        Json::Null => json!({}),
+        Json::Bool(_) => json!({ "type": "boolean" }),
+        Json::Number(n) if n.is_i64() || n.is_u64() => json!({ "type": "integer" }),
+        Json::Number(_) => json!({ "type": "number" }),
+        Json::String(s) => match s.as_str() {
+            "string" | "boolean" | "integer" | "number" => json!({ "type": s }),
+            _ => json!({ "type": "string" }),
+        },
+        Json::Array(list) => {
+            let mut out = json!({ "type": "array" });
+            if let Some(items) = list.iter().map(example_schema).reduce(union) {
+                out["items"] = items;
+            }
+            out
+        }
+        Json::Object(o) => {
+            let props: serde_json::Map<String, Json> = o
+                .iter()
+                .map(|(k, x)| (k.clone(), example_schema(x)))
+                .collect();
+            json!({ "type": "object", "properties": props, "additionalProperties": false })
+        }
+    }
+}
+
+/// A schema either of two derived schemas' values fit: objects keep the
+/// properties of both, lists the union of their elements (an empty list
+/// says nothing of them), an integer and a number make a number; anything
+/// else mixed with an object or a list, or a `null`, is anything.
+fn union(a: Json, b: Json) -> Json {
+    fn types(s: &Json) -> Option<BTreeSet<String>> {
+        match s.get("type")? {
+            Json::String(t) => Some([t.clone()].into()),
+            Json::Array(ts) => Some(
+                ts.iter()
+                    .filter_map(Json::as_str)
+                    .map(str::to_string)
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+    let (Some(ta), Some(tb)) = (types(&a), types(&b)) else {
+        return json!({});
+    };
+    if ta == tb && ta.len() == 1 {
+        match ta.first().map(String::as_str) {
+            Some("object") => {
+                let mut props = a["properties"].as_object().cloned().unwrap_or_default();
+                for (k, x) in b["properties"].as_object().cloned().unwrap_or_default() {
+                    let merged = match props.remove(&k) {
+                        Some(y) => union(y, x),
+                        None => x,
+                    };
+                    props.insert(k, merged);
+                }
+                return json!({ "type": "object", "properties": props, "additionalProperties": false });
+            }
+            Some("array") => {
+                let items = match (a.get("items").cloned(), b.get("items").cloned()) {
+                    (Some(x), Some(y)) => Some(union(x, y)),
+                    (x, y) => x.or(y),
+                };
+                let mut out = json!({ "type": "array" });
+                if let Some(i) = items {
+                    out["items"] = i;
+                }
+                return out;
+            }
+            _ => return a,
+        }
+    }
+    let mut all: BTreeSet<String> = ta.union(&tb).cloned().collect();
+    if all.contains("object") || all.contains("array") {
+        return json!({});
+    }
+    if all.contains("number") {
+        all.remove("integer");
+    }
+    match all.len() {
+        1 => json!({ "type": all.pop_first() }),
+        _ => json!({ "type": all.into_iter().collect::<Vec<_>>() }),
+    }
+}
+
 // ---------------------------------------------------------------- findings
 
 #[derive(Debug, Clone)]
@@ -648,19 +843,65 @@ fn check_manifest(m: &Manifest, table: &BTreeSet<Row>, report: &mut Report) -> H
             continue;
         }
         let who = format!("{}.{name}", m.name);
-        if catalog::spec_dir(&m.name).is_none() {
-            report
-                .notes
-                .insert(format!("{who}: skipped, {} has no saved spec", m.name));
+        let has_spec = catalog::spec_dir(&m.name).is_some();
+        let ops = if has_spec {
+            candidates(m, a, table)
+        } else {
+            vec![]
+        };
+        if ops.is_empty() {
+            // No spec operation: the documented example stands in for it.
+            match example_op(m, a) {
+                Some(op) => {
+                    report.problems.extend(check_response(m, &who, a, &op));
+                    for (label, rules) in [
+                        ("responses", &a.responses),
+                        ("manifest responses", &m.responses),
+                    ] {
+                        let success = match op.success(a) {
+                            Some((_, Some(r))) => Some(r),
+                            _ => None,
+                        };
+                        for rule in rules.iter().filter(|r| !example_checks(r)) {
+                            for (path, _) in &rule.body {
+                                // Error answers often share the success
+                                // envelope (Slack's `ok`): only what it
+                                // lacks is left unchecked.
+                                let shown = success.is_some_and(|r| {
+                                    schema::walk(op.doc(), &[r], &segments(path)).is_ok()
+                                });
+                                if shown {
+                                    continue;
+                                }
+                                report.notes.insert(format!(
+                                    "{who}: its {label} rule ({}) reads {path}, unchecked: {} \
+                                     is a success body",
+                                    rule_text(rule),
+                                    op.desc()
+                                ));
+                            }
+                        }
+                    }
+                    chosen.insert(who, op);
+                }
+                None if !has_spec => {
+                    report
+                        .notes
+                        .insert(format!("{who}: skipped, {} has no saved spec", m.name));
+                }
+                None => {
+                    report.notes.insert(match &a.docs {
+                        Some(d) => format!("{who}: skipped, newer than the saved spec ({d})"),
+                        None => format!("{who}: skipped, in no saved spec (see the catalog test)"),
+                    });
+                }
+            }
             continue;
         }
-        let ops = candidates(m, a, table);
-        if ops.is_empty() {
-            report.notes.insert(match &a.docs {
-                Some(d) => format!("{who}: skipped, newer than the saved spec ({d})"),
-                None => format!("{who}: skipped, in no saved spec (see the catalog test)"),
-            });
-            continue;
+        if a.example.is_some() {
+            report.notes.insert(format!(
+                "{who}: its example is not used: a saved spec operation describes it"
+            ));
         }
         // Conforming to one of the spec files that define it is enough;
         // otherwise the closest one's problems are reported.
@@ -709,6 +950,13 @@ fn optional_list(who: &str, a: &Action, op: &Op) -> Option<String> {
 }
 
 fn check_action(m: &Manifest, who: &str, a: &Action, op: &Op) -> Vec<Problem> {
+    let mut out = check_request(who, a, op);
+    out.extend(check_response(m, who, a, op));
+    out
+}
+
+/// Checks 1-4: what the action sends.
+fn check_request(who: &str, a: &Action, op: &Op) -> Vec<Problem> {
     let mut out = vec![];
     let doc = op.doc();
     let desc = op.desc();
@@ -852,6 +1100,23 @@ fn check_action(m: &Manifest, who: &str, a: &Action, op: &Op) -> Vec<Problem> {
         }
         _ => {}
     }
+    out
+}
+
+/// Checks 5 and 6: what the action reads from the answer, and what the
+/// simulator answers. The only checks an operation synthesised from a
+/// documented example gets.
+fn check_response(m: &Manifest, who: &str, a: &Action, op: &Op) -> Vec<Problem> {
+    let mut out = vec![];
+    let doc = op.doc();
+    let desc = op.desc();
+    let mut push = |field: &str, text: String| {
+        out.push(Problem {
+            who: who.to_string(),
+            field: field.to_string(),
+            text,
+        })
+    };
 
     // 5: what it reads from the success response.
     let mut top: Vec<(&str, &str)> = vec![];
@@ -961,6 +1226,11 @@ fn check_action(m: &Manifest, who: &str, a: &Action, op: &Op) -> Vec<Problem> {
         ("manifest responses", &m.responses),
     ] {
         for rule in rules {
+            // A documented example is a success body: rules for error
+            // statuses are noted as unchecked (check_manifest).
+            if op.example.is_some() && !example_checks(rule) {
+                continue;
+            }
             let mut statuses: Vec<String> = if rule.status.is_empty() {
                 op.statuses()
                     .into_iter()
@@ -1457,6 +1727,140 @@ fn a_wrong_manifest_is_reported_by_action_field_and_operation() {
         .collect();
     assert!(fields.contains(&("klaviyo.list_api_keys", "inventory.name")));
     assert!(fields.contains(&("klaviyo.enable_api_key", "data.attributes.status")));
+}
+
+/// An action with no spec operation but a documented example, which reads
+/// a field the example does not have and simulates one it does not have.
+const EXAMPLE_ONLY: &str = r#"
+name: google-workspace
+base_url: https://admin.googleapis.com/admin/directory/v1
+actions:
+  list_user_tokens:
+    method: GET
+    path: "/users/{{with.user}}/tokens"
+    docs: https://developers.google.com/admin-sdk/directory/reference/rest/v1/tokens/list
+    output: items
+    inventory: { kind: oauth_grant, name: appName, id: clientId }
+    example:
+      kind: string
+      items:
+        - { clientId: string, displayText: string, scopes: [string], anonymous: boolean }
+    simulate:
+      status: 200
+      body:
+        kind: "admin#directory#tokenList"
+        items:
+          - { clientId: "c1", displayText: "ChatGPT", scopes: ["email"], anonymous: "no", nativeApp: false }
+"#;
+
+#[test]
+fn a_read_missing_from_the_documented_example_is_reported_with_its_docs_url() {
+    let m = quench::integrations::manifest::load("google-workspace.yaml", EXAMPLE_ONLY)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut report = Report::default();
+    let chosen = check_manifest(&m, &BTreeSet::new(), &mut report);
+    assert!(chosen.contains_key("google-workspace.list_user_tokens"));
+    let all: Vec<&str> = report.problems.iter().map(|p| p.text.as_str()).collect();
+    let has = |parts: &[&str]| all.iter().any(|t| parts.iter().all(|p| t.contains(p)));
+    let example = "the documented example \
+                   (https://developers.google.com/admin-sdk/directory/reference/rest/v1/tokens/list)";
+    assert!(
+        has(&[
+            "google-workspace.list_user_tokens: reads appName (inventory.name) of each `items` item",
+            example,
+            "the item has: anonymous, clientId, displayText, scopes",
+        ]),
+        "{all:#?}"
+    );
+    assert!(
+        has(&[
+            "google-workspace.list_user_tokens: simulate.body has items[0].nativeApp, not in",
+            example,
+        ]),
+        "{all:#?}"
+    );
+    assert!(
+        has(&[
+            "google-workspace.list_user_tokens: simulate.body has items[0].anonymous as a string",
+            example,
+            "says boolean",
+        ]),
+        "{all:#?}"
+    );
+    assert_eq!(all.len(), 3, "{all:#?}");
+    let fields: BTreeSet<(&str, &str)> = report
+        .problems
+        .iter()
+        .map(|p| (p.who.as_str(), p.field.as_str()))
+        .collect();
+    assert!(fields.contains(&("google-workspace.list_user_tokens", "inventory.name")));
+
+    // The runbook's reads go through the same operation.
+    let out = |path: &str| {
+        let op = &chosen["google-workspace.list_user_tokens"];
+        let resp = op
+            .success(&m.actions["list_user_tokens"])
+            .unwrap()
+            .1
+            .unwrap();
+        Shape::Schema(op.doc(), vec![resp])
+            .walk(&segments("items"))
+            .unwrap()
+            .element()
+            .unwrap()
+            .walk(&segments(path))
+            .is_ok()
+    };
+    assert!(out("clientId") && out("scopes.0"));
+    assert!(!out("userKey"));
+}
+
+#[test]
+fn an_example_is_read_as_the_schema_its_docs_template_means() {
+    let doc: &'static Json = Box::leak(Box::new(json!({})));
+    let doc = Doc { root: doc };
+    let schema = example_schema(&json!({
+        "id": "string", "count": "integer", "ratio": "number", "on": "boolean",
+        "label": "Guid", "n": 3, "x": 1.5, "gone": null, "empty": [],
+        "rows": [ { "a": 1 }, { "b": "string", "a": 2.5 } ]
+    }));
+    let ok = |v: Json| {
+        let mut issues = vec![];
+        schema::check(doc, &[&schema], &v, "", Mode::Response, &mut issues);
+        issues.iter().map(|i| i.field.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ok(
+            json!({ "id": "1", "count": 2, "ratio": 0.5, "on": true, "label": "x", "n": 4,
+            "x": 2, "gone": { "any": "thing" }, "empty": [1, "a"], "rows": [ { "a": 3.5, "b": "y" } ] })
+        ),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ok(json!({ "gone": null, "id": null })),
+        vec!["id".to_string()]
+    );
+    assert_eq!(
+        ok(json!({ "count": 1.5, "on": "true", "rows": [ { "c": 1 } ], "more": 1 })),
+        vec!["count", "more", "on", "rows[0].c"]
+    );
+    let walk = |p: &str| schema::walk(doc, &[&schema], &segments(p)).is_ok();
+    assert!(walk("rows.b") && walk("gone.deep.below") && walk("empty.0.x"));
+    assert!(!walk("rows.c") && !walk("id.length"));
+}
+
+#[test]
+fn an_example_needs_the_docs_it_comes_from() {
+    let src = "name: t\nbase_url: https://x.example\nactions:\n  a:\n    method: GET\n    path: /a\n    example: { ok: true }\n";
+    let e = match quench::integrations::manifest::load("t.yaml", src) {
+        Ok(_) => panic!("an example without docs is refused"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.starts_with("t.yaml:7:") && e.contains("action `a` has an `example` but no `docs`"),
+        "{e}"
+    );
+    assert!(e.contains("hint: "), "{e}");
 }
 
 #[test]
