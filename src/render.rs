@@ -108,6 +108,25 @@ pub fn register_helpers(hb: &mut Handlebars) {
     hb.register_helper("names", Box::new(names));
     hb.register_helper("same", Box::new(same));
     hb.register_helper("plus_days", Box::new(plus_days));
+    hb.register_helper("one_of", Box::new(one_of));
+}
+
+/// `{{one_of item.state "SCHEDULED" "SCHEDULED_AB"}}`: true when the first
+/// value equals any of the others (a vendor's states that all mean "sends").
+fn one_of(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let value = h
+        .param(0)
+        .ok_or(RenderErrorReason::ParamNotFoundForIndex("one_of", 0))?
+        .value();
+    let hit = h.params().iter().skip(1).any(|p| p.value() == value);
+    out.write(if hit { "true" } else { "false" })?;
+    Ok(())
 }
 
 /// Lower-case words (runs of letters and digits).

@@ -38,6 +38,7 @@ pub const HELPERS: &[&str] = &[
     "names",
     "same",
     "plus_days",
+    "one_of",
 ];
 
 /// A variable the template reads, e.g. `inputs.tool` at line 1, column 8.

@@ -99,12 +99,20 @@ pub fn verification(rb: &Runbook, snap: &Snapshot) -> Vec<Json> {
             by.entry(integration.as_str()).or_default().push(s);
         }
     }
+    // A verification its `when` skipped (ads without pause_ads) checks a
+    // platform this incident did not touch: left out, not "not verified".
+    let out_of_scope = |r: &StepRun| r.status == StepStatus::Skipped && r.error.is_none();
     by.into_iter()
-        .map(|(platform, steps)| {
-            let runs: Vec<StepRun> = steps
+        .filter_map(|(platform, steps)| {
+            let runs: Vec<(&crate::runbook::Step, StepRun)> = steps
                 .iter()
-                .map(|s| snap.steps.get(&s.id).cloned().unwrap_or_default())
+                .map(|s| (*s, snap.steps.get(&s.id).cloned().unwrap_or_default()))
+                .filter(|(_, r)| !out_of_scope(r))
                 .collect();
+            (!runs.is_empty()).then_some((platform, runs))
+        })
+        .map(|(platform, pairs)| {
+            let (steps, runs): (Vec<_>, Vec<_>) = pairs.into_iter().unzip();
             let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
             let status = if runs.iter().all(|r| r.status == StepStatus::Succeeded) {
                 "verified"

@@ -134,7 +134,7 @@ fn map(pairs: &[(&str, Json)]) -> BTreeMap<String, Json> {
 /// What containment must leave on every stateful platform, whatever
 /// recovery does afterwards: nothing of the tool's access, everything else
 /// as it was.
-fn assert_contained(d: &Drill) {
+fn assert_contained(d: &Drill, ads: bool) {
     // Klaviyo: the tool's key off; the approved one, the one merely
     // containing the tool's name and the one already off untouched.
     assert_eq!(
@@ -213,6 +213,87 @@ fn assert_contained(d: &Drill) {
             ("Jasper", json!("restricted")),
         ])
     );
+    // Salesforce: the tool's grants revoked for every user; "ChatGPT Writer"
+    // is another app (revoking forces users to consent again: exact names).
+    let apps: Vec<Json> = d
+        .objects("salesforce", "oauth_tokens")
+        .iter()
+        .map(|t| t["AppName"].clone())
+        .collect();
+    assert_eq!(
+        apps,
+        [
+            json!("ChatGPT Writer"),
+            json!("ChatGPTZero detector"),
+            json!("Salesforce for Outlook"),
+            json!("Salesforce Mobile App")
+        ]
+    );
+    // Anthropic: keys named for the tool deactivated (reversible, so a whole
+    // word match); the rest as they were, archived and inactive ones too.
+    assert_eq!(
+        d.states("anthropic", "api_keys", "name", "status"),
+        map(&[
+            ("ChatGPT custom GPT", json!("inactive")),
+            ("ChatGPT Writer", json!("inactive")),
+            ("newsletter-drafts", json!("active")),
+            ("Claude Code CI", json!("active")),
+            ("support-bot", json!("active")),
+            ("ChatGPTZero detector", json!("active")),
+            ("Old ChatGPT test", json!("inactive")),
+            ("ChatGPT pilot 2025", json!("archived")),
+        ])
+    );
+    // OpenAI: only the admin key named exactly for the tool deleted, after a yes.
+    let names: Vec<Json> = d
+        .objects("openai", "admin_api_keys")
+        .iter()
+        .map(|k| k["name"].clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            json!("Finance reporting (expired)"),
+            json!("Marketing automation admin"),
+            json!("ChatGPTZero detector"),
+            json!("ChatGPT Writer")
+        ]
+    );
+    // SFMC: running journeys paused; scheduled, stopped and draft ones not.
+    let sfmc = d.states("sfmc", "journeys", "name", "status");
+    assert_eq!(sfmc["Holiday countdown"], json!("ScheduledToPublish"));
+    assert_eq!(sfmc["Spring re-engagement"], json!("Stopped"));
+    assert_eq!(sfmc["Loyalty tiers (draft)"], json!("Draft"));
+    // Marketo: a batch campaign cannot be deactivated, an inactive one stays.
+    let mkto = d.states("marketo", "smart_campaigns", "name", "isActive");
+    assert_eq!(mkto["Weekly digest - batch"], json!(true));
+    assert_eq!(mkto["Sunset re-engagement - trigger"], json!(false));
+    assert_eq!(mkto["Q1 planning (draft)"], json!(false));
+    // HubSpot: what was not sending is untouched; one-off sends stay stopped
+    // for a person to reschedule, whatever recovery decides.
+    let hs = d.states("hubspot", "emails", "name", "isPublished");
+    assert_eq!(hs["November newsletter"], json!(true), "a sent email stays");
+    assert_eq!(hs["Win-back 90 days"], json!(false));
+    assert_eq!(hs["January sale (draft)"], json!(false));
+    assert_eq!(hs["Black Friday early access"], json!(false));
+    assert_eq!(hs["Cyber Monday subject test"], json!(false));
+    if ads {
+        let g = d.states(
+            "google-ads",
+            "campaigns",
+            "campaign.name",
+            "campaign.status",
+        );
+        assert_eq!(g["Summer sale 2026"], json!("PAUSED"));
+        assert_eq!(g["Spring 2025 launch"], json!("REMOVED"));
+        let l = d.states("linkedin", "campaigns", "name", "status");
+        assert_eq!(l["Evergreen thought leadership"], json!("PAUSED"));
+        assert_eq!(l["Q1 hiring push (draft)"], json!("DRAFT"));
+        assert_eq!(l["Holiday 2025"], json!("ARCHIVED"));
+        let m = d.states("meta", "ad_objects", "name", "status");
+        assert_eq!(m["Summer sale 2026"], json!("PAUSED"));
+        assert_eq!(m["Spring promo 2025"], json!("ARCHIVED"));
+    }
     // Entra: every consent to the tool gone (three, over two pages), the
     // tool's app disabled, the consenting users signed out; the rest as was.
     let grants: Vec<Json> = d
@@ -255,10 +336,65 @@ fn assert_contained(d: &Drill) {
     );
 }
 
+/// What quench paused on the send and ad platforms: paused while contained,
+/// running again after a yes to recovery (only those).
+fn assert_paused_sends(d: &Drill, resumed: bool) {
+    let pick = |yes: &str, no: &str| json!(if resumed { yes } else { no });
+    let sfmc = d.states("sfmc", "journeys", "name", "status");
+    for j in ["Welcome journey", "Cart recovery", "Birthday rewards"] {
+        assert_eq!(sfmc[j], pick("Published", "Paused"), "sfmc {j}");
+    }
+    let mkto = d.states("marketo", "smart_campaigns", "name", "isActive");
+    for c in [
+        "Welcome - trigger",
+        "Score change alert",
+        "Webinar registration - trigger",
+    ] {
+        assert_eq!(mkto[c], json!(resumed), "marketo {c}");
+    }
+    let hs = d.states("hubspot", "emails", "name", "isPublished");
+    for e in [
+        "Welcome email 1",
+        "Abandoned cart reminder",
+        "Post-purchase review ask",
+        "Guide download follow-up",
+    ] {
+        assert_eq!(hs[e], json!(resumed), "hubspot {e}");
+    }
+    let g = d.states(
+        "google-ads",
+        "campaigns",
+        "campaign.name",
+        "campaign.status",
+    );
+    for c in [
+        "BF 2026 - Search - Brand",
+        "Remarketing - customer list",
+        "PMax - Holiday catalogue",
+    ] {
+        assert_eq!(g[c], pick("ENABLED", "PAUSED"), "google-ads {c}");
+    }
+    let l = d.states("linkedin", "campaigns", "name", "status");
+    for c in [
+        "BF 2026 - Matched audience",
+        "Webinar registrations - retargeting",
+    ] {
+        assert_eq!(l[c], pick("ACTIVE", "PAUSED"), "linkedin {c}");
+    }
+    let m = d.states("meta", "ad_objects", "name", "status");
+    for c in [
+        "BF 2026 - Custom audience retargeting",
+        "Lookalike prospecting",
+        "Always-on brand awareness",
+    ] {
+        assert_eq!(m[c], pick("ACTIVE", "PAUSED"), "meta {c}");
+    }
+}
+
 #[tokio::test]
 async fn a_drill_contains_the_tool_on_every_platform_and_recovery_restores_only_what_it_paused() {
     let d = drill(true).await;
-    let id = d.declare(&["tool=ChatGPT"]).await;
+    let id = d.declare(&["tool=ChatGPT", "pause_ads=true"]).await;
     let status = d.engine.run(&id).await.unwrap();
     let failed: Vec<(String, Option<String>)> = d
         .store
@@ -273,9 +409,54 @@ async fn a_drill_contains_the_tool_on_every_platform_and_recovery_restores_only_
         IncidentStatus::Completed,
         "failed steps: {failed:?}"
     );
-    assert_contained(&d);
+    assert_contained(&d, true);
+    // Each platform was re-read and found clean, within time to contain.
+    let snap = d.store.snapshot(&id).unwrap();
+    let rb = d
+        .engine
+        .library()
+        .runbook("shadow-ai-exposure")
+        .unwrap()
+        .runbook;
+    let report = quench::timeline::report(&rb, &snap);
+    let verified: Vec<(&str, &str)> = report["verification"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["platform"].as_str().unwrap(),
+                p["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let every: Vec<(&str, &str)> = [
+        "anthropic",
+        "google-ads",
+        "google-workspace",
+        "hubspot",
+        "klaviyo",
+        "linkedin",
+        "mailchimp",
+        "marketo",
+        "meta",
+        "microsoft-graph",
+        "openai",
+        "salesforce",
+        "sfmc",
+        "slack",
+    ]
+    .into_iter()
+    .map(|p| (p, "verified"))
+    .collect();
+    assert_eq!(verified, every);
+    let ttc = report["time_to_contain_ms"].as_i64().unwrap();
+    for p in report["verification"].as_array().unwrap() {
+        assert!(p["time_to_verify_ms"].as_i64().unwrap() <= ttc, "{p}");
+    }
     // Recovery (approved in the drill): what quench paused runs again; what
     // was paused or drafted before the incident stays so.
+    assert_paused_sends(&d, true);
     assert_eq!(
         d.states("klaviyo", "flows", "attributes.name", "attributes.status"),
         map(&[
@@ -377,8 +558,9 @@ async fn a_no_to_recovery_leaves_everything_contained_and_paused() {
     })
     .await;
     assert_eq!(status, IncidentStatus::Completed);
-    assert_contained(&d);
+    assert_contained(&d, true);
     // Nothing restarted: what quench paused is still paused.
+    assert_paused_sends(&d, false);
     assert_eq!(
         d.states("klaviyo", "flows", "attributes.name", "attributes.status"),
         map(&[
