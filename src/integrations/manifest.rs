@@ -253,6 +253,9 @@ pub struct Effect {
     /// What else the vendor changes with it (Klaviyo: a flow's status is
     /// set on every action of the flow).
     pub cascade: Vec<Cascade>,
+    /// A list shows only these fields of each object (a summary, where the
+    /// vendor's get answers the whole object: HubSpot flows).
+    pub fields: Vec<String>,
 }
 
 /// A change an update makes to other objects too.
@@ -355,6 +358,7 @@ const EFFECT_KEYS: &[&str] = &[
     "answer",
     "missing",
     "cascade",
+    "fields",
 ];
 const CASCADE_KEYS: &[&str] = &["collection", "where", "set"];
 /// `status`, `body`, `headers`, then [`EFFECT_KEYS`].
@@ -1297,6 +1301,10 @@ fn read_effect(c: &mut Checker, p: &YPath, m: &serde_yaml::Mapping) -> Option<Ef
             .map(|n| n as u16)
             .unwrap_or(404),
         cascade,
+        fields: m
+            .get("fields")
+            .and_then(|v| c.string_list(&p.key("fields"), v, "`simulate.fields`"))
+            .unwrap_or_default(),
     })
 }
 

@@ -252,6 +252,12 @@ pub fn answers(manifest: &Manifest, action: &Action) -> Vec<Json> {
         .get(&e.collection)
         .map(|c| c.iter().map(shown).collect())
         .unwrap_or_default();
+    let listed = || {
+        objects
+            .iter()
+            .map(|o| summary(o, &e.fields))
+            .collect::<Vec<_>>()
+    };
     match (e.op, &e.answer) {
         (Op::List, _) => {
             let items_at = action
@@ -261,8 +267,8 @@ pub fn answers(manifest: &Manifest, action: &Action) -> Vec<Json> {
                 .or(action.output.as_deref());
             let mut body = action.simulate.body.clone().unwrap_or_else(|| json!({}));
             match items_at {
-                Some(p) => set_path(&mut body, p, Json::Array(objects)),
-                None => body = Json::Array(objects),
+                Some(p) => set_path(&mut body, p, Json::Array(listed())),
+                None => body = Json::Array(listed()),
             }
             vec![body]
         }
@@ -548,6 +554,19 @@ impl Request<'_> {
 /// list it appears in (Slack's approved vs restricted apps); never answered.
 const HIDDEN: &str = "quench_sim";
 
+/// Only `fields` of an object (all of it when none are named).
+fn summary(o: &Json, fields: &[String]) -> Json {
+    match o {
+        Json::Object(m) if !fields.is_empty() => Json::Object(
+            m.iter()
+                .filter(|(k, _)| fields.contains(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// An object as the vendor would answer it.
 fn shown(o: &Json) -> Json {
     let mut o = o.clone();
@@ -627,7 +646,7 @@ fn stateful(sim: &Sim, action: &Action, e: &Effect, req: &Request<'_>) -> Respon
             let found: Vec<Json> = objects
                 .iter()
                 .filter(|o| matches(o, &filter))
-                .map(shown)
+                .map(|o| summary(&shown(o), &e.fields))
                 .collect();
             drop(tenants);
             list_page(sim, action, e, req, found, status)

@@ -361,6 +361,14 @@ fn assert_paused_sends(d: &Drill, resumed: bool) {
     ] {
         assert_eq!(hs[e], json!(resumed), "hubspot {e}");
     }
+    let wf = d.states("hubspot", "flows", "name", "isEnabled");
+    for w in ["Nurture: downloaded guide", "Lead scoring sync"] {
+        assert_eq!(wf[w], json!(resumed), "hubspot workflow {w}");
+    }
+    // Off before the incident, or not a contact workflow: untouched.
+    assert_eq!(wf["Re-engagement (off since October)"], json!(false));
+    assert_eq!(wf["Deal stage alerts"], json!(true));
+    assert_eq!(wf["Shared actions"], json!(true));
     let g = d.states(
         "google-ads",
         "campaigns",
@@ -629,6 +637,7 @@ async fn a_no_to_recovery_leaves_everything_contained_and_paused() {
         "meta.resume_campaign",
         "linkedin.resume_campaign",
         "hubspot.publish_email",
+        "hubspot.enable_workflow",
     ] {
         assert_eq!(calls.get(action), None, "{action} was called after a no");
     }
