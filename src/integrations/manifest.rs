@@ -250,6 +250,10 @@ pub struct Effect {
     pub answer: Option<String>,
     /// The status when no object matches (the vendor's not-found).
     pub missing: u16,
+    /// The body of that answer, where the vendor says more than a status
+    /// (Slack: 200 with `ok: false, error: app_not_found`; Salesforce: 400
+    /// `invalid_token`), so response rules read it as they would live.
+    pub missing_body: Option<Json>,
     /// What else the vendor changes with it (Klaviyo: a flow's status is
     /// set on every action of the flow).
     pub cascade: Vec<Cascade>,
@@ -1295,11 +1299,28 @@ fn read_effect(c: &mut Checker, p: &YPath, m: &serde_yaml::Mapping) -> Option<Ef
             .get("answer")
             .and_then(|v| c.string(&p.key("answer"), v, "`simulate.answer`"))
             .map(|a| if a == "object" { String::new() } else { a }),
-        missing: m
-            .get("missing")
-            .and_then(|v| c.uint(&p.key("missing"), v, "`simulate.missing`"))
-            .map(|n| n as u16)
-            .unwrap_or(404),
+        missing: match m.get("missing") {
+            Some(Value::Mapping(mm)) => mm
+                .get("status")
+                .and_then(|v| {
+                    c.uint(
+                        &p.key("missing").key("status"),
+                        v,
+                        "`simulate.missing.status`",
+                    )
+                })
+                .map(|n| n as u16)
+                .unwrap_or(404),
+            Some(v) => c
+                .uint(&p.key("missing"), v, "`simulate.missing`")
+                .map(|n| n as u16)
+                .unwrap_or(404),
+            None => 404,
+        },
+        missing_body: match m.get("missing") {
+            Some(Value::Mapping(mm)) => mm.get("body").map(yaml_to_json),
+            _ => None,
+        },
         cascade,
         fields: m
             .get("fields")

@@ -658,11 +658,10 @@ fn stateful(sim: &Sim, action: &Action, e: &Effect, req: &Request<'_>) -> Respon
             });
             let Some(at) = at else {
                 let code = StatusCode::from_u16(e.missing).unwrap_or(StatusCode::NOT_FOUND);
-                return (
-                    code,
-                    axum::Json(json!({"error": "not_found", "message": format!("quench simulator: no {} with {} {id} in this tenant", e.collection, e.key)})),
-                )
-                    .into_response();
+                let body = e.missing_body.clone().unwrap_or_else(|| {
+                    json!({"error": "not_found", "message": format!("quench simulator: no {} with {} {id} in this tenant", e.collection, e.key)})
+                });
+                return (code, axum::Json(body)).into_response();
             };
             if e.op == Op::Delete {
                 objects.remove(at);

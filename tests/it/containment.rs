@@ -749,3 +749,34 @@ async fn each_drill_starts_from_its_own_tenant() {
     let fresh = d.sim.tenant("klaviyo").remove("api_keys").unwrap();
     assert_eq!(fresh[0]["attributes"]["status"], json!("active"));
 }
+
+#[tokio::test]
+async fn repeating_an_effect_gets_the_vendors_own_answer_and_counts_as_done() {
+    // A crash between a revoke and its record retries it: the vendor then
+    // answers in its own way (Slack: 200 ok:false app_not_found; Salesforce:
+    // 400 invalid_token), which the manifests read as already done.
+    tls();
+    let lib = Library::load(&Default::default()).unwrap();
+    let sim = Simulator::start(&lib.catalog).await.unwrap();
+    let exec = Executor::new(&lib.catalog, sim.routing(&lib.catalog.secret_names())).unwrap();
+    let call = |i: &'static str, a: &'static str, with: Json| {
+        let exec = &exec;
+        async move { exec.call_for(Some("INC-1"), i, a, &with, "k", None).await }
+    };
+    for (i, a, with) in [
+        ("slack", "uninstall_app", json!({"app_id": "A0CHATGPT1"})),
+        (
+            "salesforce",
+            "revoke_token",
+            json!({"token": "aPrxDelEtEtOkEn1"}),
+        ),
+    ] {
+        let first = call(i, a, with.clone()).await.unwrap();
+        assert!(!first.already_done, "{i}.{a}: the first call does it");
+        let again = call(i, a, with).await.unwrap();
+        assert!(
+            again.already_done,
+            "{i}.{a}: the repeat is recorded as already done"
+        );
+    }
+}
