@@ -297,7 +297,7 @@ impl Executor {
                             "{what}: HTTP {} from {} {shown}: response is not JSON ({ctype}): {}",
                             ex.status,
                             action.method,
-                            excerpt(&ex.raw)
+                            excerpt(&self.redact(&ex.raw))
                         )),
                     });
                 }
@@ -313,10 +313,7 @@ impl Executor {
                                 lookup_path(&ex.body, field).cloned().unwrap_or(Json::Null)
                             }
                             (Some(field), false) => {
-                                match self.list_at(&ex.body, field, action, &what, &shown, None) {
-                                    Ok(v) => v,
-                                    Err(e) => return Err(e),
-                                }
+                                self.list_at(&ex.body, field, action, &what, &shown, None)?
                             }
                             (None, _) if ex.not_json => Json::Null,
                             (None, _) => ex.body,
@@ -336,7 +333,6 @@ impl Executor {
                         Some(pages + 1),
                     )? {
                         Json::Array(a) => a,
-                        Json::Null => vec![],
                         other => {
                             return Err(fatal(self.redact(&format!(
                                 "{what}: page {} of {} {shown}: `{}` is {}, not a list",
@@ -355,7 +351,7 @@ impl Executor {
                             .and_then(Json::as_bool)
                             .unwrap_or(false)
                     });
-                    let next = if more == Some(false) || pages >= pg.max_pages {
+                    let next = if more == Some(false) {
                         None
                     } else if let (Some(cur), Some(param)) = (&pg.cursor, &pg.cursor_param) {
                         let next = lookup_path(&ex.body, cur)
@@ -393,7 +389,12 @@ impl Executor {
                             )
                         })
                     } else if let Some(param) = &pg.offset_param {
-                        (got > 0).then(|| {
+                        let total = pg
+                            .total
+                            .as_ref()
+                            .and_then(|t| lookup_path(&ex.body, t))
+                            .and_then(Json::as_u64);
+                        (got > 0 && total.is_none_or(|t| (items.len() as u64) < t)).then(|| {
                             (
                                 first_url.clone(),
                                 false,
@@ -403,6 +404,24 @@ impl Executor {
                     } else {
                         None
                     };
+                    if let Some((u, _, _)) = &next {
+                        if pages >= pg.max_pages {
+                            // Returning what was read would let a revocation
+                            // or a verification miss the rest unseen.
+                            return Err(fatal(self.redact(&format!(
+                                "{what}: more than {} pages (paginate.max_pages); raise max_pages or narrow the query",
+                                pg.max_pages
+                            ))));
+                        }
+                        if !same_origin(&first_url, u) {
+                            // A vendor's next link is followed with the
+                            // credentials: never to another origin.
+                            return Err(fatal(self.redact(&format!(
+                                "{what}: page {pages} links its next page to {}, outside the integration's origin; not followed",
+                                origin_text(u)
+                            ))));
+                        }
+                    }
                     match next {
                         Some((u, v, q)) => {
                             url = u;
@@ -431,7 +450,7 @@ impl Executor {
                             "{what}: HTTP {} from {} {shown}: {}",
                             ex.status,
                             action.method,
-                            excerpt(&ex.raw)
+                            excerpt(&self.redact(&ex.raw))
                         )),
                     });
                 }
@@ -442,7 +461,7 @@ impl Executor {
                             "{what}: HTTP {} from {} {shown}: {}",
                             ex.status,
                             action.method,
-                            excerpt(&ex.raw)
+                            excerpt(&self.redact(&ex.raw))
                         )),
                     });
                 }
@@ -630,7 +649,10 @@ impl Executor {
         page: Option<u32>,
     ) -> Result<Json, CallError> {
         match lookup_path(body, field) {
-            Some(Json::Null) | None if action.omit_empty => Ok(Json::Array(vec![])),
+            // Left out of an answer, not an empty or missing answer.
+            Some(Json::Null) | None if action.omit_empty && body.is_object() => {
+                Ok(Json::Array(vec![]))
+            }
             Some(Json::Null) | None => {
                 let keys = match body {
                     Json::Object(m) if !m.is_empty() => {
@@ -670,10 +692,10 @@ impl Executor {
     /// Adds a credential the executor built (not a configured secret) to
     /// what is redacted.
     pub(super) fn remember_issued(&self, name: &str, value: &str) {
-        let mut issued = self.issued.lock().expect("issued tokens");
-        if !issued.has(name) {
-            issued.insert(name, value);
-        }
+        self.issued
+            .lock()
+            .expect("issued tokens")
+            .remember(name, value);
     }
 }
 
@@ -696,6 +718,27 @@ fn same_origin_redirects(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::re
     }
 }
 
+/// Whether two URLs share scheme, host and port.
+fn same_origin(a: &str, b: &str) -> bool {
+    match (reqwest::Url::parse(a), reqwest::Url::parse(b)) {
+        (Ok(a), Ok(b)) => origin_of(&a) == origin_of(&b),
+        _ => false,
+    }
+}
+
+/// scheme://host[:port] of a URL, for messages (its path or query may
+/// carry anything).
+fn origin_text(u: &str) -> String {
+    match reqwest::Url::parse(u) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{}://{h}:{p}", u.scheme()),
+            (Some(h), None) => format!("{}://{h}", u.scheme()),
+            _ => "an address without a host".into(),
+        },
+        Err(_) => "an unreadable address".into(),
+    }
+}
+
 fn origin_of(u: &reqwest::Url) -> (String, Option<String>, Option<u16>) {
     (
         u.scheme().to_string(),
@@ -714,11 +757,7 @@ fn redirect_origin(from: &str, headers: &reqwest::header::HeaderMap) -> String {
         return "nowhere (no Location header)".into();
     };
     match reqwest::Url::parse(from).and_then(|b| b.join(loc)) {
-        Ok(u) => match (u.host_str(), u.port()) {
-            (Some(h), Some(p)) => format!("{}://{h}:{p}", u.scheme()),
-            (Some(h), None) => format!("{}://{h}", u.scheme()),
-            _ => "an address without a host".into(),
-        },
+        Ok(u) => origin_text(u.as_str()),
         Err(_) => "an unreadable Location".into(),
     }
 }

@@ -123,7 +123,7 @@ impl Executor {
         // Renew a minute early so a request never leaves with a dying token.
         let until = Instant::now() + Duration::from_secs(lifetime.saturating_sub(60).max(1));
         let secret = Secret::new(token);
-        self.issued.lock().expect("issued tokens").insert(
+        self.issued.lock().expect("issued tokens").remember(
             &format!(
                 "{}_ACCESS_TOKEN",
                 t.manifest.name.to_ascii_uppercase().replace('-', "_")

@@ -72,6 +72,21 @@ impl Secrets {
         self.values.insert(name.to_string(), Secret::new(value));
     }
 
+    /// Keeps `value` redacted under `label` beside every value already
+    /// kept (a refreshed token must not make the previous one readable).
+    pub fn remember(&mut self, label: &str, value: &str) {
+        if value.is_empty() || self.values.values().any(|v| v.0 == value) {
+            return;
+        }
+        let mut name = label.to_string();
+        let mut n = 1;
+        while self.values.contains_key(&name) {
+            n += 1;
+            name = format!("{label}#{n}");
+        }
+        self.values.insert(name, Secret::new(value));
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.values.contains_key(name)
     }
@@ -129,6 +144,14 @@ fn encodings(v: &str) -> Vec<String> {
         b64.encode(v),
         b64.encode(v).trim_end_matches('=').to_string(),
         b64url.encode(v),
+        // Inside a JSON string: escaped quotes, backslashes, control
+        // characters (a PEM's newlines), and PHP-style `\/`.
+        serde_json::to_string(v)
+            .map(|q| q[1..q.len() - 1].to_string())
+            .unwrap_or_default(),
+        serde_json::to_string(v)
+            .map(|q| q[1..q.len() - 1].replace('/', "\\/"))
+            .unwrap_or_default(),
     ];
     forms.retain(|f| !f.is_empty());
     forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
@@ -181,8 +204,22 @@ mod tests {
             "x sk%2fa%2bb%20c%3d%3fd y".to_string(),
             "x sk%2Fa%2Bb+c%3D%3Fd y".to_string(),
             format!("x {b64} y"),
+            r#"x sk\/a+b c=?d y"#.to_string(),
         ] {
             assert_eq!(s.redact(&text), "x [REDACTED:K] y", "{text}");
         }
+        let mut pem = Secrets::default();
+        pem.insert("PEM", "-----BEGIN KEY-----\nABCDEF\n-----END KEY-----");
+        assert_eq!(
+            pem.redact(r#"{"key":"-----BEGIN KEY-----\nABCDEF\n-----END KEY-----"}"#),
+            r#"{"key":"[REDACTED:PEM]"}"#
+        );
+        let mut issued = Secrets::default();
+        issued.remember("TOKEN", "first-token-1");
+        issued.remember("TOKEN", "second-token-2");
+        assert_eq!(
+            issued.redact("first-token-1 then second-token-2"),
+            "[REDACTED:TOKEN] then [REDACTED:TOKEN#2]"
+        );
     }
 }

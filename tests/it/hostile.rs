@@ -104,6 +104,18 @@ async fn answer(path: &str, query: &str, headers: &HeaderMap, other: Option<&str
         "/no-list" => {
             axum::Json(json!({"kind": "admin#directory#tokenList", "etag": "x"})).into_response()
         }
+        "/empty" => StatusCode::OK.into_response(),
+        // A next-page link to another host: followed, it would carry the key.
+        "/next-away" => {
+            axum::Json(json!({"items": [{"id": 1}], "next": format!("{}/steal", other.unwrap())}))
+                .into_response()
+        }
+        // Pages that never end.
+        "/endless" => {
+            let n: u32 = query.trim_start_matches("n=").parse().unwrap_or(0);
+            axum::Json(json!({"items": [{"id": n}], "next": format!("/endless?n={}", n + 1)}))
+                .into_response()
+        }
         _ => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -135,6 +147,10 @@ actions:
     method: GET
     path: "/{{{with.path}}}"
     paginate: { items: items, cursor: next, cursor_param: cursor }
+  linked:
+    method: GET
+    path: "/{{{with.path}}}"
+    paginate: { items: items, next_url: next, max_pages: 3 }
   slow:
     method: GET
     path: "/hang"
@@ -237,6 +253,45 @@ async fn a_redirect_off_the_origin_is_a_failure_and_nothing_reaches_the_other_ho
     let (_, _, here) = log.iter().find(|(p, _, _)| p == "/here").unwrap();
     assert_eq!(here.get("x-api-key").unwrap(), KEY);
     assert!(here.get("referer").is_none());
+}
+
+#[tokio::test]
+async fn a_next_page_link_off_the_origin_is_not_followed() {
+    let thief = serve(None).await;
+    let s = serve(Some(thief.url.clone())).await;
+    let e = call(&s, "linked", "next-away", None).await.unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!("links its next page to {}", thief.url))
+            && msg.contains("outside the integration's origin"),
+        "{msg}"
+    );
+    assert!(
+        thief.paths().is_empty(),
+        "the other host saw {:?}",
+        thief.paths()
+    );
+    assert_no_secret("error", &msg);
+}
+
+#[tokio::test]
+async fn a_list_longer_than_max_pages_fails_rather_than_stopping_short() {
+    let s = serve(None).await;
+    let e = call(&s, "linked", "endless", None).await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("more than 3 pages (paginate.max_pages)"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn omit_empty_does_not_read_an_empty_answer_as_no_items() {
+    let s = serve(None).await;
+    let e = call(&s, "list_omitted_when_empty", "empty", None)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("the answer has no `items`"), "{e}");
 }
 
 #[tokio::test]
