@@ -152,15 +152,32 @@ handlebars_helper!(same: |a: str, b: str| {
     !a.is_empty() && a == b
 });
 
-// `{{plus_days ts n}}`: an RFC 3339 timestamp `n` days later, in UTC
-// (how far ahead to look for scheduled sends).
-handlebars_helper!(plus_days: |ts: str, n: i64| {
-    match chrono::DateTime::parse_from_rfc3339(ts) {
-        Ok(at) => (at.with_timezone(&chrono::Utc) + chrono::Duration::days(n))
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        Err(_) => String::new(),
-    }
-});
+/// `{{plus_days ts n}}`: an RFC 3339 timestamp `n` days later, in UTC
+/// (how far ahead to look for scheduled sends).
+fn plus_days(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let ts = h
+        .param(0)
+        .and_then(|p| p.value().as_str())
+        .ok_or(RenderErrorReason::ParamNotFoundForIndex("plus_days", 0))?;
+    let n = h
+        .param(1)
+        .and_then(|p| p.value().as_i64())
+        .ok_or(RenderErrorReason::ParamNotFoundForIndex("plus_days", 1))?;
+    let at = chrono::DateTime::parse_from_rfc3339(ts).map_err(|_| {
+        RenderErrorReason::Other(format!("plus_days: \"{ts}\" is not an RFC 3339 timestamp"))
+    })?;
+    let later = chrono::Duration::try_days(n)
+        .and_then(|d| at.with_timezone(&chrono::Utc).checked_add_signed(d))
+        .ok_or_else(|| RenderErrorReason::Other(format!("plus_days: {n} days is out of range")))?;
+    out.write(&later.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))?;
+    Ok(())
+}
 
 // `{{contains haystack needle}}`: case-insensitive; a substring of a text
 // (a tool's name inside app, grant and key names) or an element of a list

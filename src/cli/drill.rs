@@ -198,7 +198,13 @@ pub async fn run(env: &Env, args: DrillArgs, drill: bool) -> anyhow::Result<Exit
             status.name()
         );
     }
+    // A completed drill whose re-reads found the tool still there (steps
+    // under on_failure: continue) did not contain it.
+    let unverified = report["verification"]
+        .as_array()
+        .is_some_and(|v| v.iter().any(|p| p["status"] == "not verified"));
     Ok(match status {
+        IncidentStatus::Completed if unverified => ExitCode::from(1),
         IncidentStatus::Completed => ExitCode::SUCCESS,
         // A declared incident parked on people is doing its job.
         IncidentStatus::Waiting if !drill => ExitCode::SUCCESS,

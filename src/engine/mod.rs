@@ -466,13 +466,24 @@ impl Engine {
                 .filter(|(_, r)| r.status == StepStatus::Waiting)
                 .map(|(s, _)| s.as_str())
                 .collect();
+            // A failure under abort no longer stops the rest, so it must not
+            // hide behind a wait: say the incident will end failed.
+            let doomed = if aborting.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {} failed under on_failure: abort, so the incident will end failed",
+                    aborting.join(", ")
+                )
+            };
             (
                 IncidentStatus::Waiting,
                 NewEvent::new(
                     "incident.waiting",
                     "quench",
-                    format!("Waiting on people: {}", parked.join(", ")),
-                ),
+                    format!("Waiting on people: {}{doomed}", parked.join(", ")),
+                )
+                .data(json!({"failed": aborting})),
             )
         };
         if status != inc.status || status != IncidentStatus::Running {

@@ -7,7 +7,7 @@ pub mod jwt;
 pub mod manifest;
 mod oauth;
 pub mod rate_limit;
-mod response;
+pub(crate) mod response;
 pub mod secrets;
 pub mod simulator;
 

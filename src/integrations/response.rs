@@ -44,7 +44,7 @@ pub(super) fn scalar_text(v: &Json) -> String {
     }
 }
 
-pub(super) fn type_name(v: &Json) -> &'static str {
+pub(crate) fn type_name(v: &Json) -> &'static str {
     match v {
         Json::Object(_) => "an object",
         Json::String(_) => "a string",

@@ -99,15 +99,19 @@ pub fn verification(rb: &Runbook, snap: &Snapshot) -> Vec<Json> {
             by.entry(integration.as_str()).or_default().push(s);
         }
     }
-    // A verification its `when` skipped (ads without pause_ads) checks a
+    // A verification its own `when` skipped (ads without pause_ads) checks a
     // platform this incident did not touch: left out, not "not verified".
-    let out_of_scope = |r: &StepRun| r.status == StepStatus::Skipped && r.error.is_none();
+    // Skipped for any other reason (what it re-reads was not found) it is
+    // in scope, and not verified.
+    let out_of_scope = |s: &crate::runbook::Step, r: &StepRun| {
+        s.when.is_some() && r.status == StepStatus::Skipped && r.error.is_none()
+    };
     by.into_iter()
         .filter_map(|(platform, steps)| {
             let runs: Vec<(&crate::runbook::Step, StepRun)> = steps
                 .iter()
                 .map(|s| (*s, snap.steps.get(&s.id).cloned().unwrap_or_default()))
-                .filter(|(_, r)| !out_of_scope(r))
+                .filter(|(s, r)| !out_of_scope(s, r))
                 .collect();
             (!runs.is_empty()).then_some((platform, runs))
         })

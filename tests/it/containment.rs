@@ -202,16 +202,25 @@ fn assert_contained(d: &Drill, ads: bool) {
             ("November newsletter", json!("sent")),
         ])
     );
-    // Slack: the tool uninstalled (gone from every list); "ChatGPT Notes" is
-    // another app and stays approved; Jasper stays restricted.
+    // Slack: the tool restricted (so nobody installs it again) and
+    // uninstalled; "ChatGPT Notes" is another app and stays approved; Jasper
+    // stays restricted.
     assert_eq!(
         d.states("slack", "apps", "app.name", "quench_sim.list"),
         map(&[
+            ("ChatGPT", json!("restricted")),
             ("Asana", json!("approved")),
             ("ChatGPT Notes", json!("approved")),
             ("Google Drive", json!("approved")),
             ("Jasper", json!("restricted")),
         ])
+    );
+    let installed = d.states("slack", "apps", "app.name", "quench_sim.installed");
+    assert!(
+        installed
+            .iter()
+            .all(|(app, on)| *on == json!(app != "ChatGPT")),
+        "{installed:?}"
     );
     // Salesforce: the tool's grants revoked for every user; "ChatGPT Writer"
     // is another app (revoking forces users to consent again: exact names).
@@ -661,11 +670,15 @@ async fn a_no_to_an_irreversible_step_leaves_the_platform_unverified_and_recover
     assert_eq!(run.status, StepStatus::Failed);
     assert_eq!(
         run.error.as_deref(),
-        Some("slack NOT contained: ChatGPT still installed (restricted, not uninstalled): 1 of 2 re-read remain: ChatGPT (A0CHATGPT1)")
+        Some("slack NOT contained: ChatGPT restricted but still installed (the uninstall was declined): 1 of 2 re-read remain: ChatGPT (A0CHATGPT1)")
     );
     assert_eq!(
         d.states("slack", "apps", "app.name", "quench_sim.list")["ChatGPT"],
         json!("restricted")
+    );
+    assert_eq!(
+        d.states("slack", "apps", "app.name", "quench_sim.installed")["ChatGPT"],
+        json!(true)
     );
     // Recovery waits for a platform that is not verified...
     assert_eq!(

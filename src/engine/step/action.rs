@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 
 use super::{duration_text, idempotency_key};
 use crate::engine::{retry, Engine, EngineError};
+use crate::integrations::response::type_name;
 use crate::integrations::CallError;
 use crate::render::{lookup, render_str, render_value, truthy};
 use crate::runbook::Step;
@@ -196,7 +197,7 @@ impl Engine {
             results.remove(&0).map(|r| r.output).unwrap_or(Json::Null)
         };
         if let Some(v) = &step.verify {
-            let verdict = verify(v, &ctx, &output);
+            let verdict = verify(v, &ctx, &output, fan_out);
             let (kind, msg, data) = match &verdict {
                 Ok(checked) => (
                     "containment.verified",
@@ -402,23 +403,34 @@ enum Unverified {
 
 /// Checks what a verification step re-read: the number of items checked,
 /// or what remains (named by `shows`).
-fn verify(v: &crate::runbook::Verify, ctx: &Json, output: &Json) -> Result<usize, Unverified> {
+fn verify(
+    v: &crate::runbook::Verify,
+    ctx: &Json,
+    output: &Json,
+    fan_out: bool,
+) -> Result<usize, Unverified> {
     let items: Vec<&Json> = match output {
-        Json::Array(a) if a.iter().all(Json::is_array) => a
-            .iter()
-            .flat_map(|x| x.as_array().into_iter().flatten())
-            .collect(),
-        Json::Array(a) => a.iter().collect(),
-        other => {
-            return Err(Unverified::Unreadable(format!(
-                "the re-read answered {}, not a list",
-                match other {
-                    Json::Object(_) => "an object",
-                    Json::Null => "nothing",
-                    _ => "a scalar",
+        // One re-read list per fan-out item (a user's grants).
+        Json::Array(a) if fan_out => {
+            let mut items = vec![];
+            for (i, x) in a.iter().enumerate() {
+                match x {
+                    Json::Array(inner) => items.extend(inner),
+                    other => {
+                        return Err(Unverified::Unreadable(format!(
+                            "re-read {i} answered {}, not a list",
+                            type_name(other)
+                        )))
+                    }
                 }
-            )))
+            }
+            items
         }
+        Json::Array(a) => a.iter().collect(),
+        other => return Err(Unverified::Unreadable(format!(
+            "the re-read answered {}, not a list; verify with a list action (output or paginate)",
+            type_name(other)
+        ))),
     };
     let mut names = vec![];
     let mut ictx = ctx.clone();
