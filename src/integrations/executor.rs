@@ -762,14 +762,14 @@ fn redirect_origin(from: &str, headers: &reqwest::header::HeaderMap) -> String {
     }
 }
 
-enum Capped {
+pub(super) enum Capped {
     Over,
     Transport(reqwest::Error),
 }
 
 /// The body, read chunk by chunk, refused as soon as it passes `cap` bytes
 /// (a declared Content-Length over the cap is refused before reading).
-async fn read_capped(mut resp: reqwest::Response, cap: u64) -> Result<Vec<u8>, Capped> {
+pub(super) async fn read_capped(mut resp: reqwest::Response, cap: u64) -> Result<Vec<u8>, Capped> {
     if resp.content_length().is_some_and(|n| n > cap) {
         return Err(Capped::Over);
     }

@@ -84,7 +84,24 @@ impl Executor {
             )),
         })?;
         let status = resp.status().as_u16();
-        let raw = resp.text().await.unwrap_or_default();
+        // A token answer is small; a huge one is refused, not buffered.
+        let raw = match super::executor::read_capped(
+            resp,
+            super::manifest::Limits::DEFAULT_MAX_RESPONSE_BYTES,
+        )
+        .await
+        {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(_) => {
+                return Err(CallError::Fatal {
+                    status: Some(status),
+                    message: format!(
+                        "{what}: oauth2 token request to {shown}: HTTP {status}: the answer is over {} bytes or broke off",
+                        super::manifest::Limits::DEFAULT_MAX_RESPONSE_BYTES
+                    ),
+                })
+            }
+        };
         if !(200..300).contains(&status) {
             let message = self.redact(&format!(
                 "{what}: oauth2 token request to {shown}: HTTP {status}: {}",

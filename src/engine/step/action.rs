@@ -427,10 +427,12 @@ fn verify(
             items
         }
         Json::Array(a) => a.iter().collect(),
-        other => return Err(Unverified::Unreadable(format!(
+        other => {
+            return Err(Unverified::Unreadable(format!(
             "the re-read answered {}, not a list; verify with a list action (output or paginate)",
             type_name(other)
-        ))),
+        )))
+        }
     };
     let mut names = vec![];
     let mut ictx = ctx.clone();
