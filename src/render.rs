@@ -161,17 +161,11 @@ fn plus_days(
     _: &mut RenderContext,
     out: &mut dyn Output,
 ) -> HelperResult {
-    let ts = h
-        .param(0)
-        .and_then(|p| p.value().as_str())
-        .ok_or(RenderErrorReason::ParamNotFoundForIndex("plus_days", 0))?;
+    let at = timestamp_param(h, "plus_days")?;
     let n = h
         .param(1)
         .and_then(|p| p.value().as_i64())
         .ok_or(RenderErrorReason::ParamNotFoundForIndex("plus_days", 1))?;
-    let at = chrono::DateTime::parse_from_rfc3339(ts).map_err(|_| {
-        RenderErrorReason::Other(format!("plus_days: \"{ts}\" is not an RFC 3339 timestamp"))
-    })?;
     let later = chrono::Duration::try_days(n)
         .and_then(|d| at.with_timezone(&chrono::Utc).checked_add_signed(d))
         .ok_or_else(|| RenderErrorReason::Other(format!("plus_days: {n} days is out of range")))?;
@@ -191,6 +185,20 @@ handlebars_helper!(contains: |hay: Json, needle: Json| {
     }
 });
 
+/// A helper's first parameter, an RFC 3339 timestamp.
+fn timestamp_param(
+    h: &Helper,
+    helper: &'static str,
+) -> Result<chrono::DateTime<chrono::FixedOffset>, RenderErrorReason> {
+    let raw = h
+        .param(0)
+        .and_then(|p| p.value().as_str())
+        .ok_or(RenderErrorReason::ParamNotFoundForIndex(helper, 0))?;
+    chrono::DateTime::parse_from_rfc3339(raw).map_err(|_| {
+        RenderErrorReason::Other(format!("{helper}: \"{raw}\" is not an RFC 3339 timestamp"))
+    })
+}
+
 /// `{{date ts}}` or `{{date ts "%-d %B %Y"}}`: an RFC 3339 timestamp for
 /// people (default `2026-11-29 09:00 UTC`), in UTC.
 fn date(
@@ -200,17 +208,12 @@ fn date(
     _: &mut RenderContext,
     out: &mut dyn Output,
 ) -> HelperResult {
-    let raw = h
-        .param(0)
-        .and_then(|p| p.value().as_str())
-        .ok_or(RenderErrorReason::ParamNotFoundForIndex("date", 0))?;
+    let at = timestamp_param(h, "date")?;
     let fmt = h
         .param(1)
         .and_then(|p| p.value().as_str())
         .unwrap_or("%Y-%m-%d %H:%M UTC");
-    let at = chrono::DateTime::parse_from_rfc3339(raw).map_err(|_| {
-        RenderErrorReason::Other(format!("date: \"{raw}\" is not an RFC 3339 timestamp"))
-    })?;
+
     let mut text = String::new();
     use std::fmt::Write as _;
     write!(text, "{}", at.with_timezone(&chrono::Utc).format(fmt))
@@ -249,11 +252,7 @@ fn verdict(
 }
 
 /// A JSON value as text: strings bare, null empty, the rest as JSON.
-pub fn plain_text(v: &Json) -> String {
-    plain(v)
-}
-
-fn plain(v: &Json) -> String {
+pub fn plain(v: &Json) -> String {
     match v {
         Json::String(s) => s.clone(),
         Json::Null => String::new(),

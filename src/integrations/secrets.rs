@@ -32,6 +32,10 @@ impl fmt::Display for Secret {
 #[derive(Clone, Default, Debug)]
 pub struct Secrets {
     values: BTreeMap<String, Secret>,
+    /// Per secret (in name order), the forms `redact` looks for, longest
+    /// first: worked out when a secret is added, not on every redaction
+    /// (every string of every vendor answer is redacted).
+    forms: Vec<(String, Vec<Secret>)>,
 }
 
 impl Secrets {
@@ -50,7 +54,31 @@ impl Secrets {
                 values.insert(n.clone(), Secret::new(v));
             }
         }
-        Secrets { values }
+        Secrets::from_values(values)
+    }
+
+    fn from_values(values: BTreeMap<String, Secret>) -> Self {
+        let mut s = Secrets {
+            values,
+            forms: vec![],
+        };
+        s.reindex();
+        s
+    }
+
+    fn reindex(&mut self) {
+        self.forms = self
+            .values
+            .iter()
+            // Very short values would redact ordinary words; real secrets are long.
+            .filter(|(_, v)| v.0.len() >= 6)
+            .map(|(name, v)| {
+                (
+                    name.clone(),
+                    encodings(&v.0).into_iter().map(Secret).collect(),
+                )
+            })
+            .collect();
     }
 
     /// Stand-ins for a drill: the simulator needs credentials to be present
@@ -65,11 +93,12 @@ impl Secrets {
                 )
             })
             .collect();
-        Secrets { values }
+        Secrets::from_values(values)
     }
 
     pub fn insert(&mut self, name: &str, value: &str) {
         self.values.insert(name.to_string(), Secret::new(value));
+        self.reindex();
     }
 
     /// Keeps `value` redacted under `label` beside every value already
@@ -85,6 +114,7 @@ impl Secrets {
             name = format!("{label}#{n}");
         }
         self.values.insert(name, Secret::new(value));
+        self.reindex();
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -95,6 +125,7 @@ impl Secrets {
         for (k, v) in &other.values {
             self.values.insert(k.clone(), v.clone());
         }
+        self.reindex();
     }
 
     /// The template context `secrets` object. Only for manifest rendering.
@@ -113,14 +144,10 @@ impl Secrets {
     /// can carry any of them.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
-        for (name, v) in &self.values {
-            // Very short values would redact ordinary words; real secrets are long.
-            if v.0.len() < 6 {
-                continue;
-            }
-            for form in encodings(&v.0) {
-                if out.contains(form.as_str()) {
-                    out = out.replace(form.as_str(), &format!("[REDACTED:{name}]"));
+        for (name, forms) in &self.forms {
+            for form in forms {
+                if out.contains(form.0.as_str()) {
+                    out = out.replace(form.0.as_str(), &format!("[REDACTED:{name}]"));
                 }
             }
         }

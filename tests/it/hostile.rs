@@ -31,6 +31,15 @@ struct Server {
 }
 
 impl Server {
+    /// The other host of a redirect or link: it must see no request at all.
+    fn assert_untouched(&self) {
+        assert!(
+            self.paths().is_empty(),
+            "the other host saw {:?}",
+            self.paths()
+        );
+    }
+
     fn paths(&self) -> Vec<String> {
         self.log
             .lock()
@@ -239,11 +248,7 @@ async fn a_redirect_off_the_origin_is_a_failure_and_nothing_reaches_the_other_ho
         msg.contains(&format!("redirected to {}", thief.url)) && msg.contains("not followed"),
         "{msg}"
     );
-    assert!(
-        thief.paths().is_empty(),
-        "the other host saw {:?}",
-        thief.paths()
-    );
+    thief.assert_untouched();
     assert_no_secret("error", &msg);
 
     // Within the origin a redirect is followed, credentials kept, no Referer.
@@ -266,11 +271,7 @@ async fn a_next_page_link_off_the_origin_is_not_followed() {
             && msg.contains("outside the integration's origin"),
         "{msg}"
     );
-    assert!(
-        thief.paths().is_empty(),
-        "the other host saw {:?}",
-        thief.paths()
-    );
+    thief.assert_untouched();
     assert_no_secret("error", &msg);
 }
 

@@ -446,7 +446,7 @@ fn verify(
                     .map_err(|e| Unverified::Unreadable(format!("`verify.shows`: {e}")))?,
                 None => item
                     .get("id")
-                    .map(crate::render::plain_text)
+                    .map(crate::render::plain)
                     .unwrap_or_else(|| item.to_string()),
             };
             names.push(name);
