@@ -369,7 +369,7 @@ impl Engine {
                     let prior = runs.get(&s.id).cloned().unwrap_or_default();
                     set.spawn(async move {
                         let step = rb.step(&sid).expect("scheduled steps exist");
-                        let r = me.run_step(&inc, step, prior, ctx).await;
+                        let r = me.run_step(&inc, step, prior, ctx, &rb).await;
                         (sid, r)
                     });
                 }

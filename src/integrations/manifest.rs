@@ -262,7 +262,8 @@ pub struct Effect {
     pub fields: Vec<String>,
 }
 
-/// A change an update makes to other objects too.
+/// A change an update makes to other objects too, or what a delete
+/// removes with its object (an OpenAI service account's API key).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cascade {
     pub collection: String,
@@ -1253,7 +1254,11 @@ fn read_effect(c: &mut Checker, p: &YPath, m: &serde_yaml::Mapping) -> Option<Ef
                             item,
                             "a `simulate.cascade` entry",
                             CASCADE_KEYS,
-                            &["collection", "set"],
+                            if op == Op::Delete {
+                                &["collection"][..]
+                            } else {
+                                &["collection", "set"][..]
+                            },
                         )
                         .cloned()
                     else {
@@ -1265,6 +1270,13 @@ fn read_effect(c: &mut Checker, p: &YPath, m: &serde_yaml::Mapping) -> Option<Ef
                     else {
                         continue;
                     };
+                    // What a delete takes with it is removed, not changed.
+                    if op == Op::Delete && cm.contains_key("set") {
+                        c.error(
+                            &ip.key("set"),
+                            "a delete's cascade removes what matches `where`; `set` does not apply",
+                        );
+                    }
                     cascade.push(Cascade {
                         collection,
                         filter: read_filter(c, &ip, &cm, &value),

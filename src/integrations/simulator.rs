@@ -665,6 +665,13 @@ fn stateful(sim: &Sim, action: &Action, e: &Effect, req: &Request<'_>) -> Respon
             };
             if e.op == Op::Delete {
                 objects.remove(at);
+                for c in &e.cascade {
+                    let cf = resolve(&c.filter);
+                    platform
+                        .entry(c.collection.clone())
+                        .or_default()
+                        .retain(|o| !matches(o, &cf));
+                }
                 return static_body();
             }
             for (field, v) in &e.set {

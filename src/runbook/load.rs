@@ -890,9 +890,18 @@ fn check_template(
                 "secrets belong in integration manifests, which inject them into requests".into(),
             )),
             "item" => None,
+            "parent" if item_ok => Some(err(
+                "a verification reads each re-read item; `parent` is not available here".into(),
+                "read the fields of `item`".into(),
+            )),
+            "parent" if !lists_from_fan_out(rb, step) => Some(err(
+                "template reads `parent`, but this step does not iterate a fan-out step's output".into(),
+                "`parent` is the item a fan-out step listed this one for: set `for_each: steps.<id>.output` where step <id> has a for_each".into(),
+            )),
+            "parent" => None,
             other if !v.scoped => Some(err(
                 format!("template reads unknown variable \"{}\"", v.dotted()),
-                did_you_mean(other, ["inputs", "steps", "item", "incident"])
+                did_you_mean(other, ["inputs", "steps", "item", "parent", "incident"])
                     .map(|m| format!("did you mean `{m}`?"))
                     .unwrap_or_else(|| {
                         "templates can read inputs, steps.<id>.output, item and incident".into()
@@ -904,6 +913,17 @@ fn check_template(
             c.push(d);
         }
     }
+}
+
+/// Whether the step iterates `steps.ID.output` of a step that fans out
+/// itself, the one case where each item has a `parent`.
+fn lists_from_fan_out(rb: &Runbook, step: &Step) -> bool {
+    step.for_each
+        .as_deref()
+        .and_then(|p| p.strip_prefix("steps."))
+        .and_then(|r| r.strip_suffix(".output"))
+        .and_then(|id| rb.step(id))
+        .is_some_and(|s| s.for_each.is_some())
 }
 
 /// The first dependency cycle, as `a -> b -> a`, if any. A step that needs

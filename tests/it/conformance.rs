@@ -1431,22 +1431,27 @@ fn check_reads(
     who: &str,
     templates: &[(String, String)],
     iterated: Option<(&str, Output)>,
+    parent: Option<(&str, Output)>,
     step_output: &dyn Fn(&str) -> Option<Output>,
     report: &mut Report,
 ) {
-    let item = iterated.map(|(path, out)| {
-        let (shape, what) = out?;
-        let elem = shape
-            .element()
-            .ok_or_else(|| format!("{path} is not a list ({what})"));
-        match elem {
-            Ok(e) => Ok((e, what)),
-            Err(e) => {
-                report.problem(who, path, format!("{who}: iterates {e}"));
-                Err(String::new())
+    let mut element = |list: Option<(&str, Output)>| {
+        list.map(|(path, out)| {
+            let (shape, what) = out?;
+            let elem = shape
+                .element()
+                .ok_or_else(|| format!("{path} is not a list ({what})"));
+            match elem {
+                Ok(e) => Ok((e, what)),
+                Err(e) => {
+                    report.problem(who, path, format!("{who}: iterates {e}"));
+                    Err(String::new())
+                }
             }
-        }
-    });
+        })
+    };
+    let item = element(iterated);
+    let parent = element(parent);
     for (label, src) in templates {
         for var in quench::runbook::template::analyse(src).vars {
             if var.scoped {
@@ -1454,10 +1459,14 @@ fn check_reads(
             }
             let dotted = var.dotted();
             let (shape, what, rest) = match var.path[0].as_str() {
-                "item" => match &item {
+                root @ ("item" | "parent") => match if root == "item" { &item } else { &parent } {
                     Some(Ok((s, w))) => (
                         s.clone(),
-                        format!("the items it iterates, {w}"),
+                        if root == "item" {
+                            format!("the items it iterates, {w}")
+                        } else {
+                            format!("the items its source step iterates, {w}")
+                        },
                         &var.path[1..],
                     ),
                     Some(Err(why)) => {
@@ -1486,7 +1495,7 @@ fn check_reads(
             };
             let segs: Vec<&str> = rest.iter().map(String::as_str).collect();
             if let Err(miss) = shape.walk(&segs) {
-                let whole = if var.path[0] == "item" {
+                let whole = if var.path[0] != "steps" {
                     "the item"
                 } else {
                     "the output"
@@ -1534,20 +1543,27 @@ fn check_runbook(lib: &Library, rb: &Runbook, chosen: &HashMap<String, Op>, repo
         if let Some(w) = &s.when {
             templates.push(("when".into(), w.clone()));
         }
-        let iterated = s.for_each.as_deref().and_then(|fe| {
+        let list = |fe: &'_ str| -> Option<Output> {
             let rest: Vec<&str> = fe.split('.').collect();
             if rest.len() < 3 || rest[0] != "steps" || rest[2] != "output" {
                 return None;
             }
-            let out = step_output(rest[1])?.and_then(|(shape, what)| {
+            Some(step_output(rest[1])?.and_then(|(shape, what)| {
                 shape
                     .walk(&rest[3..])
                     .map(|s| (s, what))
                     .map_err(|m| format!("{fe}: {}", miss_text(&m, "the output")))
-            });
-            Some((fe, out))
-        });
-        check_reads(&who, &templates, iterated, &step_output, report);
+            }))
+        };
+        let iterated = s.for_each.as_deref().and_then(|fe| Some((fe, list(fe)?)));
+        // `parent`: the items the iterated step itself fanned out over.
+        let parent = s
+            .for_each
+            .as_deref()
+            .and_then(|fe| fe.strip_prefix("steps.")?.strip_suffix(".output"))
+            .and_then(|src| rb.step(src)?.for_each.as_deref())
+            .and_then(|fe| Some((fe, list(fe)?)));
+        check_reads(&who, &templates, iterated, parent, &step_output, report);
     }
 }
 
@@ -1563,7 +1579,7 @@ fn check_inventory_reads(lib: &Library, chosen: &HashMap<String, Op>, report: &m
             let out = action_output(lib, chosen, &m.name, fe);
             let path = format!("inventory.for_each {fe}");
             let none = |_: &str| -> Option<Output> { None };
-            check_reads(&who, &templates, Some((&path, out)), &none, report);
+            check_reads(&who, &templates, Some((&path, out)), None, &none, report);
         }
     }
 }

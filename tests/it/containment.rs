@@ -268,6 +268,39 @@ fn assert_contained(d: &Drill, ads: bool) {
             json!("ChatGPT Writer")
         ]
     );
+    // OpenAI projects: the person's key named for the tool deleted by its
+    // project (taken from `parent`: keys do not name it); the tool's
+    // service-account key gone with its account; the approved CMS account,
+    // its key and the near-named keys untouched.
+    let keys: Vec<(String, String)> = d
+        .objects("openai", "project_api_keys")
+        .iter()
+        .map(|k| {
+            (
+                k["quench_sim"]["project"].as_str().unwrap().to_string(),
+                k["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        keys,
+        pairs(&[
+            ("proj_marketing01", "newsletter drafts"),
+            ("proj_marketing01", "ChatGPT Writer"),
+            ("proj_marketing01", "cms-integration"),
+        ])
+    );
+    let accounts: Vec<Json> = d
+        .objects("openai", "project_service_accounts")
+        .iter()
+        .map(|a| a["id"].clone())
+        .collect();
+    assert_eq!(accounts, [json!("svc_acct_cms01")]);
     // SFMC: running journeys paused; scheduled, stopped and draft ones not.
     let sfmc = d.states("sfmc", "journeys", "name", "status");
     assert_eq!(sfmc["Holiday countdown"], json!("ScheduledToPublish"));

@@ -457,6 +457,71 @@ steps:
 }
 
 #[tokio::test]
+async fn items_of_a_list_of_lists_know_the_item_they_were_listed_for() {
+    // Projects a, b, c; b is skipped by `when`, so the keys step's output
+    // has two lists, which must line up with a and c, not a and b.
+    let mock = Mock::start().await;
+    mock.on(
+        "/projects",
+        vec![Reply::json(
+            200,
+            json!({"items": [{"id": "a"}, {"id": "b", "skip": true}, {"id": "c"}]}),
+        )],
+    );
+    mock.on(
+        "/p/a/keys",
+        vec![Reply::json(
+            200,
+            json!({"items": [{"id": "k1"}, {"id": "k2"}]}),
+        )],
+    );
+    mock.on(
+        "/p/c/keys",
+        vec![Reply::json(200, json!({"items": [{"id": "k3"}]}))],
+    );
+    for p in ["/p/a/keys/k1", "/p/a/keys/k2", "/p/c/keys/k3"] {
+        mock.on(p, vec![Reply::status(204)]);
+    }
+    let rig = Rig::new(&mock, true);
+    let (id, status) = rig
+        .run(
+            r#"
+version: 1
+name: test
+steps:
+  - id: projects
+    action: mockp.list
+    with: { path: projects }
+  - id: keys
+    action: mockp.list
+    needs: [projects]
+    for_each: steps.projects.output
+    when: "{{#if item.skip}}false{{else}}true{{/if}}"
+    with: { path: "p/{{item.id}}/keys" }
+  - id: revoke
+    action: mockp.revoke
+    needs: [keys]
+    for_each: steps.keys.output
+    with: { path: "p/{{parent.id}}/keys/{{item.id}}" }
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, IncidentStatus::Completed);
+    assert_eq!(rig.step(&id, "revoke").items, Some(3));
+    for p in ["/p/a/keys/k1", "/p/a/keys/k2", "/p/c/keys/k3"] {
+        assert_eq!(mock.hits(p), 1, "{p}");
+    }
+    assert_eq!(
+        mock.seen()
+            .iter()
+            .filter(|s| s.path.starts_with("/p/b"))
+            .count(),
+        0
+    );
+}
+
+#[tokio::test]
 async fn failed_continue_step_lets_dependents_run() {
     let mock = Mock::start().await;
     mock.on("/x", vec![Reply::json(403, json!({}))]);

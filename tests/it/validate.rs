@@ -625,6 +625,44 @@ steps:
 }
 
 #[test]
+fn parent_is_readable_only_over_a_fan_out_steps_output() {
+    let src = "\
+version: 1
+name: parents
+steps:
+  - id: projects
+    action: openai.list_projects
+  - id: keys
+    action: openai.list_project_api_keys
+    needs: [projects]
+    for_each: steps.projects.output
+    with: { project_id: \"{{parent.id}}\" }
+  - id: delete
+    action: openai.delete_project_api_key
+    needs: [keys]
+    for_each: steps.keys.output
+    with: { project_id: \"{{parent.id}}\", api_key_id: \"{{item.id}}\" }
+  - id: check
+    action: openai.list_project_api_keys
+    needs: [delete]
+    for_each: steps.projects.output
+    with: { project_id: \"{{item.id}}\" }
+    verify: { remains: \"{{parent.id}}\" }
+";
+    check_runbook(
+        "parents.yaml",
+        src,
+        &[
+            "parents.yaml:10:26: error: template reads `parent`, but this step does not iterate a fan-out step's output",
+            "  hint: `parent` is the item a fan-out step listed this one for: set `for_each: steps.<id>.output` where step <id> has a for_each",
+            "parents.yaml:21:25: error: a verification reads each re-read item; `parent` is not available here",
+            "  hint: read the fields of `item`",
+        ],
+        &["{{parent.id}}", "{{parent.id}}"],
+    );
+}
+
+#[test]
 fn templates_in_when_prompts_and_instructions_are_checked_too() {
     let src = "\
 version: 1

@@ -13,38 +13,31 @@ use crate::engine::{retry, Engine, EngineError};
 use crate::integrations::response::type_name;
 use crate::integrations::CallError;
 use crate::render::{lookup, render_str, render_value, truthy};
-use crate::runbook::Step;
+use crate::runbook::{Runbook, Step};
 use crate::store::{Incident, ItemRun, NewEvent, StepRun, StepStatus};
 
 impl Engine {
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn action_step(
         &self,
         inc: &Incident,
         step: &Step,
         mut run: StepRun,
         ctx: Json,
+        rb: &Runbook,
         integration: &str,
         action: &str,
     ) -> Result<StepRun, EngineError> {
         let id = inc.id.as_str();
-        let items: Vec<Json> = match &step.for_each {
-            None => vec![Json::Null],
-            Some(path) => match lookup(&ctx, path) {
-                // A fan-out step's output is one entry per item; when each
-                // entry is itself a list (per-user grants), iterate them all.
-                Some(Json::Array(a)) if !a.is_empty() && a.iter().all(Json::is_array) => a
-                    .iter()
-                    .flat_map(|x| x.as_array().cloned().unwrap_or_default())
-                    .collect(),
-                Some(Json::Array(a)) => a.clone(),
-                Some(Json::Null) | None => {
+        let (items, parents) = match &step.for_each {
+            None => (vec![Json::Null], None),
+            Some(path) => match self.for_each_items(id, rb, step, &ctx, path) {
+                Ok(Some(found)) => found,
+                Ok(None) => {
                     // Nothing to fan out over because the step that lists it
                     // was skipped (or failed under on_failure: continue):
                     // there is nothing to do, which is not a failure.
-                    let source = path
-                        .strip_prefix("steps.")
-                        .and_then(|r| r.split('.').next())
-                        .unwrap_or("");
+                    let source = source_step(path).unwrap_or("");
                     let source_status = ctx["steps"][source]["status"].as_str().unwrap_or("");
                     if matches!(source_status, "skipped" | "failed") {
                         run.status = StepStatus::Skipped;
@@ -62,23 +55,7 @@ impl Engine {
                         )
                         .await;
                 }
-                Some(other) => {
-                    let kind = match other {
-                        Json::Object(_) => "an object",
-                        Json::String(_) => "a string",
-                        _ => "a scalar",
-                    };
-                    return self
-                        .finish(
-                            id,
-                            step,
-                            run,
-                            Err(format!(
-                                "for_each path {path} resolved to {kind}, not a list"
-                            )),
-                        )
-                        .await;
-                }
+                Err(why) => return self.finish(id, step, run, Err(why)).await,
             },
         };
         let fan_out = step.for_each.is_some();
@@ -107,8 +84,10 @@ impl Engine {
         let slots = Arc::new(Semaphore::new(step.concurrency));
         let mut set: JoinSet<(u32, Result<ItemRun, EngineError>)> = JoinSet::new();
         let mut results: BTreeMap<u32, ItemRun> = BTreeMap::new();
+        let mut parents = parents.map(Vec::into_iter);
         for (i, item) in items.into_iter().enumerate() {
             let idx = i as u32;
+            let parent = parents.as_mut().and_then(Iterator::next);
             let prior = done.get(&idx).cloned();
             if let Some(p) = &prior {
                 if p.status.is_final() {
@@ -133,6 +112,9 @@ impl Engine {
                 let mut ictx = ctx_c;
                 if fan_out {
                     ictx["item"] = item;
+                }
+                if let Some(p) = parent {
+                    ictx["parent"] = p;
                 }
                 let r = if filter_items {
                     me.item_when(&inc_id, &step_c, idx, prior, &ictx, &integ, &act)
@@ -486,17 +468,127 @@ fn new_item(id: &str, step: &Step, idx: u32) -> ItemRun {
 /// The context reduced to the inputs and step outputs `step`'s `with` and
 /// `when` read. When a read cannot be pinned to a name (`{{lookup steps x}}`,
 /// `../` or `@root` inside a block), that root is kept whole.
-pub(super) fn narrow(mut ctx: Json, step: &Step) -> Json {
-    fn strings<'a>(v: &'a Json, out: &mut Vec<&'a str>) {
-        match v {
-            Json::String(s) => out.push(s),
-            Json::Array(a) => a.iter().for_each(|x| strings(x, out)),
-            Json::Object(m) => m.values().for_each(|x| strings(x, out)),
-            _ => {}
+impl Engine {
+    /// The list a `for_each` iterates, and for each element the item of
+    /// the fan-out that listed it (`parent`), when the path is a fan-out
+    /// step's output whose entries are lists. `Ok(None)`: the path resolved
+    /// to nothing.
+    ///
+    /// A vendor's child objects often do not name their parent (an OpenAI
+    /// project key carries no project id), yet the call that changes one
+    /// needs it: `parent` is the only honest place to take it from.
+    #[allow(clippy::type_complexity)]
+    fn for_each_items(
+        &self,
+        id: &str,
+        rb: &Runbook,
+        step: &Step,
+        ctx: &Json,
+        path: &str,
+    ) -> Result<Option<(Vec<Json>, Option<Vec<Json>>)>, String> {
+        let lists = match lookup(ctx, path) {
+            // A fan-out step's output is one entry per item; when each
+            // entry is itself a list (per-user grants), iterate them all.
+            Some(Json::Array(a)) if !a.is_empty() && a.iter().all(Json::is_array) => a,
+            Some(Json::Array(a)) => return Ok(Some((a.clone(), None))),
+            Some(Json::Null) | None => return Ok(None),
+            Some(other) => {
+                let kind = match other {
+                    Json::Object(_) => "an object",
+                    Json::String(_) => "a string",
+                    _ => "a scalar",
+                };
+                return Err(format!(
+                    "for_each path {path} resolved to {kind}, not a list"
+                ));
+            }
+        };
+        let items: Vec<Json> = lists
+            .iter()
+            .flat_map(|x| x.as_array().cloned().unwrap_or_default())
+            .collect();
+        if !reads_parent(step) {
+            return Ok(Some((items, None)));
         }
+        // Validation lets a step read `parent` only when it iterates a
+        // fan-out step's output, so the source and its own list exist.
+        let source = source_step(path)
+            .and_then(|s| rb.step(s))
+            .ok_or_else(|| format!("`parent`: {path} is not a step's output"))?;
+        let source_path = source
+            .for_each
+            .as_deref()
+            .ok_or_else(|| format!("`parent`: step {} does not fan out", source.id))?;
+        let iterated = match lookup(ctx, source_path) {
+            Some(Json::Array(a)) if !a.is_empty() && a.iter().all(Json::is_array) => a
+                .iter()
+                .flat_map(|x| x.as_array().cloned().unwrap_or_default())
+                .collect(),
+            Some(Json::Array(a)) => a.clone(),
+            _ => vec![],
+        };
+        // The output leaves out items its own `when` skipped: line the rest
+        // up with the items they came from by index.
+        let kept: Vec<usize> = self
+            .store
+            .item_runs(id, &source.id)
+            .map_err(|e| format!("`parent`: reading step {}'s items: {e}", source.id))?
+            .into_iter()
+            .filter(|(_, r)| r.status != StepStatus::Skipped)
+            .map(|(i, _)| i as usize)
+            .collect();
+        if kept.len() != lists.len() || kept.iter().any(|&i| i >= iterated.len()) {
+            return Err(format!(
+                "`parent`: step {}'s {} output(s) do not line up with the {} item(s) it iterated",
+                source.id,
+                lists.len(),
+                iterated.len()
+            ));
+        }
+        let parents = lists
+            .iter()
+            .zip(&kept)
+            .flat_map(|(l, &i)| {
+                let n = l.as_array().map_or(0, Vec::len);
+                std::iter::repeat_n(iterated[i].clone(), n)
+            })
+            .collect();
+        Ok(Some((items, Some(parents))))
     }
+}
+
+/// `steps.ID.output` -> `ID`.
+fn source_step(path: &str) -> Option<&str> {
+    path.strip_prefix("steps.")
+        .and_then(|r| r.split('.').next())
+}
+
+/// Whether any of the step's per-item templates reads `parent`.
+fn reads_parent(step: &Step) -> bool {
     let mut templates = Vec::new();
-    strings(&step.with, &mut templates);
+    collect(&step.with, &mut templates);
+    templates.extend(step.when.as_deref());
+    templates.iter().any(|t| {
+        t.contains("parent")
+            && crate::runbook::template::analyse(t)
+                .vars
+                .iter()
+                .any(|v| !v.scoped && v.path.first().is_some_and(|r| r == "parent"))
+    })
+}
+
+fn collect<'a>(v: &'a Json, out: &mut Vec<&'a str>) {
+    match v {
+        Json::String(s) => out.push(s),
+        Json::Array(a) => a.iter().for_each(|x| collect(x, out)),
+        Json::Object(m) => m.values().for_each(|x| collect(x, out)),
+        _ => {}
+    }
+}
+
+pub(super) fn narrow(mut ctx: Json, step: &Step) -> Json {
+    let mut templates = Vec::new();
+    collect(&step.with, &mut templates);
     templates.extend(step.when.as_deref());
     if let Some(v) = &step.verify {
         templates.push(&v.remains);

@@ -16,7 +16,7 @@ use serde_json::{json, Value as Json};
 use super::{Engine, EngineError, Settings};
 use crate::render::render_str;
 use crate::render::truthy;
-use crate::runbook::{Step, StepKind};
+use crate::runbook::{Runbook, Step, StepKind};
 use crate::store::{Incident, NewEvent, StepRun, StepStatus};
 
 /// The template context a step sees: inputs, incident, finished steps.
@@ -118,6 +118,7 @@ impl Engine {
         step: &Step,
         mut run: StepRun,
         ctx: Json,
+        rb: &Runbook,
     ) -> Result<StepRun, EngineError> {
         let id = inc.id.as_str();
         if run.status == StepStatus::Pending {
@@ -170,7 +171,7 @@ impl Engine {
                             .await
                     }
                     None => {
-                        self.action_step(inc, step, run, ctx, integration, action)
+                        self.action_step(inc, step, run, ctx, rb, integration, action)
                             .await
                     }
                 }
