@@ -109,6 +109,57 @@ pub fn register_helpers(hb: &mut Handlebars) {
     hb.register_helper("same", Box::new(same));
     hb.register_helper("plus_days", Box::new(plus_days));
     hb.register_helper("one_of", Box::new(one_of));
+    hb.register_helper("after", Box::new(after));
+}
+
+/// `{{after item.startDate incident.declared_at}}`: true when the first
+/// instant is later than the second. A missing first value is false (a
+/// send with no schedule is not scheduled later); text that is no instant
+/// fails the render, so a vendor's new format is an explained failure, not
+/// a silent "no".
+fn after(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let value = |i: usize| {
+        h.param(i)
+            .map(|p| p.value().clone())
+            .ok_or(RenderErrorReason::ParamNotFoundForIndex("after", i))
+    };
+    let (a, b) = (value(0)?, value(1)?);
+    let later = match (&a, &b) {
+        (Json::Null, _) => false,
+        _ => {
+            let (a, b) = (instant(&a, "after")?, instant(&b, "after")?);
+            a > b
+        }
+    };
+    out.write(if later { "true" } else { "false" })?;
+    Ok(())
+}
+
+/// An instant as vendors write one: RFC 3339, ISO 8601 with a `+0000`
+/// offset, Marketo's `2026-12-05T15:00:00Z+0000`, or Unix seconds.
+fn instant(
+    v: &Json,
+    helper: &'static str,
+) -> Result<chrono::DateTime<chrono::FixedOffset>, RenderErrorReason> {
+    let bad = || RenderErrorReason::Other(format!("{helper}: {v} is not a timestamp"));
+    match v {
+        Json::Number(n) => n
+            .as_i64()
+            .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+            .map(|t| t.fixed_offset())
+            .ok_or_else(bad),
+        Json::String(raw) => chrono::DateTime::parse_from_rfc3339(raw)
+            .or_else(|_| chrono::DateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%z"))
+            .or_else(|_| chrono::DateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%SZ%z"))
+            .map_err(|_| bad()),
+        _ => Err(bad()),
+    }
 }
 
 /// `{{one_of item.state "SCHEDULED" "SCHEDULED_AB"}}`: true when the first
@@ -416,6 +467,38 @@ mod tests {
             )
             .unwrap(),
             "2027-03-01T10:00:00Z"
+        );
+    }
+
+    #[test]
+    fn after_compares_instants_as_vendors_write_them() {
+        let r = |a: Json, b: Json| render_str("{{after a b}}", &json!({"a": a, "b": b}));
+        let declared = json!("2026-12-01T12:00:00+00:00");
+        // Marketo's own format, a later and an earlier send.
+        assert_eq!(
+            r(json!("2026-12-05T15:00:00Z+0000"), declared.clone()).unwrap(),
+            "true"
+        );
+        assert_eq!(
+            r(json!("2026-11-30T15:00:00Z+0000"), declared.clone()).unwrap(),
+            "false"
+        );
+        assert_eq!(
+            r(json!("2026-12-01T13:00:00+0100"), declared.clone()).unwrap(),
+            "false"
+        );
+        assert_eq!(r(json!(1_800_000_000), declared.clone()).unwrap(), "true");
+        assert_eq!(
+            r(Json::Null, declared.clone()).unwrap(),
+            "false",
+            "no schedule"
+        );
+        let e = r(json!("next Tuesday"), declared).unwrap_err();
+        assert!(e.0.contains("is not a timestamp"), "{e}");
+        // `#if` guards a field the vendor may leave out.
+        assert_eq!(
+            render_str("{{#if a.startDate}}x{{else}}none{{/if}}", &json!({"a": {}})).unwrap(),
+            "none"
         );
     }
 

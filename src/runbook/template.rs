@@ -39,6 +39,7 @@ pub const HELPERS: &[&str] = &[
     "same",
     "plus_days",
     "one_of",
+    "after",
 ];
 
 /// A variable the template reads, e.g. `inputs.tool` at line 1, column 8.

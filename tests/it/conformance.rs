@@ -88,9 +88,15 @@ const ALLOWED: &[(&str, &[&str], &str)] = &[
     ),
     (
         "marketo.list_programs",
-        &["simulate.body.result[].type"],
+        &["simulate.body.result[].type", "simulate.body.result[].status"],
         "the swagger enum (program, event, webinar, nurture) is not what the API answers: Adobe's \
-         Programs docs list and return Default, Event, Event with Webinar, Engagement, Email",
+         Programs docs list and return Default, Event, Event with Webinar, Engagement, Email; \
+         and a Default program answers status \"\" (Get Program by Id example, same page)",
+    ),
+    (
+        "marketo.get_program",
+        &["simulate.body.result[].type", "simulate.body.result[].status"],
+        "as marketo.list_programs (swagger enum default, event, webinar, nurture)",
     ),
     (
         "marketo.list_active_smart_campaigns",

@@ -306,6 +306,21 @@ fn assert_contained(d: &Drill, ads: bool) {
     assert_eq!(sfmc["Holiday countdown"], json!("ScheduledToPublish"));
     assert_eq!(sfmc["Spring re-engagement"], json!("Stopped"));
     assert_eq!(sfmc["Loyalty tiers (draft)"], json!("Draft"));
+    // Marketo email programs: approved ones scheduled after the declaration
+    // unapproved (their sends cancelled, left to a person to reschedule);
+    // the one already sent, the draft and the other program types as they
+    // were.
+    assert_eq!(
+        d.states("marketo", "programs", "name", "status"),
+        map(&[
+            ("Black Friday email", json!("unlocked")),
+            ("Always-on nurture", json!("on")),
+            ("October newsletter", json!("locked")),
+            ("Holiday gift guide (draft)", json!("unlocked")),
+            ("Webinar follow-up", json!("")),
+            ("Loyalty points reminder", json!("unlocked")),
+        ])
+    );
     // Marketo: a batch campaign cannot be deactivated, an inactive one stays.
     let mkto = d.states("marketo", "smart_campaigns", "name", "isActive");
     assert_eq!(mkto["Weekly digest - batch"], json!(true));
