@@ -61,7 +61,7 @@ pub async fn check(env: &Env, simulated: bool) -> anyhow::Result<ExitCode> {
         Ok(l) => l,
         Err(d) => return Ok(report_diagnostics(&d)),
     };
-    let (exec, _sim) = super::wiring::executor(env, &lib, !simulated).await?;
+    let (exec, _sim) = super::wiring::executor(env, &lib, !simulated, None).await?;
     let mut rows = Vec::new();
     let mut failed = false;
     for m in lib.catalog.manifests() {
@@ -140,7 +140,7 @@ pub async fn inventory(env: &Env, simulated: bool) -> anyhow::Result<ExitCode> {
     if registry.tools.is_empty() {
         eprintln!("note: no approved-tools registry at {} (config key approved_tools); everything is unknown", path.display());
     }
-    let (exec, _sim) = super::wiring::executor(env, &lib, !simulated).await?;
+    let (exec, _sim) = super::wiring::executor(env, &lib, !simulated, None).await?;
     let scan = crate::integrations::inventory::scan(&exec, &lib.catalog, &registry).await;
     if env.json {
         println!("{}", serde_json::to_string(&scan)?);

@@ -41,8 +41,8 @@ pub async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<ExitCode> 
         .unwrap_or_else(|| "127.0.0.1:8080".into());
     let store = Store::open(&env.data_dir)?;
 
-    let (live_exec, _) = super::wiring::executor(env, &lib, true).await?;
-    let (drill_exec, simulator) = super::wiring::executor(env, &lib, false).await?;
+    let (live_exec, _) = super::wiring::executor(env, &lib, true, None).await?;
+    let (drill_exec, simulator) = super::wiring::executor(env, &lib, false, Some(&store)).await?;
     let settings = Settings {
         drill: false,
         max_wait: Duration::from_secs(5),

@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use super::Env;
 use crate::engine::{Engine, Settings, SystemClock};
+use crate::integrations::simulator::{StoreKeeper, TenantKeeper};
 use crate::integrations::{Executor, Routing, Secrets, Simulator};
 use crate::library::Library;
 use crate::store::Store;
@@ -19,11 +20,13 @@ pub struct Wired {
     _simulator: Option<Simulator>,
 }
 
-/// An executor and, for simulated runs, the simulator it talks to.
+/// An executor and, for simulated runs, the simulator it talks to; with a
+/// store, the simulated platforms' state is kept in it.
 pub async fn executor(
     env: &Env,
     lib: &Library,
     live: bool,
+    store: Option<&Store>,
 ) -> anyhow::Result<(Arc<Executor>, Option<Simulator>)> {
     let mut simulator = None;
     let routing = if live {
@@ -45,7 +48,8 @@ pub async fn executor(
             simulated: false,
         }
     } else {
-        let sim = Simulator::start(&lib.catalog)
+        let keeper = store.map(|s| Arc::new(StoreKeeper(s.clone())) as Arc<dyn TenantKeeper>);
+        let sim = Simulator::start_keeping(&lib.catalog, keeper)
             .await
             .context("starting the built-in simulator")?;
         let r = sim.routing(&lib.catalog.secret_names());
@@ -65,7 +69,7 @@ pub async fn wire(
     drill: bool,
     max_wait: Duration,
 ) -> anyhow::Result<Wired> {
-    let (executor, simulator) = executor(env, &lib, live).await?;
+    let (executor, simulator) = executor(env, &lib, live, Some(&store)).await?;
     let settings = Settings {
         drill,
         max_wait,

@@ -80,7 +80,60 @@ struct Sim {
     manifests: BTreeMap<String, Arc<Manifest>>,
     calls: Mutex<BTreeMap<String, u64>>,
     tenants: Mutex<Tenants>,
+    keeper: Option<Arc<dyn TenantKeeper>>,
     addr: SocketAddr,
+}
+
+impl Sim {
+    /// A platform's state as a drill finds it: what the keeper kept of it,
+    /// or the manifest's tenant.
+    fn seed(&self, drill: &str, integration: &str) -> Result<Platform, String> {
+        if let Some(k) = &self.keeper {
+            if let Some(kept) = k.load(drill, integration)? {
+                return Ok(kept);
+            }
+        }
+        Ok(self
+            .manifests
+            .get(integration)
+            .map(|m| m.tenant.clone())
+            .unwrap_or_default())
+    }
+}
+
+/// One platform's state: collection -> objects.
+pub type Platform = BTreeMap<String, Vec<Json>>;
+
+/// Where simulated platforms' state outlives the process, so a drill
+/// resumed after a crash or a restart finds its platforms as it left them
+/// (a revoked grant stays revoked), not as they began.
+pub trait TenantKeeper: Send + Sync {
+    fn load(&self, drill: &str, integration: &str) -> Result<Option<Platform>, String>;
+    fn save(&self, drill: &str, integration: &str, platform: &Platform) -> Result<(), String>;
+}
+
+/// Simulated platforms kept in the incident store, so `quench resume` and
+/// a restarted daemon continue a drill against the state it left.
+pub struct StoreKeeper(pub crate::store::Store);
+
+impl TenantKeeper for StoreKeeper {
+    fn load(&self, drill: &str, integration: &str) -> Result<Option<Platform>, String> {
+        let why = |e: String| format!("reading drill {drill}'s {integration} from the store: {e}");
+        match self.0.simulated_platform(drill, integration) {
+            Ok(None) => Ok(None),
+            Ok(Some(v)) => serde_json::from_value(v)
+                .map(Some)
+                .map_err(|e| why(e.to_string())),
+            Err(e) => Err(why(e.to_string())),
+        }
+    }
+
+    fn save(&self, drill: &str, integration: &str, platform: &Platform) -> Result<(), String> {
+        let v = serde_json::to_value(platform).map_err(|e| e.to_string())?;
+        self.0
+            .put_simulated_platform(drill, integration, &v)
+            .map_err(|e| format!("keeping drill {drill}'s {integration} in the store: {e}"))
+    }
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -97,8 +150,17 @@ impl Drop for Simulator {
 }
 
 impl Simulator {
-    /// Binds 127.0.0.1 on a free port and starts serving.
+    /// Binds 127.0.0.1 on a free port and starts serving; platforms' state
+    /// lives in memory for as long as the simulator runs.
     pub async fn start(catalog: &Catalog) -> std::io::Result<Simulator> {
+        Self::start_keeping(catalog, None).await
+    }
+
+    /// As [`Simulator::start`], with platforms' state kept by `keeper`.
+    pub async fn start_keeping(
+        catalog: &Catalog,
+        keeper: Option<Arc<dyn TenantKeeper>>,
+    ) -> std::io::Result<Simulator> {
         let mut routes = Vec::new();
         let mut manifests = BTreeMap::new();
         for m in catalog.manifests() {
@@ -145,6 +207,7 @@ impl Simulator {
             manifests,
             calls: Mutex::new(BTreeMap::new()),
             tenants: Mutex::new(tenants),
+            keeper,
             addr,
         });
         let app = Router::new().fallback(answer).with_state(sim.clone());
@@ -219,23 +282,17 @@ impl Simulator {
 
     /// What a stateful platform holds now in one drill's tenant (empty for
     /// a platform simulated without a tenant).
-    pub fn tenant_of(&self, drill: &str, integration: &str) -> BTreeMap<String, Vec<Json>> {
+    pub fn tenant_of(&self, drill: &str, integration: &str) -> Platform {
         let key = (drill.to_string(), integration.to_string());
-        match self
+        let held = self
             .sim
             .tenants
             .lock()
             .expect("simulator tenants")
             .get(&key)
-        {
-            Some(t) => t.clone(),
-            None => self
-                .sim
-                .manifests
-                .get(integration)
-                .map(|m| m.tenant.clone())
-                .unwrap_or_default(),
-        }
+            .cloned();
+        held.or_else(|| self.sim.seed(drill, integration).ok())
+            .unwrap_or_default()
     }
 }
 
@@ -618,16 +675,62 @@ fn remove_path(obj: &mut Json, path: &str) {
 }
 
 fn stateful(sim: &Sim, action: &Action, e: &Effect, req: &Request<'_>) -> Response {
-    let integration = req.route.integration.as_str();
+    let key = (req.drill.to_string(), req.route.integration.clone());
     let mut tenants = sim.tenants.lock().expect("simulator tenants");
-    let platform = tenants
-        .entry((req.drill.to_string(), integration.to_string()))
-        .or_insert_with(|| {
-            sim.manifests
-                .get(integration)
-                .map(|m| m.tenant.clone())
-                .unwrap_or_default()
-        });
+    let platform = match tenants.entry(key.clone()) {
+        std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+        std::collections::btree_map::Entry::Vacant(v) => match sim.seed(&key.0, &key.1) {
+            Ok(t) => v.insert(t),
+            Err(why) => return unkept(&why),
+        },
+    };
+    let (answer, changed) = apply(action, e, req, platform);
+    if let Some(keeper) = &sim.keeper {
+        // Kept before the answer goes out: the engine records the effect
+        // only after it, and its commit flushes this write too.
+        let kept = if changed {
+            keeper.save(&key.0, &key.1, platform)
+        } else {
+            Ok(())
+        };
+        // The keeper holds it now: a long-running daemon's memory does not
+        // grow with every drill it ever ran.
+        tenants.remove(&key);
+        if let Err(why) = kept {
+            return unkept(&why);
+        }
+    }
+    drop(tenants);
+    match answer {
+        Answer::Page(found, status) => list_page(sim, action, e, req, found, status),
+        Answer::Done(r) => r,
+    }
+}
+
+fn unkept(why: &str) -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(
+            json!({"error": "tenant_unavailable", "message": format!("quench simulator: {why}")}),
+        ),
+    )
+        .into_response()
+}
+
+enum Answer {
+    /// The objects a list found, to be paged.
+    Page(Vec<Json>, StatusCode),
+    Done(Response),
+}
+
+/// Applies one request to a platform's state: what it answers, and whether
+/// the state changed.
+fn apply(
+    action: &Action,
+    e: &Effect,
+    req: &Request<'_>,
+    platform: &mut BTreeMap<String, Vec<Json>>,
+) -> (Answer, bool) {
     let resolve = |filter: &[(String, Vec<SimValue>)]| -> Vec<(String, Vec<Json>)> {
         filter
             .iter()
@@ -641,68 +744,67 @@ fn stateful(sim: &Sim, action: &Action, e: &Effect, req: &Request<'_>) -> Respon
         None => status.into_response(),
     };
     let objects = platform.entry(e.collection.clone()).or_default();
-    match e.op {
-        Op::List => {
-            let found: Vec<Json> = objects
-                .iter()
-                .filter(|o| matches(o, &filter))
-                .map(|o| summary(&shown(o), &e.fields))
-                .collect();
-            drop(tenants);
-            list_page(sim, action, e, req, found, status)
+    if e.op == Op::List {
+        let found = objects
+            .iter()
+            .filter(|o| matches(o, &filter))
+            .map(|o| summary(&shown(o), &e.fields))
+            .collect();
+        return (Answer::Page(found, status), false);
+    }
+    let id = e.id.as_ref().map(|v| req.value(v)).unwrap_or(Json::Null);
+    let at = objects
+        .iter()
+        .position(|o| matches(o, &filter) && lookup(o, &e.key).is_some_and(|k| same(k, &id)));
+    let Some(at) = at else {
+        let code = StatusCode::from_u16(e.missing).unwrap_or(StatusCode::NOT_FOUND);
+        let body = e.missing_body.clone().unwrap_or_else(|| {
+            json!({"error": "not_found", "message": format!("quench simulator: no {} with {} {id} in this tenant", e.collection, e.key)})
+        });
+        return (
+            Answer::Done((code, axum::Json(body)).into_response()),
+            false,
+        );
+    };
+    if e.op == Op::Delete {
+        objects.remove(at);
+        for c in &e.cascade {
+            let cf = resolve(&c.filter);
+            platform
+                .entry(c.collection.clone())
+                .or_default()
+                .retain(|o| !matches(o, &cf));
         }
-        Op::Update | Op::Delete => {
-            let id = e.id.as_ref().map(|v| req.value(v)).unwrap_or(Json::Null);
-            let at = objects.iter().position(|o| {
-                matches(o, &filter) && lookup(o, &e.key).is_some_and(|k| same(k, &id))
-            });
-            let Some(at) = at else {
-                let code = StatusCode::from_u16(e.missing).unwrap_or(StatusCode::NOT_FOUND);
-                let body = e.missing_body.clone().unwrap_or_else(|| {
-                    json!({"error": "not_found", "message": format!("quench simulator: no {} with {} {id} in this tenant", e.collection, e.key)})
-                });
-                return (code, axum::Json(body)).into_response();
-            };
-            if e.op == Op::Delete {
-                objects.remove(at);
-                for c in &e.cascade {
-                    let cf = resolve(&c.filter);
-                    platform
-                        .entry(c.collection.clone())
-                        .or_default()
-                        .retain(|o| !matches(o, &cf));
-                }
-                return static_body();
-            }
-            for (field, v) in &e.set {
-                set_path(&mut objects[at], field, req.value(v));
-            }
-            let obj = shown(&objects[at]);
-            for c in &e.cascade {
-                let cf = resolve(&c.filter);
-                for o in platform
-                    .entry(c.collection.clone())
-                    .or_default()
-                    .iter_mut()
-                    .filter(|o| matches(o, &cf))
-                {
-                    for (field, v) in &c.set {
-                        set_path(o, field, req.value(v));
-                    }
-                }
-            }
-            match &e.answer {
-                None if status == StatusCode::NO_CONTENT => status.into_response(),
-                None => static_body(),
-                Some(p) if p.is_empty() => (status, axum::Json(obj)).into_response(),
-                Some(p) => {
-                    let mut body = json!({});
-                    set_path(&mut body, p, obj);
-                    (status, axum::Json(body)).into_response()
-                }
+        return (Answer::Done(static_body()), true);
+    }
+    for (field, v) in &e.set {
+        set_path(&mut objects[at], field, req.value(v));
+    }
+    let obj = shown(&objects[at]);
+    for c in &e.cascade {
+        let cf = resolve(&c.filter);
+        for o in platform
+            .entry(c.collection.clone())
+            .or_default()
+            .iter_mut()
+            .filter(|o| matches(o, &cf))
+        {
+            for (field, v) in &c.set {
+                set_path(o, field, req.value(v));
             }
         }
     }
+    let answer = match &e.answer {
+        None if status == StatusCode::NO_CONTENT => status.into_response(),
+        None => static_body(),
+        Some(p) if p.is_empty() => (status, axum::Json(obj)).into_response(),
+        Some(p) => {
+            let mut body = json!({});
+            set_path(&mut body, p, obj);
+            (status, axum::Json(body)).into_response()
+        }
+    };
+    (Answer::Done(answer), true)
 }
 
 /// Whether an object's fields equal one of the values each filter allows.

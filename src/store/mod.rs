@@ -59,6 +59,8 @@ pub struct Store {
     events: sled::Tree,
     notices: sled::Tree,
     meta: sled::Tree,
+    /// Simulated platforms' state per drill (drill, integration).
+    simulated: sled::Tree,
 }
 
 fn key(parts: &[&str]) -> Vec<u8> {
@@ -163,6 +165,7 @@ impl Store {
             events: db.open_tree("events")?,
             notices: db.open_tree("notices")?,
             meta: db.open_tree("meta")?,
+            simulated: db.open_tree("simulated")?,
             db,
             gate: Default::default(),
         })
@@ -479,6 +482,34 @@ impl Store {
             Some(v) => Ok(Some(dec(&k, &v)?)),
             None => Ok(None),
         }
+    }
+
+    /// What a drill's simulated platform holds, as the simulator last left
+    /// it.
+    pub fn simulated_platform(
+        &self,
+        drill: &str,
+        integration: &str,
+    ) -> Result<Option<serde_json::Value>> {
+        let k = key(&[drill, integration]);
+        match self.simulated.get(&k)? {
+            Some(v) => Ok(Some(dec(&k, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Keeps a drill's simulated platform. Not flushed here: the simulator
+    /// writes it before answering, and the engine's commit of the call's
+    /// outcome, which comes after, flushes it with everything else.
+    pub fn put_simulated_platform(
+        &self,
+        drill: &str,
+        integration: &str,
+        platform: &serde_json::Value,
+    ) -> Result<()> {
+        self.simulated
+            .insert(key(&[drill, integration]), enc(platform))?;
+        Ok(())
     }
 
     pub fn snapshot(&self, id: &str) -> Result<Snapshot> {

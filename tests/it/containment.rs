@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use quench::engine::{Decision, Declaration, Engine, FakeClock, Resolution, Settings};
+use quench::integrations::simulator::StoreKeeper;
 use quench::integrations::{Executor, Simulator};
 use quench::library::Library;
 use quench::store::{IncidentStatus, StepStatus, Store};
@@ -19,6 +20,7 @@ struct Drill {
     engine: Engine,
     sim: Simulator,
     store: Store,
+    auto: bool,
     /// The incident whose tenant the assertions read.
     id: std::sync::Mutex<String>,
     _dir: tempfile::TempDir,
@@ -29,13 +31,22 @@ const LEGAL: &str = "U0LEGAL1";
 const MOPS: &str = "U0MOPS01";
 
 async fn drill(auto: bool) -> Drill {
-    tls();
     let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    build(auto, store, dir).await
+}
+
+/// An engine and a simulator over `store`, which keeps the simulated
+/// platforms as `quench drill` does.
+async fn build(auto: bool, store: Store, dir: tempfile::TempDir) -> Drill {
+    tls();
     let lib = Arc::new(Library::load(&Default::default()).unwrap());
-    let sim = Simulator::start(&lib.catalog).await.unwrap();
+    let keeper = Arc::new(StoreKeeper(store.clone()));
+    let sim = Simulator::start_keeping(&lib.catalog, Some(keeper))
+        .await
+        .unwrap();
     let exec =
         Arc::new(Executor::new(&lib.catalog, sim.routing(&lib.catalog.secret_names())).unwrap());
-    let store = Store::open(&dir.path().join("store")).unwrap();
     let roles = [
         ("responder", RESPONDER),
         ("legal", LEGAL),
@@ -62,12 +73,30 @@ async fn drill(auto: bool) -> Drill {
         engine,
         sim,
         store,
+        auto,
         id: Default::default(),
         _dir: dir,
     }
 }
 
 impl Drill {
+    /// A new engine and simulator on the same store, as after a crash or a
+    /// daemon restart.
+    async fn restart(self) -> Drill {
+        let Drill {
+            engine,
+            sim,
+            store,
+            auto,
+            id,
+            _dir,
+        } = self;
+        drop((engine, sim));
+        let d = build(auto, store, _dir).await;
+        *d.id.lock().unwrap() = id.into_inner().unwrap();
+        d
+    }
+
     async fn declare(&self, inputs: &[&str]) -> String {
         let lib = self.engine.library();
         let lr = lib.runbook("shadow-ai-exposure").unwrap();
@@ -563,6 +592,20 @@ async fn a_drill_contains_the_tool_on_every_platform_and_recovery_restores_only_
     assert_paused_sends(&d, true);
 }
 
+/// Every approval yes, every manual task done.
+fn yes_to_everything(step: &str) -> Decision {
+    match step {
+        s if s.starts_with("confirm-")
+            || s.ends_with("-approval")
+            || s == "approve-resume"
+            || s == "inadvertent-disclosure" =>
+        {
+            Decision::Approve
+        }
+        _ => Decision::Done,
+    }
+}
+
 /// Runs the incident, answering every person's step as `answer` says,
 /// until it ends.
 async fn run_with_people(d: &Drill, id: &str, answer: impl Fn(&str) -> Decision) -> IncidentStatus {
@@ -608,18 +651,37 @@ async fn run_with_people(d: &Drill, id: &str, answer: impl Fn(&str) -> Decision)
 }
 
 #[tokio::test]
+async fn a_drill_resumed_after_a_restart_finds_its_platforms_as_it_left_them() {
+    let d = drill(false).await;
+    let id = d.declare(&["tool=ChatGPT"]).await;
+    // Up to the first decisions: what needs nobody has been contained.
+    assert_eq!(d.engine.run(&id).await.unwrap(), IncidentStatus::Waiting);
+    let grants = |d: &Drill| -> usize {
+        d.objects("google-workspace", "tokens")
+            .iter()
+            .filter(|t| t["displayText"] == "ChatGPT")
+            .count()
+    };
+    assert_eq!(grants(&d), 0);
+    let d = d.restart().await;
+    assert_eq!(
+        grants(&d),
+        0,
+        "the restarted simulator brought the grants back"
+    );
+    let status = run_with_people(&d, &id, yes_to_everything).await;
+    // Every verification re-read the platforms as the first run left them.
+    assert_eq!(status, IncidentStatus::Completed);
+    assert_contained(&d, false);
+}
+
+#[tokio::test]
 async fn a_no_to_recovery_leaves_everything_contained_and_paused() {
     let d = drill(false).await;
     let id = d.declare(&["tool=ChatGPT", "pause_ads=true"]).await;
     let status = run_with_people(&d, &id, |step| match step {
         "approve-resume" => Decision::Reject,
-        s if s.starts_with("confirm-")
-            || s.ends_with("-approval")
-            || s == "inadvertent-disclosure" =>
-        {
-            Decision::Approve
-        }
-        _ => Decision::Done,
+        s => yes_to_everything(s),
     })
     .await;
     assert_eq!(status, IncidentStatus::Completed);
