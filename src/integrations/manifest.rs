@@ -816,7 +816,19 @@ fn read_action(
             status: ok.first().copied().unwrap_or(200),
             ..Default::default()
         },
-        Some(v) => read_simulate(c, &p.key("simulate"), v, &ok, &already_done),
+        Some(v) => read_simulate(
+            c,
+            &p.key("simulate"),
+            v,
+            &ok,
+            &already_done,
+            &Sent {
+                path: &path,
+                query: &query,
+                form: &form,
+                body: body.as_ref(),
+            },
+        ),
     };
     Some(Action {
         name: name.to_string(),
@@ -1147,7 +1159,60 @@ fn read_paginate(c: &mut Checker, p: &YPath, v: &Value) -> Option<Paginate> {
     Some(pg)
 }
 
-fn read_simulate(c: &mut Checker, p: &YPath, v: &Value, ok: &[u16], done: &[u16]) -> Simulate {
+/// What an action sends, for checking what its `simulate` reads of the
+/// request: a name the request never carries resolves to nothing, and a
+/// delete of "nothing" answers not-found, which counts as already done.
+struct Sent<'a> {
+    path: &'a str,
+    query: &'a BTreeMap<String, String>,
+    form: &'a BTreeMap<String, String>,
+    body: Option<&'a Json>,
+}
+
+impl Sent<'_> {
+    /// Why `value` names nothing the request carries, if it does not.
+    fn lacks(&self, value: &SimValue) -> Option<String> {
+        let keys = |m: &BTreeMap<String, String>| {
+            let k: Vec<&str> = m.keys().map(String::as_str).collect();
+            if k.is_empty() {
+                "none".to_string()
+            } else {
+                k.join(", ")
+            }
+        };
+        match value {
+            SimValue::Literal(_) => None,
+            SimValue::Path(n) => (!self.path.contains(&format!("with.{n}}}}}")))
+                .then(|| format!("the path \"{}\" has no {{{{with.{n}}}}}", self.path)),
+            SimValue::Query(n) | SimValue::Quoted(n) => (!self.query.contains_key(n)).then(|| {
+                format!(
+                    "the action sends no query parameter \"{n}\" (it sends: {})",
+                    keys(self.query)
+                )
+            }),
+            SimValue::Form(n) => (!self.form.contains_key(n)).then(|| {
+                format!(
+                    "the action sends no form field \"{n}\" (it sends: {})",
+                    keys(self.form)
+                )
+            }),
+            SimValue::Body(n) => match self.body {
+                Some(b) if crate::render::lookup(b, n).is_some() => None,
+                Some(_) => Some(format!("the action's body has no \"{n}\"")),
+                None => Some("the action sends no body".into()),
+            },
+        }
+    }
+}
+
+fn read_simulate(
+    c: &mut Checker,
+    p: &YPath,
+    v: &Value,
+    ok: &[u16],
+    done: &[u16],
+    sent: &Sent<'_>,
+) -> Simulate {
     let Some(m) = c.map(p, v, "`simulate`", &simulate_keys(), &[]).cloned() else {
         return Simulate::default();
     };
@@ -1170,11 +1235,16 @@ fn read_simulate(c: &mut Checker, p: &YPath, v: &Value, ok: &[u16], done: &[u16]
             .get("headers")
             .map(|v| string_map(c, &p.key("headers"), v, "`simulate.headers`"))
             .unwrap_or_default(),
-        effect: read_effect(c, p, &m),
+        effect: read_effect(c, p, &m, sent),
     }
 }
 
-fn read_effect(c: &mut Checker, p: &YPath, m: &serde_yaml::Mapping) -> Option<Effect> {
+fn read_effect(
+    c: &mut Checker,
+    p: &YPath,
+    m: &serde_yaml::Mapping,
+    sent: &Sent<'_>,
+) -> Option<Effect> {
     let ops: Vec<(Op, &str)> = [
         (Op::List, "list"),
         (Op::Update, "update"),
@@ -1230,6 +1300,17 @@ fn read_effect(c: &mut Checker, p: &YPath, m: &serde_yaml::Mapping) -> Option<Ef
             },
             other => SimValue::Literal(yaml_to_json(other)),
         }
+    };
+    let value = |c: &mut Checker, at: &YPath, v: &Value| -> SimValue {
+        let read = value(c, at, v);
+        if let Some(why) = sent.lacks(&read) {
+            c.error_hint(
+                at,
+                format!("`simulate` reads {}, but {why}", v.as_str().unwrap_or("")),
+                "name a part of the request this action sends",
+            );
+        }
+        read
     };
     let id = m.get("id").map(|v| value(c, &p.key("id"), v));
     if op != Op::List && id.is_none() {

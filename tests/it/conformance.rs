@@ -1570,6 +1570,22 @@ fn check_runbook(lib: &Library, rb: &Runbook, chosen: &HashMap<String, Op>, repo
             .and_then(|src| rb.step(src)?.for_each.as_deref())
             .and_then(|fe| Some((fe, list(fe)?)));
         check_reads(&who, &templates, iterated, parent, &step_output, report);
+        // A verification's templates read each item the step re-read.
+        if let Some(v) = &s.verify {
+            let mut texts = vec![("verify.remains".to_string(), v.remains.clone())];
+            texts.extend(
+                v.shows
+                    .iter()
+                    .map(|t| ("verify.shows".to_string(), t.clone())),
+            );
+            texts.extend(
+                v.label
+                    .iter()
+                    .map(|t| ("verify.label".to_string(), t.clone())),
+            );
+            let reread = step_output(&s.id).map(|o| ("what it re-reads", o));
+            check_reads(&who, &texts, reread, None, &step_output, report);
+        }
     }
 }
 

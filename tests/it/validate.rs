@@ -1047,6 +1047,11 @@ actions:
     method: PATCH
     path: \"/flows/{{with.id}}\"
     simulate: { update: flows, set: { status: request.header.x } }
+  delete:
+    method: DELETE
+    path: \"/flows/{{with.id}}\"
+    query: { force: \"true\" }
+    simulate: { delete: flows, id: request.path.flow_id, where: { status: request.query.state, owner: request.body.owner } }
 ";
     check_manifest(
         "acme.yaml",
@@ -1058,8 +1063,21 @@ actions:
             "  hint: for example id: request.path.flow_id",
             "acme.yaml:15:47: error: unknown request part in \"request.header.x\"",
             "  hint: use request.path.NAME, request.body.PATH, request.form.NAME, request.query.NAME or request.quoted.NAME",
+            "acme.yaml:20:36: error: `simulate` reads request.path.flow_id, but the path \"/flows/{{with.id}}\" has no {{with.flow_id}}",
+            "  hint: name a part of the request this action sends",
+            "acme.yaml:20:75: error: `simulate` reads request.query.state, but the action sends no query parameter \"state\" (it sends: force)",
+            "  hint: name a part of the request this action sends",
+            "acme.yaml:20:103: error: `simulate` reads request.body.owner, but the action sends no body",
+            "  hint: name a part of the request this action sends",
         ],
-        &["{ list: flow", "{ update: flows", "request.header.x"],
+        &[
+            "{ list: flow",
+            "{ update: flows",
+            "request.header.x",
+            "request.path.flow_id",
+            "request.query.state",
+            "request.body.owner",
+        ],
     );
 }
 
