@@ -164,7 +164,7 @@ pub async fn run(env: &Env, args: DrillArgs, drill: bool) -> anyhow::Result<Exit
         let ttc = report["time_to_contain_ms"]
             .as_i64()
             .map(|ms| crate::engine::duration_text(Duration::from_millis(ms.max(0) as u64)))
-            .unwrap_or_else(|| "-".into());
+            .unwrap_or_else(|| "not reached".into());
         let platforms = report["verification"]
             .as_array()
             .cloned()

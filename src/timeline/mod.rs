@@ -13,13 +13,14 @@ use std::collections::BTreeMap;
 use crate::store::{Incident, NoticeDraft, Snapshot, StepRun, StepStatus, TimelineEvent};
 
 /// Milliseconds from declaration to the end of the last `contain` step,
-/// once every contain step is final.
+/// once every contain step is final; none when one failed (not contained).
 pub fn time_to_contain_ms(rb: &Runbook, snap: &Snapshot) -> Option<i64> {
     phase_done_at(rb, snap, Phase::Contain)
         .map(|t| (t - snap.incident.declared_at).num_milliseconds())
 }
 
-/// Milliseconds from declaration to the end of the last `notify` step.
+/// Milliseconds from declaration to the end of the last `notify` step;
+/// none while one is open or when one failed.
 pub fn time_to_notify_ms(rb: &Runbook, snap: &Snapshot) -> Option<i64> {
     phase_done_at(rb, snap, Phase::Notify)
         .map(|t| (t - snap.incident.declared_at).num_milliseconds())
@@ -31,7 +32,9 @@ fn phase_done_at(rb: &Runbook, snap: &Snapshot, phase: Phase) -> Option<DateTime
     for s in rb.steps.iter().filter(|s| s.phase == Some(phase)) {
         any = true;
         let r = snap.steps.get(&s.id)?;
-        if !r.status.is_final() {
+        // A failed step (a verification that found the tool's access left,
+        // a revocation that gave up) means the phase never got there.
+        if !r.status.is_final() || r.status == StepStatus::Failed {
             return None;
         }
         last = last.max(r.finished_at);

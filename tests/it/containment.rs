@@ -738,6 +738,16 @@ async fn a_no_to_an_irreversible_step_leaves_the_platform_unverified_and_recover
     })
     .await;
     assert_eq!(status, IncidentStatus::Failed);
+    // Not contained, so no time to contain.
+    let lib = d.engine.library();
+    let rb = lib.runbook("shadow-ai-exposure").unwrap().runbook;
+    let report = quench::timeline::report(&rb, &d.store.snapshot(&id).unwrap());
+    assert_eq!(
+        report["time_to_contain_ms"],
+        Json::Null,
+        "{}",
+        report["time_to_contain_ms"]
+    );
     // Restricted but still installed: the re-read says so, by name.
     let run = d.store.step_run(&id, "verify-slack-installed").unwrap();
     assert_eq!(run.status, StepStatus::Failed);
