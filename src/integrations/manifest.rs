@@ -215,6 +215,21 @@ pub struct Action {
     /// answer when it is empty (Google's JSON convention). Without this, a
     /// missing list is a failure, never a silent "nothing found".
     pub omit_empty: bool,
+    /// Changes nothing although the method is not GET (Google Ads
+    /// `googleAds:search`): a plan may send it.
+    pub read: bool,
+    /// The permissions the vendor documents for this call (OAuth scopes,
+    /// key scopes, admin roles), to name what a 401/403 lacks and what a
+    /// real incident's credentials need.
+    pub scopes: Vec<String>,
+}
+
+impl Action {
+    /// Whether sending it changes nothing on the platform: GETs, and
+    /// actions marked `read: true`.
+    pub fn reads(&self) -> bool {
+        self.method == reqwest::Method::GET || self.read
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -331,6 +346,8 @@ const ACTION_KEYS: &[&str] = &[
     "timeout",
     "max_response_bytes",
     "omit_empty",
+    "read",
+    "scopes",
 ];
 const AUTH_KINDS: &[&str] = &["bearer", "basic", "header", "oauth2"];
 const OAUTH_KEYS: &[&str] = &["token_url", "method", "send_as", "params", "jwt"];
@@ -803,6 +820,29 @@ fn read_action(
             "name it with `output:` or `paginate.items`",
         );
     }
+    let read = m
+        .get("read")
+        .and_then(|v| c.boolean(&p.key("read"), v, "`read`"))
+        .unwrap_or(false);
+    if read && method != reqwest::Method::POST {
+        let (msg, hint) = if method == reqwest::Method::GET {
+            (
+                "`read: true` on a GET, which is a read already".to_string(),
+                "remove `read: true`",
+            )
+        } else {
+            (
+                format!("`read: true` on a {method}, which changes state"),
+                "only a POST the vendor documents as a read (a search, a query) may say `read: true`; a plan never sends this action",
+            )
+        };
+        c.error_hint(&p.key("read"), msg, hint);
+    }
+    let read = read && method == reqwest::Method::POST;
+    let scopes = m
+        .get("scopes")
+        .and_then(|v| c.string_list(&p.key("scopes"), v, "`scopes`"))
+        .unwrap_or_default();
     let example = m.get("example").map(yaml_to_json);
     if example.is_some() && !m.contains_key("docs") {
         c.error_hint(
@@ -883,6 +923,8 @@ fn read_action(
         manual,
         limits: read_limits(c, p, &m),
         omit_empty,
+        read,
+        scopes,
     })
 }
 

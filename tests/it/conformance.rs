@@ -925,12 +925,60 @@ fn check_manifest(m: &Manifest, table: &BTreeSet<Row>, report: &mut Report) -> H
         }
         let (op, found) = best.expect("at least one candidate");
         report.problems.extend(found);
+        if a.read {
+            if let Some(why) = not_a_read(&op) {
+                report.problem(
+                    &who,
+                    "read",
+                    format!("{who}: says `read: true`, but {} {why}", op.desc()),
+                );
+            }
+        }
         if let Some(n) = optional_list(who.as_str(), a, &op) {
             report.notes.insert(n);
         }
         chosen.insert(who, op);
     }
     chosen
+}
+
+/// Why a spec operation is not documented as a read (a plan may send an
+/// action marked `read: true`): its summary or description must say it
+/// returns, lists, searches or gets, and nothing that changes state.
+fn not_a_read(op: &Op) -> Option<String> {
+    let text = format!(
+        "{} {}",
+        op.op["summary"].as_str().unwrap_or(""),
+        op.op["description"].as_str().unwrap_or("")
+    );
+    let lower = text.to_lowercase();
+    let reads = [
+        "return", "retriev", "list", "search", "get ", "gets ", "query", "read",
+    ];
+    let writes = [
+        "create",
+        "update",
+        "delete",
+        "remove",
+        "mutate",
+        "modif",
+        "change",
+        "cancel",
+        "unschedule",
+        "pause",
+        "revoke",
+        "send",
+    ];
+    if let Some(w) = writes.iter().find(|w| lower.contains(*w)) {
+        return Some(format!(
+            "is documented as changing state (\"{w}\" in \"{}\")",
+            text.trim()
+        ));
+    }
+    if !reads.iter().any(|r| lower.contains(r)) {
+        return Some(format!("is not documented as a read (\"{}\")", text.trim()));
+    }
+    None
 }
 
 /// A note when the list an action hands on is optional in the spec: a
@@ -1765,6 +1813,41 @@ fn a_wrong_manifest_is_reported_by_action_field_and_operation() {
         .collect();
     assert!(fields.contains(&("klaviyo.list_api_keys", "inventory.name")));
     assert!(fields.contains(&("klaviyo.enable_api_key", "data.attributes.status")));
+}
+
+/// A state-changing POST that claims to be a read.
+const WRONG_READ: &str = r#"
+name: mailchimp
+base_url: "https://{{secrets.MAILCHIMP_DC}}.api.mailchimp.com/3.0"
+auth: { basic: { username: quench, password: "{{secrets.MAILCHIMP_API_KEY}}" } }
+actions:
+  unschedule_campaign:
+    method: POST
+    path: "/campaigns/{{with.campaign_id}}/actions/unschedule"
+    read: true
+    ok: [204]
+    simulate: { status: 204 }
+"#;
+
+#[test]
+fn a_state_changing_post_marked_read_is_reported() {
+    if !catalog::specs_root().is_dir() {
+        println!("note: no ../shared/specs; skipped");
+        return;
+    }
+    let m = quench::integrations::manifest::load("mailchimp.yaml", WRONG_READ)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut report = Report::default();
+    check_manifest(&m, &catalog::read_table(), &mut report);
+    let all: Vec<&str> = report.problems.iter().map(|p| p.text.as_str()).collect();
+    assert!(
+        all.iter().any(
+            |t| t.starts_with("mailchimp.unschedule_campaign: says `read: true`, but ")
+                && t.contains("postCampaignsIdActionsUnschedule")
+                && t.contains("is documented as changing state")
+        ),
+        "{all:#?}"
+    );
 }
 
 /// An action with no spec operation but a documented example, which reads

@@ -1082,6 +1082,38 @@ actions:
 }
 
 #[test]
+fn read_true_is_refused_where_the_method_changes_state() {
+    let src = "\
+name: acme
+base_url: https://acme.example
+actions:
+  search:
+    method: POST
+    path: /search
+    read: true
+  drop:
+    method: DELETE
+    path: /things
+    read: true
+  list:
+    method: GET
+    path: /things
+    read: true
+";
+    check_manifest(
+        "acme.yaml",
+        src,
+        &[
+            "acme.yaml:11:11: error: `read: true` on a DELETE, which changes state",
+            "  hint: only a POST the vendor documents as a read (a search, a query) may say `read: true`; a plan never sends this action",
+            "acme.yaml:15:11: error: `read: true` on a GET, which is a read already",
+            "  hint: remove `read: true`",
+        ],
+        &["true", "true"],
+    );
+}
+
+#[test]
 fn verify_needs_an_action_and_reads_known_things() {
     let src = "\
 version: 1
