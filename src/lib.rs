@@ -11,6 +11,7 @@
 //! - [`store`]: the sled store: incidents, step runs, timeline events, notices.
 //! - [`notices`]: notice templates and drafting.
 //! - [`timeline`]: KPIs and renderers (text, markdown, json, html).
+//! - [`plan`]: read-only runs (`drill --plan`) and their reports.
 //! - [`server`]: the daemon: REST API, pages, metrics, incident drivers.
 //! - [`slack`]: slash commands, buttons and incident threads in Slack.
 //! - [`library`]: everything bundled or configured, validated together.
@@ -23,6 +24,7 @@ pub mod engine;
 pub mod integrations;
 pub mod library;
 pub mod notices;
+pub mod plan;
 pub mod render;
 pub mod runbook;
 pub mod server;

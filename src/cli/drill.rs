@@ -37,6 +37,95 @@ pub struct DrillArgs {
     /// of running it here; the token comes from api_token_env (QUENCH_API_TOKEN).
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
+    /// A read-only run on the live platforms: what the runbook would
+    /// revoke, pause and uninstall, and what a real incident would lack.
+    /// Reads are sent; no write ever is.
+    #[arg(long, conflicts_with_all = ["live", "server"])]
+    pub plan: bool,
+    /// With --plan: plan against the built-in simulator instead.
+    #[arg(long, requires = "plan")]
+    pub simulated: bool,
+    /// With --plan: how to print the report (--json prints JSON too).
+    #[arg(long, value_enum, default_value = "text", requires = "plan")]
+    pub format: PlanFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+/// The library, the runbook and its typed inputs; Err: the exit code
+/// after the problem was printed.
+fn load(
+    env: &Env,
+    args: &DrillArgs,
+) -> Result<
+    (
+        Arc<crate::library::Library>,
+        crate::library::LoadedRunbook,
+        Json,
+    ),
+    ExitCode,
+> {
+    let lib = match env.library() {
+        Ok(l) => Arc::new(l),
+        Err(d) => return Err(report_diagnostics(&d)),
+    };
+    let loaded = match lib.runbook(&args.runbook) {
+        Ok(r) => r,
+        Err(d) => return Err(report_diagnostics(&d)),
+    };
+    match inputs::parse(&loaded.runbook, &args.inputs) {
+        Ok(i) => Ok((lib, loaded, i)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// `drill RUNBOOK --plan`: a read-only run; the report is kept in the store.
+pub async fn plan(env: &Env, args: DrillArgs) -> anyhow::Result<ExitCode> {
+    let (lib, loaded, inputs) = match load(env, &args) {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let store = Store::open(&env.data_dir)?;
+    let (executor, _simulator) = super::wiring::plan_executor(env, &lib, !args.simulated).await?;
+    let settings = super::wiring::settings(env, false, args.max_wait)?;
+    let target = if args.simulated {
+        crate::plan::Target::Simulator
+    } else {
+        crate::plan::Target::Live
+    };
+    let report = crate::plan::run(
+        &store,
+        lib,
+        executor,
+        settings,
+        crate::plan::PlanRequest {
+            runbook: &loaded,
+            inputs,
+            by: super::people::default_actor(),
+            target,
+        },
+    )
+    .await?;
+    match (env.json, args.format) {
+        (true, _) | (_, PlanFormat::Json) => println!("{}", serde_json::to_string(&report)?),
+        (_, PlanFormat::Markdown) => print!("{}", crate::plan::report::render_markdown(&report)),
+        (_, PlanFormat::Text) => print!("{}", crate::plan::report::render_text(&report)),
+    }
+    // An incomplete plan (a platform that could not be read) is not a
+    // rehearsal anyone should rely on.
+    Ok(if report["status"] == "complete" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// `declare --server URL` (and `drill --server URL`): the daemon holds the
@@ -104,20 +193,9 @@ fn parse_wait(s: &str) -> Result<Duration, String> {
 /// `drill` (simulated unless --live, people steps automatic) or `declare`
 /// (a real incident: live platforms, people steps wait for people).
 pub async fn run(env: &Env, args: DrillArgs, drill: bool) -> anyhow::Result<ExitCode> {
-    let lib = match env.library() {
-        Ok(l) => Arc::new(l),
-        Err(d) => return Ok(report_diagnostics(&d)),
-    };
-    let loaded = match lib.runbook(&args.runbook) {
-        Ok(r) => r,
-        Err(d) => return Ok(report_diagnostics(&d)),
-    };
-    let inputs = match inputs::parse(&loaded.runbook, &args.inputs) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(2));
-        }
+    let (lib, loaded, inputs) = match load(env, &args) {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
     };
     let store = Store::open(&env.data_dir)?;
     let wired = super::wiring::wire(

@@ -252,10 +252,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate { paths } => validate::run(&env, &paths),
         Command::Drill(args) => match args.server.clone() {
             Some(url) => drill::declare_remote(&env, args, &url, true).await,
+            None if args.plan => drill::plan(&env, args).await,
             None => drill::run(&env, args, true).await,
         },
         Command::Declare(args) => match args.server.clone() {
             Some(url) => drill::declare_remote(&env, args, &url, false).await,
+            None if args.plan => {
+                eprintln!("error: a plan is a rehearsal, not an incident: run `quench drill RUNBOOK --plan`");
+                Ok(std::process::ExitCode::from(2))
+            }
             None => drill::run(&env, args, false).await,
         },
         Command::Serve { listen, .. } => serve::run(&env, listen).await,

@@ -43,13 +43,7 @@ pub async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<ExitCode> 
 
     let (live_exec, _) = super::wiring::executor(env, &lib, true, None).await?;
     let (drill_exec, simulator) = super::wiring::executor(env, &lib, false, Some(&store)).await?;
-    let settings = Settings {
-        drill: false,
-        max_wait: Duration::from_secs(5),
-        organization: env.config.organization_json(),
-        roles: env.config.roles.clone(),
-        registry: env.registry().map_err(|d| anyhow::anyhow!("{d}"))?,
-    };
+    let settings = super::wiring::settings(env, false, Duration::from_secs(5))?;
     let live = Engine::new(
         store,
         live_exec,

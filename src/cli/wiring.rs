@@ -28,6 +28,32 @@ pub async fn executor(
     live: bool,
     store: Option<&Store>,
 ) -> anyhow::Result<(Arc<Executor>, Option<Simulator>)> {
+    let (routing, simulator) = routing(env, lib, live, store).await?;
+    let executor =
+        Arc::new(Executor::new(&lib.catalog, routing).context("building the HTTP client")?);
+    Ok((executor, simulator))
+}
+
+/// An executor for a plan: it sends reads only and refuses every write.
+pub async fn plan_executor(
+    env: &Env,
+    lib: &Library,
+    live: bool,
+) -> anyhow::Result<(Arc<Executor>, Option<Simulator>)> {
+    // A plan changes nothing, so the simulator needs no keeper.
+    let (mut routing, simulator) = routing(env, lib, live, None).await?;
+    routing.read_only = true;
+    let executor =
+        Arc::new(Executor::new(&lib.catalog, routing).context("building the HTTP client")?);
+    Ok((executor, simulator))
+}
+
+async fn routing(
+    env: &Env,
+    lib: &Library,
+    live: bool,
+    store: Option<&Store>,
+) -> anyhow::Result<(Routing, Option<Simulator>)> {
     let mut simulator = None;
     let routing = if live {
         let file = env
@@ -46,6 +72,7 @@ pub async fn executor(
             token_urls: pick(|o| o.token_url.clone()),
             secrets: Secrets::resolve(&lib.catalog.secret_names(), &file),
             simulated: false,
+            read_only: false,
         }
     } else {
         let keeper = store.map(|s| Arc::new(StoreKeeper(s.clone())) as Arc<dyn TenantKeeper>);
@@ -56,9 +83,7 @@ pub async fn executor(
         simulator = Some(sim);
         r
     };
-    let executor =
-        Arc::new(Executor::new(&lib.catalog, routing).context("building the HTTP client")?);
-    Ok((executor, simulator))
+    Ok((routing, simulator))
 }
 
 pub async fn wire(
@@ -70,17 +95,23 @@ pub async fn wire(
     max_wait: Duration,
 ) -> anyhow::Result<Wired> {
     let (executor, simulator) = executor(env, &lib, live, Some(&store)).await?;
-    let settings = Settings {
+    let settings = settings(env, drill, max_wait)?;
+    let engine = Engine::new(store, executor, Arc::new(SystemClock), lib, settings);
+    Ok(Wired {
+        engine,
+        _simulator: simulator,
+    })
+}
+
+/// The engine's settings from the config.
+pub fn settings(env: &Env, drill: bool, max_wait: Duration) -> anyhow::Result<Settings> {
+    Ok(Settings {
         drill,
         max_wait,
         organization: env.config.organization_json(),
         roles: env.config.roles.clone(),
         registry: env.registry().map_err(|d| anyhow::anyhow!("{d}"))?,
-    };
-    let engine = Engine::new(store, executor, Arc::new(SystemClock), lib, settings);
-    Ok(Wired {
-        engine,
-        _simulator: simulator,
+        plan: false,
     })
 }
 

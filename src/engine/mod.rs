@@ -60,6 +60,10 @@ pub struct Settings {
     pub roles: std::collections::BTreeMap<String, Vec<String>>,
     /// The approved-tools registry, for the `verdict` template helper.
     pub registry: crate::integrations::inventory::Registry,
+    /// A plan: reads run, writes are recorded as what would be sent,
+    /// people's steps as who would be asked (assumed yes), waits as their
+    /// length, and what needs a write's effect as "would run after" it.
+    pub plan: bool,
 }
 
 impl Default for Settings {
@@ -70,6 +74,7 @@ impl Default for Settings {
             organization: json!({}),
             roles: Default::default(),
             registry: Default::default(),
+            plan: false,
         }
     }
 }
@@ -309,6 +314,11 @@ impl Engine {
         let mut active: HashSet<String> = HashSet::new();
         let mut set: JoinSet<(String, Result<StepRun, EngineError>)> = JoinSet::new();
         let mut fatal: Option<EngineError> = None;
+        let after_write = if self.settings.plan {
+            self.after_writes(&rb)
+        } else {
+            BTreeMap::new()
+        };
 
         loop {
             // Skipping a blocked step can make others ready (or blocked), so
@@ -338,21 +348,37 @@ impl Engine {
                     }
                     changed = true;
                     if status == StepStatus::Pending {
-                        if let Some(why) = blocked_by(&rb, &runs, s) {
-                            // A failed abort step stops only what depends on
-                            // it: containment on the other platforms goes on.
+                        // A plan changes nothing, so what reads a write's
+                        // effect (a verification, a recovery) has nothing true
+                        // to read; a failed abort step stops only what
+                        // depends on it: containment elsewhere goes on.
+                        let skip = match after_write.get(&s.id) {
+                            Some(write) => Some((
+                                None,
+                                NewEvent::new(
+                                    "plan.after_write",
+                                    "plan",
+                                    format!("{} would run after {write}", s.id),
+                                )
+                                .data(serde_json::json!({"after": write})),
+                            )),
+                            None => blocked_by(&rb, &runs, s).map(|why| {
+                                let ev = NewEvent::new(
+                                    "step.skipped",
+                                    "quench",
+                                    format!("{} skipped: {why}", s.id),
+                                );
+                                (Some(why), ev)
+                            }),
+                        };
+                        if let Some((error, ev)) = skip {
                             let run = StepRun {
                                 status: StepStatus::Skipped,
                                 finished_at: Some(self.clock.now()),
-                                error: Some(why.clone()),
+                                error,
                                 ..StepRun::default()
                             };
-                            let ev = NewEvent::new(
-                                "step.skipped",
-                                "quench",
-                                format!("{} skipped: {why}", s.id),
-                            )
-                            .step(&s.id);
+                            let ev = ev.step(&s.id);
                             if let Err(e) = self.put_step(id, &s.id, &run, Some(ev)).await {
                                 fatal = Some(e);
                                 changed = false;
@@ -497,6 +523,57 @@ impl Engine {
 /// Why a pending step must not run: a step it needs failed under
 /// `on_failure: abort`, or was itself skipped for that reason (recorded as a
 /// skipped step with an `error`, so a resume sees the same).
+impl Engine {
+    /// Whether a step changes a platform: an action whose method is not a
+    /// read (a person's UI task is not).
+    pub(crate) fn is_write(&self, step: &runbook::Step) -> bool {
+        match &step.kind {
+            runbook::StepKind::Action {
+                integration,
+                action,
+            } => self
+                .executor
+                .action(integration, action)
+                .is_some_and(|a| a.manual.is_none() && !a.reads()),
+            _ => false,
+        }
+    }
+
+    /// step -> the write it (transitively) needs, for every step that needs
+    /// one: in a plan these would run after that write.
+    fn after_writes(&self, rb: &Runbook) -> BTreeMap<String, String> {
+        fn first_write(
+            engine: &Engine,
+            rb: &Runbook,
+            id: &str,
+            memo: &mut BTreeMap<String, Option<String>>,
+        ) -> Option<String> {
+            if let Some(m) = memo.get(id) {
+                return m.clone();
+            }
+            // Cycles are refused at load; the placeholder only ends recursion.
+            memo.insert(id.to_string(), None);
+            let found = rb.step(id).and_then(|s| {
+                s.needs.iter().find_map(|n| {
+                    let need = rb.step(n)?;
+                    if engine.is_write(need) {
+                        Some(n.clone())
+                    } else {
+                        first_write(engine, rb, n, memo)
+                    }
+                })
+            });
+            memo.insert(id.to_string(), found.clone());
+            found
+        }
+        let mut memo = BTreeMap::new();
+        rb.steps
+            .iter()
+            .filter_map(|s| first_write(self, rb, &s.id, &mut memo).map(|w| (s.id.clone(), w)))
+            .collect()
+    }
+}
+
 fn blocked_by(
     rb: &Runbook,
     runs: &BTreeMap<String, StepRun>,

@@ -75,6 +75,9 @@ pub struct Routing {
     /// The requests go to the built-in simulator: each names the incident it
     /// is for (header [`DRILL_HEADER`]), so every drill has a tenant of its own.
     pub simulated: bool,
+    /// A plan: only reads (GETs, `read: true`) may leave; every write is
+    /// refused here, whatever the runbook or the manifest says.
+    pub read_only: bool,
 }
 
 /// Names the drill a simulated request belongs to; never sent elsewhere.
@@ -87,6 +90,7 @@ pub struct Executor {
     /// Access tokens handed out by token endpoints, redacted like secrets.
     pub(super) issued: std::sync::Mutex<Secrets>,
     simulated: bool,
+    read_only: bool,
 }
 
 /// One HTTP exchange, as the classifier sees it.
@@ -152,11 +156,78 @@ impl Executor {
             secrets: routing.secrets,
             issued: Default::default(),
             simulated: routing.simulated,
+            read_only: routing.read_only,
         })
     }
 
     pub fn action(&self, integration: &str, action: &str) -> Option<&Action> {
         self.targets.get(integration)?.manifest.actions.get(action)
+    }
+
+    /// Whether this executor refuses writes (a plan).
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// What a call would send, without sending it: method, URL (query
+    /// included) and body, secrets redacted. A plan records this for each
+    /// write.
+    pub fn preview(
+        &self,
+        integration: &str,
+        action_name: &str,
+        with: &Json,
+    ) -> Result<Json, String> {
+        let t = self
+            .targets
+            .get(integration)
+            .ok_or_else(|| format!("unknown integration \"{integration}\""))?;
+        let action = t.manifest.actions.get(action_name).ok_or_else(|| {
+            format!("integration \"{integration}\" has no action \"{action_name}\"")
+        })?;
+        let ctx = json!({
+            "with": with,
+            "secrets": self.secrets.context(),
+            "run": { "idempotency_key": "plan" },
+        });
+        let what = format!("{integration}.{action_name}");
+        let fail = |field: &str, e: crate::render::RenderError| {
+            self.redact(&format!("{what}: {field}: {e}"))
+        };
+        // The manifest's own base URL: a plan shows where the call goes on
+        // the vendor, not a local override.
+        let base = render_str(&t.manifest.base_url, &ctx).map_err(|e| fail("base_url", e))?;
+        let path = render_path(&action.path, &ctx).map_err(|e| fail("path", e))?;
+        let mut url = format!("{}{}", base.trim_end_matches('/'), path);
+        let mut query = vec![];
+        for (k, v) in &action.query {
+            let v = render_str(v, &ctx).map_err(|e| fail("query", e))?;
+            if !v.is_empty() {
+                query.push(format!("{k}={}", crate::render::encode_segment(&v)));
+            }
+        }
+        if !query.is_empty() {
+            url = format!("{url}?{}", query.join("&"));
+        }
+        let body = match (&action.body, action.form.is_empty()) {
+            (Some(b), _) => render_value(b, &ctx).map_err(|e| fail("body", e))?,
+            (None, false) => {
+                let mut form = serde_json::Map::new();
+                for (k, v) in &action.form {
+                    form.insert(
+                        k.clone(),
+                        Json::String(render_str(v, &ctx).map_err(|e| fail("form", e))?),
+                    );
+                }
+                Json::Object(form)
+            }
+            (None, true) => Json::Null,
+        };
+        Ok(self.redact_json(json!({
+            "method": action.method.as_str(),
+            "url": url,
+            "body": body,
+        })))
     }
 
     /// Removes every secret and issued access token from `text`.
@@ -225,6 +296,12 @@ impl Executor {
             ))
         })?;
         let what = format!("{integration}.{action_name}");
+        if self.read_only && !action.reads() {
+            return Err(fatal(format!(
+                "{what} is a write ({} {}): a plan sends only reads, and this one was not sent",
+                action.method, action.path
+            )));
+        }
         let limits = Limits {
             timeout,
             max_response_bytes: None,

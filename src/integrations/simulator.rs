@@ -266,6 +266,7 @@ impl Simulator {
             token_urls: self.token_urls(),
             secrets,
             simulated: true,
+            read_only: false,
         }
     }
 

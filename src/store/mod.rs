@@ -61,6 +61,11 @@ pub struct Store {
     meta: sled::Tree,
     /// Simulated platforms' state per drill (drill, integration).
     simulated: sled::Tree,
+    /// Plans: what a read-only run found, by plan id.
+    plans: sled::Tree,
+    /// A scratch store (a plan's working state) is never flushed: it is
+    /// thrown away, and a plan that stops is simply run again.
+    scratch: bool,
 }
 
 fn key(parts: &[&str]) -> Vec<u8> {
@@ -158,6 +163,20 @@ impl Store {
                 }
                 other => StoreError::Sled(other),
             })?;
+        Self::with_db(db, false)
+    }
+
+    /// A store in a temporary file that disappears when the last handle
+    /// goes: a plan's working state.
+    pub fn scratch() -> Result<Store> {
+        let db = sled::Config::new()
+            .temporary(true)
+            .flush_every_ms(None)
+            .open()?;
+        Self::with_db(db, true)
+    }
+
+    fn with_db(db: sled::Db, scratch: bool) -> Result<Store> {
         Ok(Store {
             incidents: db.open_tree("incidents")?,
             steps: db.open_tree("steps")?,
@@ -166,6 +185,8 @@ impl Store {
             notices: db.open_tree("notices")?,
             meta: db.open_tree("meta")?,
             simulated: db.open_tree("simulated")?,
+            plans: db.open_tree("plans")?,
+            scratch,
             db,
             gate: Default::default(),
         })
@@ -181,7 +202,7 @@ impl Store {
             (out, g.applied)
         };
         let mut g = self.gate.lock().await;
-        if g.flushed < mine {
+        if g.flushed < mine && !self.scratch {
             // Holding the gate: no transaction can start during the flush.
             let covers = g.applied;
             self.db.flush_async().await?;
@@ -195,12 +216,21 @@ impl Store {
         let _ = self.commit(|| Ok(())).await;
     }
 
-    /// Allocates the next incident id (`INC-0001`, ...), human-sized and
-    /// contiguous, unlike sled's generate_id which jumps after a restart.
+    /// Allocates the next incident id (`INC-20261201-0001`), human-sized
+    /// and contiguous, unlike sled's generate_id which jumps after a restart.
     pub fn next_incident_id(&self, at: DateTime<Utc>) -> Result<String> {
+        self.next_id("incident_counter", "INC", at)
+    }
+
+    /// Allocates the next plan id (`PLAN-20261201-0001`).
+    pub fn next_plan_id(&self, at: DateTime<Utc>) -> Result<String> {
+        self.next_id("plan_counter", "PLAN", at)
+    }
+
+    fn next_id(&self, counter: &str, prefix: &str, at: DateTime<Utc>) -> Result<String> {
         let n = self
             .meta
-            .update_and_fetch("incident_counter", |old| {
+            .update_and_fetch(counter, |old| {
                 let n = old
                     .map(|v| u64::from_be_bytes(v.try_into().unwrap_or([0; 8])))
                     .unwrap_or(0);
@@ -208,7 +238,7 @@ impl Store {
             })?
             .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
             .unwrap_or(1);
-        Ok(format!("INC-{}-{n:04}", at.format("%Y%m%d")))
+        Ok(format!("{prefix}-{}-{n:04}", at.format("%Y%m%d")))
     }
 
     /// Records a new incident and its first event, durably.
@@ -510,6 +540,36 @@ impl Store {
         self.simulated
             .insert(key(&[drill, integration]), enc(platform))?;
         Ok(())
+    }
+
+    /// Keeps a plan's report (with its inputs and time), flushed.
+    pub async fn put_plan(&self, id: &str, plan: &serde_json::Value) -> Result<()> {
+        let k = key(&[id]);
+        let v = enc(plan);
+        self.commit(|| {
+            self.plans.insert(k.as_slice(), v.as_slice())?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub fn plan(&self, id: &str) -> Result<Option<serde_json::Value>> {
+        let k = key(&[id]);
+        match self.plans.get(&k)? {
+            Some(v) => Ok(Some(dec(&k, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every stored plan, oldest first.
+    pub fn plans(&self) -> Result<Vec<serde_json::Value>> {
+        self.plans
+            .iter()
+            .map(|r| {
+                let (k, v) = r?;
+                dec(&k, &v)
+            })
+            .collect()
     }
 
     pub fn snapshot(&self, id: &str) -> Result<Snapshot> {

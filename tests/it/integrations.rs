@@ -56,6 +56,7 @@ pub(crate) fn executor_at(
             .unwrap_or_default(),
         secrets: s,
         simulated: false,
+        read_only: false,
     };
     (Executor::new(&lib.catalog, routing).unwrap(), dir)
 }

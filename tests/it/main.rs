@@ -9,6 +9,7 @@ mod engine;
 mod hostile;
 mod integrations;
 mod notices;
+mod plan;
 mod resume;
 mod server;
 mod support;

@@ -72,6 +72,8 @@ pub struct Seen {
 struct MockState {
     /// path -> queued replies (the last one repeats)
     script: Mutex<HashMap<String, VecDeque<Reply>>>,
+    /// The answer to a path with no script (404 when unset).
+    otherwise: Mutex<Option<Reply>>,
     seen: Mutex<Vec<Seen>>,
     in_flight: Mutex<(usize, usize)>,
     arrived: Notify,
@@ -102,6 +104,11 @@ impl Mock {
             .lock()
             .unwrap()
             .insert(path.to_string(), replies.into());
+    }
+
+    /// Answers every path without a script with `reply`.
+    pub fn otherwise(&self, reply: Reply) {
+        *self.state.otherwise.lock().unwrap() = Some(reply);
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -163,7 +170,9 @@ async fn handle(
         match script.get_mut(&path) {
             Some(q) if q.len() > 1 => q.pop_front().unwrap(),
             Some(q) => q.front().cloned().unwrap(),
-            None => Reply::json(404, json!({"error": format!("mock: no script for {path}")})),
+            None => st.otherwise.lock().unwrap().clone().unwrap_or_else(|| {
+                Reply::json(404, json!({"error": format!("mock: no script for {path}")}))
+            }),
         }
     };
     if reply.hang {
@@ -286,6 +295,7 @@ pub fn build_engine(
         token_urls: Default::default(),
         secrets,
         simulated: false,
+        read_only: false,
     };
     let exec = Arc::new(Executor::new(&lib.catalog, routing).unwrap());
     let store = Store::open(&dir.join("store")).unwrap();
@@ -302,6 +312,7 @@ pub fn build_engine(
             "tools:\n  - { name: Approved CRM, match: [approved crm] }\n  - { name: Jasper, status: unapproved }\n",
         )
         .unwrap(),
+        plan: false,
     };
     let engine = Engine::new(store.clone(), exec, Arc::new(clock), lib.clone(), settings);
     (engine, store, lib)

@@ -268,6 +268,28 @@ impl Engine {
             }
         };
 
+        if self.settings.plan
+            && self
+                .executor
+                .action(integration, action)
+                .is_some_and(|a| !a.reads())
+        {
+            return self
+                .plan_item(
+                    id,
+                    step,
+                    idx,
+                    item_no,
+                    ir,
+                    ctx,
+                    &with,
+                    integration,
+                    action,
+                    &label,
+                )
+                .await;
+        }
+
         loop {
             ir.attempts += 1;
             ir.status = StepStatus::Running;
@@ -375,6 +397,52 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+impl Engine {
+    /// A plan's write: recorded as what would be sent, never sent.
+    #[allow(clippy::too_many_arguments)]
+    async fn plan_item(
+        &self,
+        id: &str,
+        step: &Step,
+        idx: u32,
+        item_no: Option<u32>,
+        mut ir: ItemRun,
+        ctx: &Json,
+        with: &Json,
+        integration: &str,
+        action: &str,
+        label: &str,
+    ) -> Result<ItemRun, EngineError> {
+        let now = self.clock.now();
+        ir.started_at.get_or_insert(now);
+        ir.finished_at = Some(now);
+        let (kind, msg) = match self.executor.preview(integration, action, with) {
+            Ok(would) => {
+                let msg = format!(
+                    "{label}: would send {} {}",
+                    would["method"].as_str().unwrap_or(""),
+                    would["url"].as_str().unwrap_or("")
+                );
+                ir.status = StepStatus::Succeeded;
+                ir.output =
+                    json!({"would": would, "item": ctx.get("item").cloned().unwrap_or(Json::Null)});
+                ("plan.would_call", msg)
+            }
+            Err(e) => {
+                ir.status = StepStatus::Failed;
+                ir.error = Some(e.clone());
+                ("item.failed", format!("{label} failed: {e}"))
+            }
+        };
+        let ev = NewEvent::new(kind, "plan", msg)
+            .step(&step.id)
+            .item(item_no)
+            .data(json!({"integration": integration, "action": action}));
+        self.put_item(id, &step.id, idx, &ir, ev).await?;
+        Ok(ir)
     }
 }
 
@@ -675,6 +743,10 @@ impl Engine {
                 let mut ir = new_item(id, step, idx);
                 ir.status = status;
                 ir.error = error;
+                if self.settings.plan {
+                    // What a plan found and left alone, for its report.
+                    ir.output = json!({"item": ctx["item"], "left_alone": true});
+                }
                 ir.finished_at = Some(self.clock.now());
                 let ev = NewEvent::new(kind, "quench", msg)
                     .step(&step.id)

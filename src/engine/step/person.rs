@@ -24,6 +24,25 @@ impl Engine {
         let id = inc.id.as_str();
         run.attempts = 1;
         let who_text = who.map(|w| w.join(", ")).unwrap_or_else(|| "anyone".into());
+        if self.settings.plan {
+            // Assumed yes, so the plan shows what a yes would change.
+            let (msg, output) = if kind == "approval" {
+                (
+                    format!("Would ask {who_text} to approve: {text}"),
+                    json!({"approved": true, "by": "plan", "assumed": true}),
+                )
+            } else {
+                (
+                    format!("Would ask {who_text} to do: {text}"),
+                    json!({"done": true, "by": "plan", "assumed": true}),
+                )
+            };
+            let ev = NewEvent::new("plan.would_ask", "plan", msg)
+                .step(&step.id)
+                .data(json!({"kind": kind, "who": who, "text": text}));
+            self.record(id, ev).await?;
+            return self.finish(id, step, run, Ok(output)).await;
+        }
         if self.settings.drill {
             let (event, msg, output) = if kind == "approval" {
                 (
@@ -73,6 +92,19 @@ impl Engine {
         d: Duration,
     ) -> Result<StepRun, EngineError> {
         let id = inc.id.as_str();
+        if self.settings.plan {
+            let ev = NewEvent::new(
+                "plan.would_wait",
+                "plan",
+                format!("Would wait {}", duration_text(d)),
+            )
+            .step(&step.id)
+            .data(json!({"wait_ms": d.as_millis() as u64}));
+            self.record(id, ev).await?;
+            return self
+                .finish(id, step, run, Ok(json!({"waited": false})))
+                .await;
+        }
         let now = self.clock.now();
         let wake_at = match run.wake_at {
             Some(w) => w,
