@@ -197,6 +197,7 @@ async fn daemon_bench(dir: &std::path::Path, exec: &Arc<Executor>) {
         drill: None,
         api_token: TOKEN.into(),
         slack: None,
+        planners: Default::default(),
     });
     daemon.start().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

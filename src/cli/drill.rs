@@ -101,19 +101,15 @@ pub async fn plan(env: &Env, args: DrillArgs) -> anyhow::Result<ExitCode> {
     } else {
         crate::plan::Target::Live
     };
-    let report = crate::plan::run(
-        &store,
-        lib,
-        executor,
-        settings,
-        crate::plan::PlanRequest {
-            runbook: &loaded,
-            inputs,
-            by: super::people::default_actor(),
-            target,
-        },
-    )
-    .await?;
+    let req = crate::plan::PlanRequest {
+        runbook: &loaded,
+        inputs,
+        by: super::people::default_actor(),
+        target,
+    };
+    let id = crate::plan::begin(&store, &req).await?;
+    eprintln!("{id}: planning {} (reads only)...", loaded.runbook.name);
+    let report = crate::plan::run(&store, &id, lib, executor, settings, req).await?;
     match (env.json, args.format) {
         (true, _) | (_, PlanFormat::Json) => println!("{}", serde_json::to_string(&report)?),
         (_, PlanFormat::Markdown) => print!("{}", crate::plan::report::render_markdown(&report)),
@@ -198,6 +194,7 @@ pub async fn run(env: &Env, args: DrillArgs, drill: bool) -> anyhow::Result<Exit
         Err(code) => return Ok(code),
     };
     let store = Store::open(&env.data_dir)?;
+    let catalog_lib = lib.clone();
     let wired = super::wiring::wire(
         env,
         lib,
@@ -233,7 +230,14 @@ pub async fn run(env: &Env, args: DrillArgs, drill: bool) -> anyhow::Result<Exit
     let _ = progress.await;
 
     let snap = store.snapshot(&id)?;
-    let report = timeline::report(&loaded.runbook, &snap);
+    let mut report = timeline::report(&loaded.runbook, &snap);
+    let compared =
+        crate::plan::compare::against_last_plan(&store, &loaded.runbook, &snap, |i, a| {
+            catalog_lib.catalog.is_write(i, a)
+        })?;
+    if let Some(c) = &compared {
+        report["plan"] = c.clone();
+    }
     if env.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -271,6 +275,9 @@ pub async fn run(env: &Env, args: DrillArgs, drill: bool) -> anyhow::Result<Exit
         } else {
             format!(" · verified on {verified} of {} platforms", platforms.len())
         };
+        if let Some(c) = &compared {
+            println!("  {}", crate::plan::compare::text(c));
+        }
         println!(
             "Drill {id}: {} · time to contain {ttc}{shown} · `quench timeline {id}` shows this again",
             status.name()

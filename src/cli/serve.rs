@@ -43,6 +43,13 @@ pub async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<ExitCode> 
 
     let (live_exec, _) = super::wiring::executor(env, &lib, true, None).await?;
     let (drill_exec, simulator) = super::wiring::executor(env, &lib, false, Some(&store)).await?;
+    // Plans read through executors that refuse every write.
+    let (plan_live, _) = super::wiring::plan_executor(env, &lib, true).await?;
+    let (plan_sim, plan_simulator) = super::wiring::plan_executor(env, &lib, false).await?;
+    let planners = crate::server::Planners {
+        live: Some(plan_live),
+        simulated: Some(plan_sim),
+    };
     let settings = super::wiring::settings(env, false, Duration::from_secs(5))?;
     let live = Engine::new(
         store,
@@ -64,6 +71,7 @@ pub async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<ExitCode> 
         drill: Some(drill),
         api_token,
         slack,
+        planners,
     });
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -86,7 +94,7 @@ pub async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<ExitCode> 
         tracing::info!(incident = %id, "resuming an incident left running");
     }
     crate::server::serve(daemon, listener, shutdown_signal()).await?;
-    drop(simulator);
+    drop((simulator, plan_simulator));
     tracing::info!("daemon stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -531,10 +531,7 @@ impl Engine {
             runbook::StepKind::Action {
                 integration,
                 action,
-            } => self
-                .executor
-                .action(integration, action)
-                .is_some_and(|a| a.manual.is_none() && !a.reads()),
+            } => self.library.catalog.is_write(integration, action),
             _ => false,
         }
     }

@@ -65,6 +65,14 @@ impl Catalog {
         self.manifests.get(name)
     }
 
+    /// Whether `integration.action` changes a platform: an API call that
+    /// is not a read (a person's UI task is not).
+    pub fn is_write(&self, integration: &str, action: &str) -> bool {
+        self.get(integration)
+            .and_then(|m| m.actions.get(action))
+            .is_some_and(|a| a.manual.is_none() && !a.reads())
+    }
+
     pub fn manifests(&self) -> impl Iterator<Item = &Arc<Manifest>> {
         self.manifests.values()
     }

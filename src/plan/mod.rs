@@ -7,6 +7,7 @@
 //! write: each write is recorded as the request it would send. The report
 //! is kept in the main store with its inputs and time.
 
+pub mod compare;
 pub mod report;
 
 use std::sync::Arc;
@@ -53,21 +54,70 @@ pub struct PlanRequest<'a> {
     pub target: Target,
 }
 
-/// Runs a plan and keeps its report in `store`; returns the report.
+/// Allocates a plan and keeps it as running (with its inputs and time);
+/// returns its id. [`run`] does the work.
+pub async fn begin(store: &Store, req: &PlanRequest<'_>) -> Result<String, PlanError> {
+    let now = chrono::Utc::now();
+    let id = store.next_plan_id(now)?;
+    let head = json!({
+        "plan": id,
+        "status": "running",
+        "runbook": req.runbook.runbook.name,
+        "inputs": req.inputs,
+        "planned_at": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "planned_by": req.by,
+        "target": req.target.name(),
+    });
+    store.put_plan(&id, &head).await?;
+    Ok(id)
+}
+
+/// Runs plan `id` (from [`begin`]) and keeps its report in `store`;
+/// returns the report. A plan that fails is kept as failed, with why.
 pub async fn run(
     store: &Store,
+    id: &str,
     lib: Arc<Library>,
     executor: Arc<Executor>,
     settings: Settings,
     req: PlanRequest<'_>,
+) -> Result<Json, PlanError> {
+    let head = store.plan(id)?.unwrap_or_else(|| json!({"plan": id}));
+    match work(lib, executor, settings, &req).await {
+        Ok(mut report) => {
+            if let (Json::Object(r), Json::Object(h)) = (&mut report, head) {
+                for (k, v) in h {
+                    // The report's own status (complete or incomplete)
+                    // replaces "running".
+                    r.entry(k).or_insert(v);
+                }
+            }
+            store.put_plan(id, &report).await?;
+            Ok(report)
+        }
+        Err(e) => {
+            let mut failed = head;
+            failed["status"] = json!("failed");
+            // Engine and store errors carry no secret: the executor
+            // redacts everything it hands on.
+            failed["error"] = json!(e.to_string());
+            store.put_plan(id, &failed).await?;
+            Err(e)
+        }
+    }
+}
+
+async fn work(
+    lib: Arc<Library>,
+    executor: Arc<Executor>,
+    settings: Settings,
+    req: &PlanRequest<'_>,
 ) -> Result<Json, PlanError> {
     // The engine never sends a write in a plan; the executor refusing them
     // too means no bug in either alone can change a platform.
     if !executor.read_only() {
         return Err(PlanError::NotReadOnly);
     }
-    let now = chrono::Utc::now();
-    let id = store.next_plan_id(now)?;
     let scratch = Store::scratch()?;
     let settings = Settings {
         plan: true,
@@ -103,7 +153,7 @@ pub async fn run(
         items.insert(s.id.clone(), scratch.item_runs(&run_id, &s.id)?);
     }
     let events = scratch.events(&run_id)?;
-    let mut report = report::build(&report::Facts {
+    Ok(report::build(&report::Facts {
         runbook: &req.runbook.runbook,
         snapshot: &snap,
         items: &items,
@@ -112,20 +162,5 @@ pub async fn run(
         executor: &executor,
         registry: &registry,
         roles: &roles,
-    });
-    let head = json!({
-        "plan": id,
-        "runbook": req.runbook.runbook.name,
-        "inputs": req.inputs,
-        "planned_at": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "planned_by": req.by,
-        "target": req.target.name(),
-    });
-    if let (Json::Object(r), Json::Object(h)) = (&mut report, head) {
-        for (k, v) in h {
-            r.insert(k, v);
-        }
-    }
-    store.put_plan(&id, &report).await?;
-    Ok(report)
+    }))
 }

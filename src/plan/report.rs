@@ -603,46 +603,7 @@ pub fn render_markdown(r: &Json) -> String {
             }
             t
         };
-        /// (report key, heading, columns as (title, field)).
-        type Section = (
-            &'static str,
-            &'static str,
-            &'static [(&'static str, &'static str)],
-        );
-        const SECTIONS: &[Section] = &[
-            (
-                "would_change",
-                "Would change",
-                &[
-                    ("Action", "action"),
-                    ("Name", "name"),
-                    ("Id", "id"),
-                    ("Owner", "owner"),
-                    ("Request", "url"),
-                ],
-            ),
-            (
-                "left_alone",
-                "Left alone",
-                &[
-                    ("Name", "name"),
-                    ("Id", "id"),
-                    ("Owner", "owner"),
-                    ("Why", "why"),
-                ],
-            ),
-            (
-                "unreadable",
-                "Could not read",
-                &[
-                    ("Step", "step"),
-                    ("HTTP", "status"),
-                    ("Error", "error"),
-                    ("Needs", "needs"),
-                ],
-            ),
-        ];
-        for (key, title, cols) in SECTIONS {
+        for (key, title, cols) in PLATFORM_SECTIONS {
             let items: Vec<&Json> = list(&p[*key]).collect();
             if !items.is_empty() {
                 out.push_str(&format!("\n### {title}\n"));
@@ -680,6 +641,46 @@ pub fn render_markdown(r: &Json) -> String {
     out.push('\n');
     out
 }
+
+/// (report key, heading, columns as (title, field)).
+type Section = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+const PLATFORM_SECTIONS: &[Section] = &[
+    (
+        "would_change",
+        "Would change",
+        &[
+            ("Action", "action"),
+            ("Name", "name"),
+            ("Id", "id"),
+            ("Owner", "owner"),
+            ("Request", "url"),
+        ],
+    ),
+    (
+        "left_alone",
+        "Left alone",
+        &[
+            ("Name", "name"),
+            ("Id", "id"),
+            ("Owner", "owner"),
+            ("Why", "why"),
+        ],
+    ),
+    (
+        "unreadable",
+        "Could not read",
+        &[
+            ("Step", "step"),
+            ("HTTP", "status"),
+            ("Error", "error"),
+            ("Needs", "needs"),
+        ],
+    ),
+];
 
 fn list(v: &Json) -> impl Iterator<Item = &Json> {
     v.as_array().into_iter().flatten()
@@ -805,4 +806,96 @@ fn cell(v: &Json) -> String {
         other => other.to_string(),
     };
     s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The report as a page (no script, no external asset); it refreshes
+/// itself while the plan runs.
+pub fn render_html(r: &Json) -> String {
+    use crate::timeline::html_escape as esc;
+    let title = format!(
+        "Plan {} of {}",
+        r["plan"].as_str().unwrap_or("?"),
+        r["runbook"].as_str().unwrap_or("?")
+    );
+    let running = r["status"] == "running";
+    let mut body = format!(
+        "<h1>{}</h1><p>{} · {} platforms · {} · by {}</p>",
+        esc(&title),
+        esc(&inputs_text(&r["inputs"])),
+        esc(r["target"].as_str().unwrap_or("?")),
+        esc(r["planned_at"].as_str().unwrap_or("")),
+        esc(r["planned_by"].as_str().unwrap_or("?")),
+    );
+    match r["status"].as_str() {
+        Some("running") => {
+            body.push_str("<p>Planning: reads only. This page refreshes itself.</p>")
+        }
+        Some("failed") => body.push_str(&format!(
+            "<p class=\"overdue\">The plan failed: {}</p>",
+            esc(r["error"].as_str().unwrap_or("?"))
+        )),
+        _ => {
+            let (changes, reads) = totals(r);
+            body.push_str(&format!(
+                "<p>Nothing was changed: {reads} read(s) sent; {changes} write(s) recorded, not sent.</p>"
+            ));
+        }
+    }
+    let table = |items: Vec<&Json>, cols: &[(&str, &str)]| -> String {
+        let head: String = cols
+            .iter()
+            .map(|c| format!("<th>{}</th>", esc(c.0)))
+            .collect();
+        let rows: String = items
+            .iter()
+            .map(|i| {
+                let cells: String = cols
+                    .iter()
+                    .map(|(_, k)| format!("<td>{}</td>", esc(&cell(&i[*k]))))
+                    .collect();
+                format!("<tr>{cells}</tr>")
+            })
+            .collect();
+        format!("<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+    };
+    for p in list(&r["platforms"]) {
+        body.push_str(&format!(
+            "<h2>{} ({})</h2><p>{}</p>",
+            esc(p["platform"].as_str().unwrap_or("?")),
+            esc(p["title"].as_str().unwrap_or("")),
+            esc(&cost_text(&p["calls"]))
+        ));
+        for (key, heading, cols) in PLATFORM_SECTIONS {
+            let items: Vec<&Json> = list(&p[*key]).collect();
+            if !items.is_empty() {
+                body.push_str(&format!("<h3>{heading}</h3>"));
+                body.push_str(&table(items, cols));
+            }
+        }
+    }
+    let people: Vec<&Json> = list(&r["people"]).collect();
+    if !people.is_empty() {
+        body.push_str("<h2>People it would ask</h2>");
+        body.push_str(&table(
+            people,
+            &[("Step", "step"), ("Kind", "kind"), ("Asks", "text")],
+        ));
+    }
+    let after: Vec<&Json> = list(&r["after_writes"]).collect();
+    if !after.is_empty() {
+        body.push_str("<h2>Would run after a write</h2>");
+        body.push_str(&table(after, &[("Step", "step"), ("After", "after")]));
+    }
+    if !r["readiness"].is_null() {
+        body.push_str(&format!(
+            "<h2>Readiness</h2><pre>{}</pre>",
+            esc(&readiness_text(&r["readiness"]))
+        ));
+    }
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">{}<title>{}</title>{}</head><body>{body}</body></html>\n",
+        if running { "<meta http-equiv=\"refresh\" content=\"3\">" } else { "" },
+        esc(&title),
+        crate::timeline::PAGE_STYLE,
+    )
 }

@@ -54,15 +54,66 @@ pub async fn create_incident(
         .into_response())
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePlan {
+    runbook: String,
+    #[serde(default)]
+    inputs: Json_,
+    /// Who asks (default "api").
+    by: Option<String>,
+    /// Plan against the built-in simulator instead of the live platforms.
+    #[serde(default)]
+    simulated: bool,
+}
+
+/// Starts a plan; 202 with where its report will be.
+pub async fn create_plan(
+    State(d): State<Daemon>,
+    ApiJson(body): ApiJson<CreatePlan>,
+) -> ApiResult<Response> {
+    let id = d
+        .plan(super::PlanRequest {
+            runbook: body.runbook,
+            inputs: body.inputs,
+            by: body.by.unwrap_or_else(|| "api".into()),
+            simulated: body.simulated,
+        })
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        [(axum::http::header::LOCATION, format!("/api/v1/plans/{id}"))],
+        Json(json!({"id": id, "status": "running", "url": format!("/plans/{id}")})),
+    )
+        .into_response())
+}
+
+pub async fn get_plan(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
+    d.store()
+        .plan(&id)
+        .map_err(super::OpError::from)?
+        .map(Json)
+        .ok_or_else(|| super::OpError::NotFound(format!("no plan {id}")).into())
+}
+
 fn incident_json(d: &Daemon, id: &str) -> ApiResult<Json_> {
     let store = d.store();
     let snap = store.snapshot(id).map_err(super::OpError::from)?;
     let events = store.events(id).map_err(super::OpError::from)?;
-    Ok(crate::timeline::incident_json(
-        &snap,
-        &events,
-        d.engine().now(),
-    ))
+    let mut out = crate::timeline::incident_json(&snap, &events, d.engine().now());
+    // Beside the plan made for it shortly before, if there was one.
+    let engine = d.engine();
+    if let Ok(rb) = engine.runbook_of(&snap.incident) {
+        let lib = engine.library();
+        if let Some(c) = crate::plan::compare::against_last_plan(store, &rb, &snap, |i, a| {
+            lib.catalog.is_write(i, a)
+        })
+        .map_err(super::OpError::from)?
+        {
+            out["plan"] = c;
+        }
+    }
+    Ok(out)
 }
 
 pub async fn list_incidents(State(d): State<Daemon>) -> ApiResult<Json<Json_>> {

@@ -80,6 +80,26 @@ pub struct DaemonParts {
     /// The bearer token `/api/*` and the pages require.
     pub api_token: String,
     pub slack: Option<crate::slack::Slack>,
+    /// Read-only executors for plans; None: no plans of that kind.
+    pub planners: Planners,
+}
+
+/// The executors plans read through: they refuse every write.
+#[derive(Clone, Default)]
+pub struct Planners {
+    /// The real platforms, with the configured credentials.
+    pub live: Option<Arc<crate::integrations::Executor>>,
+    /// The built-in simulator.
+    pub simulated: Option<Arc<crate::integrations::Executor>>,
+}
+
+/// A request for a plan, from the API or Slack.
+#[derive(Debug, Clone)]
+pub struct PlanRequest {
+    pub runbook: String,
+    pub inputs: Json,
+    pub by: String,
+    pub simulated: bool,
 }
 
 /// A request to declare an incident, from the API or Slack.
@@ -103,6 +123,9 @@ struct Inner {
     drill: Option<Engine>,
     api_token: String,
     slack: Option<crate::slack::Slack>,
+    planners: Planners,
+    /// Plans still running, by id.
+    plans: std::sync::Mutex<std::collections::HashMap<String, tokio::task::JoinHandle<()>>>,
     runner: Arc<Runner>,
     metrics: Metrics,
     started: Instant,
@@ -118,6 +141,8 @@ impl Daemon {
                 drill: parts.drill,
                 api_token: parts.api_token,
                 slack: parts.slack,
+                planners: parts.planners,
+                plans: Default::default(),
                 runner: Arc::default(),
                 metrics: Metrics::default(),
                 started: Instant::now(),
@@ -190,6 +215,95 @@ impl Daemon {
         Ok(resumed)
     }
 
+    /// A known runbook by name and its typed inputs.
+    fn runbook_and_inputs(
+        engine: &Engine,
+        name: &str,
+        inputs: &Json,
+    ) -> Result<(crate::library::LoadedRunbook, Json), OpError> {
+        let loaded = engine
+            .library()
+            .named_runbook(name)
+            .map_err(|d| match d.0.first() {
+                Some(first) => OpError::NotFound(format!(
+                    "{}{}",
+                    first.message,
+                    first
+                        .hint
+                        .as_deref()
+                        .map(|h| format!(" ({h})"))
+                        .unwrap_or_default()
+                )),
+                None => OpError::Invalid(d.to_string()),
+            })?;
+        let inputs = crate::runbook::inputs::from_json(&loaded.runbook, inputs)
+            .map_err(|e| OpError::Invalid(e.to_string()))?;
+        Ok((loaded, inputs))
+    }
+
+    /// Starts a plan (a read-only run) and returns its id at once; the
+    /// report is kept in the store when it is done (`/plans/ID`).
+    pub async fn plan(&self, req: PlanRequest) -> Result<String, OpError> {
+        let planner = if req.simulated {
+            self.inner.planners.simulated.clone()
+        } else {
+            self.inner.planners.live.clone()
+        }
+        .ok_or_else(|| {
+            OpError::Unavailable(format!(
+                "this daemon makes no {} plans",
+                if req.simulated { "simulated" } else { "live" }
+            ))
+        })?;
+        let engine = self.inner.live.clone();
+        let (loaded, inputs) = Self::runbook_and_inputs(&engine, &req.runbook, &req.inputs)?;
+        let target = if req.simulated {
+            crate::plan::Target::Simulator
+        } else {
+            crate::plan::Target::Live
+        };
+        let request = crate::plan::PlanRequest {
+            runbook: &loaded,
+            inputs: inputs.clone(),
+            by: req.by.clone(),
+            target,
+        };
+        let id = crate::plan::begin(self.store(), &request)
+            .await
+            .map_err(|e| OpError::Internal(e.to_string()))?;
+        let (store, plan_id) = (self.store().clone(), id.clone());
+        let task = tokio::spawn(async move {
+            let request = crate::plan::PlanRequest {
+                runbook: &loaded,
+                inputs,
+                by: req.by,
+                target,
+            };
+            let lib = engine.library().clone();
+            let settings = engine.settings().clone();
+            if let Err(e) =
+                crate::plan::run(&store, &plan_id, lib, planner, settings, request).await
+            {
+                tracing::error!(plan = %plan_id, error = %e, "plan failed");
+            }
+        });
+        self.inner
+            .plans
+            .lock()
+            .expect("plans")
+            .insert(id.clone(), task);
+        Ok(id)
+    }
+
+    /// Resolves once plan `id` has finished (at once for one that has, or
+    /// that this daemon did not start).
+    pub async fn plan_finished(&self, id: &str) {
+        let task = self.inner.plans.lock().expect("plans").remove(id);
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+    }
+
     pub async fn declare(&self, req: DeclareRequest) -> Result<String, OpError> {
         let engine = self.engine_for(req.drill)?.clone();
         let severity = req.severity.unwrap_or_else(|| "sev2".into());
@@ -199,24 +313,7 @@ impl Daemon {
                 SEVERITIES.join(", ")
             )));
         }
-        let loaded =
-            engine
-                .library()
-                .named_runbook(&req.runbook)
-                .map_err(|d| match d.0.first() {
-                    Some(first) => OpError::NotFound(format!(
-                        "{}{}",
-                        first.message,
-                        first
-                            .hint
-                            .as_deref()
-                            .map(|h| format!(" ({h})"))
-                            .unwrap_or_default()
-                    )),
-                    None => OpError::Invalid(d.to_string()),
-                })?;
-        let inputs = crate::runbook::inputs::from_json(&loaded.runbook, &req.inputs)
-            .map_err(|e| OpError::Invalid(e.to_string()))?;
+        let (loaded, inputs) = Self::runbook_and_inputs(&engine, &req.runbook, &req.inputs)?;
         let id = engine
             .declare(
                 &loaded.runbook,
@@ -318,6 +415,22 @@ impl Daemon {
             s.disconnect().await;
         }
         let n = self.inner.runner.stop().await;
+        // A plan changes nothing, so one cut short is simply run again;
+        // its record says so rather than "running" for ever.
+        let plans: Vec<(String, tokio::task::JoinHandle<()>)> =
+            self.inner.plans.lock().expect("plans").drain().collect();
+        for (id, task) in plans {
+            if task.is_finished() {
+                continue;
+            }
+            task.abort();
+            if let Ok(Some(mut p)) = self.store().plan(&id) {
+                p["status"] = serde_json::json!("failed");
+                p["error"] =
+                    serde_json::json!("the daemon stopped before the plan finished; run it again");
+                let _ = self.store().put_plan(&id, &p).await;
+            }
+        }
         self.store().flush().await;
         if n > 0 {
             tracing::info!(

@@ -10,7 +10,7 @@ pub mod metrics;
 mod pages;
 mod runner;
 
-pub use daemon::{Daemon, DaemonParts, DeclareRequest, OpError};
+pub use daemon::{Daemon, DaemonParts, DeclareRequest, OpError, PlanRequest, Planners};
 
 use std::time::Instant;
 
@@ -41,6 +41,8 @@ pub fn router(daemon: Daemon) -> Router {
         .route("/api/v1/incidents/{id}/steps/{step}/done", post(api::done))
         .route("/api/v1/incidents/{id}/notes", post(api::note))
         .route("/api/v1/incidents/{id}/notices", get(api::notices))
+        .route("/api/v1/plans", post(api::create_plan))
+        .route("/api/v1/plans/{id}", get(api::get_plan))
         .route(
             "/api/v1/incidents/{id}/notices/{key}",
             post(api::edit_notice),
@@ -56,6 +58,7 @@ pub fn router(daemon: Daemon) -> Router {
     let pages = Router::new()
         .route("/", get(pages::index))
         .route("/incidents/{id}", get(pages::incident))
+        .route("/plans/{id}", get(pages::plan))
         .route_layer(middleware::from_fn_with_state(
             daemon.clone(),
             auth::require_page_token,

@@ -48,3 +48,13 @@ pub async fn incident(
     );
     Ok(Html(page).into_response())
 }
+
+/// A plan's report; refreshes itself while the plan runs.
+pub async fn plan(State(d): State<Daemon>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let report = d
+        .store()
+        .plan(&id)
+        .map_err(OpError::from)?
+        .ok_or_else(|| OpError::NotFound(format!("no plan {id}")))?;
+    Ok(Html(crate::plan::report::render_html(&report)).into_response())
+}

@@ -13,6 +13,7 @@ use crate::timeline::notes::NoteFacts;
 const USAGE: &str = "*quench* — incident runbooks\n\
 `/quench declare RUNBOOK [sev1..sev4] [name=value ...]` declare an incident (updates go to this channel)\n\
 `/quench drill RUNBOOK [name=value ...]` rehearse it on the built-in simulator\n\
+`/quench plan RUNBOOK [simulated] [name=value ...]` what it would change on the live platforms, sending only reads\n\
 `/quench status ID` steps, what waits on people, regulatory clocks\n\
 `/quench incidents` open incidents\n\
 `/quench approve ID STEP [note]` · `/quench reject ID STEP [note]` · `/quench done ID STEP [note]`\n\
@@ -83,8 +84,9 @@ async fn run(
     };
     match w.first().map(String::as_str) {
         None | Some("help") => Ok(USAGE.to_string()),
-        Some(verb @ ("declare" | "drill")) => {
-            // Declaring starts revocations on every platform: when a
+        Some(verb @ ("declare" | "drill" | "plan")) => {
+            // Declaring starts revocations on every platform, and a plan
+            // reads every platform with admin credentials: when a
             // responder role is configured, only its members may.
             if let Some(members) = d.engine().settings().roles.get("responder") {
                 if !members.contains(&by) {
@@ -97,18 +99,43 @@ async fn run(
             let runbook = arg(1, "RUNBOOK")?;
             let mut inputs = Map::new();
             let mut severity = None;
+            let mut simulated = false;
             for word in &w[2..] {
                 match word.split_once('=') {
                     Some((k, v)) => {
                         inputs.insert(k.to_string(), Json::String(v.to_string()));
                     }
-                    None if word.starts_with("sev") => severity = Some(word.clone()),
+                    None if verb == "plan" && word == "simulated" => simulated = true,
+                    None if word.starts_with("sev") && verb != "plan" => {
+                        severity = Some(word.clone())
+                    }
                     None => {
                         return Err(format!(
                             "\"{word}\" is neither name=value nor a severity (sev1..sev4)"
                         ))
                     }
                 }
+            }
+            if verb == "plan" {
+                let id = d
+                    .plan(crate::server::PlanRequest {
+                        runbook,
+                        inputs: Json::Object(inputs),
+                        by,
+                        simulated,
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                return Ok(format!(
+                    "Plan *{}* started: reads only, nothing is changed.{}",
+                    escape(&id),
+                    slack
+                        .plan_link(&id)
+                        .map(|l| format!(" <{l}|The report> fills in when it is done."))
+                        .unwrap_or_else(|| format!(
+                            " `GET /api/v1/plans/{id}` has the report when it is done."
+                        ))
+                ));
             }
             let drill = verb == "drill";
             let id = d

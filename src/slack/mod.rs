@@ -182,10 +182,18 @@ impl Slack {
     }
 
     fn page_link(&self, id: &str) -> Option<String> {
+        self.link(&format!("incidents/{id}"))
+    }
+
+    fn plan_link(&self, id: &str) -> Option<String> {
+        self.link(&format!("plans/{id}"))
+    }
+
+    fn link(&self, path: &str) -> Option<String> {
         self.inner
             .public_url
             .as_ref()
-            .map(|u| format!("{u}/incidents/{id}"))
+            .map(|u| format!("{u}/{path}"))
     }
 }
 

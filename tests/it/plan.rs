@@ -17,6 +17,7 @@ use crate::support::{tls, Mock, Reply};
 
 struct Planned {
     report: Json,
+    store: Store,
     sim: Simulator,
     klaviyo: Mock,
     lib: Arc<Library>,
@@ -56,25 +57,23 @@ async fn plan() -> Planned {
     let loaded = lib.runbook("shadow-ai-exposure").unwrap();
     let inputs =
         quench::runbook::inputs::parse(&loaded.runbook, &["tool=ChatGPT".to_string()]).unwrap();
-    let report = quench::plan::run(
-        &store,
-        lib.clone(),
-        exec,
-        settings,
-        PlanRequest {
-            runbook: &loaded,
-            inputs,
-            by: "operator".into(),
-            target: Target::Simulator,
-        },
-    )
-    .await
-    .unwrap();
+    let req = PlanRequest {
+        runbook: &loaded,
+        inputs,
+        by: "operator".into(),
+        target: Target::Simulator,
+    };
+    let id = quench::plan::begin(&store, &req).await.unwrap();
+    assert_eq!(store.plan(&id).unwrap().unwrap()["status"], "running");
+    let report = quench::plan::run(&store, &id, lib.clone(), exec, settings, req)
+        .await
+        .unwrap();
     // Kept with its inputs and time.
     let id = report["plan"].as_str().unwrap();
     assert_eq!(store.plan(id).unwrap().as_ref(), Some(&report));
     Planned {
         report,
+        store,
         sim,
         klaviyo,
         lib,
@@ -383,4 +382,73 @@ async fn a_read_only_executor_refuses_every_catalog_write_before_it_leaves() {
     }
     assert!(writes >= 60, "only {writes} writes in the catalog");
     assert!(mock.seen().is_empty(), "{:?}", mock.seen());
+}
+
+#[tokio::test]
+async fn an_incident_after_a_plan_says_where_it_differed() {
+    let p = plan().await;
+    // The same store, a drill with full access: Klaviyo, unreadable in the
+    // plan, is contained for real, and the comparison names it.
+    let store = p.store.clone();
+    let exec = Arc::new(
+        Executor::new(&p.lib.catalog, p.sim.routing(&p.lib.catalog.secret_names())).unwrap(),
+    );
+    let engine = quench::engine::Engine::new(
+        store.clone(),
+        exec,
+        Arc::new(quench::engine::SystemClock),
+        p.lib.clone(),
+        Settings::default(),
+    );
+    let loaded = p.lib.runbook("shadow-ai-exposure").unwrap();
+    let inputs =
+        quench::runbook::inputs::parse(&loaded.runbook, &["tool=ChatGPT".to_string()]).unwrap();
+    let id = engine
+        .declare(
+            &loaded.runbook,
+            quench::engine::Declaration {
+                runbook_file: loaded.file.clone(),
+                runbook_source: loaded.source.clone(),
+                inputs,
+                declared_by: "operator".into(),
+                severity: "sev1".into(),
+                channel: None,
+            },
+        )
+        .await
+        .unwrap();
+    engine.run(&id).await.unwrap();
+    let snap = store.snapshot(&id).unwrap();
+    let c = quench::plan::compare::against_last_plan(&store, &loaded.runbook, &snap, |i, a| {
+        p.lib.catalog.is_write(i, a)
+    })
+    .unwrap()
+    .expect("the plan is found");
+    assert_eq!(c["plan"], p.report["plan"]);
+    assert_eq!(c["same"], false);
+    let diffs: BTreeSet<(String, u64, u64)> = c["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert_eq!(d["platform"], "klaviyo", "{d}");
+            (
+                d["step"].as_str().unwrap().to_string(),
+                d["planned"].as_u64().unwrap(),
+                d["changed"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        diffs,
+        [
+            ("pause-klaviyo-flows".to_string(), 0, 3),
+            ("disable-klaviyo-keys".to_string(), 0, 1),
+            ("revert-klaviyo-campaigns".to_string(), 0, 5),
+        ]
+        .into_iter()
+        .collect()
+    );
+    let line = quench::plan::compare::text(&c);
+    assert!(line.contains("3 difference(s): klaviyo"), "{line}");
 }

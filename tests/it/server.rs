@@ -112,6 +112,15 @@ async fn host_with(kind: SlackKind) -> Host {
         drill: None,
         api_token: TOKEN.into(),
         slack,
+        // Plans "on the simulator" read the mock platform here.
+        planners: quench::server::Planners {
+            live: None,
+            simulated: Some(crate::support::mock_executor(
+                &crate::support::library(dir.path()),
+                &platform.url,
+                true,
+            )),
+        },
     });
     daemon.start().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -449,6 +458,79 @@ async fn an_incident_declared_over_the_api_waits_for_the_right_people() {
 }
 
 #[tokio::test]
+async fn a_plan_through_the_daemon_sends_nothing_and_shows_what_it_would_change() {
+    let h = host(false).await;
+    let body = json!({"runbook": "contain", "inputs": {"tool": "ChatGPT"}, "simulated": true, "by": "U0RESP01"});
+    let resp = h
+        .http
+        .post(format!("{}/api/v1/plans", h.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    h.refused(
+        "POST",
+        "/api/v1/plans",
+        json!({"runbook": "nope", "simulated": true}),
+        404,
+        "no such runbook",
+    )
+    .await;
+    h.refused(
+        "POST",
+        "/api/v1/plans",
+        json!({"runbook": "contain", "inputs": {"tool": "ChatGPT"}}),
+        503,
+        "no live plans",
+    )
+    .await;
+    let (status, started) = h.call("POST", "/api/v1/plans", Some(body)).await;
+    assert_eq!(status, 202, "{started}");
+    let id = started["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("PLAN-"), "{id}");
+    h.daemon.plan_finished(&id).await;
+    let (status, r) = h.call("GET", &format!("/api/v1/plans/{id}"), None).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["status"], "complete", "{r}");
+    assert_eq!(r["planned_by"], "U0RESP01");
+    assert_eq!(r["inputs"]["tool"], "ChatGPT");
+    let mockp = &r["platforms"][0];
+    assert_eq!(mockp["platform"], "mockp");
+    assert_eq!(mockp["would_change"][0]["method"], "DELETE");
+    assert_eq!(
+        mockp["would_change"][0]["url"],
+        "https://mock.invalid/grants/ChatGPT"
+    );
+    // The write was recorded, not sent: the platform saw nothing.
+    assert!(h.platform.seen().is_empty(), "{:?}", h.platform.seen());
+    // And no incident was declared.
+    let (_, list) = h.call("GET", "/api/v1/incidents", None).await;
+    assert_eq!(list["incidents"], json!([]));
+    let page = h
+        .http
+        .get(format!("{}/plans/{id}", h.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    for want in [
+        "Would change",
+        "https://mock.invalid/grants/ChatGPT",
+        "Would run after a write",
+        "Nothing was changed",
+    ] {
+        assert!(html.contains(want), "page lacks {want:?}:\n{html}");
+    }
+    let (status, _) = h
+        .call("GET", "/api/v1/plans/PLAN-19990101-0001", None)
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
 async fn bad_requests_get_clear_errors_and_record_nothing() {
     let h = host(false).await;
     let post = |body: Json| h.call("POST", "/api/v1/incidents", Some(body));
@@ -782,6 +864,46 @@ async fn slack_requests_without_a_valid_signature_get_401() {
         "{m}"
     );
     assert!(m.contains(r#"quench_slack_requests_total{endpoint="events",outcome="accepted"} 1"#));
+}
+
+#[tokio::test]
+async fn slack_starts_a_plan_for_responders_only() {
+    let h = host(true).await;
+    let (s, reply) = h
+        .command("U0RESP01", "plan contain simulated tool=ChatGPT")
+        .await;
+    assert_eq!(s, 200, "{reply}");
+    let reply: Json = serde_json::from_str(&reply).unwrap();
+    assert_eq!(reply["response_type"], "ephemeral");
+    let text = reply["text"].as_str().unwrap();
+    let id = h.daemon.store().plans().unwrap()[0]["plan"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains(&format!("Plan *{id}* started: reads only")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "<https://quench.acme.example/plans/{id}|The report>"
+        )),
+        "{text}"
+    );
+    h.daemon.plan_finished(&id).await;
+    let plan = h.daemon.store().plan(&id).unwrap().unwrap();
+    assert_eq!(plan["status"], "complete", "{plan}");
+    assert_eq!(plan["planned_by"], "U0RESP01");
+    assert!(h.platform.seen().is_empty());
+    // Someone outside the responder role: refused, nothing planned.
+    let (_, reply) = h
+        .command("U0INTERN", "plan contain simulated tool=ChatGPT")
+        .await;
+    assert!(
+        reply.contains("only members of the responder role may plan"),
+        "{reply}"
+    );
+    assert_eq!(h.daemon.store().plans().unwrap().len(), 1);
 }
 
 #[tokio::test]

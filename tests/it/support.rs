@@ -278,14 +278,8 @@ pub fn library(dir: &Path) -> Arc<Library> {
     )
 }
 
-pub fn build_engine(
-    dir: &Path,
-    mock_url: &str,
-    clock: FakeClock,
-    drill: bool,
-) -> (Engine, Store, Arc<Library>) {
-    tls();
-    let lib = library(dir);
+/// An executor whose `mockp` calls go to `mock_url`; `read_only` for plans.
+pub fn mock_executor(lib: &Library, mock_url: &str, read_only: bool) -> Arc<Executor> {
     let mut secrets = Secrets::default();
     secrets.insert("MOCKP_TOKEN", SECRET);
     let routing = Routing {
@@ -295,9 +289,20 @@ pub fn build_engine(
         token_urls: Default::default(),
         secrets,
         simulated: false,
-        read_only: false,
+        read_only,
     };
-    let exec = Arc::new(Executor::new(&lib.catalog, routing).unwrap());
+    Arc::new(Executor::new(&lib.catalog, routing).unwrap())
+}
+
+pub fn build_engine(
+    dir: &Path,
+    mock_url: &str,
+    clock: FakeClock,
+    drill: bool,
+) -> (Engine, Store, Arc<Library>) {
+    tls();
+    let lib = library(dir);
+    let exec = mock_executor(&lib, mock_url, false);
     let store = Store::open(&dir.join("store")).unwrap();
     let settings = Settings {
         drill,
