@@ -1175,6 +1175,70 @@ mod tests {
     }
 
     #[test]
+    fn new_york_and_texas_need_no_name() {
+        let t = table();
+        let on = date("2026-06-01");
+        // New York: an email or a phone number identifies the person.
+        for elements in [
+            &["email", "ssn"][..],
+            &["phone", "health"],
+            &["email", "biometric"],
+        ] {
+            let got = ids(&t.applicable(&exposure(&["US-NY"], elements, 10), on));
+            assert!(
+                got.iter().any(|g| g == "us-ny-individuals"),
+                "{elements:?}: {got:?}"
+            );
+        }
+        // Texas: identifying health information alone.
+        let got = ids(&t.applicable(&exposure(&["US-TX"], &["health"], 10), on));
+        assert!(got.iter().any(|g| g == "us-tx-individuals"), "{got:?}");
+        // Neither fires on a marketing list, nor Texas on an email and an
+        // SSN (its (a)(2)(A) needs the name).
+        assert!(t
+            .applicable(&exposure(&["US-NY", "US-TX"], MARKETING_LIST, 10_000), on)
+            .is_empty());
+        assert!(t
+            .applicable(&exposure(&["US-TX"], &["email", "ssn"], 10), on)
+            .is_empty());
+    }
+
+    #[test]
+    fn singapore_deems_harm_for_prescribed_classes_only() {
+        let t = table();
+        let on = date("2026-06-01");
+        let sg = |elements: &[&str], n: u64| {
+            ids(&t.applicable(&exposure(&["SG"], elements, n), on))
+                .into_iter()
+                .filter(|i| i != "sg-pdpa-assessment")
+                .collect::<Vec<_>>()
+        };
+        // An identification number alone is no prescribed class.
+        assert!(sg(&["government_id"], 10).is_empty());
+        assert!(sg(&["health"], 10).is_empty(), "health with no identifier");
+        for notifiable in [
+            &["name", "health"][..],
+            &["government_id", "financial_account"],
+            &["email", "credentials"],
+        ] {
+            assert_eq!(
+                sg(notifiable, 10),
+                ["sg-pdpa-authority", "sg-pdpa-individuals"],
+                "{notifiable:?}"
+            );
+        }
+        // Significant scale: the PDPC, not the individuals.
+        assert_eq!(sg(MARKETING_LIST, 500), ["sg-pdpa-authority"]);
+        assert!(sg(MARKETING_LIST, 499).is_empty());
+        // s26D(6): a direction not to notify suppresses the individuals' notice only.
+        let mut e = exposure(&["SG"], &["name", "health"], 10);
+        e.exceptions.insert("sg_notification_prohibited".into());
+        let got = ids(&t.applicable(&e, on));
+        assert!(got.iter().any(|g| g == "sg-pdpa-authority"), "{got:?}");
+        assert!(!got.iter().any(|g| g == "sg-pdpa-individuals"), "{got:?}");
+    }
+
+    #[test]
     fn thresholds_decide_regulator_notices() {
         let t = table();
         let on = date("2026-06-01");

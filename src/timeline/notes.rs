@@ -91,9 +91,53 @@ pub fn note_event(
         )
         .data(json!({"at": now.to_rfc3339()}))
     } else if let Some(x) = &facts.exception {
+        // A misspelt exception would apply to no rule and look recorded.
+        let known: std::collections::BTreeSet<&str> = crate::timeline::clocks::table()
+            .rules
+            .iter()
+            .flat_map(|r| [r.exception.as_deref(), r.on_exception.as_deref()])
+            .flatten()
+            .collect();
+        if !known.contains(x.as_str()) {
+            let hint = crate::runbook::diagnostic::did_you_mean(x, known.iter().copied())
+                .map(|m| format!("did you mean {m}? "))
+                .unwrap_or_default();
+            return Err(NoteError(format!(
+                "unknown exception \"{x}\"; {hint}the rule table names: {}",
+                known.into_iter().collect::<Vec<_>>().join(", ")
+            )));
+        }
         NewEvent::new("exception.applied", by, format!("Exception {x}: {text}"))
             .data(json!({"exception": x}))
     } else {
         NewEvent::new("note", by, text)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exception_must_be_one_the_rule_table_names() {
+        let now = Utc::now();
+        let facts = |x: &str| NoteFacts {
+            exception: Some(x.into()),
+            ..NoteFacts::default()
+        };
+        let ev = note_event(
+            "PDPC directed no notice",
+            "U0LEGAL1",
+            &facts("sg_notification_prohibited"),
+            now,
+        )
+        .unwrap();
+        assert_eq!(ev.kind, "exception.applied");
+        let e = note_event("x", "U0LEGAL1", &facts("inadvertant_disclosure"), now).unwrap_err();
+        assert!(
+            e.0.starts_with("unknown exception \"inadvertant_disclosure\"; did you mean inadvertent_disclosure? "),
+            "{}",
+            e.0
+        );
+    }
 }
