@@ -87,7 +87,9 @@ impl Config {
         self.organization
             .as_ref()
             .and_then(|v| serde_json::to_value(v).ok())
-            .unwrap_or_else(|| serde_json::json!({"name": "Example Marketing Ltd", "dpo": {"name": "Data Protection Officer", "email": "dpo@example.com", "phone": "+1 555 0100"}, "website": "https://example.com/security"}))
+            // `example` marks the stand-in: drills draft with it (and say
+            // so); a real incident refuses to (notice steps).
+            .unwrap_or_else(|| serde_json::json!({"name": "Example Marketing Ltd", "dpo": {"name": "Data Protection Officer", "email": "dpo@example.com", "phone": "+1 555 0100"}, "website": "https://example.com/security", "example": true}))
     }
 
     /// Secrets from `secrets_file`, if configured.

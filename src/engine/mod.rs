@@ -123,6 +123,14 @@ impl Engine {
     /// The same store, clock, library and event feed, calling another
     /// executor with other settings: the daemon's drill engine beside its
     /// live one, so one subscription sees both.
+    /// The same engine (store, executor, clock) with other settings.
+    pub fn with_settings(&self, settings: Settings) -> Engine {
+        Engine {
+            settings,
+            ..self.clone()
+        }
+    }
+
     pub fn sibling(&self, executor: Arc<Executor>, settings: Settings) -> Engine {
         Engine {
             executor,

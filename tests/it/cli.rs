@@ -263,7 +263,7 @@ fn declared_incident_waits_for_a_role_holder_then_notices_are_ready() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("quench.yaml"),
-        "roles:\n  legal: [U0LEGAL1]\n",
+        "roles:\n  legal: [U0LEGAL1]\norganization: { name: Acme Retail Ltd, dpo: { name: Jane Doe, email: dpo@acme.example, phone: \"+44 20 7946 0000\" }, website: \"https://acme.example/security\" }\n",
     )
     .unwrap();
     std::fs::write(

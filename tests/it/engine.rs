@@ -640,6 +640,54 @@ async fn drills_auto_approve_and_say_so() {
 }
 
 #[tokio::test]
+async fn without_an_organization_only_drills_draft_and_they_say_so() {
+    const RB: &str = r#"
+version: 1
+name: test
+inputs:
+  tool: { type: string, default: ChatGPT }
+  records: { type: integer, default: 10 }
+  jurisdictions: { type: list, default: [EU] }
+  data_elements: { type: list, default: [name, email] }
+steps:
+  - id: draft
+    notice: { audience: customers, jurisdictions: inputs.jurisdictions }
+"#;
+    let mock = Mock::start().await;
+    let example = quench::config::Config::default().organization_json();
+    assert_eq!(example["example"], true);
+    for drill in [false, true] {
+        let rig = Rig::new(&mock, drill);
+        let engine = rig.engine.with_settings(quench::engine::Settings {
+            drill,
+            organization: example.clone(),
+            ..rig.engine.settings().clone()
+        });
+        let id = rig.declare(RB, json!({})).await;
+        let status = engine.run(&id).await.unwrap();
+        let notices = rig.store.notices(&id).unwrap();
+        if drill {
+            assert_eq!(status, IncidentStatus::Completed);
+            assert!(
+                notices[0]
+                    .body
+                    .starts_with("[DRILL: drafted for the example organisation"),
+                "{}",
+                notices[0].body
+            );
+        } else {
+            assert_eq!(status, IncidentStatus::Failed);
+            assert!(notices.is_empty());
+            let err = rig.step(&id, "draft").error.unwrap();
+            assert!(
+                err.starts_with("no `organization:` in quench.yaml"),
+                "{err}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn notice_steps_draft_one_notice_per_jurisdiction() {
     let mock = Mock::start().await;
     let rig = Rig::new(&mock, true);

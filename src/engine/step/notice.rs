@@ -43,6 +43,14 @@ impl Engine {
                 }
             },
         };
+        // Notices for a stand-in organisation must not reach regulators or
+        // customers: a real incident needs the configured one.
+        let example = ctx["organization"]["example"] == true;
+        if example && !self.settings.drill {
+            return Err(StepFailure::Step(
+                "no `organization:` in quench.yaml: a real incident's notices need the organisation's name, DPO (name, email, phone) and website; add `organization: {name, dpo: {name, email, phone}, website}` and resume".into(),
+            ));
+        }
         let mut out = Vec::new();
         for code in codes {
             let template = match &spec.template {
@@ -65,11 +73,17 @@ impl Engine {
                 None => Json::Null,
             };
             nctx["notice"] = json!({"audience": spec.audience, "version": 1});
-            let body = self
+            let mut body = self
                 .library
                 .notices
                 .render(&template, &nctx)
                 .map_err(|e| StepFailure::Step(e.to_string()))?;
+            if example {
+                body.insert_str(
+                    0,
+                    "[DRILL: drafted for the example organisation \"Example Marketing Ltd\"; set `organization:` in quench.yaml for your own]\n\n",
+                );
+            }
             let draft = NoticeDraft {
                 incident: inc.id.clone(),
                 step: step.id.clone(),
