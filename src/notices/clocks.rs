@@ -312,6 +312,20 @@ pub struct Exposure {
     pub affected: u64,
     /// Named exceptions the runbook decided apply (e.g. `inadvertent_disclosure`).
     pub exceptions: BTreeSet<String>,
+    /// People affected per jurisdiction (input `residents`); a
+    /// jurisdiction without one counts `affected`.
+    pub residents: std::collections::BTreeMap<String, u64>,
+}
+
+impl Exposure {
+    /// How many people a jurisdiction's thresholds count, and where the
+    /// number comes from: its residents, else the total.
+    pub fn count_for(&self, jurisdiction: &str) -> (u64, &'static str) {
+        match self.residents.get(jurisdiction) {
+            Some(n) => (*n, "residents"),
+            None => (self.affected, "records"),
+        }
+    }
 }
 
 impl Rule {
@@ -322,9 +336,10 @@ impl Rule {
 
     /// Whether the rule applies to an exposure on the date `on`.
     pub fn applies(&self, e: &Exposure, on: NaiveDate) -> bool {
+        let (count, _) = e.count_for(&self.jurisdiction);
         e.jurisdictions.contains(&self.jurisdiction)
             && self.in_force(on)
-            && e.affected >= self.min_affected
+            && count >= self.min_affected
             && self
                 .exception
                 .as_ref()
@@ -333,7 +348,7 @@ impl Rule {
                 .on_exception
                 .as_ref()
                 .is_none_or(|x| e.exceptions.contains(x))
-            && self.triggers.matches(&e.data_elements, e.affected)
+            && self.triggers.matches(&e.data_elements, count)
     }
 
     /// This rule's clock for an incident at `now`.
@@ -1071,6 +1086,7 @@ mod tests {
 
     fn exposure(jurisdictions: &[&str], elements: &[&str], affected: u64) -> Exposure {
         Exposure {
+            residents: Default::default(),
             jurisdictions: jurisdictions.iter().map(|s| s.to_string()).collect(),
             data_elements: elements.iter().map(|s| s.to_string()).collect(),
             affected,
@@ -1236,6 +1252,28 @@ mod tests {
         let got = ids(&t.applicable(&e, on));
         assert!(got.iter().any(|g| g == "sg-pdpa-authority"), "{got:?}");
         assert!(!got.iter().any(|g| g == "sg-pdpa-individuals"), "{got:?}");
+    }
+
+    #[test]
+    fn resident_thresholds_count_each_jurisdictions_own_residents() {
+        let t = table();
+        let on = date("2026-06-01");
+        let ca_ag = |e: &Exposure| {
+            ids(&t.applicable(e, on))
+                .iter()
+                .any(|i| i == "us-ca-attorney-general")
+        };
+        let mut e = exposure(&["EU", "US-CA"], &["name", "ssn"], 10_020);
+        // 10,000 EU customers and 20 Californians: no California AG sample.
+        e.residents = [("EU".to_string(), 10_000), ("US-CA".to_string(), 20)].into();
+        assert!(!ca_ag(&e));
+        assert_eq!(e.count_for("US-CA"), (20, "residents"));
+        e.residents.insert("US-CA".into(), 600);
+        assert!(ca_ag(&e));
+        // A jurisdiction without its own count falls back to the total.
+        e.residents.remove("US-CA");
+        assert_eq!(e.count_for("US-CA"), (10_020, "records"));
+        assert!(ca_ag(&e));
     }
 
     #[test]

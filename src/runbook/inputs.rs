@@ -161,9 +161,52 @@ fn finish(
             }
         }
     }
+    // `residents`: CODE:COUNT pairs, the people affected per jurisdiction.
+    if let Some(Json::Array(values)) = out.get("residents") {
+        for v in values {
+            let text = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
+            match text.split_once(':') {
+                Some((code, n)) => {
+                    if !jurisdictions.contains(&code) {
+                        let hint = did_you_mean(code, jurisdictions.iter().copied())
+                            .map(|m| format!("did you mean `{m}`?"))
+                            .unwrap_or_else(|| format!("known: {}", jurisdictions.join(", ")));
+                        problems.push(format!(
+                            "--input residents: unknown jurisdiction \"{code}\" in \"{text}\" ({hint})"
+                        ));
+                    }
+                    if n.trim().parse::<u64>().is_err() {
+                        problems.push(format!(
+                            "--input residents: \"{n}\" in \"{text}\" is not a count of people; write CODE:COUNT, e.g. US-CA:20"
+                        ));
+                    }
+                }
+                None => problems.push(format!(
+                    "--input residents: \"{text}\" is not CODE:COUNT; write e.g. residents=US-CA:20,EU:10000"
+                )),
+            }
+        }
+    }
     if problems.is_empty() {
         Ok(Json::Object(out))
     } else {
         Err(InputError(problems.join("\n")))
     }
+}
+
+/// The `residents` input as jurisdiction -> people (entries that do not
+/// parse were refused when the incident was declared).
+pub fn residents(v: &Json) -> std::collections::BTreeMap<String, u64> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Json::as_str)
+        .filter_map(|s| {
+            let (code, n) = s.split_once(':')?;
+            Some((code.to_string(), n.trim().parse().ok()?))
+        })
+        .collect()
 }

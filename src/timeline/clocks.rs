@@ -47,6 +47,7 @@ pub fn inputs_of(inc: &Incident, events: &[TimelineEvent]) -> (Exposure, Moments
         data_elements: strings(&inc.inputs["data_elements"]),
         affected: inc.inputs["records"].as_u64().unwrap_or(0),
         exceptions: BTreeSet::new(),
+        residents: crate::runbook::inputs::residents(&inc.inputs["residents"]),
     };
     let mut moments = Moments::new(inc.declared_at);
     let mut pauses: Vec<Pause> = vec![];
@@ -105,6 +106,10 @@ pub fn clocks_json(inc: &Incident, events: &[TimelineEvent], now: DateTime<Utc>)
                 "describe": c.describe(),
                 "phases": c.phases.iter().map(|p| json!({"phase": p.phase.name, "due": p.due.map(|t| t.to_rfc3339()), "overdue": p.overdue})).collect::<Vec<_>>(),
                 "source": c.rule.source,
+                // Which number its thresholds compared: the jurisdiction's
+                // residents, or the total records.
+                "counted": {"people": exposure.count_for(&c.rule.jurisdiction).0, "from": exposure.count_for(&c.rule.jurisdiction).1},
+                "min_affected": c.rule.min_affected,
             })
         })
         .collect()
@@ -115,8 +120,17 @@ pub fn render_text(clocks: &[Json]) -> String {
     let mut out = String::new();
     for c in clocks {
         let flag = if c["overdue"] == true { "OVERDUE " } else { "" };
+        // A threshold says which number it compared.
+        let counted = match c["min_affected"].as_u64() {
+            Some(min) if min > 0 => format!(
+                " (at least {min} people; counted {} from {})",
+                c["counted"]["people"],
+                c["counted"]["from"].as_str().unwrap_or("?")
+            ),
+            _ => String::new(),
+        };
         out.push_str(&format!(
-            "  {flag}{} · {} · {}: {}\n",
+            "  {flag}{} · {} · {}{counted}: {}\n",
             c["jurisdiction"].as_str().unwrap_or(""),
             c["recipient"].as_str().unwrap_or(""),
             c["title"].as_str().unwrap_or(""),

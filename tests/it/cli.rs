@@ -176,10 +176,19 @@ fn inputs_are_typed_and_required_ones_enforced() {
             "jurisdictions=EU,US-CAL",
             "--input",
             "data_elements=name,snn",
+            "--input",
+            "residents=US-CAL:20,EU:many,UK",
         ],
     );
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o).1;
+    for want in [
+        "--input residents: unknown jurisdiction \"US-CAL\" in \"US-CAL:20\" (did you mean `US-CA`?)",
+        "--input residents: \"many\" in \"EU:many\" is not a count of people; write CODE:COUNT, e.g. US-CA:20",
+        "--input residents: \"UK\" is not CODE:COUNT; write e.g. residents=US-CA:20,EU:10000",
+    ] {
+        assert!(err.contains(want), "{want}\n{err}");
+    }
     assert!(
         err.contains("--input jurisdictions: unknown value \"US-CAL\" (did you mean `US-CA`?)"),
         "{err}"
