@@ -89,7 +89,10 @@ pub async fn resolve(
 #[derive(Debug, Default, clap::Args)]
 pub struct NoteFacts {
     /// A moment the clocks start from, learned now or at a given time:
-    /// occurred|discovered|aware|determined|confirmed|assessed[=RFC3339].
+    /// occurred|discovered|aware|confirmed|assessed, or a law's own
+    /// determination (ny_inadvertent_disclosure_determined,
+    /// tx_breach_determined, pipeda_real_risk_determined,
+    /// au_eligible_breach_believed), [=RFC3339].
     #[arg(long, value_name = "MOMENT[=TIME]")]
     pub moment: Option<String>,
     /// Law enforcement asked to delay notification: pause the clocks that allow it.

@@ -68,8 +68,17 @@ pub enum Moment {
     /// Reasonably certain personal data was compromised, GDPR-style
     /// (defaults to the declaration time).
     Aware,
-    /// Determined that a (notifiable) breach occurred.
-    Determined,
+    /// New York: the written determination that the exposure was an
+    /// inadvertent disclosure unlikely to cause misuse (GBL 899-aa(2)(a)).
+    NyInadvertentDisclosureDetermined,
+    /// Texas: the determination that a breach occurred (521.053(b)).
+    TxBreachDetermined,
+    /// Canada: the belief that the breach creates a real risk of
+    /// significant harm (PIPEDA s. 10.1(1)).
+    PipedaRealRiskDetermined,
+    /// Australia: reasonable grounds to believe an eligible data breach
+    /// happened (Privacy Act s. 26WK).
+    AuEligibleBreachBelieved,
     /// Confirmed that personal data was affected (Brazil).
     Confirmed,
     /// The notifiability assessment was made (Singapore).
@@ -77,13 +86,25 @@ pub enum Moment {
 }
 
 impl Moment {
-    pub const ALL: [Moment; 6] = [
+    pub const ALL: [Moment; 9] = [
         Moment::Occurred,
         Moment::Discovered,
         Moment::Aware,
-        Moment::Determined,
+        Moment::NyInadvertentDisclosureDetermined,
+        Moment::TxBreachDetermined,
+        Moment::PipedaRealRiskDetermined,
+        Moment::AuEligibleBreachBelieved,
         Moment::Confirmed,
         Moment::Assessed,
+    ];
+
+    /// The four laws' own determinations, which one `determined` moment
+    /// used to stand for.
+    pub const DETERMINATIONS: [Moment; 4] = [
+        Moment::NyInadvertentDisclosureDetermined,
+        Moment::TxBreachDetermined,
+        Moment::PipedaRealRiskDetermined,
+        Moment::AuEligibleBreachBelieved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -91,7 +112,10 @@ impl Moment {
             Moment::Occurred => "occurred",
             Moment::Discovered => "discovered",
             Moment::Aware => "aware",
-            Moment::Determined => "determined",
+            Moment::NyInadvertentDisclosureDetermined => "ny_inadvertent_disclosure_determined",
+            Moment::TxBreachDetermined => "tx_breach_determined",
+            Moment::PipedaRealRiskDetermined => "pipeda_real_risk_determined",
+            Moment::AuEligibleBreachBelieved => "au_eligible_breach_believed",
             Moment::Confirmed => "confirmed",
             Moment::Assessed => "assessed",
         }
@@ -99,6 +123,16 @@ impl Moment {
 
     pub fn parse(s: &str) -> Option<Moment> {
         Moment::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// The moments a stored record stands for: incidents recorded before
+    /// the determinations were told apart wrote `determined`, which meant
+    /// all four, and keeps meaning that for them.
+    pub fn recorded(s: &str) -> Vec<Moment> {
+        match s {
+            "determined" => Moment::DETERMINATIONS.to_vec(),
+            other => Moment::parse(other).into_iter().collect(),
+        }
     }
 }
 
@@ -1558,8 +1592,17 @@ mod tests {
         let tx = t.get("us-tx-individuals").expect("rule");
         let c = tx.clock(&m, &[], declared);
         assert_eq!((c.status, c.start, c.due), (Status::NotStarted, None, None));
-        assert_eq!(c.describe(), "not started (no `determined` recorded)");
-        let m = m.with(Moment::Determined, utc("2026-06-03T15:00:00Z"));
+        assert_eq!(
+            c.describe(),
+            "not started (no `tx_breach_determined` recorded)"
+        );
+        // Another law's determination does not start Texas's clock.
+        let other = m.clone().with(
+            Moment::PipedaRealRiskDetermined,
+            utc("2026-06-03T15:00:00Z"),
+        );
+        assert_eq!(tx.clock(&other, &[], declared).status, Status::NotStarted);
+        let m = m.with(Moment::TxBreachDetermined, utc("2026-06-03T15:00:00Z"));
         let c = tx.clock(&m, &[], declared);
         assert_eq!(c.status, Status::Running);
         assert_eq!(c.due, Some(utc("2026-08-02T15:00:00Z")));

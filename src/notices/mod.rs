@@ -47,6 +47,8 @@ pub const ROOTS: &[&str] = &[
     "jurisdiction",
     "notice",
     "steps",
+    // Moments recorded with `note --moment` (name -> RFC 3339 time).
+    "moments",
 ];
 
 #[derive(Debug, Clone, Default)]

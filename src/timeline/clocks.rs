@@ -54,12 +54,8 @@ pub fn inputs_of(inc: &Incident, events: &[TimelineEvent]) -> (Exposure, Moments
     for e in events {
         match e.kind.as_str() {
             "moment.recorded" => {
-                if let Some(m) = e
-                    .data
-                    .get("moment")
-                    .and_then(Json::as_str)
-                    .and_then(Moment::parse)
-                {
+                let names = e.data.get("moment").and_then(Json::as_str).unwrap_or("");
+                for m in Moment::recorded(names) {
                     moments = moments.with(m, at_of(e));
                 }
             }

@@ -68,8 +68,18 @@ pub fn note_event(
         };
         let Some(moment) = Moment::parse(name) else {
             let all: Vec<&str> = Moment::ALL.iter().map(|m| m.as_str()).collect();
+            let hint = if name == "determined" {
+                // One word stood for four laws' determinations; each is
+                // its own moment now, so recording one starts only its rules.
+                let four: Vec<&str> = Moment::DETERMINATIONS.iter().map(|m| m.as_str()).collect();
+                format!("say which law's determination: {}; ", four.join(", "))
+            } else {
+                crate::runbook::diagnostic::did_you_mean(name, all.iter().copied())
+                    .map(|m| format!("did you mean {m}? "))
+                    .unwrap_or_default()
+            };
             return Err(NoteError(format!(
-                "unknown moment \"{name}\"; one of: {}",
+                "unknown moment \"{name}\"; {hint}one of: {}",
                 all.join(", ")
             )));
         };
@@ -117,6 +127,35 @@ pub fn note_event(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_moment_must_be_one_the_rule_table_knows() {
+        let now = Utc::now();
+        let facts = |m: &str| NoteFacts {
+            moment: Some(m.into()),
+            ..NoteFacts::default()
+        };
+        let ev = note_event(
+            "Texas counsel determined",
+            "U0LEGAL1",
+            &facts("tx_breach_determined"),
+            now,
+        )
+        .unwrap();
+        assert_eq!(ev.data["moment"], "tx_breach_determined");
+        let e = note_event("x", "U0LEGAL1", &facts("determined"), now).unwrap_err();
+        assert!(
+            e.0.starts_with("unknown moment \"determined\"; say which law's determination: ny_inadvertent_disclosure_determined, tx_breach_determined, pipeda_real_risk_determined, au_eligible_breach_believed; "),
+            "{}",
+            e.0
+        );
+        let e = note_event("x", "U0LEGAL1", &facts("tx_breach_determind"), now).unwrap_err();
+        assert!(
+            e.0.contains("did you mean tx_breach_determined?"),
+            "{}",
+            e.0
+        );
+    }
 
     #[test]
     fn an_exception_must_be_one_the_rule_table_names() {

@@ -449,7 +449,7 @@ fn status_shows_regulatory_clocks_from_recorded_moments() {
     assert_eq!(
         find(&cs, "US-TX", "individuals")["status"],
         "not started",
-        "Texas counts from `determined`"
+        "Texas counts from `tx_breach_determined`"
     );
     assert_eq!(
         find(&cs, "US-TX", "attorney_general")["status"],
@@ -471,7 +471,13 @@ fn status_shows_regulatory_clocks_from_recorded_moments() {
     assert!(o.status.success(), "{}", text(&o).1);
     quench(
         dir.path(),
-        &["note", &id, "Scope confirmed", "--moment", "determined"],
+        &[
+            "note",
+            &id,
+            "Scope confirmed",
+            "--moment",
+            "tx_breach_determined",
+        ],
     );
     let cs = clocks(dir.path());
     let gdpr = find(&cs, "EU", "authority");

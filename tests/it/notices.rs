@@ -788,3 +788,26 @@ fn validation_locates_a_template_reading_an_unknown_variable() {
     )
     .unwrap_or_else(|d| panic!("{d}"));
 }
+
+#[test]
+fn determination_dates_come_from_the_recorded_moment_never_the_declaration() {
+    for (name, moment, line) in [
+        ("regulator-CA", "pipeda_real_risk_determined", "Date the organization determined that the breach creates a real risk of significant harm: "),
+        ("regulator-US-TX", "tx_breach_determined", "Date the breach was determined to have occurred: "),
+    ] {
+        let unrecorded = render(name);
+        let at = unrecorded
+            .lines()
+            .find(|l| l.starts_with(line))
+            .unwrap_or_else(|| panic!("{name} has no determination line:\n{unrecorded}"));
+        assert!(
+            at.contains(&format!("[to be completed: the date of the determination; record it with `quench note {INCIDENT} \"...\" --moment {moment}=TIME`]")),
+            "{name}: {at}"
+        );
+        let mut c = ctx(name, ELEMENTS);
+        c["moments"] = json!({ moment: "2026-11-30T16:30:00+00:00" });
+        let body = templates().render(name, &c).unwrap();
+        let at = body.lines().find(|l| l.starts_with(line)).unwrap();
+        assert_eq!(at, format!("{line}2026-11-30 16:30 UTC"), "{name}");
+    }
+}

@@ -51,6 +51,18 @@ impl Engine {
                 "no `organization:` in quench.yaml: a real incident's notices need the organisation's name, DPO (name, email, phone) and website; add `organization: {name, dpo: {name, email, phone}, website}` and resume".into(),
             ));
         }
+        // The moments recorded so far (a determination's date), for the
+        // templates that must print it rather than the declaration time.
+        let events = self
+            .store
+            .events(&inc.id)
+            .map_err(|e| StepFailure::Engine(e.into()))?;
+        let (_, moments, _) = crate::timeline::clocks::inputs_of(inc, &events);
+        let recorded: serde_json::Map<String, Json> = moments
+            .recorded
+            .iter()
+            .map(|(m, at)| (m.as_str().to_string(), json!(at.to_rfc3339())))
+            .collect();
         let mut out = Vec::new();
         for code in codes {
             let template = match &spec.template {
@@ -73,6 +85,7 @@ impl Engine {
                 None => Json::Null,
             };
             nctx["notice"] = json!({"audience": spec.audience, "version": 1});
+            nctx["moments"] = Json::Object(recorded.clone());
             let mut body = self
                 .library
                 .notices
