@@ -368,6 +368,13 @@ impl Rule {
         self.effective_from.is_none_or(|d| d <= on) && self.effective_until.is_none_or(|d| on <= d)
     }
 
+    /// The jurisdiction's date of this rule's start moment (else of the
+    /// declaration), against which its effective dates are compared.
+    pub fn local_date(&self, moments: &Moments) -> NaiveDate {
+        let at = moments.get(self.start).unwrap_or(moments.declared_at);
+        at.with_timezone(&self.timezone).date_naive()
+    }
+
     /// Whether the rule applies to an exposure on the date `on`.
     pub fn applies(&self, e: &Exposure, on: NaiveDate) -> bool {
         let (count, _) = e.count_for(&self.jurisdiction);
@@ -641,7 +648,11 @@ impl RuleTable {
         self.rules.iter().filter(|r| r.applies(e, on)).collect()
     }
 
-    /// The clock of every rule that applies, judged on the declaration date.
+    /// The clock of every rule that applies. Whether a rule is in force is
+    /// judged on the jurisdiction's own date of the rule's start moment (a
+    /// California breach found 2025-12-31 at 17:00 PST is under the 2025
+    /// rule, although it is 2026 in UTC); a start not yet recorded counts
+    /// from the declaration.
     pub fn clocks(
         &self,
         e: &Exposure,
@@ -649,8 +660,9 @@ impl RuleTable {
         pauses: &[Pause],
         now: DateTime<Utc>,
     ) -> Vec<Clock<'_>> {
-        self.applicable(e, moments.declared_at.date_naive())
-            .into_iter()
+        self.rules
+            .iter()
+            .filter(|r| r.applies(e, r.local_date(moments)))
             .map(|r| r.clock(moments, pauses, now))
             .collect()
     }
@@ -1308,6 +1320,47 @@ mod tests {
         e.residents.remove("US-CA");
         assert_eq!(e.count_for("US-CA"), (10_020, "records"));
         assert!(ca_ag(&e));
+    }
+
+    #[test]
+    fn effective_dates_are_the_jurisdictions_own_dates_of_the_start() {
+        let t = table();
+        let ids_at = |e: &Exposure, m: &Moments| -> Vec<String> {
+            t.clocks(e, m, &[], m.declared_at)
+                .iter()
+                .map(|c| c.rule.id.clone())
+                .collect()
+        };
+        // Found 2025-12-31 17:00 in California: 2026-01-01 01:00 UTC.
+        let found = utc("2026-01-01T01:00:00Z");
+        let ca = exposure(&["US-CA"], &["name", "ssn"], 600);
+        let got = ids_at(&ca, &Moments::new(found));
+        assert!(
+            got.iter().any(|i| i == "us-ca-individuals-pre-sb446"),
+            "{got:?}"
+        );
+        assert!(
+            got.iter().any(|i| i == "us-ca-attorney-general-pre-sb446"),
+            "{got:?}"
+        );
+        assert!(
+            !got.iter().any(|i| i == "us-ca-attorney-general"),
+            "{got:?}"
+        );
+        // An hour after local midnight, the 2026 rules.
+        let got = ids_at(&ca, &Moments::new(utc("2026-01-01T09:00:00Z")));
+        assert!(got.iter().any(|i| i == "us-ca-attorney-general"), "{got:?}");
+        assert!(
+            !got.iter().any(|i| i == "us-ca-attorney-general-pre-sb446"),
+            "{got:?}"
+        );
+        // India: aware 2027-05-13 02:00 IST is 2027-05-12 20:30 UTC, and
+        // already under Rule 7.
+        let india = exposure(&["IN"], MARKETING_LIST, 10);
+        let got = ids_at(&india, &Moments::new(utc("2027-05-12T20:30:00Z")));
+        assert!(got.iter().any(|i| i == "in-dpdp-authority"), "{got:?}");
+        let got = ids_at(&india, &Moments::new(utc("2027-05-12T18:00:00Z")));
+        assert!(!got.iter().any(|i| i == "in-dpdp-authority"), "{got:?}");
     }
 
     #[test]
