@@ -385,6 +385,10 @@ const REQUIRED: &[(&str, &[&str])] = &[
             "Encarregado",
             "3 dias úteis",
             "Dados de saúde (dado pessoal sensível)",
+            // Res. CD/ANPD 15/2024 art. 6 §2 IX, X and XII.
+            "Agente de tratamento de pequeno porte (art. 6º, § 2º, IX)",
+            "Identificação do operador (art. 6º, § 2º, X)",
+            "Total de titulares nas atividades de tratamento afetadas (art. 6º, § 2º, XII)",
         ],
     ),
     (
