@@ -83,10 +83,14 @@ pub enum Moment {
     Confirmed,
     /// The notifiability assessment was made (Singapore).
     Assessed,
+    /// California residents were notified: the US-CA customers notice was
+    /// recorded as sent (or the moment noted). California's AG copy runs
+    /// from here (Civ. Code 1798.82(f) as amended by SB 446).
+    UsCaResidentsNotified,
 }
 
 impl Moment {
-    pub const ALL: [Moment; 9] = [
+    pub const ALL: [Moment; 10] = [
         Moment::Occurred,
         Moment::Discovered,
         Moment::Aware,
@@ -96,6 +100,7 @@ impl Moment {
         Moment::AuEligibleBreachBelieved,
         Moment::Confirmed,
         Moment::Assessed,
+        Moment::UsCaResidentsNotified,
     ];
 
     /// The four laws' own determinations, which one `determined` moment
@@ -118,6 +123,7 @@ impl Moment {
             Moment::AuEligibleBreachBelieved => "au_eligible_breach_believed",
             Moment::Confirmed => "confirmed",
             Moment::Assessed => "assessed",
+            Moment::UsCaResidentsNotified => "us_ca_residents_notified",
         }
     }
 
@@ -1361,6 +1367,28 @@ mod tests {
         assert!(got.iter().any(|i| i == "in-dpdp-authority"), "{got:?}");
         let got = ids_at(&india, &Moments::new(utc("2027-05-12T18:00:00Z")));
         assert!(!got.iter().any(|i| i == "in-dpdp-authority"), "{got:?}");
+    }
+
+    #[test]
+    fn californias_ag_copy_runs_15_days_from_the_residents_notice() {
+        let t = table();
+        let found = utc("2026-03-02T17:00:00Z");
+        let ag = t.get("us-ca-attorney-general").expect("rule");
+        let m = Moments::new(found);
+        let c = ag.clock(&m, &[], found);
+        assert_eq!(c.status, Status::NotStarted);
+        assert_eq!(
+            c.describe(),
+            "not started (no `us_ca_residents_notified` recorded)"
+        );
+        let sent = utc("2026-03-20T16:00:00Z");
+        let c = ag.clock(&m.with(Moment::UsCaResidentsNotified, sent), &[], sent);
+        assert_eq!(c.status, Status::Running);
+        assert_eq!(
+            c.due,
+            Some(utc("2026-04-04T16:00:00Z")),
+            "15 calendar days, same local time"
+        );
     }
 
     #[test]

@@ -68,6 +68,17 @@ pub fn inputs_of(inc: &Incident, events: &[TimelineEvent]) -> (Exposure, Moments
                     p.until = Some(at_of(e));
                 }
             }
+            // California's AG copy counts from the residents' notice: the
+            // first US-CA customers notice recorded as sent.
+            "notice.sent"
+                if e.data["audience"] == "customers"
+                    && e.data["jurisdiction"] == "US-CA"
+                    && !moments
+                        .recorded
+                        .contains_key(&Moment::UsCaResidentsNotified) =>
+            {
+                moments = moments.with(Moment::UsCaResidentsNotified, e.at);
+            }
             "exception.applied" => {
                 if let Some(x) = e.data.get("exception").and_then(Json::as_str) {
                     exposure.exceptions.insert(x.to_string());
@@ -134,4 +145,51 @@ pub fn render_text(clocks: &[Json]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_us_ca_customers_notice_sent_is_when_californians_were_notified() {
+        let inc: Incident = serde_json::from_value(json!({
+            "id": "INC-1", "runbook": "r", "title": "t", "status": "waiting",
+            "declared_at": "2026-03-02T17:00:00Z", "declared_by": "U0RESP01", "severity": "sev1",
+            "inputs": {"jurisdictions": ["US-CA", "EU"], "data_elements": ["name", "ssn"], "records": 600},
+            "drill": false, "runbook_file": "r.yaml", "runbook_source": "", "finished_at": null
+        }))
+        .unwrap();
+        let sent = |seq: u64, at: &str, j: &str| TimelineEvent {
+            seq,
+            at: DateTime::parse_from_rfc3339(at)
+                .unwrap()
+                .with_timezone(&Utc),
+            kind: "notice.sent".into(),
+            step: Some("draft-customer-notices".into()),
+            item: None,
+            actor: "U0LEGAL1".into(),
+            message: "sent".into(),
+            data: json!({"version": 1, "audience": "customers", "jurisdiction": j}),
+        };
+        let events = [
+            sent(1, "2026-03-10T12:00:00Z", "EU"),
+            sent(2, "2026-03-20T16:00:00Z", "US-CA"),
+            sent(3, "2026-03-25T16:00:00Z", "US-CA"),
+        ];
+        let (_, moments, _) = inputs_of(&inc, &events);
+        assert_eq!(
+            moments
+                .get(Moment::UsCaResidentsNotified)
+                .map(|t| t.to_rfc3339()),
+            Some("2026-03-20T16:00:00+00:00".to_string()),
+            "the first US-CA customers notice, not the EU one or a later version"
+        );
+        let clocks = clocks_json(&inc, &events, inc.declared_at);
+        let ag = clocks
+            .iter()
+            .find(|c| c["rule"] == "us-ca-attorney-general")
+            .unwrap();
+        assert_eq!(ag["due"], "2026-04-04T16:00:00+00:00");
+    }
 }
