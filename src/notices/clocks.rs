@@ -285,10 +285,19 @@ pub struct TriggerGroup {
     pub all: Vec<String>,
     pub any: Vec<String>,
     pub min_affected: u64,
+    /// A named decision the team recorded (`note --exception NAME`): for
+    /// criteria no data element expresses (Brazil's children's data, legal
+    /// secrecy, large scale).
+    pub decision: Option<String>,
 }
 
 impl Triggers {
-    pub fn matches(&self, elements: &BTreeSet<String>, affected: u64) -> bool {
+    pub fn matches(
+        &self,
+        elements: &BTreeSet<String>,
+        affected: u64,
+        decided: &BTreeSet<String>,
+    ) -> bool {
         if elements.is_empty() {
             return false;
         }
@@ -298,8 +307,18 @@ impl Triggers {
                 g.all.iter().all(|e| elements.contains(e))
                     && (g.any.is_empty() || g.any.iter().any(|e| elements.contains(e)))
                     && affected >= g.min_affected
+                    && g.decision.as_ref().is_none_or(|d| decided.contains(d))
             }),
         }
+    }
+
+    /// The decisions its groups may name.
+    pub fn decisions(&self) -> impl Iterator<Item = &str> {
+        let groups: &[TriggerGroup] = match self {
+            Triggers::Groups(g) => g,
+            Triggers::AnyPersonalData => &[],
+        };
+        groups.iter().filter_map(|g| g.decision.as_deref())
     }
 }
 
@@ -395,7 +414,9 @@ impl Rule {
                 .on_exception
                 .as_ref()
                 .is_none_or(|x| e.exceptions.contains(x))
-            && self.triggers.matches(&e.data_elements, count)
+            && self
+                .triggers
+                .matches(&e.data_elements, count, &e.exceptions)
     }
 
     /// This rule's clock for an incident at `now`.
@@ -704,7 +725,7 @@ const RULE_REQUIRED: &[&str] = &[
     "source",
 ];
 const PHASE_KEYS: &[&str] = &["name", "deadline", "note"];
-const GROUP_KEYS: &[&str] = &["all", "any", "min_affected"];
+const GROUP_KEYS: &[&str] = &["all", "any", "min_affected", "decision"];
 const DEADLINE_HINT: &str = "write 72h, 30d, 3bd (business days) or asap";
 
 fn jurisdiction_codes() -> Vec<&'static str> {
@@ -1083,7 +1104,10 @@ fn read_triggers(c: &mut Checker, path: &YPath, v: &Value) -> Option<Triggers> {
             continue;
         };
         if m.is_empty() {
-            c.error(&p, "a trigger group needs `all`, `any` or `min_affected`");
+            c.error(
+                &p,
+                "a trigger group needs `all`, `any`, `min_affected` or `decision`",
+            );
         }
         let mut elements = |key: &str| -> Vec<String> {
             let Some(v) = m.get(key) else {
@@ -1106,10 +1130,14 @@ fn read_triggers(c: &mut Checker, path: &YPath, v: &Value) -> Option<Triggers> {
             .get("min_affected")
             .and_then(|v| c.uint(&p.key("min_affected"), v, "`min_affected`"))
             .unwrap_or(0);
+        let decision = m
+            .get("decision")
+            .and_then(|v| read_name(c, &p.key("decision"), v, "a decision name"));
         groups.push(TriggerGroup {
             all,
             any,
             min_affected,
+            decision,
         });
     }
     Some(Triggers::Groups(groups))
@@ -1203,12 +1231,13 @@ mod tests {
         let t = table();
         let e = exposure(ALL, MARKETING_LIST, 100);
         let got = jurisdictions_of(&t.applicable(&e, date("2026-06-01")));
-        for j in ["EU", "UK", "BR", "CA", "AU", "CN"] {
+        for j in ["EU", "UK", "CA", "AU", "CN"] {
             assert!(got.contains(j), "{j} missing from {got:?}");
         }
         // US states list data elements; JP needs scale or sensitive data;
-        // India's rule is not in force yet.
-        for j in ["US-CA", "US-NY", "US-TX", "JP", "IN"] {
+        // Brazil needs relevant risk (ANPD Res. 15/2024 art. 4); India's
+        // rule is not in force yet.
+        for j in ["US-CA", "US-NY", "US-TX", "JP", "BR", "IN"] {
             assert!(!got.contains(j), "{j} should not apply: {got:?}");
         }
         // Singapore: assess every breach, notify the PDPC only at scale.
@@ -1389,6 +1418,41 @@ mod tests {
             Some(utc("2026-04-04T16:00:00Z")),
             "15 calendar days, same local time"
         );
+    }
+
+    #[test]
+    fn brazil_needs_relevant_risk_not_any_personal_data() {
+        let t = table();
+        let on = date("2026-06-01");
+        let br = |e: &Exposure| {
+            ids(&t.applicable(e, on))
+                .into_iter()
+                .filter(|i| i.starts_with("br-"))
+                .collect::<Vec<_>>()
+        };
+        // A small marketing list starts nothing by itself.
+        assert!(br(&exposure(&["BR"], MARKETING_LIST, 300)).is_empty());
+        // Sensitive, financial or authentication data meets a criterion.
+        for elements in [
+            &["name", "health"][..],
+            &["email", "payment_card"],
+            &["email", "credentials"],
+        ] {
+            assert_eq!(
+                br(&exposure(&["BR"], elements, 10)),
+                ["br-lgpd-authority", "br-lgpd-individuals"],
+                "{elements:?}"
+            );
+        }
+        // The criteria no data element carries (children's data, legal
+        // secrecy, large scale) are the team's recorded decision.
+        let mut e = exposure(&["BR"], MARKETING_LIST, 300);
+        e.exceptions.insert("br_relevant_risk".into());
+        assert_eq!(br(&e), ["br-lgpd-authority", "br-lgpd-individuals"]);
+        // And a recorded finding of no significant effect stops the clocks.
+        let mut e = exposure(&["BR"], &["name", "health"], 10);
+        e.exceptions.insert("br_no_relevant_risk".into());
+        assert!(br(&e).is_empty());
     }
 
     #[test]

@@ -105,8 +105,12 @@ pub fn note_event(
         let known: std::collections::BTreeSet<&str> = crate::timeline::clocks::table()
             .rules
             .iter()
-            .flat_map(|r| [r.exception.as_deref(), r.on_exception.as_deref()])
-            .flatten()
+            .flat_map(|r| {
+                [r.exception.as_deref(), r.on_exception.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .chain(r.triggers.decisions())
+            })
             .collect();
         if !known.contains(x.as_str()) {
             let hint = crate::runbook::diagnostic::did_you_mean(x, known.iter().copied())
