@@ -107,7 +107,7 @@ pub async fn plan(env: &Env, args: DrillArgs) -> anyhow::Result<ExitCode> {
         by: super::people::default_actor(),
         target,
     };
-    let id = crate::plan::begin(&store, &req).await?;
+    let id = crate::plan::begin(&store, &req, chrono::Utc::now()).await?;
     eprintln!("{id}: planning {} (reads only)...", loaded.runbook.name);
     let report = crate::plan::run(&store, &id, lib, executor, settings, req).await?;
     match (env.json, args.format) {

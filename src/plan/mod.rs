@@ -56,8 +56,11 @@ pub struct PlanRequest<'a> {
 
 /// Allocates a plan and keeps it as running (with its inputs and time);
 /// returns its id. [`run`] does the work.
-pub async fn begin(store: &Store, req: &PlanRequest<'_>) -> Result<String, PlanError> {
-    let now = chrono::Utc::now();
+pub async fn begin(
+    store: &Store,
+    req: &PlanRequest<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<String, PlanError> {
     let id = store.next_plan_id(now)?;
     let head = json!({
         "plan": id,

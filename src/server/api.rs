@@ -100,20 +100,11 @@ fn incident_json(d: &Daemon, id: &str) -> ApiResult<Json_> {
     let store = d.store();
     let snap = store.snapshot(id).map_err(super::OpError::from)?;
     let events = store.events(id).map_err(super::OpError::from)?;
-    let mut out = crate::timeline::incident_json(&snap, &events, d.engine().now());
-    // Beside the plan made for it shortly before, if there was one.
-    let engine = d.engine();
-    if let Ok(rb) = engine.runbook_of(&snap.incident) {
-        let lib = engine.library();
-        if let Some(c) = crate::plan::compare::against_last_plan(store, &rb, &snap, |i, a| {
-            lib.catalog.is_write(i, a)
-        })
-        .map_err(super::OpError::from)?
-        {
-            out["plan"] = c;
-        }
-    }
-    Ok(out)
+    Ok(crate::timeline::incident_json(
+        &snap,
+        &events,
+        d.engine().now(),
+    ))
 }
 
 pub async fn list_incidents(State(d): State<Daemon>) -> ApiResult<Json<Json_>> {
@@ -129,7 +120,23 @@ pub async fn get_incident(
     State(d): State<Daemon>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Json_>> {
-    Ok(Json(incident_json(&d, &id)?))
+    let mut out = incident_json(&d, &id)?;
+    // Beside the plan made for it shortly before, if there was one. Only
+    // here, not in the list: it reads the runbook and every stored plan.
+    let store = d.store();
+    let snap = store.snapshot(&id).map_err(super::OpError::from)?;
+    let engine = d.engine();
+    if let Ok(rb) = engine.runbook_of(&snap.incident) {
+        let lib = engine.library();
+        if let Some(c) = crate::plan::compare::against_last_plan(store, &rb, &snap, |i, a| {
+            lib.catalog.is_write(i, a)
+        })
+        .map_err(super::OpError::from)?
+        {
+            out["plan"] = c;
+        }
+    }
+    Ok(Json(out))
 }
 
 #[derive(Debug, Deserialize)]

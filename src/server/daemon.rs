@@ -268,7 +268,7 @@ impl Daemon {
             by: req.by.clone(),
             target,
         };
-        let id = crate::plan::begin(self.store(), &request)
+        let id = crate::plan::begin(self.store(), &request, engine.now())
             .await
             .map_err(|e| OpError::Internal(e.to_string()))?;
         let (store, plan_id) = (self.store().clone(), id.clone());

@@ -63,7 +63,9 @@ async fn plan() -> Planned {
         by: "operator".into(),
         target: Target::Simulator,
     };
-    let id = quench::plan::begin(&store, &req).await.unwrap();
+    let id = quench::plan::begin(&store, &req, chrono::Utc::now())
+        .await
+        .unwrap();
     assert_eq!(store.plan(&id).unwrap().unwrap()["status"], "running");
     let report = quench::plan::run(&store, &id, lib.clone(), exec, settings, req)
         .await

@@ -72,6 +72,11 @@ async fn host(with_slack: bool) -> Host {
 }
 
 async fn host_with(kind: SlackKind) -> Host {
+    host_full(kind, false).await
+}
+
+/// `live_plans`: live plans read the mock platform too.
+async fn host_full(kind: SlackKind, live_plans: bool) -> Host {
     let with_slack = kind != SlackKind::Off;
     let platform = Mock::start().await;
     platform.on("/grants/ChatGPT", vec![Reply::status(204)]);
@@ -113,13 +118,16 @@ async fn host_with(kind: SlackKind) -> Host {
         api_token: TOKEN.into(),
         slack,
         // Plans "on the simulator" read the mock platform here.
-        planners: quench::server::Planners {
-            live: None,
-            simulated: Some(crate::support::mock_executor(
+        planners: {
+            let planner = crate::support::mock_executor(
                 &crate::support::library(dir.path()),
                 &platform.url,
                 true,
-            )),
+            );
+            quench::server::Planners {
+                live: live_plans.then(|| planner.clone()),
+                simulated: Some(planner),
+            }
         },
     });
     daemon.start().unwrap();
@@ -864,6 +872,31 @@ async fn slack_requests_without_a_valid_signature_get_401() {
         "{m}"
     );
     assert!(m.contains(r#"quench_slack_requests_total{endpoint="events",outcome="accepted"} 1"#));
+}
+
+#[tokio::test]
+async fn an_incident_declared_after_a_plan_is_shown_beside_it() {
+    let h = host_full(SlackKind::Off, true).await;
+    let (status, started) = h
+        .call(
+            "POST",
+            "/api/v1/plans",
+            Some(json!({"runbook": "contain", "inputs": {"tool": "ChatGPT"}, "by": "U0RESP01"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{started}");
+    let plan = started["id"].as_str().unwrap().to_string();
+    h.daemon.plan_finished(&plan).await;
+    let id = h.declare_and_settle(json!({"tool": "ChatGPT"})).await;
+    let (_, inc) = h
+        .call("GET", &format!("/api/v1/incidents/{id}"), None)
+        .await;
+    assert_eq!(inc["plan"]["plan"], plan.as_str(), "{inc}");
+    // The plan counted one revocation and the incident made it.
+    assert_eq!(inc["plan"]["same"], true, "{}", inc["plan"]);
+    // The list stays cheap: no comparison per incident.
+    let (_, list) = h.call("GET", "/api/v1/incidents", None).await;
+    assert!(list["incidents"][0].get("plan").is_none());
 }
 
 #[tokio::test]
