@@ -1440,7 +1440,11 @@ mod tests {
         ] {
             assert_eq!(
                 br(&exposure(&["BR"], elements, 10)),
-                ["br-lgpd-authority", "br-lgpd-individuals"],
+                [
+                    "br-lgpd-authority",
+                    "br-lgpd-individuals",
+                    "br-anpd-individuals-declaration"
+                ],
                 "{elements:?}"
             );
         }
@@ -1448,7 +1452,14 @@ mod tests {
         // secrecy, large scale) are the team's recorded decision.
         let mut e = exposure(&["BR"], MARKETING_LIST, 300);
         e.exceptions.insert("br_relevant_risk".into());
-        assert_eq!(br(&e), ["br-lgpd-authority", "br-lgpd-individuals"]);
+        assert_eq!(
+            br(&e),
+            [
+                "br-lgpd-authority",
+                "br-lgpd-individuals",
+                "br-anpd-individuals-declaration"
+            ]
+        );
         // And a recorded finding of no significant effect stops the clocks.
         let mut e = exposure(&["BR"], &["name", "health"], 10);
         e.exceptions.insert("br_no_relevant_risk".into());
@@ -1576,6 +1587,25 @@ mod tests {
         assert_eq!(
             Deadline::BusinessDays(1).due(late, rule.timezone, &rule.holidays),
             Some(utc("2026-03-17T02:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn brazils_declaration_that_individuals_were_told_is_3_business_days_after_theirs() {
+        let t = table();
+        // Confirmed Thursday 2026-06-11 10:00 in Sao Paulo (13:00 UTC).
+        let confirmed = utc("2026-06-11T13:00:00Z");
+        let m = Moments::new(confirmed).with(Moment::Confirmed, confirmed);
+        let due = |id: &str| t.get(id).expect("rule").clock(&m, &[], confirmed).due;
+        // Individuals: Fri, Mon, Tue -> Tuesday 16 June; the declaration
+        // three business days later: Wed, Thu, Fri -> Friday 19 June.
+        assert_eq!(
+            due("br-lgpd-individuals"),
+            Some(utc("2026-06-16T13:00:00Z"))
+        );
+        assert_eq!(
+            due("br-anpd-individuals-declaration"),
+            Some(utc("2026-06-19T13:00:00Z"))
         );
     }
 
