@@ -97,11 +97,17 @@ pub async fn get_plan(State(d): State<Daemon>, Path(id): Path<String>) -> ApiRes
 }
 
 fn incident_json(d: &Daemon, id: &str) -> ApiResult<Json_> {
-    let store = d.store();
-    let snap = store.snapshot(id).map_err(super::OpError::from)?;
-    let events = store.events(id).map_err(super::OpError::from)?;
+    let snap = d.store().snapshot(id).map_err(super::OpError::from)?;
+    snapshot_json(d, &snap)
+}
+
+fn snapshot_json(d: &Daemon, snap: &crate::store::Snapshot) -> ApiResult<Json_> {
+    let events = d
+        .store()
+        .events(&snap.incident.id)
+        .map_err(super::OpError::from)?;
     Ok(crate::timeline::incident_json(
-        &snap,
+        snap,
         &events,
         d.engine().now(),
     ))
@@ -120,11 +126,11 @@ pub async fn get_incident(
     State(d): State<Daemon>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Json_>> {
-    let mut out = incident_json(&d, &id)?;
     // Beside the plan made for it shortly before, if there was one. Only
     // here, not in the list: it reads the runbook and every stored plan.
     let store = d.store();
     let snap = store.snapshot(&id).map_err(super::OpError::from)?;
+    let mut out = snapshot_json(&d, &snap)?;
     let engine = d.engine();
     if let Ok(rb) = engine.runbook_of(&snap.incident) {
         let lib = engine.library();

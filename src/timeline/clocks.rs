@@ -98,6 +98,7 @@ pub fn clocks_json(inc: &Incident, events: &[TimelineEvent], now: DateTime<Utc>)
     clocks
         .iter()
         .map(|c| {
+            let (people, from) = exposure.count_for(&c.rule.jurisdiction);
             json!({
                 "rule": c.rule.id,
                 "title": c.rule.title,
@@ -115,7 +116,7 @@ pub fn clocks_json(inc: &Incident, events: &[TimelineEvent], now: DateTime<Utc>)
                 "source": c.rule.source,
                 // Which number its thresholds compared: the jurisdiction's
                 // residents, or the total records.
-                "counted": {"people": exposure.count_for(&c.rule.jurisdiction).0, "from": exposure.count_for(&c.rule.jurisdiction).1},
+                "counted": {"people": people, "from": from},
                 "min_affected": c.rule.min_affected,
             })
         })

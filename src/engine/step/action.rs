@@ -571,10 +571,7 @@ impl Engine {
                 ));
             }
         };
-        let items: Vec<Json> = lists
-            .iter()
-            .flat_map(|x| x.as_array().cloned().unwrap_or_default())
-            .collect();
+        let items = flatten(lists);
         if !reads_parent(step) {
             return Ok(Some((items, None)));
         }
@@ -588,10 +585,7 @@ impl Engine {
             .as_deref()
             .ok_or_else(|| format!("`parent`: step {} does not fan out", source.id))?;
         let iterated = match lookup(ctx, source_path) {
-            Some(Json::Array(a)) if !a.is_empty() && a.iter().all(Json::is_array) => a
-                .iter()
-                .flat_map(|x| x.as_array().cloned().unwrap_or_default())
-                .collect(),
+            Some(Json::Array(a)) if !a.is_empty() && a.iter().all(Json::is_array) => flatten(a),
             Some(Json::Array(a)) => a.clone(),
             _ => vec![],
         };
@@ -623,6 +617,14 @@ impl Engine {
             .collect();
         Ok(Some((items, Some(parents))))
     }
+}
+
+/// A fan-out's list of lists, as one list.
+fn flatten(lists: &[Json]) -> Vec<Json> {
+    lists
+        .iter()
+        .flat_map(|x| x.as_array().cloned().unwrap_or_default())
+        .collect()
 }
 
 /// `steps.ID.output` -> `ID`.
