@@ -87,10 +87,13 @@ pub enum Moment {
     /// recorded as sent (or the moment noted). California's AG copy runs
     /// from here (Civ. Code 1798.82(f) as amended by SB 446).
     UsCaResidentsNotified,
+    /// A HIPAA covered entity notified the US Secretary of Health and Human
+    /// Services; New York's AG copy runs from here (GBL 899-aa(9)).
+    UsHhsNotified,
 }
 
 impl Moment {
-    pub const ALL: [Moment; 10] = [
+    pub const ALL: [Moment; 11] = [
         Moment::Occurred,
         Moment::Discovered,
         Moment::Aware,
@@ -101,6 +104,7 @@ impl Moment {
         Moment::Confirmed,
         Moment::Assessed,
         Moment::UsCaResidentsNotified,
+        Moment::UsHhsNotified,
     ];
 
     /// The four laws' own determinations, which one `determined` moment
@@ -124,6 +128,7 @@ impl Moment {
             Moment::Confirmed => "confirmed",
             Moment::Assessed => "assessed",
             Moment::UsCaResidentsNotified => "us_ca_residents_notified",
+            Moment::UsHhsNotified => "us_hhs_notified",
         }
     }
 
@@ -350,6 +355,15 @@ pub struct Rule {
     pub exception: Option<String>,
     /// The rule applies only when this named exception applies.
     pub on_exception: Option<String>,
+    /// The rule applies only when this boolean runbook input is true: a
+    /// fact about the organisation (DFS-regulated, HIPAA covered entity).
+    pub when_input: Option<String>,
+    /// The duty binds the organisation wherever the affected people live
+    /// (NY DFS 500.17), so no resident of the jurisdiction is needed.
+    pub any_residence: bool,
+    /// The rule applies only when the incident must also be notified to a
+    /// government body under another rule (NY DFS 500.1(g)(1)).
+    pub with_government_notice: bool,
     pub effective_from: Option<NaiveDate>,
     pub effective_until: Option<NaiveDate>,
     pub source: String,
@@ -374,6 +388,8 @@ pub struct Exposure {
     /// People affected per jurisdiction (input `residents`); a
     /// jurisdiction without one counts `affected`.
     pub residents: std::collections::BTreeMap<String, u64>,
+    /// The runbook's boolean inputs that are true (`when_input`).
+    pub flags: BTreeSet<String>,
 }
 
 impl Exposure {
@@ -403,7 +419,8 @@ impl Rule {
     /// Whether the rule applies to an exposure on the date `on`.
     pub fn applies(&self, e: &Exposure, on: NaiveDate) -> bool {
         let (count, _) = e.count_for(&self.jurisdiction);
-        e.jurisdictions.contains(&self.jurisdiction)
+        (self.any_residence || e.jurisdictions.contains(&self.jurisdiction))
+            && self.when_input.as_ref().is_none_or(|f| e.flags.contains(f))
             && self.in_force(on)
             && count >= self.min_affected
             && self
@@ -672,7 +689,25 @@ impl RuleTable {
 
     /// The rules that apply to an exposure on the date `on`, in table order.
     pub fn applicable(&self, e: &Exposure, on: NaiveDate) -> Vec<&Rule> {
-        self.rules.iter().filter(|r| r.applies(e, on)).collect()
+        self.select(e, |_| on)
+    }
+
+    /// The rules that apply, each judged on its own date; a rule that needs
+    /// another government notice (`with_government_notice`) applies when a
+    /// rule that does not need one notifies an authority or attorney general.
+    fn select(&self, e: &Exposure, on: impl Fn(&Rule) -> NaiveDate) -> Vec<&Rule> {
+        let applying: Vec<&Rule> = self.rules.iter().filter(|r| r.applies(e, on(r))).collect();
+        let notified = applying.iter().any(|r| {
+            !r.with_government_notice
+                && matches!(
+                    r.recipient,
+                    Recipient::Authority | Recipient::AttorneyGeneral
+                )
+        });
+        applying
+            .into_iter()
+            .filter(|r| notified || !r.with_government_notice)
+            .collect()
     }
 
     /// The clock of every rule that applies. Whether a rule is in force is
@@ -687,9 +722,8 @@ impl RuleTable {
         pauses: &[Pause],
         now: DateTime<Utc>,
     ) -> Vec<Clock<'_>> {
-        self.rules
-            .iter()
-            .filter(|r| r.applies(e, r.local_date(moments)))
+        self.select(e, |r| r.local_date(moments))
+            .into_iter()
             .map(|r| r.clock(moments, pauses, now))
             .collect()
     }
@@ -709,6 +743,9 @@ const RULE_KEYS: &[&str] = &[
     "law_enforcement_delay",
     "exception",
     "on_exception",
+    "when_input",
+    "any_residence",
+    "with_government_notice",
     "effective_from",
     "effective_until",
     "source",
@@ -991,6 +1028,20 @@ fn read_rule(
         (Some(v), p) => read_name(c, &p, v, "an exception name"),
         _ => None,
     };
+    let when_input = match at("when_input") {
+        (Some(v), p) => read_name(c, &p, v, "an input name"),
+        _ => None,
+    };
+    let any_residence = match at("any_residence") {
+        (Some(v), p) => c.boolean(&p, v, "`any_residence`").unwrap_or(false),
+        _ => false,
+    };
+    let with_government_notice = match at("with_government_notice") {
+        (Some(v), p) => c
+            .boolean(&p, v, "`with_government_notice`")
+            .unwrap_or(false),
+        _ => false,
+    };
     let effective_from = match at("effective_from") {
         (Some(v), p) => read_date(c, &p, v),
         _ => None,
@@ -1038,6 +1089,9 @@ fn read_rule(
         law_enforcement_delay,
         exception,
         on_exception,
+        when_input,
+        any_residence,
+        with_government_notice,
         effective_from,
         effective_until,
         source: source?,
@@ -1171,6 +1225,7 @@ mod tests {
             data_elements: elements.iter().map(|s| s.to_string()).collect(),
             affected,
             exceptions: BTreeSet::new(),
+            flags: BTreeSet::new(),
         }
     }
 
@@ -1418,6 +1473,58 @@ mod tests {
             Some(utc("2026-04-04T16:00:00Z")),
             "15 calendar days, same local time"
         );
+    }
+
+    #[test]
+    fn new_york_dfs_binds_a_regulated_entity_wherever_customers_live() {
+        let t = table();
+        let on = date("2026-06-01");
+        let dfs = |e: &Exposure| {
+            t.applicable(e, on)
+                .iter()
+                .any(|r| r.id == "us-ny-dfs-superintendent")
+        };
+        // An EU marketing list must go to a supervisory authority, so at a
+        // DFS covered entity it is a cybersecurity incident (500.1(g)(1)).
+        let mut e = exposure(&["EU"], MARKETING_LIST, 100);
+        assert!(!dfs(&e), "not DFS-regulated");
+        e.flags.insert("dfs_regulated".into());
+        assert!(dfs(&e));
+        let rule = t.get("us-ny-dfs-superintendent").expect("rule");
+        assert_eq!(rule.deadline, Deadline::Hours(72));
+        // A Texan marketing list needs no government notice: no DFS clock.
+        let mut e = exposure(&["US-TX"], MARKETING_LIST, 100);
+        e.flags.insert("dfs_regulated".into());
+        assert!(
+            t.applicable(&e, on).is_empty(),
+            "{:?}",
+            ids(&t.applicable(&e, on))
+        );
+    }
+
+    #[test]
+    fn new_york_hipaa_copy_runs_five_business_days_from_the_hhs_notice() {
+        let t = table();
+        let on = date("2026-11-20");
+        let mut e = exposure(&["US-NY"], &["health"], 10);
+        let has = |e: &Exposure| {
+            t.applicable(e, on)
+                .iter()
+                .any(|r| r.id == "us-ny-attorney-general-hipaa")
+        };
+        assert!(!has(&e), "not a covered entity");
+        e.flags.insert("hipaa_covered_entity".into());
+        assert!(has(&e), "health data alone, no name");
+        let rule = t.get("us-ny-attorney-general-hipaa").expect("rule");
+        let found = utc("2026-11-18T15:00:00Z");
+        let m = Moments::new(found);
+        let c = rule.clock(&m, &[], found);
+        assert_eq!(c.status, Status::NotStarted, "waits for the HHS notice");
+        // HHS told Friday 2026-11-20 10:00 in New York: Mon 23, Tue 24,
+        // Wed 25, Fri 27 (Thanksgiving skipped), Mon 30.
+        let hhs = utc("2026-11-20T15:00:00Z");
+        let c = rule.clock(&m.with(Moment::UsHhsNotified, hhs), &[], hhs);
+        assert_eq!(c.due, Some(utc("2026-11-30T15:00:00Z")));
     }
 
     #[test]

@@ -48,6 +48,16 @@ pub fn inputs_of(inc: &Incident, events: &[TimelineEvent]) -> (Exposure, Moments
         affected: inc.inputs["records"].as_u64().unwrap_or(0),
         exceptions: BTreeSet::new(),
         residents: crate::runbook::inputs::residents(&inc.inputs["residents"]),
+        flags: inc
+            .inputs
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .filter(|(_, v)| **v == Json::Bool(true))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
     let mut moments = Moments::new(inc.declared_at);
     let mut pauses: Vec<Pause> = vec![];

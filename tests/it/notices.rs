@@ -815,3 +815,27 @@ fn determination_dates_come_from_the_recorded_moment_never_the_declaration() {
         assert_eq!(at, format!("{line}2026-11-30 16:30 UTC"), "{name}");
     }
 }
+
+#[test]
+fn every_organisation_fact_a_rule_reads_is_a_boolean_input_of_the_bundled_runbook() {
+    let lib = quench::library::Library::load(&quench::library::Folders::default()).unwrap();
+    let rb = lib.runbook("shadow-ai-exposure").unwrap().runbook;
+    let facts: Vec<&str> = quench::timeline::clocks::table()
+        .rules
+        .iter()
+        .filter_map(|r| r.when_input.as_deref())
+        .collect();
+    assert!(
+        facts.contains(&"dfs_regulated") && facts.contains(&"hipaa_covered_entity"),
+        "{facts:?}"
+    );
+    for f in facts {
+        let decl = rb
+            .inputs
+            .iter()
+            .find(|i| i.name == f)
+            .unwrap_or_else(|| panic!("a rule reads input `{f}`, which the runbook lacks"));
+        assert_eq!(decl.ty, quench::runbook::InputType::Boolean, "{f}");
+        assert_eq!(decl.default, Some(json!(false)), "{f}: off unless said");
+    }
+}
