@@ -251,7 +251,8 @@ fn timestamp_param(
 }
 
 /// `{{date ts}}` or `{{date ts "%-d %B %Y"}}`: an RFC 3339 timestamp for
-/// people (default `2026-11-29 09:00 UTC`), in UTC.
+/// people (default `2026-11-29 09:00 UTC`), in UTC, or with `zone="Asia/Singapore"`
+/// in that zone (default `2026-11-29 17:00 +08`, the zone's abbreviation).
 fn date(
     h: &Helper,
     _: &Handlebars,
@@ -260,15 +261,30 @@ fn date(
     out: &mut dyn Output,
 ) -> HelperResult {
     let at = timestamp_param(h, "date")?;
+    let zone = match h.hash_get("zone").and_then(|v| v.value().as_str()) {
+        None => None,
+        Some(z) => Some(z.parse::<chrono_tz::Tz>().map_err(|_| {
+            RenderErrorReason::Other(format!(
+                "date: unknown time zone \"{z}\" (write an IANA name such as Asia/Singapore)"
+            ))
+        })?),
+    };
     let fmt = h
         .param(1)
         .and_then(|p| p.value().as_str())
-        .unwrap_or("%Y-%m-%d %H:%M UTC");
+        .unwrap_or(if zone.is_some() {
+            "%Y-%m-%d %H:%M %Z"
+        } else {
+            "%Y-%m-%d %H:%M UTC"
+        });
 
     let mut text = String::new();
     use std::fmt::Write as _;
-    write!(text, "{}", at.with_timezone(&chrono::Utc).format(fmt))
-        .map_err(|_| RenderErrorReason::Other(format!("date: invalid format \"{fmt}\"")))?;
+    let written = match zone {
+        Some(z) => write!(text, "{}", at.with_timezone(&z).format(fmt)),
+        None => write!(text, "{}", at.with_timezone(&chrono::Utc).format(fmt)),
+    };
+    written.map_err(|_| RenderErrorReason::Other(format!("date: invalid format \"{fmt}\"")))?;
     out.write(&text)?;
     Ok(())
 }

@@ -687,6 +687,14 @@ impl RuleTable {
         self.rules.iter().find(|r| r.id == id)
     }
 
+    /// A jurisdiction's zone (every jurisdiction has rules, so it has one).
+    pub fn zone(&self, jurisdiction: &str) -> Option<Tz> {
+        self.rules
+            .iter()
+            .find(|r| r.jurisdiction == jurisdiction)
+            .map(|r| r.timezone)
+    }
+
     /// The rules that apply to an exposure on the date `on`, in table order.
     pub fn applicable(&self, e: &Exposure, on: NaiveDate) -> Vec<&Rule> {
         self.select(e, |_| on)

@@ -49,6 +49,8 @@ pub const ROOTS: &[&str] = &[
     "steps",
     // Moments recorded with `note --moment` (name -> RFC 3339 time).
     "moments",
+    // What was done since the declaration, oldest first: [{at, text}].
+    "chronology",
 ];
 
 #[derive(Debug, Clone, Default)]

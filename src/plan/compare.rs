@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value as Json};
 
-use crate::runbook::{Runbook, StepKind};
+use crate::runbook::Runbook;
 use crate::store::{Snapshot, StepStatus, Store, StoreError};
 
 /// How long before a declaration a plan still describes the platforms.
@@ -57,14 +57,7 @@ pub fn against_last_plan(
     }
     let mut differences = vec![];
     let mut open = vec![];
-    for s in &rb.steps {
-        let StepKind::Action {
-            integration,
-            action,
-        } = &s.kind
-        else {
-            continue;
-        };
+    for (s, integration, action) in rb.action_steps() {
         if !is_write(integration, action) {
             continue;
         }

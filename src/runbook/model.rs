@@ -20,6 +20,17 @@ impl Runbook {
         self.steps.iter().find(|s| s.id == id)
     }
 
+    /// The action steps, with the integration and action each calls.
+    pub fn action_steps(&self) -> impl Iterator<Item = (&Step, &str, &str)> {
+        self.steps.iter().filter_map(|s| match &s.kind {
+            StepKind::Action {
+                integration,
+                action,
+            } => Some((s, integration.as_str(), action.as_str())),
+            _ => None,
+        })
+    }
+
     pub fn input(&self, name: &str) -> Option<&InputDecl> {
         self.inputs.iter().find(|i| i.name == name)
     }

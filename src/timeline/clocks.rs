@@ -31,7 +31,8 @@ fn strings(v: &Json) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-fn at_of(e: &TimelineEvent) -> DateTime<Utc> {
+/// When an event says a thing happened: its `at`, else when it was recorded.
+pub(crate) fn at_of(e: &TimelineEvent) -> DateTime<Utc> {
     e.data
         .get("at")
         .and_then(Json::as_str)

@@ -1,5 +1,6 @@
 //! Timeline assembly, KPIs and renderers.
 
+pub mod chronology;
 pub mod clocks;
 pub mod kpis;
 pub mod notes;

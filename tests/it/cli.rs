@@ -45,6 +45,26 @@ async fn quench_off_runtime(dir: &std::path::Path, args: &[&str], env: &[(&str, 
         .unwrap()
 }
 
+/// Drills the bundled runbook for ChatGPT with these inputs; its report.
+#[track_caller]
+fn drill_bundled(dir: &std::path::Path, inputs: &[&str]) -> Json {
+    let mut args = vec![
+        "--json",
+        "drill",
+        "shadow-ai-exposure",
+        "--input",
+        "tool=ChatGPT",
+    ];
+    for i in inputs {
+        args.extend(["--input", i]);
+    }
+    args.extend(["--max-wait", "10ms"]);
+    let o = quench(dir, &args);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "stdout:\n{out}\nstderr:\n{err}");
+    serde_json::from_str(out.lines().last().unwrap()).unwrap()
+}
+
 fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -703,4 +723,62 @@ async fn secrets_can_come_from_the_secrets_file_whose_content_never_shows() {
         "{err}"
     );
     assert!(!out.contains(SECRET) && !err.contains(SECRET), "{err}");
+}
+
+#[test]
+fn singapore_notice_of_a_drill_tells_what_was_done_from_its_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = drill_bundled(
+        dir.path(),
+        &[
+            "jurisdictions=SG",
+            "data_elements=name,government_id",
+            "records=900",
+            "residents=SG:600",
+        ],
+    );
+    let id = report["incident"].as_str().unwrap();
+    let export = dir.path().join("out");
+    let o = quench(
+        dir.path(),
+        &["notices", id, "--export", export.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o).1);
+    let name = std::fs::read_dir(&export)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.starts_with("regulator-SG"))
+        .expect("a regulator-SG notice");
+    let body = std::fs::read_to_string(export.join(name)).unwrap();
+    let account: Vec<&str> = body
+        .lines()
+        .skip_while(|l| !l.starts_with("Chronological account"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert!(
+        account[0].ends_with(&format!(
+            "+08: Became aware of the breach; incident {id} declared by operator"
+        )),
+        "{account:#?}"
+    );
+    // The revocations the draft waits for, with their counts, in time
+    // order (Singapore time). Other steps run alongside the drafting, so
+    // whether they made it in is a race; the unit tests cover each kind.
+    for want in [
+        "Microsoft Graph: Delete one delegated consent: 3 times",
+        "Google Workspace Admin SDK: Revoke every token one user granted one OAuth client: ",
+    ] {
+        assert!(
+            account.iter().any(|l| l.contains(want)),
+            "no {want:?} in {account:#?}"
+        );
+    }
+    let times: Vec<&str> = account.iter().map(|l| &l[2..18]).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    assert!(
+        body.contains("Affected individuals in Singapore: 600 (the count given for Singapore"),
+        "{body}"
+    );
+    assert!(body.contains("[to be completed: how the organisation learned of it"));
 }

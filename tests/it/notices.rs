@@ -78,8 +78,17 @@ fn ctx(name: &str, elements: &[&str]) -> Json {
             "website": WEBSITE,
             "dpo": {"name": DPO_NAME, "email": DPO_EMAIL, "phone": DPO_PHONE},
         },
-        "jurisdiction": {"code": code, "name": quench::notices::jurisdiction_name(code)},
+        "jurisdiction": {
+            "code": code,
+            "name": quench::notices::jurisdiction_name(code),
+            "zone": quench::timeline::clocks::table().zone(code).map(|z| z.name()),
+            "residents": null,
+        },
         "notice": {"audience": audience, "version": 1},
+        "chronology": [
+            {"at": DECLARED_AT, "text": "Became aware of the breach; incident declared by U0RESP01"},
+            {"at": "2026-03-02T09:16:00+00:00", "text": "Salesforce Platform: revoke the tool's grants (3 done)"},
+        ],
     })
 }
 
@@ -313,7 +322,7 @@ const REQUIRED: &[(&str, &[&str])] = &[
             "5. Distribution of the notices",
             "template",
             "5,000",
-            "500.17",
+            "7. Other filings",
         ],
     ),
     (
@@ -838,4 +847,101 @@ fn every_organisation_fact_a_rule_reads_is_a_boolean_input_of_the_bundled_runboo
         assert_eq!(decl.ty, quench::runbook::InputType::Boolean, "{f}");
         assert_eq!(decl.default, Some(json!(false)), "{f}: off unless said");
     }
+}
+
+#[test]
+fn singapore_regulator_notice_gives_the_chronology_in_singapore_time() {
+    let name = "regulator-SG";
+    let mut c = ctx(name, MARKETING_LIST);
+    let body = templates().render(name, &c).unwrap();
+    // Declared 09:15 UTC is 17:15 in Singapore.
+    assert_contains_all(
+        name,
+        &body,
+        &[
+            "Chronological account of the steps taken after becoming aware of the breach",
+            "- 2026-03-02 17:15 +08: Became aware of the breach; incident declared by U0RESP01",
+            "- 2026-03-02 17:16 +08: Salesforce Platform: revoke the tool's grants (3 done)",
+            "- [to be completed: the date and outcome of the s. 26C assessment",
+            "How the breach was discovered: [to be completed: how the organisation learned of it",
+            "first became aware of the breach: 2026-03-02 17:15 +08",
+            "[to be completed: the number of affected individuals in Singapore",
+        ],
+    );
+    // Discovery is told as how, never as a date.
+    let how = body
+        .lines()
+        .find(|l| l.starts_with("How the breach was discovered"))
+        .unwrap();
+    assert!(!how.contains("2026"), "{how}");
+    // The recorded assessment and the Singapore count replace the blanks.
+    c["moments"] = json!({"assessed": "2026-03-04T02:00:00+00:00"});
+    c["jurisdiction"]["residents"] = json!(612);
+    c["inputs"]["discovery"] = json!("a marketing analyst reported it to the DPO");
+    let body = templates().render(name, &c).unwrap();
+    assert_contains_all(
+        name,
+        &body,
+        &[
+            "assessed that the breach is notifiable: 2026-03-04 10:00 +08",
+            "Affected individuals in Singapore: 612 (the count given for Singapore",
+            "How the breach was discovered: a marketing analyst reported it to the DPO",
+        ],
+    );
+    assert!(!body.contains("outcome of the s. 26C assessment"), "{body}");
+}
+
+#[test]
+fn regulator_notices_print_the_jurisdictions_own_count_when_given() {
+    for (name, line) in [
+        (
+            "regulator-US-CA",
+            "Number of California residents notified: 612 affected (the count given for California",
+        ),
+        (
+            "regulator-US-NY",
+            "New York residents: approximately 612 (the count given for New York)",
+        ),
+        ("regulator-US-TX", "612 (the count given for Texas)"),
+        (
+            "regulator-AU",
+            "(in Australia: 612, the count given for Australia)",
+        ),
+        (
+            "regulator-IN",
+            "(in India: 612 Data Principals, the count given for India)",
+        ),
+        ("regulator-SG", "Affected individuals in Singapore: 612"),
+    ] {
+        let mut c = ctx(name, ELEMENTS);
+        c["jurisdiction"]["residents"] = json!(612);
+        let body = templates().render(name, &c).unwrap();
+        assert!(body.contains(line), "{name} lacks {line:?}:\n{body}");
+        // Without a count of its own, the blank stays for a person to fill.
+        let blank = render(name);
+        assert!(!blank.contains("the count given for"), "{name}");
+        assert!(blank.contains("[to be completed"), "{name}");
+    }
+}
+
+#[test]
+fn new_york_notice_names_dfs_and_hipaa_filings_only_for_such_entities() {
+    let name = "regulator-US-NY";
+    let plain = render(name);
+    assert!(!plain.contains("500.17"), "{plain}");
+    assert!(!plain.contains("899-aa(9)"), "{plain}");
+    let mut c = ctx(name, ELEMENTS);
+    c["inputs"]["dfs_regulated"] = json!(true);
+    c["inputs"]["hipaa_covered_entity"] = json!(true);
+    let body = templates().render(name, &c).unwrap();
+    assert_contains_all(
+        name,
+        &body,
+        &[
+            "within 72 hours",
+            "(500.17(a)(1))",
+            "within 5 business days",
+            "(899-aa(9))",
+        ],
+    );
 }

@@ -177,7 +177,7 @@ impl Engine {
                 }
             }
             StepKind::Notice(spec) => {
-                let result = self.notice_step(inc, step, spec, &ctx).await;
+                let result = self.notice_step(inc, step, spec, &ctx, rb).await;
                 match result {
                     Ok(out) => self.finish(id, step, run, Ok(out)).await,
                     Err(StepFailure::Step(e)) => self.finish(id, step, run, Err(e)).await,

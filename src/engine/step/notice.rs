@@ -6,7 +6,7 @@ use super::StepFailure;
 use crate::engine::Engine;
 use crate::notices;
 use crate::render::lookup;
-use crate::runbook::{Jurisdictions, Step};
+use crate::runbook::{Jurisdictions, Runbook, Step};
 use crate::store::{Incident, NewEvent, NoticeDraft};
 
 impl Engine {
@@ -16,6 +16,7 @@ impl Engine {
         step: &Step,
         spec: &crate::runbook::NoticeSpec,
         ctx: &Json,
+        rb: &Runbook,
     ) -> Result<Json, StepFailure> {
         let codes: Vec<Option<String>> = match &spec.jurisdictions {
             None => vec![None],
@@ -57,7 +58,16 @@ impl Engine {
             .store
             .events(&inc.id)
             .map_err(|e| StepFailure::Engine(e.into()))?;
-        let (_, moments, _) = crate::timeline::clocks::inputs_of(inc, &events);
+        let (exposure, moments, _) = crate::timeline::clocks::inputs_of(inc, &events);
+        // The steps taken so far, for the notices that give an account of
+        // them (Singapore's chronology).
+        let snap = self
+            .store
+            .snapshot(&inc.id)
+            .map_err(|e| StepFailure::Engine(e.into()))?;
+        let chronology =
+            crate::timeline::chronology::chronology(rb, &snap, &events, &self.library.catalog);
+        let chronology = serde_json::to_value(chronology).unwrap_or_default();
         let recorded: serde_json::Map<String, Json> = moments
             .recorded
             .iter()
@@ -81,9 +91,17 @@ impl Engine {
             };
             let mut nctx = ctx.clone();
             nctx["jurisdiction"] = match &code {
-                Some(c) => json!({"code": c, "name": notices::jurisdiction_name(c)}),
+                Some(c) => json!({
+                    "code": c,
+                    "name": notices::jurisdiction_name(c),
+                    // The regulator's zone, for times shown in local time.
+                    "zone": crate::timeline::clocks::table().zone(c).map(|z| z.name()),
+                    // The jurisdiction's own count (input `residents`), when given.
+                    "residents": exposure.residents.get(c),
+                }),
                 None => Json::Null,
             };
+            nctx["chronology"] = chronology.clone();
             nctx["notice"] = json!({"audience": spec.audience, "version": 1});
             nctx["moments"] = Json::Object(recorded.clone());
             let mut body = self

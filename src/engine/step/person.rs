@@ -57,8 +57,10 @@ impl Engine {
                     json!({"done": true, "by": "drill", "auto": true}),
                 )
             };
-            self.record(id, NewEvent::new(event, "drill", msg).step(&step.id))
-                .await?;
+            let ev = NewEvent::new(event, "drill", msg)
+                .step(&step.id)
+                .data(json!({"approvers": who, "text": text}));
+            self.record(id, ev).await?;
             if kind == "approval" {
                 self.approve_notices_before(inc, &step.id, "drill").await?;
                 self.apply_exception(id, &step.id, "drill").await?;
