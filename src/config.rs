@@ -45,6 +45,12 @@ pub struct SlackConfig {
     pub channel: Option<String>,
     /// How people reach this daemon (links to /incidents/ID in messages).
     pub public_url: Option<String>,
+    /// A channel per incident (default); false: a thread in the declaring
+    /// channel.
+    pub incident_channels: Option<bool>,
+    /// The incident channel's name; `{{id}}`, `{{runbook}}`, `{{severity}}`
+    /// are replaced (default `inc-{{id}}-{{runbook}}`).
+    pub channel_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

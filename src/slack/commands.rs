@@ -4,7 +4,7 @@
 use serde_json::{Map, Value as Json};
 use slack_morphism::prelude::*;
 
-use super::message::{escape, status_text};
+use super::message::escape;
 use super::Slack;
 use crate::engine::{Decision, Resolution};
 use crate::server::{Daemon, DeclareRequest};
@@ -165,14 +165,7 @@ async fn run(
         }
         Some("status") => {
             let id = arg(1, "incident ID")?;
-            let snap = d.store().snapshot(&id).map_err(|e| e.to_string())?;
-            let events = d.store().events(&id).map_err(|e| e.to_string())?;
-            Ok(status_text(
-                &snap,
-                &events,
-                d.engine().now(),
-                slack.page_link(&id).as_deref(),
-            ))
+            slack.status_of(d, &id).map_err(|e| e.to_string())
         }
         Some("incidents") => {
             let list = d.store().incidents().map_err(|e| e.to_string())?;

@@ -41,54 +41,168 @@ pub fn clocks_text(clocks: &[Json]) -> String {
     out
 }
 
-/// An incident at a glance: state, step counts, what waits on people, the
-/// regulatory clocks, and where the full timeline is.
-pub fn status_text(
+/// The live status message at the top of an incident's room: the
+/// headline, phase progress, platforms verified, who is waited on,
+/// regulatory clocks with their time left, and the notices' states.
+pub fn live_status(
     snap: &Snapshot,
     events: &[TimelineEvent],
+    rb: Option<&crate::runbook::Runbook>,
+    notices: &[crate::store::NoticeDraft],
     now: DateTime<Utc>,
     link: Option<&str>,
 ) -> String {
+    use crate::runbook::Phase;
     let i = &snap.incident;
-    let count = |st: StepStatus| snap.steps.values().filter(|r| r.status == st).count();
-    let waiting: Vec<&str> = snap
-        .steps
-        .iter()
-        .filter(|(_, r)| r.status == StepStatus::Waiting)
-        .map(|(s, _)| s.as_str())
-        .collect();
+    let icon = match i.status.name() {
+        "completed" => ":white_check_mark:",
+        "failed" => ":x:",
+        _ => ":rotating_light:",
+    };
+    let mut out = format!(
+        "{icon} *{}* {}{} · {} · *{}*\nDeclared by {} at {}",
+        escape(&i.id),
+        escape(&i.title),
+        if i.drill { " (drill)" } else { "" },
+        escape(&i.severity),
+        i.status.name(),
+        person(&i.declared_by),
+        i.declared_at.format("%Y-%m-%d %H:%M UTC"),
+    );
+    if let Some(rb) = rb {
+        let mut phases = Vec::new();
+        for phase in [Phase::Contain, Phase::Notify, Phase::Recover] {
+            let steps: Vec<&crate::runbook::Step> =
+                rb.steps.iter().filter(|s| s.phase == Some(phase)).collect();
+            if steps.is_empty() {
+                continue;
+            }
+            let run = |s: &&crate::runbook::Step| snap.steps.get(&s.id).map(|r| r.status);
+            let done = steps
+                .iter()
+                .filter(|s| run(s).is_some_and(|st| st.is_final()))
+                .count();
+            let failed = steps
+                .iter()
+                .filter(|s| run(s) == Some(StepStatus::Failed))
+                .count();
+            let failed = if failed > 0 {
+                format!(" ({failed} failed)")
+            } else {
+                String::new()
+            };
+            phases.push(format!("{} {done}/{}{failed}", phase.name(), steps.len()));
+        }
+        if !phases.is_empty() {
+            out.push_str(&format!("\n*Progress* {}", phases.join(" · ")));
+        }
+        let v = crate::timeline::verification(rb, snap);
+        if !v.is_empty() {
+            let ok = v.iter().filter(|p| p["status"] == "verified").count();
+            let not: Vec<&str> = v
+                .iter()
+                .filter(|p| p["status"] == "not verified")
+                .filter_map(|p| p["platform"].as_str())
+                .collect();
+            out.push_str(&format!("\n*Verified* {ok}/{} platforms", v.len()));
+            if !not.is_empty() {
+                out.push_str(&format!(", *not verified*: `{}`", not.join("`, `")));
+            }
+        }
+    }
     let failed: Vec<&str> = snap
         .steps
         .iter()
         .filter(|(_, r)| r.status == StepStatus::Failed)
         .map(|(s, _)| s.as_str())
         .collect();
-    let mut out = format!(
-        "*{}* {}{} · {} · *{}*\nSteps: {} succeeded, {} skipped, {} running",
-        escape(&i.id),
-        escape(&i.title),
-        if i.drill { " (drill)" } else { "" },
-        escape(&i.severity),
-        i.status.name(),
-        count(StepStatus::Succeeded),
-        count(StepStatus::Skipped),
-        count(StepStatus::Running),
-    );
     if !failed.is_empty() {
-        out.push_str(&format!(", failed: `{}`", failed.join("`, `")));
+        out.push_str(&format!("\n*Failed steps* `{}`", failed.join("`, `")));
     }
-    if !waiting.is_empty() {
-        out.push_str(&format!("\nWaiting on people: `{}`", waiting.join("`, `")));
+    // Who each open request waits on, as it was asked.
+    let mut waits = Vec::new();
+    for (step, r) in &snap.steps {
+        if r.status != StepStatus::Waiting {
+            continue;
+        }
+        let asked = events.iter().rev().find(|e| {
+            e.step.as_deref() == Some(step)
+                && matches!(e.kind.as_str(), "approval.requested" | "manual.requested")
+        });
+        let who: Vec<String> = asked
+            .and_then(|e| e.data["approvers"].as_array())
+            .map(|a| a.iter().filter_map(Json::as_str).map(escape).collect())
+            .unwrap_or_default();
+        let since = asked
+            .map(|e| format!(" since {}", e.at.format("%H:%M UTC")))
+            .unwrap_or_default();
+        let who = if who.is_empty() {
+            String::new()
+        } else {
+            format!(" on {}", who.join(" or "))
+        };
+        waits.push(format!("`{}`{who}{since}", escape(step)));
+    }
+    if !waits.is_empty() {
+        out.push_str(&format!("\n*Waiting* {}", waits.join(" · ")));
     }
     let clocks = crate::timeline::clocks::clocks_json(i, events, now);
     if !clocks.is_empty() {
         out.push_str("\n*Regulatory clocks*\n");
         out.push_str(&clocks_text(&clocks));
     }
+    // The newest version of each notice, and whether it is out.
+    let mut latest: std::collections::BTreeMap<&str, &crate::store::NoticeDraft> =
+        Default::default();
+    for n in notices {
+        let e = latest.entry(n.template.as_str()).or_insert(n);
+        if n.version > e.version {
+            *e = n;
+        }
+    }
+    if !latest.is_empty() {
+        let line: Vec<String> = latest
+            .values()
+            .map(|n| {
+                let sent = events.iter().any(|e| {
+                    e.kind == "notice.sent"
+                        && e.data["audience"] == n.audience.as_str()
+                        && e.data["jurisdiction"].as_str() == n.jurisdiction.as_deref()
+                });
+                let state = if sent {
+                    "sent".to_string()
+                } else if let Some(by) = &n.approved_by {
+                    format!("approved by {}", person(by))
+                } else {
+                    "drafted".to_string()
+                };
+                format!("{} v{} {state}", escape(&n.template), n.version)
+            })
+            .collect();
+        out.push_str(&format!("\n*Notices* {}", line.join(" · ")));
+    }
     if let Some(link) = link {
         out.push_str(&format!("\n<{link}|Full timeline>"));
     }
     out
+}
+
+/// Whether `who` looks like a Slack user id (U... or W..., upper case).
+pub fn is_user_id(who: &str) -> bool {
+    who.len() >= 8
+        && (who.starts_with('U') || who.starts_with('W'))
+        && who
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+/// A Slack user id as a mention; anything else as text.
+pub fn person(who: &str) -> String {
+    if is_user_id(who) {
+        format!("<@{who}>")
+    } else {
+        escape(who)
+    }
 }
 
 /// A decision asked of people: the prompt and its buttons. The button

@@ -7,11 +7,13 @@
 //! and `/slack/*` answers 404. Posting uses slack-morphism's Web API client
 //! with its rate control, so Slack's 429 + Retry-After are honoured.
 
+mod api;
 mod commands;
 mod interactions;
 mod message;
+mod outbox;
+mod room;
 mod socket;
-mod updates;
 mod verify;
 
 use std::sync::Arc;
@@ -27,8 +29,6 @@ use slack_morphism::prelude::*;
 use crate::config::SlackConfig;
 use crate::server::Daemon;
 
-pub use message::status_text;
-
 /// Resolved Slack settings: secrets already read from the environment.
 #[derive(Clone)]
 pub struct SlackSettings {
@@ -40,7 +40,14 @@ pub struct SlackSettings {
     pub bot_token: Option<String>,
     pub channel: Option<String>,
     pub public_url: Option<String>,
+    /// A channel per incident; false: a thread in the declaring channel.
+    pub incident_channels: bool,
+    /// The incident channel's name pattern (`{{id}}`, `{{runbook}}`, `{{severity}}`).
+    pub channel_name: String,
 }
+
+/// The default incident channel name (DESIGN.md).
+pub const CHANNEL_NAME: &str = "inc-{{id}}-{{runbook}}";
 
 impl std::fmt::Debug for SlackSettings {
     // The secret and token must never reach a log line.
@@ -95,6 +102,21 @@ impl SlackSettings {
                 .public_url
                 .as_deref()
                 .map(|u| u.trim_end_matches('/').to_string()),
+            incident_channels: cfg.incident_channels.unwrap_or(true),
+            channel_name: {
+                let pattern = cfg
+                    .channel_name
+                    .clone()
+                    .unwrap_or_else(|| CHANNEL_NAME.into());
+                // A pattern that cannot render fails at start, not mid-incident.
+                let probe = serde_json::json!({"id": "INC-1", "runbook": "r", "severity": "sev1"});
+                if let Err(e) = crate::render::render_str(&pattern, &probe) {
+                    return Err(format!(
+                        "slack.channel_name \"{pattern}\": {e} (it may use {{{{id}}}}, {{{{runbook}}}} and {{{{severity}}}})"
+                    ));
+                }
+                pattern
+            },
         }))
     }
 }
@@ -112,6 +134,10 @@ struct Inner {
     token: Option<SlackApiToken>,
     channel: Option<String>,
     public_url: Option<String>,
+    incident_channels: bool,
+    channel_name: String,
+    /// The outbox's tasks, stopped with the daemon.
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// The daemon's metrics, once `follow` attaches it.
     metrics: std::sync::Mutex<Option<crate::server::metrics::Metrics>>,
 }
@@ -153,6 +179,9 @@ impl Slack {
                 token: s.bot_token.map(|t| SlackApiToken::new(t.into())),
                 channel: s.channel,
                 public_url: s.public_url,
+                incident_channels: s.incident_channels,
+                channel_name: s.channel_name,
+                tasks: Default::default(),
                 metrics: Default::default(),
             }),
         })
@@ -168,8 +197,10 @@ impl Slack {
         Ok(())
     }
 
-    /// Closes the Socket Mode connection, if any.
+    /// Closes the Socket Mode connection, if any, and stops posting (the
+    /// outbox's cursors are stored: the next start carries on).
     pub async fn disconnect(&self) {
+        outbox::stop(self);
         if let Some(sm) = self.inner.socket.lock().await.take() {
             sm.shutdown().await;
         }
@@ -178,7 +209,30 @@ impl Slack {
     /// Posts incident updates to Slack as the engines record events.
     pub fn follow(&self, daemon: Daemon) {
         *self.inner.metrics.lock().expect("slack metrics") = Some(daemon.metrics().clone());
-        updates::spawn(self.clone(), daemon);
+        outbox::spawn(self.clone(), daemon);
+    }
+
+    /// The incident's live status text (the status message, `/quench status`).
+    fn status_of(&self, d: &Daemon, id: &str) -> Result<String, crate::store::StoreError> {
+        let store = d.store();
+        let snap = store.snapshot(id)?;
+        let events = store.events(id)?;
+        let notices = store.notices(id)?;
+        let known = d.engine().library().known();
+        let rb = crate::runbook::load(
+            &snap.incident.runbook_file,
+            &snap.incident.runbook_source,
+            &known,
+        )
+        .ok();
+        Ok(message::live_status(
+            &snap,
+            &events,
+            rb.as_ref(),
+            &notices,
+            d.engine().now(),
+            self.page_link(id).as_deref(),
+        ))
     }
 
     fn page_link(&self, id: &str) -> Option<String> {

@@ -398,6 +398,21 @@ impl Store {
             .collect()
     }
 
+    /// The incident's events after sequence number `after`, in order: what
+    /// a follower (Slack) has not handled yet, without reading the rest.
+    pub fn events_after(&self, incident: &str, after: u64) -> Result<Vec<TimelineEvent>> {
+        let start = key(&[incident, &format!("{:012}", after + 1)]);
+        let mut end = key(&[incident]);
+        end.push(1);
+        self.events
+            .range(start..end)
+            .map(|r| {
+                let (k, v) = r?;
+                dec(&k, &v)
+            })
+            .collect()
+    }
+
     /// Stores a new version of a notice draft; returns it and its event.
     pub async fn put_notice(
         &self,

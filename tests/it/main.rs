@@ -12,5 +12,7 @@ mod notices;
 mod plan;
 mod resume;
 mod server;
+mod slack_api;
+mod slack_room;
 mod support;
 mod validate;

@@ -9,9 +9,10 @@ use quench::server::{Daemon, DaemonParts};
 use quench::slack::{Slack, SlackSettings};
 use serde_json::{json, Value as Json};
 
+use crate::slack_api::SlackApi;
 use crate::support::{build_engine, Mock, Reply};
 
-const TOKEN: &str = "api-token-0123456789abcdef";
+pub(crate) const TOKEN: &str = "api-token-0123456789abcdef";
 const SIGNING: &str = "slack-signing-secret-42";
 const BOT: &str = "xoxb-bot-token-SEKRET";
 
@@ -46,17 +47,17 @@ steps:
     needs: [legal, vendor]
 "#;
 
-struct Host {
-    url: String,
-    daemon: Daemon,
+pub(crate) struct Host {
+    pub(crate) url: String,
+    pub(crate) daemon: Daemon,
     platform: Mock,
-    slack: Option<Mock>,
+    pub(crate) slack: Option<SlackApi>,
     http: reqwest::Client,
     _dir: tempfile::TempDir,
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum SlackKind {
+pub(crate) enum SlackKind {
     Off,
     Http,
     Socket,
@@ -77,6 +78,11 @@ async fn host_with(kind: SlackKind) -> Host {
 
 /// `live_plans`: live plans read the mock platform too.
 async fn host_full(kind: SlackKind, live_plans: bool) -> Host {
+    host_opts(kind, live_plans, false).await
+}
+
+/// `incident_channels`: a Slack channel per incident (else a thread).
+pub(crate) async fn host_opts(kind: SlackKind, live_plans: bool, incident_channels: bool) -> Host {
     let with_slack = kind != SlackKind::Off;
     let platform = Mock::start().await;
     platform.on("/grants/ChatGPT", vec![Reply::status(204)]);
@@ -87,17 +93,7 @@ async fn host_full(kind: SlackKind, live_plans: bool) -> Host {
     let clock = quench::engine::FakeClock::new(crate::support::start_time());
     let (engine, _, _) = build_engine(dir.path(), &platform.url, clock, false);
     let slack_mock = if with_slack {
-        let m = Mock::start().await;
-        m.on(
-            "/api/chat.postMessage",
-            vec![Reply::json(
-                200,
-                json!({"ok": true, "channel": "C0INC", "ts": "1764406800.000100",
-                       "message": {"ts": "1764406800.000100", "text": "x"}}),
-            )],
-        );
-        m.on("/respond/1", vec![Reply::json(200, json!({"ok": true}))]);
-        Some(m)
+        Some(SlackApi::start().await)
     } else {
         None
     };
@@ -109,6 +105,8 @@ async fn host_full(kind: SlackKind, live_plans: bool) -> Host {
             bot_token: Some(BOT.into()),
             channel: None,
             public_url: Some("https://quench.acme.example".into()),
+            incident_channels,
+            channel_name: quench::slack::CHANNEL_NAME.into(),
         })
         .unwrap()
     });
@@ -150,7 +148,7 @@ async fn host_full(kind: SlackKind, live_plans: bool) -> Host {
 }
 
 impl Host {
-    async fn call(&self, method: &str, path: &str, body: Option<Json>) -> (u16, Json) {
+    pub(crate) async fn call(&self, method: &str, path: &str, body: Option<Json>) -> (u16, Json) {
         let mut req = self
             .http
             .request(method.parse().unwrap(), format!("{}{path}", self.url))
@@ -196,7 +194,7 @@ type Feed = tokio::sync::broadcast::Receiver<(String, quench::store::TimelineEve
 
 /// Waits for the incident's next parked/ended event (the timeout only
 /// guards against a hang; nothing is timed).
-async fn settle(rx: &mut Feed, id: &str) -> String {
+pub(crate) async fn settle(rx: &mut Feed, id: &str) -> String {
     tokio::time::timeout(Duration::from_secs(60), async {
         loop {
             let (i, ev) = rx.recv().await.unwrap();
@@ -747,7 +745,7 @@ impl Host {
         (r.status().as_u16(), r.text().await.unwrap())
     }
 
-    async fn command(&self, user: &str, text: &str) -> (u16, String) {
+    pub(crate) async fn command(&self, user: &str, text: &str) -> (u16, String) {
         let body = serde_urlencoded::to_string([
             ("token", "legacy-unused"),
             ("team_id", "T0ACME"),
@@ -790,26 +788,14 @@ impl Host {
     /// The `n`th (1-based) reply posted to the interaction's response_url.
     async fn response(&self, n: usize) -> Json {
         let slack = self.slack.as_ref().unwrap();
-        slack.wait_hits("/respond/1", n).await;
-        let seen = slack.seen();
-        let body = &seen
-            .iter()
-            .filter(|s| s.path == "/respond/1")
-            .nth(n - 1)
-            .unwrap()
-            .body;
-        serde_json::from_str(body).unwrap()
+        slack
+            .until("a response_url reply", |s| s.responses().len() >= n)
+            .await;
+        slack.responses()[n - 1].clone()
     }
 
     fn slack_posts(&self) -> Vec<Json> {
-        self.slack
-            .as_ref()
-            .unwrap()
-            .seen()
-            .iter()
-            .filter(|s| s.path == "/api/chat.postMessage")
-            .map(|s| serde_json::from_str(&s.body).unwrap())
-            .collect()
+        self.slack.as_ref().unwrap().calls("chat.postMessage")
     }
 }
 
@@ -958,30 +944,48 @@ async fn slack_declares_posts_the_thread_and_takes_decisions_from_buttons() {
     assert!(text.contains(&id), "{text}");
     assert_eq!(settle(&mut rx, &id).await, "incident.waiting");
 
-    // The thread: opened in the channel it was declared from, then the
-    // decisions asked for, with buttons, and the parked status with clocks.
-    slack.wait_hits("/api/chat.postMessage", 4).await;
+    // The thread: its root is the live status, posted in the channel it
+    // was declared from; then the decisions asked for, with buttons.
+    slack
+        .until("two decisions asked", |s| {
+            s.messages().iter().filter(|m| m.blocks.is_array()).count() == 2
+        })
+        .await;
     let posts = h.slack_posts();
     assert_eq!(posts[0]["channel"], "C0INC");
     assert!(posts[0].get("thread_ts").is_none());
-    let head = posts[0]["text"].as_str().unwrap();
-    assert!(head.contains("Regulatory clocks"), "{head}");
-    assert!(head.contains("*EU* authority"), "{head}");
-    assert!(head.contains("*UK* authority"), "{head}");
-    assert!(head.contains("3d 0h left"), "{head}");
-    assert!(
-        head.contains("<https://quench.acme.example/incidents/"),
-        "{head}"
-    );
+    let root = slack.messages()[0].ts.clone();
     let asks: Vec<&Json> = posts
         .iter()
         .filter(|p| p["blocks"][1]["type"] == "actions")
         .collect();
     assert_eq!(asks.len(), 2, "{posts:#?}");
     for a in &asks {
-        assert_eq!(a["thread_ts"], "1764406800.000100");
+        assert_eq!(a["thread_ts"], root.as_str());
         assert_eq!(a["reply_broadcast"], true);
+        assert_eq!(a["metadata"]["event_type"], "quench_event");
     }
+    // The status is edited in place as the incident parks: clocks with
+    // their time left, who is waited on, the page.
+    slack
+        .until("the status shows the wait", |s| {
+            s.messages()[0].text.contains("*Waiting*")
+        })
+        .await;
+    let head = slack.messages()[0].text.clone();
+    assert!(head.contains("Regulatory clocks"), "{head}");
+    assert!(head.contains("*EU* authority"), "{head}");
+    assert!(head.contains("*UK* authority"), "{head}");
+    assert!(head.contains("3d 0h left"), "{head}");
+    assert!(head.contains("`legal` on legal since"), "{head}");
+    assert!(
+        head.contains("*Progress* contain 1/1 · notify 1/1"),
+        "{head}"
+    );
+    assert!(
+        head.contains("<https://quench.acme.example/incidents/"),
+        "{head}"
+    );
     let legal = asks
         .iter()
         .find(|a| a["text"].as_str().unwrap().contains("`legal`"))
@@ -990,15 +994,15 @@ async fn slack_declares_posts_the_thread_and_takes_decisions_from_buttons() {
     assert_eq!(buttons[0]["action_id"], "quench_approve");
     assert_eq!(buttons[0]["value"], format!("{id} legal"));
     assert_eq!(buttons[1]["action_id"], "quench_reject");
-    let seen = slack.seen();
-    let auth = &seen[0].headers["authorization"];
+    let auth = &slack.auth_of("chat.postMessage")[0];
     assert_eq!(auth, &format!("Bearer {BOT}"));
 
     // /quench status shows the clocks with their time left.
     let (_, status) = h.command("U0RESP01", &format!("status {id}")).await;
     let status: Json = serde_json::from_str(&status).unwrap();
     let st = status["text"].as_str().unwrap();
-    assert!(st.contains("Waiting on people: `legal`, `vendor`"), "{st}");
+    assert!(st.contains("*Waiting* `legal` on legal since"), "{st}");
+    assert!(st.contains("`vendor` on mops since"), "{st}");
     assert!(st.contains("GDPR Art. 33"), "{st}");
     assert!(st.contains("left, due"), "{st}");
 
@@ -1055,7 +1059,7 @@ async fn slack_declares_posts_the_thread_and_takes_decisions_from_buttons() {
     // The completion is posted to the thread (and the channel), and user
     // text is escaped so it cannot ping the channel.
     let want = posts_containing(&h, "Completed").await;
-    assert_eq!(want["thread_ts"], "1764406800.000100");
+    assert_eq!(want["thread_ts"], root.as_str());
     assert_eq!(want["reply_broadcast"], true);
     let head = h.daemon.store().audit_head(&id).unwrap();
     assert!(
@@ -1065,6 +1069,22 @@ async fn slack_declares_posts_the_thread_and_takes_decisions_from_buttons() {
             .contains(&format!("Audit chain head: `sha256:{head}`")),
         "{want}"
     );
+    // One status message, edited to the end; the request's buttons gave
+    // way to who decided.
+    slack
+        .until("the final status", |s| {
+            s.messages()[0].text.contains("*completed*")
+        })
+        .await;
+    let roots = slack.roots();
+    assert_eq!(roots.len(), 1, "{roots:#?}");
+    slack
+        .until("the buttons replaced", |s| {
+            s.messages().iter().any(|m| {
+                m.text.contains("`legal`") && m.text.contains("Approved by <@U0LEGAL1> at")
+            })
+        })
+        .await;
     let all: Vec<String> = h
         .slack_posts()
         .iter()
@@ -1095,18 +1115,15 @@ fn posts_counted(metrics: &str) -> u64 {
 /// Waits for a post whose text contains `needle`.
 async fn posts_containing(h: &Host, needle: &str) -> Json {
     let slack = h.slack.as_ref().unwrap();
-    let mut n = 1;
-    loop {
-        slack.wait_hits("/api/chat.postMessage", n).await;
-        if let Some(p) = h
-            .slack_posts()
+    let has = |s: &SlackApi| {
+        s.calls("chat.postMessage")
             .into_iter()
             .find(|p| p["text"].as_str().unwrap_or_default().contains(needle))
-        {
-            return p;
-        }
-        n = slack.hits("/api/chat.postMessage") + 1;
-    }
+    };
+    slack
+        .until(&format!("a post with {needle:?}"), |s| has(s).is_some())
+        .await;
+    has(slack).unwrap()
 }
 
 // ------------------------------------------------------- the binary
@@ -1133,6 +1150,14 @@ fn project(mock: &Mock) -> tempfile::TempDir {
 /// file, not a pipe nobody reads, which would block it); returns it and the
 /// URL from its first line.
 async fn spawn_serve(dir: &std::path::Path) -> (std::process::Child, String) {
+    spawn_serve_with(dir, &[]).await
+}
+
+/// `spawn_serve` with these environment variables (Slack's secrets).
+pub(crate) async fn spawn_serve_with(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -1154,6 +1179,7 @@ async fn spawn_serve(dir: &std::path::Path) -> (std::process::Child, String) {
         // Everything quench and its libraries log, so a leaked secret shows.
         .env("QUENCH_LOG", "trace")
         .env_remove("SLACK_SIGNING_SECRET")
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(log)
         .spawn()
@@ -1406,10 +1432,7 @@ async fn socket_mode_takes_commands_and_buttons_over_the_websocket() {
     let slack = h.slack.clone().unwrap();
     let ws = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ws_url = format!("ws://{}/link", ws.local_addr().unwrap());
-    slack.on(
-        "/api/apps.connections.open",
-        vec![Reply::json(200, json!({"ok": true, "url": ws_url}))],
-    );
+    slack.reply("apps.connections.open", json!({"ok": true, "url": ws_url}));
     // The fake Slack end of the socket: hello, a slash command, then
     // (when told) a button press; every ack goes back to the test.
     let (acks_tx, mut acks) = tokio::sync::mpsc::channel::<Json>(8);
@@ -1456,13 +1479,8 @@ async fn socket_mode_takes_commands_and_buttons_over_the_websocket() {
     assert!(text.contains("declared"), "{ack}");
     let id = h.daemon.store().incidents().unwrap()[0].id.clone();
     assert_eq!(settle(&mut rx, &id).await, "incident.waiting");
-    let opened = slack.seen();
-    let open = opened
-        .iter()
-        .find(|s| s.path == "/api/apps.connections.open")
-        .unwrap();
     assert_eq!(
-        open.headers["authorization"],
+        slack.auth_of("apps.connections.open")[0],
         "Bearer xapp-1-A0QUENCH-SEKRET"
     );
 
@@ -1476,7 +1494,9 @@ async fn socket_mode_takes_commands_and_buttons_over_the_websocket() {
     press_tx.send(payload).await.unwrap();
     let ack = acks.recv().await.unwrap();
     assert_eq!(ack["envelope_id"], "env-2");
-    slack.wait_for("/respond/1").await;
+    slack
+        .until("a response_url reply", |s| !s.responses().is_empty())
+        .await;
     assert_eq!(
         h.daemon.store().step_run(&id, "legal").unwrap().status,
         quench::store::StepStatus::Succeeded

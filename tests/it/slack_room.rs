@@ -1,0 +1,271 @@
+//! Slack as the responders' room, against a stateful mock of the Web API:
+//! an incident channel (named, topic, bookmark, members), one live status
+//! message pinned and edited in place, the fallback to a thread, and
+//! posts that follow the stored timeline through Slack outages and a
+//! SIGKILL without loss or duplicates.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value as Json};
+
+use crate::server::{host_opts, settle, SlackKind};
+use crate::slack_api::{Fault, SlackApi};
+
+/// Declares `contain` from Slack and waits until it parks; its id.
+async fn declare_from_slack(h: &crate::server::Host) -> String {
+    let mut rx = h.daemon.engine().subscribe();
+    let (s, reply) = h
+        .command("U0RESP01", "declare contain sev1 tool=ChatGPT")
+        .await;
+    assert_eq!(s, 200, "{reply}");
+    let id = h.daemon.store().incidents().unwrap()[0].id.clone();
+    // The incident never waits on Slack.
+    assert_eq!(settle(&mut rx, &id).await, "incident.waiting");
+    id
+}
+
+/// The seq of each post quench made (its metadata), with how many times.
+fn posts_per_event(slack: &SlackApi) -> BTreeMap<u64, usize> {
+    let mut n = BTreeMap::new();
+    for m in slack.messages() {
+        if let Some(seq) = m.metadata["event_payload"]["seq"].as_str() {
+            *n.entry(seq.parse().unwrap()).or_default() += 1;
+        }
+    }
+    n
+}
+
+#[tokio::test]
+async fn an_incident_gets_its_own_channel_with_one_live_status() {
+    let h = host_opts(SlackKind::Http, false, true).await;
+    let slack = h.slack.clone().unwrap();
+    // The default name is taken: the next free suffix is used.
+    slack.existing_channel("inc-inc-20261129-0001-contain");
+    let id = declare_from_slack(&h).await;
+    let link = format!("https://quench.acme.example/incidents/{id}");
+    slack
+        .until("the channel set up and the decisions asked", |s| {
+            s.channel_named("inc-inc-20261129-0001-contain-2")
+                .is_some_and(|c| !c.pins.is_empty() && !c.bookmarks.is_empty())
+                && s.messages().iter().filter(|m| m.blocks.is_array()).count() == 2
+        })
+        .await;
+    let ch = slack
+        .channel_named("inc-inc-20261129-0001-contain-2")
+        .unwrap();
+    assert!(
+        ch.topic.starts_with(&format!("{id} · sev1 · ")),
+        "{}",
+        ch.topic
+    );
+    assert!(ch.topic.ends_with(&link), "{}", ch.topic);
+    assert_eq!(ch.bookmarks, [("Timeline".to_string(), link.clone())]);
+    // The declarer and the legal role the runbook's approval names.
+    for who in ["U0RESP01", "U0LEGAL1"] {
+        assert!(
+            ch.members.iter().any(|m| m == who),
+            "{who}: {:?}",
+            ch.members
+        );
+    }
+    // The status is the channel's first message, and the pinned one.
+    let msgs = slack.messages_in(&ch.id);
+    assert_eq!(ch.pins, [msgs[0].ts.clone()]);
+    assert_eq!(msgs[0].metadata["event_payload"]["seq"], "0");
+    // Requests are top-level messages of the channel, with buttons.
+    let asks: Vec<_> = msgs.iter().filter(|m| m.blocks.is_array()).collect();
+    assert!(asks.iter().all(|m| m.thread_ts.is_none()), "{asks:#?}");
+    // Announced where it was declared.
+    let announce = slack.messages_in("C0INC");
+    assert_eq!(announce.len(), 1, "{announce:#?}");
+    assert!(
+        announce[0]
+            .text
+            .contains(&format!("is followed in <#{}>", ch.id)),
+        "{}",
+        announce[0].text
+    );
+
+    // Decide both; the incident ends; the one status message says so.
+    let (s, b) = h
+        .call(
+            "POST",
+            &format!("/api/v1/incidents/{id}/approvals/legal"),
+            Some(json!({"approve": true, "by": "U0LEGAL1"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = h
+        .call(
+            "POST",
+            &format!("/api/v1/incidents/{id}/steps/vendor/done"),
+            Some(json!({"by": "U0MOPS", "note": "confirmed"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    slack
+        .until("the final status", |s| {
+            s.messages_in(&ch.id)[0].text.contains("*completed*")
+        })
+        .await;
+    let msgs = slack.messages_in(&ch.id);
+    let statuses: Vec<_> = msgs
+        .iter()
+        .filter(|m| m.metadata["event_payload"]["seq"] == "0")
+        .collect();
+    assert_eq!(statuses.len(), 1, "edited in place, never posted again");
+    let status = statuses[0];
+    assert!(
+        status.text.contains("*Progress* contain 1/1 · notify 1/1"),
+        "{}",
+        status.text
+    );
+    assert!(
+        status
+            .text
+            .contains("regulator-EU v1 approved by <@U0LEGAL1>"),
+        "{}",
+        status.text
+    );
+    // Edits are at least a second apart (coalesced), and there were some.
+    assert!(!status.edits.is_empty());
+    for w in status.edits.windows(2) {
+        assert!(
+            w[1] - w[0] >= std::time::Duration::from_millis(900),
+            "{:?}",
+            status.edits
+        );
+    }
+    // Each event was posted at most once.
+    assert!(posts_per_event(&slack).values().all(|n| *n == 1));
+}
+
+#[tokio::test]
+async fn without_the_scope_for_channels_the_incident_is_followed_in_a_thread() {
+    let h = host_opts(SlackKind::Http, false, true).await;
+    let slack = h.slack.clone().unwrap();
+    slack.without_scope("channels:manage");
+    declare_from_slack(&h).await;
+    slack
+        .until("the fallback said", |s| {
+            s.messages()
+                .iter()
+                .any(|m| m.text.contains("No channel of its own"))
+        })
+        .await;
+    let msgs = slack.messages_in("C0INC");
+    let root = &msgs[0];
+    assert!(root.thread_ts.is_none());
+    let why = msgs
+        .iter()
+        .find(|m| m.text.contains("No channel of its own"))
+        .unwrap();
+    assert_eq!(why.thread_ts.as_deref(), Some(root.ts.as_str()));
+    assert!(
+        why.text.contains("lacks the `channels:manage` scope"),
+        "{}",
+        why.text
+    );
+    assert!(slack.channels().is_empty());
+}
+
+#[tokio::test]
+async fn a_slack_outage_delays_posts_and_loses_none() {
+    let h = host_opts(SlackKind::Http, false, false).await;
+    let slack = h.slack.clone().unwrap();
+    // The status goes up; then every post fails for a while: 500s, then
+    // rate limits with Retry-After.
+    slack.fail("chat.postMessage", 1, Fault::Pass);
+    slack.fail("chat.postMessage", 3, Fault::Status(500, None));
+    slack.fail("chat.postMessage", 2, Fault::Status(429, Some(1)));
+    let id = declare_from_slack(&h).await;
+    slack
+        .until("both requests posted", |s| s.asks().len() == 2)
+        .await;
+    // Every event worth a post is there once, in timeline order.
+    let events = h.daemon.store().events(&id).unwrap();
+    let asked: Vec<u64> = events
+        .iter()
+        .filter(|e| matches!(e.kind.as_str(), "approval.requested" | "manual.requested"))
+        .map(|e| e.seq)
+        .collect();
+    let posted = posts_per_event(&slack);
+    for seq in &asked {
+        assert_eq!(posted.get(seq), Some(&1), "seq {seq}: {posted:?}");
+    }
+    let order: Vec<u64> = posted.keys().copied().collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted);
+    assert!(slack.calls("chat.postMessage").len() >= 3 + 2 + 3);
+}
+
+#[tokio::test]
+async fn a_request_stored_before_a_sigkill_is_posted_once_after_the_restart() {
+    crate::support::tls();
+    let slack = SlackApi::start().await;
+    // The status goes up; the approval request's post never gets an answer.
+    slack.fail("chat.postMessage", 1, Fault::Pass);
+    slack.fail("chat.postMessage", 1, Fault::Hang);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("runbooks")).unwrap();
+    std::fs::write(
+        dir.path().join("runbooks/ask.yaml"),
+        "version: 1\nname: ask\nsteps:\n  - id: legal\n    approval: { approvers: [legal], prompt: \"Go?\" }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("quench.yaml"),
+        format!(
+            "slack:\n  api_url: {}/api\n  channel: C0INC\n  incident_channels: false\nroles:\n  legal: [U0LEGAL1]\n",
+            slack.url
+        ),
+    )
+    .unwrap();
+    let env = [
+        ("SLACK_SIGNING_SECRET", "slack-signing-secret-42"),
+        ("SLACK_BOT_TOKEN", "xoxb-bot-token-SEKRET"),
+    ];
+    let (mut daemon, url) = crate::server::spawn_serve_with(dir.path(), &env).await;
+    let http = reqwest::Client::new();
+    let r: Json = http
+        .post(format!("{url}/api/v1/incidents"))
+        .bearer_auth(crate::server::TOKEN)
+        .json(&json!({"runbook": "ask", "inputs": {}, "by": "U0RESP01"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = r["id"].as_str().unwrap().to_string();
+    // Slack received the request's post (so it was stored) but answered nothing.
+    slack
+        .until("the request's post in flight", |s| {
+            s.calls("chat.postMessage").len() >= 2
+        })
+        .await;
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    assert!(slack.messages().iter().all(|m| !m.blocks.is_array()));
+
+    let (mut daemon, _) = crate::server::spawn_serve_with(dir.path(), &env).await;
+    slack
+        .until("the request posted", |s| {
+            s.messages().iter().any(|m| m.blocks.is_array())
+        })
+        .await;
+    let asks = slack.asks();
+    assert_eq!(asks.len(), 1, "{asks:#?}");
+    assert!(
+        asks[0].text.contains(&format!("*{id}* `legal`")),
+        "{}",
+        asks[0].text
+    );
+    // The status was not posted again: it is edited.
+    let roots = slack.roots();
+    assert_eq!(roots.len(), 1, "{roots:#?}");
+    assert!(posts_per_event(&slack).values().all(|n| *n == 1));
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+}
