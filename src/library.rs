@@ -102,6 +102,11 @@ impl Library {
 
     /// A runbook by path (anything with a `/` or ending in .yaml that
     /// exists) or by name.
+    /// The names of the runbooks it knows, sorted.
+    pub fn runbook_names(&self) -> Vec<String> {
+        self.runbooks.keys().cloned().collect()
+    }
+
     pub fn runbook(&self, name_or_path: &str) -> Result<LoadedRunbook, Diagnostics> {
         self.find(name_or_path, true)
     }
@@ -127,16 +132,18 @@ impl Library {
             (f.clone(), s.clone())
         } else {
             let known: Vec<&str> = self.runbooks.keys().map(String::as_str).collect();
-            let hint = runbook::diagnostic::did_you_mean(name_or_path, known.iter().copied())
-                .map(|m| format!("did you mean `{m}`?"))
-                .unwrap_or_else(|| format!("known runbooks: {}", known.join(", ")));
+            let mut hint = format!("known runbooks: {}", known.join(", "));
+            if let Some(m) = runbook::diagnostic::did_you_mean(name_or_path, known.iter().copied())
+            {
+                hint.push_str(&format!("; did you mean `{m}`?"));
+            }
             return Err(Diagnostics(vec![Diagnostic::new(
                 name_or_path,
                 Pos::START,
                 if paths {
-                    "no such runbook file or runbook name"
+                    format!("no runbook file or runbook named \"{name_or_path}\"")
                 } else {
-                    "no such runbook name"
+                    format!("no runbook named \"{name_or_path}\"")
                 },
             )
             .with_hint(hint)]));

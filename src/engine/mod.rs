@@ -99,6 +99,12 @@ pub struct Engine {
     pub(crate) library: Arc<Library>,
     pub(crate) settings: Settings,
     events: broadcast::Sender<(String, TimelineEvent)>,
+    /// Held while a person's decision is checked and recorded, so of two
+    /// decisions on one step exactly one finds it waiting. One process
+    /// owns the store (sled's lock), and every decision (Slack, API, CLI
+    /// through the daemon) goes through its engine, whose siblings share
+    /// this lock.
+    pub(crate) deciding: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Engine {
@@ -117,6 +123,7 @@ impl Engine {
             library,
             settings,
             events,
+            deciding: Default::default(),
         }
     }
 

@@ -43,6 +43,12 @@ pub enum ResolveError {
     },
     #[error("step \"{step}\" is {status}, not waiting: nothing to resolve")]
     NotWaiting { step: String, status: &'static str },
+    #[error("step \"{step}\" was already decided: {first} (at {at}); your decision was not recorded as one")]
+    AlreadyDecided {
+        step: String,
+        first: String,
+        at: String,
+    },
     #[error("{by} may not decide \"{step}\": it needs a member of {roles}; add them under `roles:` in quench.yaml")]
     Forbidden {
         by: String,
@@ -122,8 +128,40 @@ impl Engine {
             }
             _ => {}
         }
+        // From here to the step's new state, one decision at a time.
+        let _deciding = self.deciding.lock().await;
         let mut run = self.store.step_run(id, &res.step)?;
         if run.status != StepStatus::Waiting {
+            // Lost a race, or late: say who decided, and keep the attempt.
+            let first = self.store.events(id)?.into_iter().rev().find(|e| {
+                e.step.as_deref() == Some(res.step.as_str())
+                    && matches!(
+                        e.kind.as_str(),
+                        "approval.granted" | "approval.rejected" | "manual.done"
+                    )
+            });
+            if let Some(first) = first {
+                let tried = match res.decision {
+                    Decision::Approve => "approve",
+                    Decision::Reject => "reject",
+                    Decision::Done => "mark done",
+                };
+                let ev = NewEvent::new(
+                    "decision.late",
+                    &res.by,
+                    format!(
+                        "{} tried to {tried} {} after it was decided ({})",
+                        res.by, res.step, first.message
+                    ),
+                )
+                .step(&res.step);
+                self.record(id, ev).await?;
+                return Err(ResolveError::AlreadyDecided {
+                    step: res.step,
+                    first: first.message,
+                    at: first.at.to_rfc3339(),
+                });
+            }
             return Err(ResolveError::NotWaiting {
                 step: res.step,
                 status: run.status.name(),

@@ -64,9 +64,9 @@ impl From<ResolveError> for OpError {
             ResolveError::Engine(e) => e.into(),
             ResolveError::NoStep { .. } => OpError::NotFound(e.to_string()),
             ResolveError::Forbidden { .. } => OpError::Forbidden(e.to_string()),
-            ResolveError::WrongKind { .. } | ResolveError::NotWaiting { .. } => {
-                OpError::Conflict(e.to_string())
-            }
+            ResolveError::WrongKind { .. }
+            | ResolveError::NotWaiting { .. }
+            | ResolveError::AlreadyDecided { .. } => OpError::Conflict(e.to_string()),
         }
     }
 }

@@ -83,7 +83,16 @@ async fn run(
             .ok_or_else(|| format!("missing {what}; try `/quench help`"))
     };
     match w.first().map(String::as_str) {
-        None | Some("help") => Ok(USAGE.to_string()),
+        None | Some("help") => Ok(format!(
+            "{USAGE}\n*Runbooks:* {}",
+            d.engine()
+                .library()
+                .runbook_names()
+                .iter()
+                .map(|n| format!("`{}`", escape(n)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
         Some(verb @ ("declare" | "drill" | "plan")) => {
             // Declaring starts revocations on every platform, and a plan
             // reads every platform with admin credentials: when a

@@ -46,6 +46,27 @@ pub struct SlackSettings {
     pub channel_name: String,
 }
 
+/// The bot scopes quench uses, each for what; examples/slack-app-manifest.yaml
+/// asks for exactly these.
+pub const SCOPES: &[(&str, &str)] = &[
+    ("commands", "/quench"),
+    (
+        "chat:write",
+        "the status message, requests, decisions, updates",
+    ),
+    (
+        "channels:manage",
+        "a channel per incident, its topic, inviting responders",
+    ),
+    ("channels:read", "the channel's membership events"),
+    (
+        "channels:history",
+        "after a restart, find a post that was in flight",
+    ),
+    ("pins:write", "pin the status message"),
+    ("bookmarks:write", "the timeline page in the channel header"),
+];
+
 /// The default incident channel name (DESIGN.md).
 pub const CHANNEL_NAME: &str = "inc-{{id}}-{{runbook}}";
 

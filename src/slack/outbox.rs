@@ -233,6 +233,7 @@ fn posted_kind(kind: &str) -> bool {
             | "approval.granted"
             | "approval.rejected"
             | "approval.refused"
+            | "decision.late"
             | "manual.done"
             | "step.failed"
             | "notice.approved"
@@ -514,7 +515,7 @@ impl Courier {
                 }
                 (text, None, true)
             }
-            "step.failed" | "approval.refused" => {
+            "step.failed" | "approval.refused" | "decision.late" => {
                 (format!(":warning: {}", escape(&ev.message)), None, false)
             }
             _ => (

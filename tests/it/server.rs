@@ -480,7 +480,7 @@ async fn a_plan_through_the_daemon_sends_nothing_and_shows_what_it_would_change(
         "/api/v1/plans",
         json!({"runbook": "nope", "simulated": true}),
         404,
-        "no such runbook",
+        "no runbook named \"nope\"",
     )
     .await;
     h.refused(
@@ -769,7 +769,7 @@ impl Host {
         self.slack_post("/slack/commands", body, &ts, &sig).await
     }
 
-    async fn press(&self, user: &str, action: &str, value: &str) -> u16 {
+    pub(crate) async fn press(&self, user: &str, action: &str, value: &str) -> u16 {
         let slack = self.slack.as_ref().unwrap();
         let payload = block_actions(user, action, value, &format!("{}/respond/1", slack.url));
         let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
@@ -786,7 +786,7 @@ impl Host {
     }
 
     /// The `n`th (1-based) reply posted to the interaction's response_url.
-    async fn response(&self, n: usize) -> Json {
+    pub(crate) async fn response(&self, n: usize) -> Json {
         let slack = self.slack.as_ref().unwrap();
         slack
             .until("a response_url reply", |s| s.responses().len() >= n)

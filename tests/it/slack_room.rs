@@ -269,3 +269,109 @@ async fn a_request_stored_before_a_sigkill_is_posted_once_after_the_restart() {
     daemon.kill().unwrap();
     daemon.wait().unwrap();
 }
+
+#[tokio::test]
+async fn of_two_decisions_at_once_exactly_one_wins_and_the_other_is_told_who() {
+    let h = host_opts(SlackKind::Http, false, false).await;
+    let id = declare_from_slack(&h).await;
+    // Legal presses Approve in Slack while a script rejects over the API.
+    let path = format!("/api/v1/incidents/{id}/approvals/legal");
+    let value = format!("{id} legal");
+    let (_, (status, body)) = tokio::join!(
+        h.press("U0LEGAL1", "quench_approve", &value),
+        h.call(
+            "POST",
+            &path,
+            Some(json!({"approve": false, "by": "U0LEGAL1"}))
+        ),
+    );
+    let events = h.daemon.store().events(&id).unwrap();
+    let decided: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e.kind.as_str(), "approval.granted" | "approval.rejected"))
+        .collect();
+    assert_eq!(decided.len(), 1, "{decided:#?}");
+    let late: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "decision.late")
+        .collect();
+    assert_eq!(late.len(), 1, "{events:#?}");
+    let reply = h.response(1).await;
+    let reply = reply["text"].as_str().unwrap_or_default().to_string();
+    if decided[0].kind == "approval.granted" {
+        // The button won; the API caller hears who decided first.
+        assert_eq!(status, 409, "{body}");
+        let msg = body["error"]["message"].as_str().unwrap();
+        assert!(
+            msg.contains("already decided: Approved by U0LEGAL1"),
+            "{msg}"
+        );
+        assert!(
+            late[0].message.contains("tried to reject legal"),
+            "{}",
+            late[0].message
+        );
+    } else {
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            reply.contains("already decided: Rejected by U0LEGAL1"),
+            "{reply}"
+        );
+        assert!(
+            late[0].message.contains("tried to approve legal"),
+            "{}",
+            late[0].message
+        );
+    }
+}
+
+#[test]
+fn the_slack_app_manifest_asks_for_the_scopes_quench_uses_and_its_routes() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/slack-app-manifest.yaml"
+    );
+    let m: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let scopes: Vec<&str> = m["oauth_config"]["scopes"]["bot"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    let used: Vec<&str> = quench::slack::SCOPES.iter().map(|(s, _)| *s).collect();
+    assert_eq!(scopes, used);
+    let cmd = &m["features"]["slash_commands"][0];
+    assert_eq!(cmd["command"].as_str(), Some("/quench"));
+    assert!(cmd["url"].as_str().unwrap().ends_with("/slack/commands"));
+    let settings = &m["settings"];
+    assert!(settings["interactivity"]["request_url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/slack/interactions"));
+    assert!(settings["event_subscriptions"]["request_url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/slack/events"));
+}
+
+#[tokio::test]
+async fn help_lists_the_runbooks_and_errors_name_the_value_at_fault() {
+    let h = host_opts(SlackKind::Http, false, true).await;
+    let (_, help) = h.command("U0RESP01", "help").await;
+    assert!(help.contains("/quench declare RUNBOOK"), "{help}");
+    assert!(
+        help.contains("*Runbooks:*") && help.contains("`contain`"),
+        "{help}"
+    );
+    let (_, err) = h.command("U0RESP01", "declare contian tool=ChatGPT").await;
+    for want in [
+        "contian",
+        "known runbooks:",
+        "contain",
+        "did you mean `contain`?",
+    ] {
+        assert!(err.contains(want), "{want:?} missing: {err}");
+    }
+    assert!(h.daemon.store().incidents().unwrap().is_empty());
+}
