@@ -392,14 +392,17 @@ impl Courier {
             .map_err(store_failure)?
             .status
             .is_open();
+        // Within a second of the last edit, look again when it is up: the
+        // text reads the whole timeline, so a fast fan-out computes it once
+        // a second, not once per event.
+        if let Some(last) = self.last_edit {
+            let due = last + EDIT_EVERY;
+            if Instant::now() < due {
+                return Ok(Next::At(due));
+            }
+        }
         let text = self.status_text()?;
         if self.last_status.as_deref() != Some(text.as_str()) {
-            if let Some(last) = self.last_edit {
-                let due = last + EDIT_EVERY;
-                if Instant::now() < due {
-                    return Ok(Next::At(due));
-                }
-            }
             self.slack
                 .edit(&st.channel, &ts, Outgoing::text(text.clone()))
                 .await?;
