@@ -1,14 +1,17 @@
 //! Buttons: Approve / Reject on an approval, Mark done on a manual task.
 //! Whoever presses is the decider (their Slack user id must be in the
-//! step's role); the answer replaces the buttons, a refusal is shown only
-//! to them and recorded in the timeline.
+//! step's role). A button counts only on the message quench posted for that
+//! request (its ts is in the stored room state), so a payload naming
+//! another incident or step, or an action quench never offered, is refused:
+//! shown only to the presser and recorded in the incident's timeline.
 
 use slack_morphism::prelude::*;
 
 use super::message::{escape, APPROVE, DONE, REJECT};
-use super::Slack;
+use super::{outbox, Slack};
 use crate::engine::{Decision, Resolution};
 use crate::server::Daemon;
+use crate::store::NewEvent;
 
 pub async fn handle(d: &Daemon, slack: &Slack, ev: SlackInteractionEvent) {
     let SlackInteractionEvent::BlockActions(a) = ev else {
@@ -17,33 +20,64 @@ pub async fn handle(d: &Daemon, slack: &Slack, ev: SlackInteractionEvent) {
     let Some(by) = a.user.as_ref().map(|u| u.id.to_string()) else {
         return;
     };
+    let from = match &a.container {
+        SlackInteractionActionContainer::Message(m) => Some(m.message_ts.to_string()),
+        _ => None,
+    };
     for act in a.actions.clone().unwrap_or_default() {
-        let (decision, word) = match act.action_id.to_string().as_str() {
-            APPROVE => (Decision::Approve, ":white_check_mark: Approved"),
-            REJECT => (Decision::Reject, ":x: Rejected"),
-            DONE => (Decision::Done, ":white_check_mark: Done"),
-            _ => continue,
+        let action = act.action_id.to_string();
+        let target = act.value.as_deref().and_then(|v| v.split_once(' '));
+        let decision = match action.as_str() {
+            APPROVE => Some((Decision::Approve, ":white_check_mark: Approved")),
+            REJECT => Some((Decision::Reject, ":x: Rejected")),
+            DONE => Some((Decision::Done, ":white_check_mark: Done")),
+            _ => None,
         };
-        let Some((id, step)) = act.value.as_deref().and_then(|v| v.split_once(' ')) else {
-            continue;
-        };
-        let outcome = d
-            .resolve(
-                id,
-                Resolution {
-                    step: step.to_string(),
-                    decision,
-                    by: by.clone(),
-                    note: None,
-                },
-            )
-            .await;
-        let (text, replace) = match outcome {
-            Ok(()) => (
-                format!("{word} by <@{by}>: `{}` on *{}*", escape(step), escape(id)),
-                true,
+        let (text, replace) = match (decision, target) {
+            (None, _) => (
+                refuse(
+                    d,
+                    target.map(|t| t.0),
+                    &by,
+                    &format!("unknown action `{action}`"),
+                )
+                .await,
+                false,
             ),
-            Err(e) => (format!(":no_entry: {}", escape(&e.to_string())), false),
+            (Some(_), None) => (
+                refuse(d, None, &by, "a button that names no incident and step").await,
+                false,
+            ),
+            (Some((decision, word)), Some((id, step))) => {
+                let bound = outbox::load_state(d, id)
+                    .and_then(|st| st.asks.get(step).cloned())
+                    .is_some_and(|ask| from.as_deref().is_some_and(|ts| ask.posted_as(ts)));
+                if !bound {
+                    let why = format!(
+                        "a button for {id} `{step}` pressed on a message that is not that request"
+                    );
+                    (refuse(d, Some(id), &by, &why).await, false)
+                } else {
+                    let outcome = d
+                        .resolve(
+                            id,
+                            Resolution {
+                                step: step.to_string(),
+                                decision,
+                                by: by.clone(),
+                                note: None,
+                            },
+                        )
+                        .await;
+                    match outcome {
+                        Ok(()) => (
+                            format!("{word} by <@{by}>: `{}` on *{}*", escape(step), escape(id)),
+                            true,
+                        ),
+                        Err(e) => (format!(":no_entry: {}", escape(&e.to_string())), false),
+                    }
+                }
+            }
         };
         if let Some(url) = a.response_url.clone() {
             let slack = slack.clone();
@@ -57,4 +91,21 @@ pub async fn handle(d: &Daemon, slack: &Slack, ev: SlackInteractionEvent) {
             });
         }
     }
+}
+
+/// Records a refused button in the incident it names (when it exists) and
+/// returns what the presser is told.
+async fn refuse(d: &Daemon, incident: Option<&str>, by: &str, why: &str) -> String {
+    tracing::warn!(incident, by, why, "Slack button refused");
+    if let Some(id) = incident.filter(|id| d.store().incident(id).is_ok()) {
+        let ev = NewEvent::new(
+            "slack.refused",
+            by,
+            format!("Slack button from {by} refused: {why}"),
+        );
+        if let Err(e) = d.engine().record(id, ev).await {
+            tracing::warn!(incident = id, error = %e, "cannot record the refused button");
+        }
+    }
+    format!(":no_entry: Refused: {}", escape(why))
 }

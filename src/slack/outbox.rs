@@ -53,12 +53,33 @@ pub struct RoomState {
     pub posted: u64,
     /// The event being posted when the daemon stopped, if any.
     pub pending: Option<u64>,
-    /// Decision requests: step -> (ts, text), to replace their buttons.
+    /// Decision requests by step: where they were posted, so a button is
+    /// taken only from its own message, and replaced once decided.
     #[serde(default)]
-    pub asks: BTreeMap<String, (String, String)>,
+    pub asks: BTreeMap<String, Ask>,
     /// The final status was written: nothing left to do.
     #[serde(default)]
     pub closed: bool,
+}
+
+/// One request for a decision, as posted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Ask {
+    pub ts: String,
+    pub text: String,
+    /// Its buttons were replaced by who decided.
+    #[serde(default)]
+    pub decided: bool,
+    /// Earlier posts of the same request (asked again after a restart).
+    #[serde(default)]
+    pub earlier: Vec<String>,
+}
+
+impl Ask {
+    /// Whether the message `ts` is this request.
+    pub fn posted_as(&self, ts: &str) -> bool {
+        self.ts == ts || self.earlier.iter().any(|e| e == ts)
+    }
 }
 
 impl RoomState {
@@ -234,6 +255,7 @@ fn posted_kind(kind: &str) -> bool {
             | "approval.rejected"
             | "approval.refused"
             | "decision.late"
+            | "slack.refused"
             | "manual.done"
             | "step.failed"
             | "notice.approved"
@@ -450,32 +472,38 @@ impl Courier {
         let step = ev.step.clone().unwrap_or_default();
         match ev.kind.as_str() {
             "approval.requested" | "manual.requested" => {
-                st.asks.insert(step, (ts, text));
+                let ask = st.asks.entry(step).or_default();
+                if !ask.ts.is_empty() {
+                    ask.earlier.push(std::mem::take(&mut ask.ts));
+                }
+                ask.ts = ts;
+                ask.text = text;
+                ask.decided = false;
             }
             // The request's buttons give way to who decided, and when.
             "approval.granted" | "approval.rejected" | "manual.done" => {
-                if let Some((ask_ts, ask_text)) = st.asks.remove(&step) {
+                if let Some(ask) = st.asks.get_mut(&step).filter(|a| !a.decided) {
                     let word = match ev.kind.as_str() {
                         "approval.granted" => ":white_check_mark: Approved",
                         "approval.rejected" => ":x: Rejected",
                         _ => ":white_check_mark: Done",
                     };
                     let decided = format!(
-                        "{ask_text}\n{word} by {} at {}",
+                        "{}\n{word} by {} at {}",
+                        ask.text,
                         person(&ev.actor),
                         ev.at.format("%Y-%m-%d %H:%M UTC")
                     );
-                    if let Err(f) = self
+                    match self
                         .slack
-                        .edit(&st.channel, &ask_ts, Outgoing::text(decided))
+                        .edit(&st.channel, &ask.ts, Outgoing::text(decided))
                         .await
                     {
+                        Ok(()) => ask.decided = true,
+                        Err(f) if f.transient => return Err(f),
                         // The decision itself is posted; stale buttons are
                         // refused when pressed.
-                        if f.transient {
-                            st.asks.insert(step, (ask_ts, ask_text));
-                            return Err(f);
-                        }
+                        Err(_) => ask.decided = true,
                     }
                 }
             }
@@ -518,7 +546,7 @@ impl Courier {
                 }
                 (text, None, true)
             }
-            "step.failed" | "approval.refused" | "decision.late" => {
+            "step.failed" | "approval.refused" | "decision.late" | "slack.refused" => {
                 (format!(":warning: {}", escape(&ev.message)), None, false)
             }
             _ => (

@@ -709,14 +709,41 @@ fn sign(ts: &str, body: &str) -> String {
 }
 
 /// A button press as Slack sends it (the `payload` of an interaction).
-fn block_actions(user: &str, action: &str, value: &str, response_url: &str) -> Json {
+/// The ts of the request message whose button carries `value`, once
+/// posted (a button counts only on its own message).
+pub(crate) async fn ask_ts(slack: &SlackApi, value: &str) -> String {
+    let find = |s: &SlackApi| {
+        s.asks()
+            .into_iter()
+            .find(|m| {
+                m.blocks
+                    .to_string()
+                    .contains(&format!("\"value\":\"{value}\""))
+            })
+            .map(|m| m.ts)
+    };
+    slack
+        .until(&format!("the request for {value:?} posted"), |s| {
+            find(s).is_some()
+        })
+        .await;
+    find(slack).unwrap()
+}
+
+pub(crate) fn block_actions(
+    user: &str,
+    action: &str,
+    value: &str,
+    response_url: &str,
+    message_ts: &str,
+) -> Json {
     json!({
         "type": "block_actions",
         "team": {"id": "T0ACME", "domain": "acme"},
         "user": {"id": user, "username": "someone", "team_id": "T0ACME"},
         "api_app_id": "A0QUENCH",
         "token": "legacy-unused",
-        "container": {"type": "message", "message_ts": "1764406800.000200", "channel_id": "C0INC", "is_ephemeral": false},
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": "C0INC", "is_ephemeral": false},
         "trigger_id": "13345224609.738474920.8088930838d88f008e0",
         "channel": {"id": "C0INC", "name": "incidents"},
         "response_url": response_url,
@@ -769,9 +796,16 @@ impl Host {
         self.slack_post("/slack/commands", body, &ts, &sig).await
     }
 
+    /// Presses a button of the request message carrying `value`.
     pub(crate) async fn press(&self, user: &str, action: &str, value: &str) -> u16 {
+        let ts = ask_ts(self.slack.as_ref().unwrap(), value).await;
+        self.press_on(user, action, value, &ts).await
+    }
+
+    /// Presses a button whose payload says it came from message `ts`.
+    pub(crate) async fn press_on(&self, user: &str, action: &str, value: &str, ts: &str) -> u16 {
         let slack = self.slack.as_ref().unwrap();
-        let payload = block_actions(user, action, value, &format!("{}/respond/1", slack.url));
+        let payload = block_actions(user, action, value, &format!("{}/respond/1", slack.url), ts);
         let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
         let ts = now_ts();
         let sig = sign(&ts, &body);
@@ -1485,11 +1519,13 @@ async fn socket_mode_takes_commands_and_buttons_over_the_websocket() {
     );
 
     // Legal presses Approve in the thread.
+    let value = format!("{id} legal");
     let payload = block_actions(
         "U0LEGAL1",
         "quench_approve",
-        &format!("{id} legal"),
+        &value,
         &format!("{}/respond/1", slack.url),
+        &ask_ts(&slack, &value).await,
     );
     press_tx.send(payload).await.unwrap();
     let ack = acks.recv().await.unwrap();

@@ -277,8 +277,9 @@ async fn of_two_decisions_at_once_exactly_one_wins_and_the_other_is_told_who() {
     // Legal presses Approve in Slack while a script rejects over the API.
     let path = format!("/api/v1/incidents/{id}/approvals/legal");
     let value = format!("{id} legal");
+    let ts = crate::server::ask_ts(h.slack.as_ref().unwrap(), &value).await;
     let (_, (status, body)) = tokio::join!(
-        h.press("U0LEGAL1", "quench_approve", &value),
+        h.press_on("U0LEGAL1", "quench_approve", &value, &ts),
         h.call(
             "POST",
             &path,
@@ -374,4 +375,66 @@ async fn help_lists_the_runbooks_and_errors_name_the_value_at_fault() {
         assert!(err.contains(want), "{want:?} missing: {err}");
     }
     assert!(h.daemon.store().incidents().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_button_counts_only_on_its_own_request_message() {
+    let h = host_opts(SlackKind::Http, false, false).await;
+    let id = declare_from_slack(&h).await;
+    let slack = h.slack.clone().unwrap();
+    let vendor_ts = crate::server::ask_ts(&slack, &format!("{id} vendor")).await;
+    // Approve `legal` with a payload from the vendor task's message.
+    h.press_on(
+        "U0LEGAL1",
+        "quench_approve",
+        &format!("{id} legal"),
+        &vendor_ts,
+    )
+    .await;
+    let r = h.response(1).await;
+    let text = r["text"].as_str().unwrap();
+    assert!(text.contains("Refused: a button for"), "{text}");
+    assert_eq!(r["replace_original"], false);
+    // An action quench never offered.
+    let legal_ts = crate::server::ask_ts(&slack, &format!("{id} legal")).await;
+    h.press_on(
+        "U0LEGAL1",
+        "quench_delete_everything",
+        &format!("{id} legal"),
+        &legal_ts,
+    )
+    .await;
+    let r = h.response(2).await;
+    assert!(
+        r["text"]
+            .as_str()
+            .unwrap()
+            .contains("unknown action `quench_delete_everything`"),
+        "{r}"
+    );
+    // Nothing was decided; both refusals are in the timeline, with who.
+    assert_eq!(
+        h.daemon.store().step_run(&id, "legal").unwrap().status,
+        quench::store::StepStatus::Waiting
+    );
+    let refused: Vec<_> = h
+        .daemon
+        .store()
+        .events(&id)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "slack.refused")
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:#?}");
+    assert!(refused.iter().all(|e| e.actor == "U0LEGAL1"));
+    // The real button still works.
+    h.press_on(
+        "U0LEGAL1",
+        "quench_approve",
+        &format!("{id} legal"),
+        &legal_ts,
+    )
+    .await;
+    let r = h.response(3).await;
+    assert_eq!(r["replace_original"], true, "{r}");
 }
