@@ -18,11 +18,14 @@ pub fn parse(rb: &Runbook, pairs: &[String]) -> Result<Json, InputError> {
     let mut problems = Vec::new();
     for pair in pairs {
         let Some((k, v)) = pair.split_once('=') else {
-            problems.push(format!("--input \"{pair}\" must be written name=value"));
+            problems.push((
+                None,
+                format!("--input \"{pair}\" must be written name=value"),
+            ));
             continue;
         };
         let Some(decl) = rb.input(k) else {
-            problems.push(unknown_input(rb, k));
+            problems.push((None, unknown_input(rb, k)));
             continue;
         };
         let value = from_text(decl.ty, v);
@@ -30,32 +33,39 @@ pub fn parse(rb: &Runbook, pairs: &[String]) -> Result<Json, InputError> {
             Ok(v) => {
                 out.insert(k.to_string(), v);
             }
-            Err(_) => problems.push(format!(
-                "--input {k}=\"{v}\": `{k}` must be {}",
-                article(decl.ty)
+            Err(_) => problems.push((
+                Some(k.to_string()),
+                format!("--input {k}=\"{v}\": `{k}` must be {}", article(decl.ty)),
             )),
         }
     }
-    finish(rb, out, problems)
+    finish(rb, out, problems).map_err(joined)
 }
 
 /// Builds the inputs object from a JSON object (the REST API): values must
 /// already have their declared types; defaults and checks as for `parse`.
 pub fn from_json(rb: &Runbook, given: &Json) -> Result<Json, InputError> {
+    from_json_fields(rb, given).map_err(joined)
+}
+
+/// `from_json`, with each problem tagged with the input it is about (None:
+/// about the whole), for forms that show an error beside its field.
+pub fn from_json_fields(rb: &Runbook, given: &Json) -> Result<Json, Vec<Problem>> {
     let mut out = Map::new();
     let mut problems = Vec::new();
     let given = match given {
         Json::Null => Map::new(),
         Json::Object(m) => m.clone(),
         other => {
-            return Err(InputError(format!(
-                "`inputs` must be an object of name: value, found {other}"
-            )))
+            return Err(vec![(
+                None,
+                format!("`inputs` must be an object of name: value, found {other}"),
+            )])
         }
     };
     for (k, v) in given {
         let Some(decl) = rb.input(&k) else {
-            problems.push(unknown_input(rb, &k));
+            problems.push((None, unknown_input(rb, &k)));
             continue;
         };
         // Text is accepted for any type, typed as `--input` types it, so
@@ -68,10 +78,38 @@ pub fn from_json(rb: &Runbook, given: &Json) -> Result<Json, InputError> {
             Ok(v) => {
                 out.insert(k, v);
             }
-            Err(e) => problems.push(format!("input `{k}` {e}")),
+            Err(e) => problems.push((Some(k.clone()), format!("input `{k}` {e}"))),
         }
     }
     finish(rb, out, problems)
+}
+
+/// A problem with the inputs: which input (if one), and what.
+pub type Problem = (Option<String>, String);
+
+fn joined(problems: Vec<Problem>) -> InputError {
+    InputError(
+        problems
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
+/// The values an input may take, when its vocabulary is fixed (DESIGN.md:
+/// they decide which regulatory clocks start).
+pub fn known_values(input: &str) -> Option<Vec<&'static str>> {
+    match input {
+        "jurisdictions" => Some(
+            crate::notices::JURISDICTIONS
+                .iter()
+                .map(|(c, _)| *c)
+                .collect(),
+        ),
+        "data_elements" => Some(crate::notices::clocks::DATA_ELEMENTS.to_vec()),
+        _ => None,
+    }
 }
 
 /// A value written as text (`k=v`), typed by its declaration; what does
@@ -115,8 +153,8 @@ fn unknown_input(rb: &Runbook, k: &str) -> String {
 fn finish(
     rb: &Runbook,
     mut out: Map<String, Json>,
-    mut problems: Vec<String>,
-) -> Result<Json, InputError> {
+    mut problems: Vec<Problem>,
+) -> Result<Json, Vec<Problem>> {
     for decl in &rb.inputs {
         if out.contains_key(&decl.name) {
             continue;
@@ -125,14 +163,17 @@ fn finish(
             Some(d) => {
                 out.insert(decl.name.clone(), d.clone());
             }
-            None if decl.required => problems.push(format!(
-                "missing required input `{}`{}: pass --input {}=...",
-                decl.name,
-                decl.description
-                    .as_deref()
-                    .map(|d| format!(" ({d})"))
-                    .unwrap_or_default(),
-                decl.name
+            None if decl.required => problems.push((
+                Some(decl.name.clone()),
+                format!(
+                    "missing required input `{}`{}: pass --input {}=...",
+                    decl.name,
+                    decl.description
+                        .as_deref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default(),
+                    decl.name
+                ),
             )),
             None => {
                 out.insert(decl.name.clone(), Json::Null);
@@ -141,14 +182,9 @@ fn finish(
     }
     // These two inputs decide which regulatory clocks start; DESIGN.md fixes
     // their vocabulary, so a typo must not silently start no clock.
-    let jurisdictions: Vec<&str> = crate::notices::JURISDICTIONS
-        .iter()
-        .map(|(c, _)| *c)
-        .collect();
-    for (name, known) in [
-        ("jurisdictions", jurisdictions.as_slice()),
-        ("data_elements", crate::notices::clocks::DATA_ELEMENTS),
-    ] {
+    let jurisdictions = known_values("jurisdictions").unwrap_or_default();
+    for name in ["jurisdictions", "data_elements"] {
+        let known = known_values(name).unwrap_or_default();
         let Some(Json::Array(values)) = out.get(name) else {
             continue;
         };
@@ -157,7 +193,10 @@ fn finish(
                 let hint = did_you_mean(v, known.iter().copied())
                     .map(|m| format!("did you mean `{m}`?"))
                     .unwrap_or_else(|| format!("known: {}", known.join(", ")));
-                problems.push(format!("--input {name}: unknown value \"{v}\" ({hint})"));
+                problems.push((
+                    Some(name.to_string()),
+                    format!("--input {name}: unknown value \"{v}\" ({hint})"),
+                ));
             }
         }
     }
@@ -174,18 +213,21 @@ fn finish(
                         let hint = did_you_mean(code, jurisdictions.iter().copied())
                             .map(|m| format!("did you mean `{m}`?"))
                             .unwrap_or_else(|| format!("known: {}", jurisdictions.join(", ")));
-                        problems.push(format!(
-                            "--input residents: unknown jurisdiction \"{code}\" in \"{text}\" ({hint})"
+                        problems.push((
+                            Some("residents".into()),
+                            format!("--input residents: unknown jurisdiction \"{code}\" in \"{text}\" ({hint})"),
                         ));
                     }
                     if n.trim().parse::<u64>().is_err() {
-                        problems.push(format!(
-                            "--input residents: \"{n}\" in \"{text}\" is not a count of people; write CODE:COUNT, e.g. US-CA:20"
+                        problems.push((
+                            Some("residents".into()),
+                            format!("--input residents: \"{n}\" in \"{text}\" is not a count of people; write CODE:COUNT, e.g. US-CA:20"),
                         ));
                     }
                 }
-                None => problems.push(format!(
-                    "--input residents: \"{text}\" is not CODE:COUNT; write e.g. residents=US-CA:20,EU:10000"
+                None => problems.push((
+                    Some("residents".into()),
+                    format!("--input residents: \"{text}\" is not CODE:COUNT; write e.g. residents=US-CA:20,EU:10000"),
                 )),
             }
         }
@@ -193,7 +235,7 @@ fn finish(
     if problems.is_empty() {
         Ok(Json::Object(out))
     } else {
-        Err(InputError(problems.join("\n")))
+        Err(problems)
     }
 }
 

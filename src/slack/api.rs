@@ -64,7 +64,7 @@ impl From<SlackClientError> for Failure {
     }
 }
 
-fn no_token() -> Failure {
+pub(super) fn no_token() -> Failure {
     Failure {
         code: Some("not_authed".into()),
         retry_after: None,
@@ -107,7 +107,11 @@ impl Outgoing {
 }
 
 impl Slack {
-    fn counted<T>(&self, method: &str, r: std::result::Result<T, SlackClientError>) -> Result<T> {
+    pub(super) fn counted<T>(
+        &self,
+        method: &str,
+        r: std::result::Result<T, SlackClientError>,
+    ) -> Result<T> {
         match r {
             Ok(v) => {
                 self.count("ok");

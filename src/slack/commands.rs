@@ -105,6 +105,13 @@ async fn run(
                     ));
                 }
             }
+            // No runbook: the form, which types each input for the person.
+            if verb == "declare" && w.len() == 1 {
+                super::modal::open(slack, d, ev.trigger_id.as_ref(), ev.channel_id.as_ref())
+                    .await
+                    .map_err(|e| format!("cannot open the declare form ({e}); type `/quench declare RUNBOOK k=v ...` instead"))?;
+                return Ok("Opening the declare form…".into());
+            }
             let runbook = arg(1, "RUNBOOK")?;
             let mut inputs = Map::new();
             let mut severity = None;

@@ -8,18 +8,52 @@
 use slack_morphism::prelude::*;
 
 use super::message::{escape, APPROVE, DONE, REJECT};
-use super::{outbox, Slack};
+use super::{modal, outbox, Slack};
 use crate::engine::{Decision, Resolution};
 use crate::server::Daemon;
 use crate::store::NewEvent;
+use serde_json::Value as Json;
 
-pub async fn handle(d: &Daemon, slack: &Slack, ev: SlackInteractionEvent) {
-    let SlackInteractionEvent::BlockActions(a) = ev else {
-        return;
+/// Handles one interaction; Some(body) when Slack expects an answer in the
+/// HTTP response (a form's field errors).
+pub async fn handle(d: &Daemon, slack: &Slack, ev: SlackInteractionEvent) -> Option<Json> {
+    let a = match ev {
+        SlackInteractionEvent::BlockActions(a) => a,
+        SlackInteractionEvent::ViewSubmission(v) => {
+            let callback = match &v.view.view {
+                SlackView::Modal(m) => m.callback_id.as_ref().map(|c| c.to_string()),
+                _ => None,
+            };
+            return match callback.as_deref() {
+                Some(modal::CALLBACK) => Some(modal::submitted(d, &v).await),
+                _ => None,
+            };
+        }
+        _ => return None,
     };
-    let Some(by) = a.user.as_ref().map(|u| u.id.to_string()) else {
-        return;
-    };
+    let by = a.user.as_ref().map(|u| u.id.to_string())?;
+    // The declare form: a runbook was picked, so show its inputs.
+    if let SlackInteractionActionContainer::View(container) = &a.container {
+        let picked = a
+            .actions
+            .iter()
+            .flatten()
+            .find(|x| x.action_id.to_string() == modal::PICK);
+        if let Some(runbook) = picked
+            .and_then(|x| x.selected_option.as_ref())
+            .map(|o| o.value.clone())
+        {
+            let metadata = match &a.view {
+                Some(SlackView::Modal(m)) => m.private_metadata.clone().unwrap_or_default(),
+                _ => String::new(),
+            };
+            let view_id = container.view_id.to_string();
+            if let Err(e) = modal::picked(slack, d, &view_id, &metadata, &runbook).await {
+                tracing::warn!(error = %e, "cannot show the runbook's inputs in the declare form");
+            }
+        }
+        return None;
+    }
     let from = match &a.container {
         SlackInteractionActionContainer::Message(m) => Some(m.message_ts.to_string()),
         _ => None,
@@ -91,6 +125,7 @@ pub async fn handle(d: &Daemon, slack: &Slack, ev: SlackInteractionEvent) {
             });
         }
     }
+    None
 }
 
 /// Records a refused button in the incident it names (when it exists) and

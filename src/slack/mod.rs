@@ -11,6 +11,7 @@ mod api;
 mod commands;
 mod interactions;
 mod message;
+mod modal;
 mod outbox;
 mod room;
 mod socket;
@@ -361,8 +362,10 @@ async fn on_interaction(State(d): State<Daemon>, headers: HeaderMap, body: Bytes
         Ok(ev) => ev,
         Err(e) => return bad_payload("interaction", e),
     };
-    interactions::handle(&d, &slack, ev).await;
-    StatusCode::OK.into_response()
+    match interactions::handle(&d, &slack, ev).await {
+        Some(body) => axum::Json(body).into_response(),
+        None => StatusCode::OK.into_response(),
+    }
 }
 
 async fn on_event(State(d): State<Daemon>, headers: HeaderMap, body: Bytes) -> Response {

@@ -53,7 +53,9 @@ async fn on_interaction(
         "quench_slack_requests_total",
         &[("endpoint", "socket.interactions"), ("outcome", "accepted")],
     );
-    super::interactions::handle(&h.daemon, &h.slack, ev).await;
+    // slack-morphism acknowledges Socket Mode interactions without a
+    // payload, so a form's field errors cannot be shown this way.
+    let _ = super::interactions::handle(&h.daemon, &h.slack, ev).await;
     Ok(())
 }
 

@@ -796,6 +796,15 @@ impl Host {
         self.slack_post("/slack/commands", body, &ts, &sig).await
     }
 
+    /// Sends an interaction payload, signed as Slack signs it.
+    pub(crate) async fn interact(&self, payload: &Json) -> (u16, String) {
+        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+        let ts = now_ts();
+        let sig = sign(&ts, &body);
+        self.slack_post("/slack/interactions", body, &ts, &sig)
+            .await
+    }
+
     /// Presses a button of the request message carrying `value`.
     pub(crate) async fn press(&self, user: &str, action: &str, value: &str) -> u16 {
         let ts = ask_ts(self.slack.as_ref().unwrap(), value).await;

@@ -60,6 +60,8 @@ struct S {
     auth: Vec<(String, String)>,
     replies: HashMap<String, Json>,
     responses: Vec<Json>,
+    /// Views opened or updated, by id (as Slack echoes them in payloads).
+    views: HashMap<String, Json>,
     next_ts: u64,
 }
 
@@ -104,6 +106,11 @@ impl SlackApi {
             .filter(|(m, _)| m == method)
             .map(|(_, a)| a.clone())
             .collect()
+    }
+
+    /// The view `id` as last opened or updated.
+    pub fn view(&self, id: &str) -> Option<Json> {
+        self.s.lock().unwrap().views.get(id).cloned()
     }
 
     /// What was posted to response_url `/respond/N`, in order.
@@ -430,6 +437,21 @@ async fn call(
                     .map(history)
                     .collect();
                 ok(json!({"messages": msgs, "has_more": false}))
+            }
+            "views.open" | "views.update" => {
+                let id = b["view_id"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("V0FORM{}", st.views.len() + 1));
+                if method == "views.open" && str_of("trigger_id").is_empty() {
+                    return err("invalid_trigger_id");
+                }
+                let mut v = b["view"].clone();
+                v["id"] = json!(id);
+                v["team_id"] = json!("T0ACME");
+                v["hash"] = json!(format!("h{}", st.calls.len()));
+                st.views.insert(id, v.clone());
+                ok(json!({"view": v}))
             }
             _ => err("unknown_method"),
         }

@@ -438,3 +438,120 @@ async fn a_button_counts_only_on_its_own_request_message() {
     let r = h.response(3).await;
     assert_eq!(r["replace_original"], true, "{r}");
 }
+
+/// A view_submission of form `view` with these field states.
+fn submission(view: &Json, values: Json) -> Json {
+    let mut v = view.clone();
+    v["state"] = json!({"values": values});
+    json!({"type": "view_submission", "team": {"id": "T0ACME", "domain": "acme"},
+           "user": {"id": "U0RESP01", "username": "resp", "team_id": "T0ACME"},
+           "api_app_id": "A0QUENCH", "token": "legacy-unused",
+           "trigger_id": "13345224609.738474920.8088930838d88f008e1", "view": v})
+}
+
+fn selected(action: &str, kind: &str, value: &str) -> Json {
+    json!({action: {"type": kind, "selected_option": {"text": {"type": "plain_text", "text": value}, "value": value}}})
+}
+
+#[tokio::test]
+async fn the_declare_form_types_its_fields_and_answers_errors_beside_them() {
+    let h = host_opts(SlackKind::Http, false, true).await;
+    let slack = h.slack.clone().unwrap();
+    let (_, reply) = h.command("U0RESP01", "declare").await;
+    assert!(reply.contains("Opening the declare form"), "{reply}");
+    let form = slack.view("V0FORM1").expect("views.open was called");
+    assert_eq!(form["callback_id"], "quench_declare");
+    let blocks = form["blocks"].as_array().unwrap();
+    assert_eq!(blocks[0]["block_id"], "runbook");
+    assert_eq!(blocks[0]["dispatch_action"], true);
+    assert_eq!(blocks[1]["element"]["initial_option"]["value"], "sev2");
+
+    // Picking the runbook redraws the form with its inputs, typed.
+    let pick = json!({
+        "type": "block_actions", "team": {"id": "T0ACME", "domain": "acme"},
+        "user": {"id": "U0RESP01", "username": "resp", "team_id": "T0ACME"},
+        "api_app_id": "A0QUENCH", "token": "legacy-unused",
+        "container": {"type": "view", "view_id": "V0FORM1"},
+        "trigger_id": "13345224609.738474920.8088930838d88f008e2",
+        "view": form,
+        "actions": [{"type": "static_select", "action_id": "quench_pick_runbook", "block_id": "runbook",
+                     "selected_option": {"text": {"type": "plain_text", "text": "contain"}, "value": "contain"},
+                     "action_ts": "1764406801.000400"}]
+    });
+    let (s, _) = h.interact(&pick).await;
+    assert_eq!(s, 200);
+    slack
+        .until("the form redrawn", |s| s.calls("views.update").len() == 1)
+        .await;
+    let form = slack.view("V0FORM1").unwrap();
+    let field = |name: &str| {
+        form["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["block_id"] == format!("input:{name}"))
+            .cloned()
+            .unwrap_or_else(|| panic!("no field {name}: {form:#}"))
+    };
+    assert_eq!(field("tool")["element"]["type"], "plain_text_input");
+    assert_eq!(field("tool")["optional"], false, "required, no default");
+    assert_eq!(field("records")["element"]["type"], "number_input");
+    assert_eq!(
+        field("jurisdictions")["element"]["type"],
+        "multi_static_select"
+    );
+    assert_eq!(
+        field("jurisdictions")["element"]["initial_options"][0]["value"],
+        "EU"
+    );
+    assert_eq!(field("jurisdictions")["optional"], true, "it has a default");
+
+    // A wrong type and a missing required input: errors beside the fields.
+    let mut values = json!({"input:records": {"value": {"type": "number_input", "value": "12.5"}}});
+    for (k, v) in [
+        (
+            "runbook",
+            selected("quench_pick_runbook", "static_select", "contain"),
+        ),
+        ("severity", selected("value", "static_select", "sev1")),
+    ] {
+        values[k] = v;
+    }
+    let (s, body) = h.interact(&submission(&form, values.clone())).await;
+    assert_eq!(s, 200, "{body}");
+    let body: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["response_action"], "errors", "{body}");
+    let errors = &body["errors"];
+    assert!(
+        errors["input:tool"]
+            .as_str()
+            .unwrap()
+            .contains("missing required input `tool`"),
+        "{errors}"
+    );
+    assert!(
+        errors["input:records"]
+            .as_str()
+            .unwrap()
+            .contains("records"),
+        "{errors}"
+    );
+    assert!(h.daemon.store().incidents().unwrap().is_empty());
+
+    // Fixed: declared, with typed inputs, by who submitted.
+    values["input:records"] = json!({"value": {"type": "number_input", "value": "1200"}});
+    values["input:tool"] = json!({"value": {"type": "plain_text_input", "value": "ChatGPT"}});
+    values["input:jurisdictions"] = json!({"value": {"type": "multi_static_select", "selected_options": [
+        {"text": {"type": "plain_text", "text": "EU"}, "value": "EU"},
+        {"text": {"type": "plain_text", "text": "UK"}, "value": "UK"}]}});
+    let (s, body) = h.interact(&submission(&form, values)).await;
+    assert_eq!(s, 200, "{body}");
+    let body: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(body, json!({}), "an empty answer closes the form");
+    let inc = h.daemon.store().incidents().unwrap().remove(0);
+    assert_eq!(inc.declared_by, "U0RESP01");
+    assert_eq!(inc.severity, "sev1");
+    assert_eq!(inc.inputs["records"], 1200);
+    assert_eq!(inc.inputs["tool"], "ChatGPT");
+    assert_eq!(inc.inputs["jurisdictions"], json!(["EU", "UK"]));
+}
