@@ -143,6 +143,41 @@ fn invitees(d: &Daemon, id: &str) -> Vec<String> {
         .collect()
 }
 
+/// Invites everyone; when Slack refuses the list for one person (a
+/// deactivated or unknown user), invites the rest one by one and names
+/// those it could not.
+async fn invite(slack: &Slack, channel: &str, who: &[String]) -> Result<(), Failure> {
+    if who.is_empty() {
+        return Ok(());
+    }
+    match slack.invite(channel, who).await {
+        Ok(()) => Ok(()),
+        Err(f) if f.transient || who.len() == 1 => Err(f),
+        Err(_) => {
+            let mut missed = Vec::new();
+            for u in who {
+                match slack.invite(channel, std::slice::from_ref(u)).await {
+                    Ok(()) => {}
+                    // Already there is what we wanted.
+                    Err(f) if f.code.as_deref() == Some("already_in_channel") => {}
+                    Err(f) if f.transient => return Err(f),
+                    Err(f) => missed.push(format!("{u} ({})", f.code.unwrap_or(f.message))),
+                }
+            }
+            if missed.is_empty() {
+                Ok(())
+            } else {
+                Err(Failure {
+                    code: Some("invite_partial".into()),
+                    retry_after: None,
+                    transient: false,
+                    message: format!("not invited: {}", missed.join(", ")),
+                })
+            }
+        }
+    }
+}
+
 /// The channel's setup after the status message is up, each part once
 /// (recorded in `st.setup` as it is done). A part Slack refuses for good
 /// is reported in the room and not tried again.
@@ -190,14 +225,7 @@ where
                 Some(l) => slack.bookmark(&st.channel, "Timeline", l).await,
                 None => Ok(()),
             },
-            "invite" => {
-                let who = invitees(d, id);
-                if who.is_empty() {
-                    Ok(())
-                } else {
-                    slack.invite(&st.channel, &who).await
-                }
-            }
+            "invite" => invite(slack, &st.channel, &invitees(d, id)).await,
             "pin" => match &st.status_ts {
                 Some(ts) => slack.pin(&st.channel, ts).await,
                 None => Ok(()),

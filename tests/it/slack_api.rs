@@ -56,6 +56,7 @@ struct S {
     messages: Vec<Message>,
     faults: HashMap<String, VecDeque<Fault>>,
     missing_scopes: Vec<String>,
+    unknown_users: Vec<String>,
     calls: Vec<(String, Json)>,
     auth: Vec<(String, String)>,
     replies: HashMap<String, Json>,
@@ -116,6 +117,11 @@ impl SlackApi {
     /// What was posted to response_url `/respond/N`, in order.
     pub fn responses(&self) -> Vec<Json> {
         self.s.lock().unwrap().responses.clone()
+    }
+
+    /// A user Slack does not know (deactivated, or a typo in `roles:`).
+    pub fn unknown_user(&self, id: &str) {
+        self.s.lock().unwrap().unknown_users.push(id.into());
     }
 
     /// The bot token lacks `scope`: the methods needing it answer missing_scope.
@@ -345,6 +351,7 @@ async fn call(
                 } else {
                     "channel"
                 };
+                let unknown = st.unknown_users.clone();
                 let cid = str_of(key);
                 let Some(c) = st.channels.iter_mut().find(|c| c.id == cid) else {
                     return err("channel_not_found");
@@ -363,6 +370,10 @@ async fn call(
                                 .collect(),
                             _ => vec![],
                         };
+                        // One unknown user fails the whole call, as in Slack.
+                        if users.iter().any(|u| unknown.contains(u)) {
+                            return err("user_not_found");
+                        }
                         c.members.extend(users);
                         ok(json!({"channel": {"id": c.id, "created": 1764406800}}))
                     }

@@ -555,3 +555,85 @@ async fn the_declare_form_types_its_fields_and_answers_errors_beside_them() {
     assert_eq!(inc.inputs["tool"], "ChatGPT");
     assert_eq!(inc.inputs["jurisdictions"], json!(["EU", "UK"]));
 }
+
+#[tokio::test]
+async fn one_unknown_responder_does_not_keep_the_others_out() {
+    let h = host_opts(SlackKind::Http, false, true).await;
+    let slack = h.slack.clone().unwrap();
+    slack.unknown_user("U0LEGAL1");
+    declare_from_slack(&h).await;
+    slack
+        .until("the invite problem said", |s| {
+            s.messages()
+                .iter()
+                .any(|m| m.text.contains("Could not invite"))
+        })
+        .await;
+    let ch = slack
+        .channel_named("inc-inc-20261129-0001-contain")
+        .unwrap();
+    assert!(
+        ch.members.iter().any(|m| m == "U0RESP01"),
+        "{:?}",
+        ch.members
+    );
+    assert!(!ch.members.iter().any(|m| m == "U0LEGAL1"));
+    let said = slack
+        .messages_in(&ch.id)
+        .into_iter()
+        .find(|m| m.text.contains("Could not invite"))
+        .unwrap();
+    assert!(
+        said.text.contains("not invited: U0LEGAL1 (user_not_found)"),
+        "{}",
+        said.text
+    );
+}
+
+#[tokio::test]
+async fn a_post_that_reached_slack_before_a_crash_is_found_not_sent_again() {
+    let h = host_opts(SlackKind::Http, false, false).await;
+    let slack = h.slack.clone().unwrap();
+    let id = declare_from_slack(&h).await;
+    slack
+        .until("both requests posted", |s| s.asks().len() == 2)
+        .await;
+    let quench_slack = h.daemon.slack().unwrap().clone();
+    quench_slack.disconnect().await;
+    // As if the daemon died after Slack took the last request's post and
+    // before its cursor moved: the cursor before it, the post in doubt.
+    let events = h.daemon.store().events(&id).unwrap();
+    let last = events
+        .iter()
+        .rev()
+        .find(|e| e.kind.ends_with(".requested"))
+        .unwrap();
+    let key = format!("slack/{id}");
+    let mut st = h.daemon.store().meta(&key).unwrap().unwrap();
+    st["posted"] = json!(last.seq - 1);
+    st["pending"] = json!(last.seq);
+    h.daemon.store().put_meta(&key, &st).await.unwrap();
+    let lookups = slack.calls("conversations.replies").len();
+
+    quench_slack.follow(h.daemon.clone());
+    slack
+        .until("the post in doubt looked up", |s| {
+            s.calls("conversations.replies").len() > lookups
+        })
+        .await;
+    // The courier has moved past it without posting it again.
+    let store = h.daemon.store().clone();
+    let moved = || {
+        store.meta(&key).unwrap().unwrap()["posted"]
+            .as_u64()
+            .unwrap()
+            >= last.seq
+    };
+    slack.until("the cursor past the post", |_| moved()).await;
+    assert_eq!(slack.asks().len(), 2);
+    assert!(
+        posts_per_event(&slack).values().all(|n| *n == 1),
+        "{:?}",
+        posts_per_event(&slack)
+    );
+}
