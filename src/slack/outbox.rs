@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
+use slack_morphism::prelude::*;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -494,11 +495,16 @@ impl Courier {
                         person(&ev.actor),
                         ev.at.format("%Y-%m-%d %H:%M UTC")
                     );
-                    match self
-                        .slack
-                        .edit(&st.channel, &ask.ts, Outgoing::text(decided))
-                        .await
-                    {
+                    // chat.update keeps a message's blocks unless it is given
+                    // new ones, so the buttons go only with a new block list.
+                    let msg = Outgoing {
+                        blocks: Some(vec![SlackSectionBlock::new()
+                            .with_text(md!("{}", decided))
+                            .into()]),
+                        text: decided,
+                        metadata: None,
+                    };
+                    match self.slack.edit(&st.channel, &ask.ts, msg).await {
                         Ok(()) => ask.decided = true,
                         Err(f) if f.transient => return Err(f),
                         // The decision itself is posted; stale buttons are

@@ -1124,7 +1124,9 @@ async fn slack_declares_posts_the_thread_and_takes_decisions_from_buttons() {
     slack
         .until("the buttons replaced", |s| {
             s.messages().iter().any(|m| {
-                m.text.contains("`legal`") && m.text.contains("Approved by <@U0LEGAL1> at")
+                m.text.contains("`legal`")
+                    && m.text.contains("Approved by <@U0LEGAL1> at")
+                    && !m.blocks.to_string().contains("\"actions\"")
             })
         })
         .await;

@@ -160,11 +160,15 @@ impl SlackApi {
             .collect()
     }
 
-    /// Messages with buttons: the decisions asked of people.
+    /// Messages with buttons: the decisions asked of people, still open.
     pub fn asks(&self) -> Vec<Message> {
         self.messages()
             .into_iter()
-            .filter(|m| m.blocks.is_array())
+            .filter(|m| {
+                m.blocks
+                    .as_array()
+                    .is_some_and(|b| b.iter().any(|b| b["type"] == "actions"))
+            })
             .collect()
     }
 
@@ -417,7 +421,10 @@ async fn call(
                     None => err("message_not_found"),
                     Some(m) => {
                         m.text = str_of("text");
-                        m.blocks = b["blocks"].clone();
+                        // Slack keeps the blocks unless new ones are given.
+                        if !b["blocks"].is_null() {
+                            m.blocks = b["blocks"].clone();
+                        }
                         m.edits.push(Instant::now());
                         ok(
                             json!({"channel": channel, "ts": ts, "text": m.text, "message": {"text": m.text}}),
