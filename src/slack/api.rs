@@ -232,9 +232,19 @@ impl Slack {
         // Only the latest page: the post in doubt is the newest one quench made.
         let found = match thread_ts {
             Some(ts) => {
-                let req = SlackApiConversationsRepliesRequest::new(channel.into(), ts.into())
-                    .with_limit(200);
-                let r = session.conversations_replies(&req).await;
+                // slack-morphism's request has no `include_all_metadata`
+                // (https://docs.slack.dev/reference/methods/conversations.replies),
+                // so the call is made with the parameters it needs.
+                let params = vec![
+                    ("channel", Some(channel.to_string())),
+                    ("ts", Some(ts.to_string())),
+                    ("limit", Some("200".to_string())),
+                    ("include_all_metadata", Some("true".to_string())),
+                ];
+                let r: std::result::Result<SlackApiConversationsRepliesResponse, _> = session
+                    .http_session_api
+                    .http_get("conversations.replies", &params, None)
+                    .await;
                 self.counted("conversations.replies", r)?
                     .messages
                     .into_iter()

@@ -621,6 +621,8 @@ async fn a_post_that_reached_slack_before_a_crash_is_found_not_sent_again() {
             s.calls("conversations.replies").len() > lookups
         })
         .await;
+    let asked = slack.calls("conversations.replies");
+    assert_eq!(asked.last().unwrap()["include_all_metadata"], "true");
     // The courier has moved past it without posting it again.
     let store = h.daemon.store().clone();
     let moved = || {
