@@ -1,7 +1,7 @@
 //! Socket Mode: Slack delivers slash commands and button presses over a
 //! WebSocket the daemon opens with the app-level token (`xapp-...`), for
 //! hosts Slack cannot reach over HTTP. The same handlers answer as for the
-//! HTTP endpoints; the socket itself is authenticated, so there is no
+//! HTTP endpoints (a form's errors ride on the acknowledgement); the socket itself is authenticated, so there is no
 //! request signature to check. slack-morphism reconnects on its own.
 
 use std::sync::Arc;
@@ -47,16 +47,31 @@ async fn on_interaction(
     ev: SlackInteractionEvent,
     _client: Arc<SlackHyperClient>,
     states: SlackClientEventsUserState,
-) -> Result<(), Error> {
+) -> Result<SlackInteractionResponse, Error> {
     let h = handlers(&states).await?;
     h.daemon.metrics().inc(
         "quench_slack_requests_total",
         &[("endpoint", "socket.interactions"), ("outcome", "accepted")],
     );
-    // slack-morphism acknowledges Socket Mode interactions without a
-    // payload, so a form's field errors cannot be shown this way.
-    let _ = super::interactions::handle(&h.daemon, &h.slack, ev).await;
-    Ok(())
+    // The answer over HTTP is the socket's acknowledgement payload: a
+    // form's field errors keep it open, beside the fields.
+    let body = super::interactions::handle(&h.daemon, &h.slack, ev).await;
+    let errors = body
+        .as_ref()
+        .and_then(|b| b.get("errors"))
+        .and_then(|e| e.as_object());
+    Ok(match errors {
+        Some(errors) => {
+            SlackViewSubmissionResponse::Errors(SlackViewSubmissionErrorsResponse::new(
+                errors
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect(),
+            ))
+            .into()
+        }
+        None => SlackInteractionResponse::Empty,
+    })
 }
 
 async fn on_push(

@@ -1495,6 +1495,7 @@ async fn socket_mode_takes_commands_and_buttons_over_the_websocket() {
                         "trigger_id": "13345224609.738474920.8088930838d88f008e0"}});
         sock.send(Message::text(cmd.to_string())).await.unwrap();
         let mut pending = Some(press);
+        let mut sent = 1;
         loop {
             tokio::select! {
                 msg = sock.next() => {
@@ -1507,9 +1508,11 @@ async fn socket_mode_takes_commands_and_buttons_over_the_websocket() {
                     }
                 }
                 p = async { pending.as_mut().unwrap().recv().await }, if pending.is_some() => {
-                    pending = None;
-                    let env = json!({"type": "interactive", "envelope_id": "env-2",
-                        "accepts_response_payload": false, "payload": p.unwrap()});
+                    let Some(p) = p else { pending = None; continue };
+                    sent += 1;
+                    // A form submission may be answered in the ack (its errors).
+                    let env = json!({"type": "interactive", "envelope_id": format!("env-{sent}"),
+                        "accepts_response_payload": p["type"] == "view_submission", "payload": p});
                     sock.send(Message::text(env.to_string())).await.unwrap();
                 }
             }
@@ -1557,6 +1560,22 @@ async fn socket_mode_takes_commands_and_buttons_over_the_websocket() {
         .find(|e| e.kind == "approval.granted")
         .unwrap();
     assert_eq!(granted.actor, "U0LEGAL1");
+    // A form submitted with no runbook: the errors ride on the ack.
+    let form = json!({"type": "view_submission", "team": {"id": "T0ACME", "domain": "acme"},
+        "user": {"id": "U0RESP01", "username": "resp", "team_id": "T0ACME"},
+        "api_app_id": "A0QUENCH", "token": "legacy-unused",
+        "view": {"id": "V0FORM9", "team_id": "T0ACME", "hash": "h9", "type": "modal",
+                 "callback_id": "quench_declare", "title": {"type": "plain_text", "text": "Declare an incident"},
+                 "blocks": [], "private_metadata": "{\"channel\":\"C0INC\"}",
+                 "state": {"values": {}}}});
+    press_tx.send(form).await.unwrap();
+    let ack = acks.recv().await.unwrap();
+    assert_eq!(ack["envelope_id"], "env-3");
+    assert_eq!(ack["payload"]["response_action"], "errors", "{ack}");
+    assert_eq!(
+        ack["payload"]["errors"]["runbook"], "pick a runbook",
+        "{ack}"
+    );
     // Socket Mode only: the HTTP endpoints stay off (no signing secret).
     let r = h
         .http
