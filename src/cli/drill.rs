@@ -238,6 +238,33 @@ pub async fn run(env: &Env, args: DrillArgs, drill: bool) -> anyhow::Result<Exit
     if let Some(c) = &compared {
         report["plan"] = c.clone();
     }
+    // A drill filled in for people and credentials: say what, and keep it
+    // in the timeline for the page and exports.
+    let mut rehearsal_text = String::new();
+    if drill {
+        let live = super::wiring::live_secrets(env, &catalog_lib);
+        let events = store.events(&id)?;
+        let notices = store.notices(&id)?;
+        let roles = &env.config.roles;
+        let r = crate::timeline::rehearsal::rehearsal(
+            &loaded.runbook,
+            &catalog_lib.catalog,
+            &events,
+            &notices,
+            roles,
+            |name| live.as_ref().is_none_or(|s| s.has(name)),
+        );
+        rehearsal_text = crate::timeline::rehearsal::render_text(&r);
+        let n = rehearsal_text.lines().count().saturating_sub(1);
+        let ev = crate::store::NewEvent::new(
+            "drill.rehearsal",
+            "quench",
+            format!("Rehearsal: {n} thing(s) a real incident would need that the drill filled in"),
+        )
+        .data(r.clone());
+        store.append(&id, chrono::Utc::now(), ev).await?;
+        report["rehearsal"] = r;
+    }
     if env.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -278,6 +305,7 @@ pub async fn run(env: &Env, args: DrillArgs, drill: bool) -> anyhow::Result<Exit
         if let Some(c) = &compared {
             println!("  {}", crate::plan::compare::text(c));
         }
+        print!("{rehearsal_text}");
         println!(
             "Drill {id}: {} · time to contain {ttc}{shown} · `quench timeline {id}` shows this again",
             status.name()

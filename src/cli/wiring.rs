@@ -86,6 +86,13 @@ async fn routing(
     Ok((routing, simulator))
 }
 
+/// The secrets a `--live` run would have (environment and secrets file);
+/// None when the secrets file does not load.
+pub fn live_secrets(env: &Env, lib: &Library) -> Option<Secrets> {
+    let file = env.config.file_secrets().ok()?;
+    Some(Secrets::resolve(&lib.catalog.secret_names(), &file))
+}
+
 pub async fn wire(
     env: &Env,
     lib: Arc<Library>,

@@ -4,6 +4,7 @@ pub mod chronology;
 pub mod clocks;
 pub mod kpis;
 pub mod notes;
+pub mod rehearsal;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value as Json};
@@ -324,6 +325,25 @@ fn html_document(
     refresh: bool,
 ) -> String {
     let notices_html = notices_html(notices, events);
+    // A drill's rehearsal list, as recorded at its end.
+    let rehearsal_html = events
+        .iter()
+        .rev()
+        .find(|e| e.kind == "drill.rehearsal")
+        .map(|e| rehearsal::render_text(&e.data))
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            let mut lines = t.lines();
+            let head = lines.next().unwrap_or_default();
+            let items: String = lines
+                .map(|l| format!("<li>{}</li>", html_escape(l.trim_start_matches("- "))))
+                .collect();
+            format!(
+                "<h2>{}</h2><ul class=\"rehearsal\">{items}</ul>",
+                html_escape(head.trim_end_matches(':'))
+            )
+        })
+        .unwrap_or_default();
     let mut clock_rows = String::new();
     for c in clocks::clocks_json(inc, events, now) {
         let g = |k: &str| html_escape(c[k].as_str().unwrap_or(""));
@@ -379,7 +399,7 @@ fn html_document(
     }
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{refresh}<title>{id} timeline</title>{style}</head>\
-<body><h1>{id} — {title}</h1><p>Runbook <code>{rb}</code> · {sev} · status <strong>{status}</strong> · declared {at} by {by}</p>{clocks_html}{notices_html}{steps_html}\
+<body><h1>{id} — {title}</h1><p>Runbook <code>{rb}</code> · {sev} · status <strong>{status}</strong> · declared {at} by {by}</p>{rehearsal_html}{clocks_html}{notices_html}{steps_html}\
 <h2>Timeline</h2><table><thead><tr><th>#</th><th>Time</th><th>Since declared</th><th>Event</th><th>Step</th><th>Actor</th><th>Detail</th></tr></thead><tbody>\n{rows}</tbody></table></body></html>\n",
         refresh = if refresh { "<meta http-equiv=\"refresh\" content=\"15\">" } else { "" },
         style = PAGE_STYLE,

@@ -116,7 +116,9 @@ fn drill_of_the_bundled_runbook_completes_and_reports_json() {
     assert_eq!(tl["incident"], id);
     let events = tl["events"].as_array().unwrap();
     assert_eq!(events[0]["kind"], "incident.declared");
-    assert_eq!(events.last().unwrap()["kind"], "incident.completed");
+    // The drill ends, then its rehearsal list is recorded.
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds[kinds.len() - 2..], ["incident.completed", "drill.rehearsal"]);
     assert!(events.iter().any(|e| e["kind"] == "wait.cut"));
     assert!(events
         .iter()
@@ -781,4 +783,60 @@ fn singapore_notice_of_a_drill_tells_what_was_done_from_its_timeline() {
         "{body}"
     );
     assert!(body.contains("[to be completed: how the organisation learned of it"));
+}
+
+#[test]
+fn a_drill_says_what_a_real_incident_would_need() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = drill_bundled(dir.path(), &["jurisdictions=EU"]);
+    let r = &report["rehearsal"];
+    let names = |key: &str, field: &str| -> Vec<String> {
+        r[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x[field].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    // No config: nobody holds the runbook's roles, no platform has credentials.
+    let roles = names("roles_without_members", "role");
+    for role in ["legal", "responder", "mops-lead"] {
+        assert!(roles.iter().any(|x| x == role), "{role}: {roles:?}");
+    }
+    let platforms = names("platforms_missing_secrets", "platform");
+    assert!(platforms.iter().any(|p| p == "salesforce"), "{platforms:?}");
+    // What the drill did in people's place.
+    assert!(names("approvals_assumed", "step")
+        .iter()
+        .any(|s| s == "legal-approval"));
+    assert!(names("manual_tasks", "step")
+        .iter()
+        .any(|s| s == "vendor-deletion-request"));
+    assert!(names("waits_cut", "step")
+        .iter()
+        .any(|s| s == "watch-for-reuse"));
+    assert!(!r["notices_to_approve"].as_array().unwrap().is_empty());
+    // Recorded, so the page shows it too.
+    let id = report["incident"].as_str().unwrap();
+    let o = quench(dir.path(), &["timeline", id, "--format", "html"]);
+    let page = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        page.contains("<h2>What a real incident would need that this drill filled in</h2>"),
+        "{page}"
+    );
+    assert!(page.contains("role legal has no members"), "{page}");
+    // With the role configured, it is no longer listed.
+    std::fs::write(
+        dir.path().join("quench.yaml"),
+        "roles:\n  legal: [U0LEGAL1]\n",
+    )
+    .unwrap();
+    let report = drill_bundled(dir.path(), &["jurisdictions=EU"]);
+    let roles: Vec<&str> = report["rehearsal"]["roles_without_members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x["role"].as_str())
+        .collect();
+    assert!(!roles.contains(&"legal"), "{roles:?}");
 }
