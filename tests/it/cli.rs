@@ -118,7 +118,10 @@ fn drill_of_the_bundled_runbook_completes_and_reports_json() {
     assert_eq!(events[0]["kind"], "incident.declared");
     // The drill ends, then its rehearsal list is recorded.
     let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds[kinds.len() - 2..], ["incident.completed", "drill.rehearsal"]);
+    assert_eq!(
+        kinds[kinds.len() - 2..],
+        ["incident.completed", "drill.rehearsal"]
+    );
     assert!(events.iter().any(|e| e["kind"] == "wait.cut"));
     assert!(events
         .iter()
