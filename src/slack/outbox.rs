@@ -327,8 +327,19 @@ impl Courier {
                     save(&d, &id, &st).await?;
                     st
                 }
-                // Nowhere to post (no channel declared from, none configured).
-                None => return Ok(Next::Done),
+                // Nowhere to post (thread mode, no channel declared from,
+                // none configured): done once the incident is, idle till then
+                // (returning Done for an open one would have the courier
+                // start again at once, and spin).
+                None => {
+                    let open = d
+                        .store()
+                        .incident(&id)
+                        .map_err(store_failure)?
+                        .status
+                        .is_open();
+                    return Ok(if open { Next::Idle } else { Next::Done });
+                }
             },
         };
         if st.status_ts.is_none() {
