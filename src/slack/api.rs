@@ -24,6 +24,19 @@ pub struct Failure {
     pub message: String,
 }
 
+impl Failure {
+    /// A failure on quench's side (the store, a form that does not fit
+    /// Block Kit), not Slack's answer; `transient` when trying again helps.
+    pub fn local(message: impl Into<String>, transient: bool) -> Failure {
+        Failure {
+            code: None,
+            retry_after: None,
+            transient,
+            message: message.into(),
+        }
+    }
+}
+
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
@@ -230,7 +243,7 @@ impl Slack {
             })
         };
         // Only the latest page: the post in doubt is the newest one quench made.
-        let found = match thread_ts {
+        let messages = match thread_ts {
             Some(ts) => {
                 // slack-morphism's request has no `include_all_metadata`
                 // (https://docs.slack.dev/reference/methods/conversations.replies),
@@ -245,11 +258,7 @@ impl Slack {
                     .http_session_api
                     .http_get("conversations.replies", &params, None)
                     .await;
-                self.counted("conversations.replies", r)?
-                    .messages
-                    .into_iter()
-                    .find(|m| matches(m.content.metadata.as_ref()))
-                    .map(|m| m.origin.ts.to_string())
+                self.counted("conversations.replies", r)?.messages
             }
             None => {
                 let req = SlackApiConversationsHistoryRequest::new()
@@ -257,14 +266,13 @@ impl Slack {
                     .with_limit(100)
                     .with_include_all_metadata(true);
                 let r = session.conversations_history(&req).await;
-                self.counted("conversations.history", r)?
-                    .messages
-                    .into_iter()
-                    .find(|m| matches(m.content.metadata.as_ref()))
-                    .map(|m| m.origin.ts.to_string())
+                self.counted("conversations.history", r)?.messages
             }
         };
-        Ok(found)
+        Ok(messages
+            .into_iter()
+            .find(|m| matches(m.content.metadata.as_ref()))
+            .map(|m| m.origin.ts.to_string()))
     }
 
     /// Answers an interaction through its response_url.

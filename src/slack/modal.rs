@@ -154,11 +154,11 @@ fn view(d: &Daemon, rb: Option<&Runbook>, channel: Option<&str>) -> Result<Slack
         "private_metadata": json!({"channel": channel}).to_string(),
         "blocks": blocks,
     });
-    serde_json::from_value(v).map_err(|e| Failure {
-        code: None,
-        retry_after: None,
-        transient: false,
-        message: format!("the declare form does not fit Block Kit: {e}"),
+    serde_json::from_value(v).map_err(|e| {
+        Failure::local(
+            format!("the declare form does not fit Block Kit: {e}"),
+            false,
+        )
     })
 }
 
@@ -184,12 +184,7 @@ pub async fn picked(
         .engine()
         .library()
         .named_runbook(runbook)
-        .map_err(|e| Failure {
-            code: None,
-            retry_after: None,
-            transient: false,
-            message: e.to_string(),
-        })?
+        .map_err(|e| Failure::local(e.to_string(), false))?
         .runbook;
     let v = view(d, Some(&rb), channel.as_deref())?;
     slack.update_view(view_id, v).await

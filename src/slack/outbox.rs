@@ -121,12 +121,7 @@ async fn save(d: &Daemon, id: &str, st: &RoomState) -> Result<(), Failure> {
     d.store()
         .put_meta(&state_key(id), &v)
         .await
-        .map_err(|e| Failure {
-            code: None,
-            retry_after: None,
-            transient: true,
-            message: format!("cannot store the Slack cursor: {e}"),
-        })
+        .map_err(|e| Failure::local(format!("cannot store the Slack cursor: {e}"), true))
 }
 
 /// The couriers, one per incident with something to post.
@@ -576,12 +571,7 @@ impl Courier {
 }
 
 fn store_failure(e: crate::store::StoreError) -> Failure {
-    Failure {
-        code: None,
-        retry_after: None,
-        transient: true,
-        message: format!("store: {e}"),
-    }
+    Failure::local(format!("store: {e}"), true)
 }
 
 /// What the declaration says about where it came from.

@@ -52,12 +52,9 @@ fn with_suffix(base: &str, n: u32) -> String {
 /// to post. Transient failures come back to be retried.
 pub async fn open(slack: &Slack, d: &Daemon, id: &str) -> Result<Option<RoomState>, Failure> {
     let store = d.store();
-    let inc = store.incident(id).map_err(|e| Failure {
-        code: None,
-        retry_after: None,
-        transient: true,
-        message: e.to_string(),
-    })?;
+    let inc = store
+        .incident(id)
+        .map_err(|e| Failure::local(e.to_string(), true))?;
     let events = store.events(id).unwrap_or_default();
     let from = declared(&events)["channel"]
         .as_str()
