@@ -26,6 +26,23 @@ pub struct Config {
     #[serde(default)]
     pub roles: BTreeMap<String, Vec<String>>,
     pub organization: Option<serde_yaml::Value>,
+    /// How pages and exports show times (default UTC).
+    pub timezone: Option<Zone>,
+}
+
+/// An IANA time zone name, checked when the config is read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Zone(pub chrono_tz::Tz);
+
+impl<'de> Deserialize<'de> for Zone {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse::<chrono_tz::Tz>().map(Zone).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "`timezone`: \"{name}\" is not a time zone: use an IANA name such as UTC, Europe/Berlin or America/New_York"
+            ))
+        })
+    }
 }
 
 /// `slack:` (DESIGN.md), plus `channel` and `public_url`.
@@ -87,6 +104,11 @@ impl Config {
         }
         serde_yaml::from_str(&src)
             .map_err(|e| crate::runbook::yaml::typed_error(&shown, "config", &e))
+    }
+
+    /// The display zone of pages and exports.
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.timezone.map(|z| z.0).unwrap_or(chrono_tz::Tz::UTC)
     }
 
     pub fn organization_json(&self) -> Json {

@@ -192,7 +192,22 @@ pub async fn timeline(env: &Env, id: &str, format: Format) -> anyhow::Result<Exi
     match format {
         Format::Text => print!("{}", render::render_text(&inc, &events)),
         Format::Markdown => print!("{}", render::render_markdown(&inc, &events)),
-        Format::Html => print!("{}", render::render_html(&inc, &events)),
+        Format::Html => {
+            let lib = match env.library() {
+                Ok(l) => l,
+                Err(d) => return Ok(super::report_diagnostics(&d)),
+            };
+            let review = render::review::read(
+                &store,
+                id,
+                &lib,
+                &env.config.roles,
+                chrono::Utc::now(),
+                env.config.zone(),
+            )?;
+            let page = render::page::incident(&review, render::page::PageMode::STANDALONE)?;
+            print!("{page}");
+        }
         Format::Json => println!("{}", render::events_json(&inc, &events)),
     }
     Ok(ExitCode::SUCCESS)

@@ -119,6 +119,7 @@ pub fn settings(env: &Env, drill: bool, max_wait: Duration) -> anyhow::Result<Se
         roles: env.config.roles.clone(),
         registry: env.registry().map_err(|d| anyhow::anyhow!("{d}"))?,
         plan: false,
+        zone: env.config.zone(),
     })
 }
 

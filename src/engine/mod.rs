@@ -64,6 +64,8 @@ pub struct Settings {
     /// people's steps as who would be asked (assumed yes), waits as their
     /// length, and what needs a write's effect as "would run after" it.
     pub plan: bool,
+    /// How pages and exports show times (`timezone:`, default UTC).
+    pub zone: chrono_tz::Tz,
 }
 
 impl Default for Settings {
@@ -75,6 +77,7 @@ impl Default for Settings {
             roles: Default::default(),
             registry: Default::default(),
             plan: false,
+            zone: chrono_tz::Tz::UTC,
         }
     }
 }

@@ -172,7 +172,11 @@ pub async fn timeline(
         ),
         "html" => (
             "text/html; charset=utf-8",
-            crate::timeline::render_html(&inc, &events),
+            crate::timeline::page::incident(
+                &d.review(&id)?,
+                crate::timeline::page::PageMode::STANDALONE,
+            )
+            .map_err(|e| super::OpError::Internal(format!("rendering the page: {e}")))?,
         ),
         other => {
             return Err(ApiError::new(

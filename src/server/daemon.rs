@@ -401,6 +401,38 @@ impl Daemon {
         Ok(crate::timeline::kpis::summarize(&rows, since))
     }
 
+    /// One incident's recovery review, as of now.
+    pub fn review(&self, id: &str) -> Result<crate::timeline::review::Review, OpError> {
+        let engine = &self.inner.live;
+        Ok(crate::timeline::review::read(
+            self.store(),
+            id,
+            engine.library(),
+            &engine.settings().roles,
+            engine.now(),
+            engine.settings().zone,
+        )?)
+    }
+
+    /// The index page's content under `filter`.
+    pub fn overview(
+        &self,
+        filter: &crate::timeline::overview::Filter,
+    ) -> Result<crate::timeline::overview::Overview, OpError> {
+        filter.check().map_err(OpError::Invalid)?;
+        let engine = &self.inner.live;
+        let now = engine.now();
+        let incidents = self.store().incidents()?;
+        let rows = crate::timeline::kpis::rows(self.store(), &engine.library().known(), None, now)?;
+        Ok(crate::timeline::overview::overview(
+            &incidents,
+            &rows,
+            filter,
+            now,
+            engine.settings().zone,
+        ))
+    }
+
     /// Opens Slack's Socket Mode connection when it is configured.
     pub async fn connect_slack(&self) -> Result<(), OpError> {
         match &self.inner.slack {

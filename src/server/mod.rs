@@ -58,6 +58,7 @@ pub fn router(daemon: Daemon) -> Router {
     let pages = Router::new()
         .route("/", get(pages::index))
         .route("/incidents/{id}", get(pages::incident))
+        .route("/incidents/{id}/review.html", get(pages::standalone))
         .route("/plans/{id}", get(pages::plan))
         .route_layer(middleware::from_fn_with_state(
             daemon.clone(),

@@ -1,52 +1,69 @@
-//! The pages for people: the incident list and one incident's timeline
-//! (steps, regulatory clocks with time left, every event). They refresh
-//! themselves while the incident is open.
+//! The pages for people: the index (incidents, KPIs over time) and one
+//! incident's recovery review, which refreshes itself in place while the
+//! incident runs. Rendering lives in `timeline::page`; these handlers only
+//! read and answer.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
+use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 
 use super::error::ApiError;
 use super::{Daemon, OpError};
-use crate::timeline::html_escape;
+use crate::timeline::overview::Filter;
+use crate::timeline::page::{self, PageMode};
 
-pub async fn index(State(d): State<Daemon>) -> Result<Html<String>, ApiError> {
-    let list = d.store().incidents().map_err(OpError::from)?;
-    let mut rows = String::new();
-    for i in list.iter().rev() {
-        rows.push_str(&format!(
-            "<tr><td><a href=\"/incidents/{id}\">{id}</a></td><td>{st}</td><td>{sev}</td><td>{title}</td><td>{at}</td><td>{drill}</td></tr>\n",
-            id = html_escape(&i.id),
-            st = i.status.name(),
-            sev = html_escape(&i.severity),
-            title = html_escape(&i.title),
-            at = i.declared_at.to_rfc3339(),
-            drill = if i.drill { "drill" } else { "" },
-        ));
-    }
-    let kpis = crate::timeline::kpis::render_html_table(&d.kpis(None)?);
-    Ok(Html(format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"30\"><title>quench incidents</title>{style}</head>\
-<body><h1>KPIs</h1>{kpis}<h1>Incidents</h1><table><thead><tr><th>Incident</th><th>Status</th><th>Severity</th><th>Runbook</th><th>Declared</th><th></th></tr></thead><tbody>\n{rows}</tbody></table></body></html>\n",
-        style = crate::timeline::PAGE_STYLE,
-    )))
+fn rendered(r: Result<String, handlebars::RenderError>) -> Result<String, ApiError> {
+    r.map_err(|e| OpError::Internal(format!("rendering the page: {e}")).into())
+}
+
+pub async fn index(
+    State(d): State<Daemon>,
+    Query(filter): Query<Filter>,
+) -> Result<Html<String>, ApiError> {
+    let overview = d.overview(&filter)?;
+    Ok(Html(rendered(page::index(&overview))?))
 }
 
 pub async fn incident(
     State(d): State<Daemon>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let store = d.store();
-    let snap = store.snapshot(&id).map_err(OpError::from)?;
-    let events = store.events(&id).map_err(OpError::from)?;
-    let notices = crate::notices::lifecycle::latest(store.notices(&id).map_err(OpError::from)?);
-    let page = crate::timeline::render_html_page(
-        &snap,
-        &events,
-        &notices,
-        d.engine().now(),
-        snap.incident.status.is_open(),
-    );
-    Ok(Html(page).into_response())
+    let review = d.review(&id)?;
+    let html = rendered(page::incident(&review, PageMode::LIVE))?;
+    Ok(Html(html).into_response())
+}
+
+/// The same page as a file to pass on: no links back into the daemon.
+pub async fn standalone(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let review = d.review(&id)?;
+    let html = rendered(page::incident(&review, PageMode::STANDALONE))?;
+    Ok(download(
+        "text/html; charset=utf-8",
+        &format!("{id}-review.html"),
+        html,
+    ))
+}
+
+fn download(ctype: &'static str, name: &str, body: String) -> Response {
+    // Incident ids are [A-Z0-9-]; anything else is dropped from the name.
+    let name: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        .collect();
+    (
+        [
+            (header::CONTENT_TYPE, ctype.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// A plan's report; refreshes itself while the plan runs.

@@ -49,7 +49,7 @@ fn moment_text(m: Moment) -> &'static str {
 
 /// What one call of an action does, from its manifest's description:
 /// "Revoke an OAuth grant" of "Revoke an OAuth grant: `with.token` is ...".
-fn action_text(catalog: &Catalog, integration: &str, action: &str) -> Option<String> {
+pub(crate) fn action_text(catalog: &Catalog, integration: &str, action: &str) -> Option<String> {
     let d = catalog
         .get(integration)?
         .actions
@@ -79,7 +79,7 @@ fn times(n: u64) -> String {
 }
 
 /// "Salesforce Platform" of "Salesforce Platform (OAuth grants of connected apps)".
-fn platform_name(catalog: &Catalog, integration: &str) -> String {
+pub(crate) fn platform_name(catalog: &Catalog, integration: &str) -> String {
     catalog
         .get(integration)
         .map(|m| m.title.split(" (").next().unwrap_or(&m.title).to_string())

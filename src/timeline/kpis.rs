@@ -13,6 +13,8 @@ use crate::store::{IncidentStatus, Store, StoreError};
 #[derive(Debug, Clone)]
 pub struct Row {
     pub id: String,
+    pub runbook: String,
+    pub declared_at: DateTime<Utc>,
     pub drill: bool,
     pub status: IncidentStatus,
     pub time_to_contain_ms: Option<i64>,
@@ -43,6 +45,8 @@ pub fn rows(
         let clocks = super::clocks::clocks_json(&inc, &events, now);
         out.push(Row {
             id: inc.id.clone(),
+            runbook: inc.runbook.clone(),
+            declared_at: inc.declared_at,
             drill: inc.drill,
             status: inc.status,
             time_to_contain_ms: rb
@@ -120,7 +124,7 @@ fn ms(v: &Json) -> String {
 }
 
 /// Rows of (label, incidents value, drills value).
-fn lines(k: &Json) -> Vec<(&'static str, String, String)> {
+pub fn lines(k: &Json) -> Vec<(&'static str, String, String)> {
     let both = |f: &dyn Fn(&Json) -> String| (f(&k["incidents"]), f(&k["drills"]));
     let mut out = Vec::new();
     let mut add = |label: &'static str, f: &dyn Fn(&Json) -> String| {
@@ -205,6 +209,8 @@ mod tests {
     fn row(drill: bool, status: IncidentStatus, ttc: Option<i64>) -> Row {
         Row {
             id: "x".into(),
+            runbook: "r".into(),
+            declared_at: Utc::now(),
             drill,
             status,
             time_to_contain_ms: ttc,

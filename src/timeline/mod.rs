@@ -2,9 +2,15 @@
 
 pub mod chronology;
 pub mod clocks;
+pub mod display;
+pub mod gantt;
+pub mod kpi_chart;
 pub mod kpis;
 pub mod notes;
+pub mod overview;
+pub mod page;
 pub mod rehearsal;
+pub mod review;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value as Json};
@@ -12,7 +18,7 @@ use serde_json::{json, Value as Json};
 use crate::runbook::{Phase, Runbook, StepKind};
 use std::collections::BTreeMap;
 
-use crate::store::{Incident, NoticeDraft, Snapshot, StepRun, StepStatus, TimelineEvent};
+use crate::store::{Incident, Snapshot, StepRun, StepStatus, TimelineEvent};
 
 /// Milliseconds from declaration to the end of the last `contain` step,
 /// once every contain step is final; none when one failed (not contained).
@@ -266,152 +272,8 @@ pub fn html_escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
+/// The plan report's style (the incident pages have their own stylesheet).
 pub const PAGE_STYLE: &str = "<style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse;margin-bottom:1.5rem}td,th{border:1px solid #ccc;padding:.3rem .5rem;text-align:left}.overdue{color:#b00;font-weight:bold}</style>";
-
-/// The HTML export (`timeline --format html`): clocks and events.
-pub fn render_html(inc: &Incident, events: &[TimelineEvent]) -> String {
-    html_document(inc, events, None, &[], Utc::now(), false)
-}
-
-/// The daemon's page for one incident: its steps too, and it refreshes
-/// itself while the incident is open.
-pub fn render_html_page(
-    snap: &Snapshot,
-    events: &[TimelineEvent],
-    notices: &[NoticeDraft],
-    now: DateTime<Utc>,
-    refresh: bool,
-) -> String {
-    html_document(&snap.incident, events, Some(snap), notices, now, refresh)
-}
-
-/// Each notice's latest version: drafted, approved (by whom, when), sent.
-fn notices_html(notices: &[NoticeDraft], events: &[TimelineEvent]) -> String {
-    if notices.is_empty() {
-        return String::new();
-    }
-    let mut rows = String::new();
-    for d in notices {
-        let sent = events.iter().find(|e| {
-            e.kind == "notice.sent"
-                && e.data["version"] == d.version
-                && e.data["audience"] == d.audience.as_str()
-                && e.data["jurisdiction"] == json!(d.jurisdiction)
-                && e.step.as_deref() == Some(d.step.as_str())
-        });
-        let state = match (sent, &d.approved_by, d.approved_at) {
-            (Some(e), _, _) => format!("sent by {} at {}", e.actor, e.at.to_rfc3339()),
-            (None, Some(by), Some(at)) => format!("ready: approved by {by} at {}", at.to_rfc3339()),
-            _ => "draft: not approved".to_string(),
-        };
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>v{}</td><td>{}</td><td>{}</td></tr>\n",
-            html_escape(&d.audience),
-            html_escape(d.jurisdiction.as_deref().unwrap_or("-")),
-            d.version,
-            html_escape(&d.template),
-            html_escape(&state),
-        ));
-    }
-    format!("<h2>Notices</h2><table><thead><tr><th>Audience</th><th>Jurisdiction</th><th>Version</th><th>Template</th><th>State</th></tr></thead><tbody>\n{rows}</tbody></table>")
-}
-
-fn html_document(
-    inc: &Incident,
-    events: &[TimelineEvent],
-    snap: Option<&Snapshot>,
-    notices: &[NoticeDraft],
-    now: DateTime<Utc>,
-    refresh: bool,
-) -> String {
-    let notices_html = notices_html(notices, events);
-    // A drill's rehearsal list, as recorded at its end.
-    let rehearsal_html = events
-        .iter()
-        .rev()
-        .find(|e| e.kind == "drill.rehearsal")
-        .map(|e| rehearsal::render_text(&e.data))
-        .filter(|t| !t.is_empty())
-        .map(|t| {
-            let mut lines = t.lines();
-            let head = lines.next().unwrap_or_default();
-            let items: String = lines
-                .map(|l| format!("<li>{}</li>", html_escape(l.trim_start_matches("- "))))
-                .collect();
-            format!(
-                "<h2>{}</h2><ul class=\"rehearsal\">{items}</ul>",
-                html_escape(head.trim_end_matches(':'))
-            )
-        })
-        .unwrap_or_default();
-    let mut clock_rows = String::new();
-    for c in clocks::clocks_json(inc, events, now) {
-        let g = |k: &str| html_escape(c[k].as_str().unwrap_or(""));
-        clock_rows.push_str(&format!(
-            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><a href=\"{}\">source</a></td></tr>\n",
-            if c["overdue"] == true { " class=\"overdue\"" } else { "" },
-            g("jurisdiction"),
-            g("recipient"),
-            g("title"),
-            g("describe"),
-            g("source")
-        ));
-    }
-    let clocks_html = if clock_rows.is_empty() {
-        String::new()
-    } else {
-        format!("<h2>Regulatory clocks</h2><table><thead><tr><th>Jurisdiction</th><th>Recipient</th><th>Obligation</th><th>Status</th><th></th></tr></thead><tbody>\n{clock_rows}</tbody></table>")
-    };
-    let steps_html = match snap {
-        Some(snap) if !snap.steps.is_empty() => {
-            let mut rows = String::new();
-            for (sid, r) in &snap.steps {
-                rows.push_str(&format!(
-                    "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                    if r.status == StepStatus::Failed {
-                        " class=\"overdue\""
-                    } else {
-                        ""
-                    },
-                    html_escape(sid),
-                    r.status.name(),
-                    r.attempts,
-                    r.items.map(|n| n.to_string()).unwrap_or_default(),
-                    html_escape(r.error.as_deref().unwrap_or("")),
-                ));
-            }
-            format!("<h2>Steps</h2><table><thead><tr><th>Step</th><th>Status</th><th>Attempts</th><th>Items</th><th>Error</th></tr></thead><tbody>\n{rows}</tbody></table>")
-        }
-        _ => String::new(),
-    };
-    let mut rows = String::new();
-    for e in events {
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-            e.seq,
-            html_escape(&e.at.to_rfc3339()),
-            offset(inc, e.at),
-            html_escape(&e.kind),
-            html_escape(e.step.as_deref().unwrap_or("")),
-            html_escape(&e.actor),
-            html_escape(&e.message)
-        ));
-    }
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{refresh}<title>{id} timeline</title>{style}</head>\
-<body><h1>{id} — {title}</h1><p>Runbook <code>{rb}</code> · {sev} · status <strong>{status}</strong> · declared {at} by {by}</p>{rehearsal_html}{clocks_html}{notices_html}{steps_html}\
-<h2>Timeline</h2><table><thead><tr><th>#</th><th>Time</th><th>Since declared</th><th>Event</th><th>Step</th><th>Actor</th><th>Detail</th></tr></thead><tbody>\n{rows}</tbody></table></body></html>\n",
-        refresh = if refresh { "<meta http-equiv=\"refresh\" content=\"15\">" } else { "" },
-        style = PAGE_STYLE,
-        id = html_escape(&inc.id),
-        title = html_escape(&inc.title),
-        rb = html_escape(&inc.runbook),
-        sev = html_escape(&inc.severity),
-        status = inc.status.name(),
-        at = inc.declared_at.to_rfc3339(),
-        by = html_escape(&inc.declared_by),
-    )
-}
 
 /// A short status word for progress displays.
 pub fn step_symbol(s: StepStatus) -> &'static str {

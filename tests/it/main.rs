@@ -1,6 +1,7 @@
 //! One integration-test binary (one link of the whole dependency stack).
 
 mod audit;
+mod browser;
 mod catalog;
 mod cli;
 mod conformance;
@@ -9,6 +10,7 @@ mod engine;
 mod hostile;
 mod integrations;
 mod notices;
+mod pages;
 mod plan;
 mod resume;
 mod server;

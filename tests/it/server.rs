@@ -50,7 +50,7 @@ steps:
 pub(crate) struct Host {
     pub(crate) url: String,
     pub(crate) daemon: Daemon,
-    platform: Mock,
+    pub(crate) platform: Mock,
     pub(crate) slack: Option<SlackApi>,
     http: reqwest::Client,
     _dir: tempfile::TempDir,
@@ -174,7 +174,7 @@ impl Host {
     }
 
     /// Declares through the API and waits until the incident parks or ends.
-    async fn declare_and_settle(&self, inputs: Json) -> String {
+    pub(crate) async fn declare_and_settle(&self, inputs: Json) -> String {
         let mut rx = self.daemon.engine().subscribe();
         let (status, body) = self
             .call(
@@ -252,7 +252,7 @@ async fn tokens_guard_the_api_and_pages_but_not_health_or_metrics() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains("<h1>KPIs</h1>"));
+    assert!(r.text().await.unwrap().contains("<h1>Incidents</h1>"));
     let r = h
         .http
         .get(format!("{}/", h.url))
@@ -677,21 +677,27 @@ async fn the_timeline_page_shows_steps_clocks_and_escapes_input() {
     let page = r.text().await.unwrap();
     assert!(page.contains("<h2>Regulatory clocks</h2>"), "{page}");
     assert!(page.contains("GDPR Art. 33 notification to the lead supervisory authority"));
+    // Due in the jurisdiction's own zone, the exact instant in the title.
     assert!(
-        page.contains("3d 0h left, due 2026-12-02 10:00 CET"),
+        page.contains("<time datetime=\"2026-12-02T09:00:00Z\" title=\"2026-12-02T09:00:00Z\">2026-12-02 10:00:00 CET</time>"),
         "{page}"
     );
-    assert!(page.contains("<td>legal</td><td>waiting</td>"), "{page}");
+    assert!(page.contains("<td>3d 0h</td>"), "{page}");
     assert!(
-        page.contains("<td>regulator</td><td>EU</td><td>v1</td><td>regulator-EU</td><td>draft: not approved</td>"),
+        page.contains("<tr data-step=\"legal\" class=\"overdue\"><td>legal (approval)"),
         "{page}"
     );
     assert!(
-        page.contains("http-equiv=\"refresh\""),
-        "an open incident's page refreshes"
+        page.contains("<td>regulator</td><td>EU</td><td>v1 (regulator-EU)</td>"),
+        "{page}"
+    );
+    assert!(page.contains("<td>draft, not approved</td>"), "{page}");
+    assert!(
+        page.contains("data-refresh=\"on\"") && page.contains("http-equiv=\"refresh\""),
+        "an open incident's page refreshes (in place, or by reloading without JavaScript)"
     );
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
-    assert!(!page.contains("<script>"));
+    assert!(!page.contains("<script>alert"));
 }
 
 // ---------------------------------------------------------------- Slack

@@ -318,6 +318,7 @@ pub fn build_engine(
         )
         .unwrap(),
         plan: false,
+        zone: chrono_tz::Tz::UTC,
     };
     let engine = Engine::new(store.clone(), exec, Arc::new(clock), lib.clone(), settings);
     (engine, store, lib)

@@ -1,0 +1,126 @@
+//! People's part: each approval and manual task, who was asked, who
+//! answered and when; and the stretches each step spent waiting on them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::{Lens, Record, Task, Waits};
+use crate::store::TimelineEvent;
+use crate::timeline::display::{duration_text, shown};
+
+/// Who holds each of `roles`: "legal (U0LEGAL1, U0LEGAL2)".
+fn asked_text(roles: &[String], members: &BTreeMap<String, Vec<String>>) -> String {
+    if roles.is_empty() {
+        return "anyone".into();
+    }
+    roles
+        .iter()
+        .map(|r| match members.get(r) {
+            Some(m) if !m.is_empty() => format!("{r} ({})", m.join(", ")),
+            _ => format!("{r} (no members configured)"),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// People's tasks: when asked, when answered, by whom.
+pub(super) fn tasks(rec: &Record, lens: &Lens) -> Vec<Task> {
+    let mut out: Vec<Task> = Vec::new();
+    let mut by_step: BTreeMap<String, usize> = BTreeMap::new();
+    for e in &rec.events {
+        let Some(step) = e.step.as_deref() else {
+            continue;
+        };
+        let roles: Vec<String> = e.data["approvers"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let text = e.data["text"].as_str().unwrap_or(&e.message).to_string();
+        let kind = match e.kind.as_str() {
+            "approval.requested" | "approval.granted" | "approval.rejected" => "approval",
+            "manual.requested" | "manual.done" => "manual task",
+            _ => continue,
+        };
+        let i = *by_step.entry(step.to_string()).or_insert_with(|| {
+            out.push(Task {
+                step: step.to_string(),
+                kind: kind.to_string(),
+                text: text.clone(),
+                asked: asked_text(&roles, lens.roles),
+                asked_at: None,
+                answered_by: None,
+                answer: "waiting".into(),
+                answered_at: None,
+                took: None,
+                open: true,
+                automatic: false,
+            });
+            out.len() - 1
+        });
+        let t = &mut out[i];
+        let asked_at = rec
+            .snap
+            .steps
+            .get(step)
+            .and_then(|r| r.started_at)
+            .unwrap_or(e.at);
+        match e.kind.as_str() {
+            "approval.requested" | "manual.requested" => {
+                t.asked_at = Some(shown(e.at, lens.zone));
+            }
+            decided => {
+                let asked = t
+                    .asked_at
+                    .as_ref()
+                    .and_then(|s| DateTime::parse_from_rfc3339(&s.exact).ok())
+                    .map(|d| d.with_timezone(&Utc))
+                    .unwrap_or(asked_at);
+                if t.asked_at.is_none() {
+                    t.asked_at = Some(shown(asked, lens.zone));
+                }
+                t.automatic = e.actor == "drill";
+                t.answered_by = Some(e.actor.clone());
+                t.answer = match decided {
+                    "approval.granted" => "approved",
+                    "approval.rejected" => "rejected",
+                    _ => "done",
+                }
+                .into();
+                t.answered_at = Some(shown(e.at, lens.zone));
+                t.took = Some(duration_text(e.at - asked));
+                t.open = false;
+            }
+        }
+    }
+    out
+}
+
+/// Per step, the stretches spent waiting on a person: from the request to
+/// the answer (or to `until` while unanswered).
+pub(super) fn people_waits(events: &[TimelineEvent], until: DateTime<Utc>) -> Waits {
+    let mut open: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    let mut out: Waits = BTreeMap::new();
+    for e in events {
+        let Some(step) = e.step.clone() else { continue };
+        match e.kind.as_str() {
+            "approval.requested" | "manual.requested" | "notice.drafted" => {
+                open.entry(step).or_insert(e.at);
+            }
+            "approval.granted" | "approval.rejected" | "manual.done" | "notice.approved" => {
+                if let Some(from) = open.remove(&step) {
+                    out.entry(step).or_default().push((from, e.at));
+                }
+            }
+            _ => {}
+        }
+    }
+    for (step, from) in open {
+        out.entry(step).or_default().push((from, until.max(from)));
+    }
+    out
+}
