@@ -191,11 +191,17 @@ pub async fn timeline(env: &Env, id: &str, format: Format) -> anyhow::Result<Exi
     let events = store.events(id)?;
     match format {
         Format::Text => print!("{}", render::render_text(&inc, &events)),
-        Format::Markdown => print!("{}", render::render_markdown(&inc, &events)),
-        Format::Html => {
+        Format::Json => println!("{}", render::events_json(&inc, &events)),
+        Format::Markdown | Format::Html => {
             let lib = match env.library() {
                 Ok(l) => l,
                 Err(d) => return Ok(super::report_diagnostics(&d)),
+            };
+            // The postmortem's appendix is the whole log; the page keeps
+            // its cap (the rest is in the postmortem and the JSON).
+            let cap = match format {
+                Format::Markdown => usize::MAX,
+                _ => render::review::EVENTS_SHOWN,
             };
             let review = render::review::read(
                 &store,
@@ -204,11 +210,14 @@ pub async fn timeline(env: &Env, id: &str, format: Format) -> anyhow::Result<Exi
                 &env.config.roles,
                 chrono::Utc::now(),
                 env.config.zone(),
+                cap,
             )?;
-            let page = render::page::incident(&review, render::page::PageMode::STANDALONE)?;
-            print!("{page}");
+            let out = match format {
+                Format::Markdown => render::postmortem::render(&review)?,
+                _ => render::page::incident(&review, render::page::PageMode::STANDALONE)?,
+            };
+            print!("{out}");
         }
-        Format::Json => println!("{}", render::events_json(&inc, &events)),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -168,12 +168,13 @@ pub async fn timeline(
         ),
         "markdown" => (
             "text/markdown; charset=utf-8",
-            crate::timeline::render_markdown(&inc, &events),
+            crate::timeline::postmortem::render(&d.review(&id, usize::MAX)?)
+                .map_err(|e| super::OpError::Internal(format!("rendering the postmortem: {e}")))?,
         ),
         "html" => (
             "text/html; charset=utf-8",
             crate::timeline::page::incident(
-                &d.review(&id)?,
+                &d.review(&id, crate::timeline::review::EVENTS_SHOWN)?,
                 crate::timeline::page::PageMode::STANDALONE,
             )
             .map_err(|e| super::OpError::Internal(format!("rendering the page: {e}")))?,

@@ -402,7 +402,12 @@ impl Daemon {
     }
 
     /// One incident's recovery review, as of now.
-    pub fn review(&self, id: &str) -> Result<crate::timeline::review::Review, OpError> {
+    /// `events_cap`: rows of the full event log it carries.
+    pub fn review(
+        &self,
+        id: &str,
+        events_cap: usize,
+    ) -> Result<crate::timeline::review::Review, OpError> {
         let engine = &self.inner.live;
         Ok(crate::timeline::review::read(
             self.store(),
@@ -411,6 +416,7 @@ impl Daemon {
             &engine.settings().roles,
             engine.now(),
             engine.settings().zone,
+            events_cap,
         )?)
     }
 

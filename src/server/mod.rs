@@ -59,6 +59,7 @@ pub fn router(daemon: Daemon) -> Router {
         .route("/", get(pages::index))
         .route("/incidents/{id}", get(pages::incident))
         .route("/incidents/{id}/review.html", get(pages::standalone))
+        .route("/incidents/{id}/postmortem.md", get(pages::postmortem))
         .route("/plans/{id}", get(pages::plan))
         .route_layer(middleware::from_fn_with_state(
             daemon.clone(),

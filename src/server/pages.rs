@@ -11,6 +11,7 @@ use super::error::ApiError;
 use super::{Daemon, OpError};
 use crate::timeline::overview::Filter;
 use crate::timeline::page::{self, PageMode};
+use crate::timeline::review::EVENTS_SHOWN;
 
 fn rendered(r: Result<String, handlebars::RenderError>) -> Result<String, ApiError> {
     r.map_err(|e| OpError::Internal(format!("rendering the page: {e}")).into())
@@ -28,7 +29,7 @@ pub async fn incident(
     State(d): State<Daemon>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let review = d.review(&id)?;
+    let review = d.review(&id, EVENTS_SHOWN)?;
     let html = rendered(page::incident(&review, PageMode::LIVE))?;
     Ok(Html(html).into_response())
 }
@@ -38,12 +39,27 @@ pub async fn standalone(
     State(d): State<Daemon>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let review = d.review(&id)?;
+    let review = d.review(&id, EVENTS_SHOWN)?;
     let html = rendered(page::incident(&review, PageMode::STANDALONE))?;
     Ok(download(
         "text/html; charset=utf-8",
         &format!("{id}-review.html"),
         html,
+    ))
+}
+
+/// The postmortem draft, to edit and circulate.
+pub async fn postmortem(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let review = d.review(&id, usize::MAX)?;
+    let md = crate::timeline::postmortem::render(&review)
+        .map_err(|e| OpError::Internal(format!("rendering the postmortem: {e}")))?;
+    Ok(download(
+        "text/markdown; charset=utf-8",
+        &format!("{id}-postmortem.md"),
+        md,
     ))
 }
 

@@ -9,6 +9,7 @@ pub mod kpis;
 pub mod notes;
 pub mod overview;
 pub mod page;
+pub mod postmortem;
 pub mod rehearsal;
 pub mod review;
 
@@ -202,64 +203,6 @@ pub fn render_text(inc: &Incident, events: &[TimelineEvent]) -> String {
     for e in events {
         out.push_str(&event_line(inc, e));
         out.push('\n');
-    }
-    out
-}
-
-/// The Markdown export: header, regulatory clocks, then every event.
-pub fn render_markdown(inc: &Incident, events: &[TimelineEvent]) -> String {
-    let clocks = clocks::clocks_json(inc, events, Utc::now());
-    let mut head = render_markdown_events(inc, events);
-    if !clocks.is_empty() {
-        let mut table = String::from("\n## Regulatory clocks\n\n| Jurisdiction | Recipient | Obligation | Deadline | Status | Source |\n|---|---|---|---|---|---|\n");
-        for c in &clocks {
-            let s = |k: &str| c[k].as_str().unwrap_or("").replace('|', "\\|");
-            table.push_str(&format!(
-                "| {} | {} | {} | {} from {} | {}{} | {} |\n",
-                s("jurisdiction"),
-                s("recipient"),
-                s("title"),
-                s("deadline"),
-                s("starts_at"),
-                if c["overdue"] == true {
-                    "**OVERDUE** "
-                } else {
-                    ""
-                },
-                s("describe"),
-                s("source")
-            ));
-        }
-        // Clocks go between the header and the events table.
-        if let Some(i) = head.find("\n| # |") {
-            head.insert_str(i, &table);
-        }
-    }
-    head
-}
-
-fn render_markdown_events(inc: &Incident, events: &[TimelineEvent]) -> String {
-    let mut out = format!(
-        "# {} — {}\n\n- Runbook: `{}`\n- Severity: {}\n- Status: {}\n- Declared: {} by {}\n\n| # | Time (UTC) | Since declared | Event | Step | Actor | Detail |\n|---|---|---|---|---|---|---|\n",
-        inc.id,
-        inc.title,
-        inc.runbook,
-        inc.severity,
-        inc.status.name(),
-        inc.declared_at.to_rfc3339(),
-        inc.declared_by
-    );
-    for e in events {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} |\n",
-            e.seq,
-            e.at.format("%Y-%m-%d %H:%M:%S%.3f"),
-            offset(inc, e.at),
-            e.kind,
-            e.step.as_deref().unwrap_or(""),
-            e.actor,
-            e.message.replace('|', "\\|").replace('\n', " ")
-        ));
     }
     out
 }

@@ -530,7 +530,7 @@ fn status_shows_regulatory_clocks_from_recorded_moments() {
     let o = quench(dir.path(), &["timeline", &id, "--format", "markdown"]);
     let md = String::from_utf8_lossy(&o.stdout);
     assert!(
-        md.contains("## Regulatory clocks") && md.contains("**OVERDUE**"),
+        md.contains("## Regulatory obligations") && md.contains("**OVERDUE**"),
         "{md}"
     );
 }

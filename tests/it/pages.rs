@@ -325,6 +325,37 @@ async fn the_review_page_fits_a_phone_and_reads_without_javascript() {
         .as_str()
         .unwrap()
         .contains("a copy of the record at that time"));
+
+    // The page's postmortem link downloads the draft, every event included.
+    b.open(&url, &Load::laptop(TOKEN)).await;
+    let href = b
+        .eval("document.getElementById('postmortem').getAttribute('href')")
+        .await;
+    assert_eq!(href, format!("/incidents/{}/postmortem.md", d.id));
+    let r = d
+        .http
+        .get(format!("{}{}", d.url, href.as_str().unwrap()))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-disposition"],
+        format!("attachment; filename=\"{}-postmortem.md\"", d.id).as_str()
+    );
+    let md = r.text().await.unwrap();
+    assert!(
+        md.starts_with(&format!("# Postmortem draft: {}", d.id)),
+        "{md}"
+    );
+    let events = d.get(&format!("/api/v1/incidents/{}/timeline", d.id)).await;
+    let last = events["events"].as_array().unwrap().last().unwrap()["seq"].clone();
+    assert!(
+        md.contains(&format!("\n| {last} | ")),
+        "the appendix ends with the last event"
+    );
+    assert!(md.contains("## What went well\n\n_To be written._"));
 }
 
 #[tokio::test]

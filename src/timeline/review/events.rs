@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{EventRow, Facts, Record, Rehearsal, EVENTS_SHOWN, PHASES};
+use super::{EventRow, Facts, Record, Rehearsal, PHASES};
 use crate::timeline::display::{offset_label, shown};
 
 /// Kinds a reader needs to follow the story; the rest (each attempt of
@@ -40,7 +40,7 @@ fn event_class(kind: &str) -> &'static str {
     }
 }
 
-/// (significant events, every event up to `EVENTS_SHOWN`).
+/// (significant events, every event up to the lens's cap).
 pub(super) fn rows(f: &Facts) -> (Vec<EventRow>, Vec<EventRow>) {
     let snap = &f.rec.snap;
     let inc = &snap.incident;
@@ -107,7 +107,7 @@ pub(super) fn rows(f: &Facts) -> (Vec<EventRow>, Vec<EventRow>) {
     let events: Vec<EventRow> = rec
         .events
         .iter()
-        .take(EVENTS_SHOWN)
+        .take(f.lens.events_cap)
         .map(|e| {
             row(
                 e.seq.to_string(),

@@ -63,6 +63,7 @@ pub fn read(
     roles: &BTreeMap<String, Vec<String>>,
     now: DateTime<Utc>,
     zone: Tz,
+    events_cap: usize,
 ) -> Result<Review, StoreError> {
     let rec = Record::read(store, id)?;
     let inc = &rec.snap.incident;
@@ -77,6 +78,7 @@ pub fn read(
             roles,
             now,
             zone,
+            events_cap,
         },
     ))
 }
@@ -90,6 +92,15 @@ pub struct Lens<'a> {
     pub roles: &'a BTreeMap<String, Vec<String>>,
     pub now: DateTime<Utc>,
     pub zone: Tz,
+    /// Rows of the full event log to carry: `EVENTS_SHOWN` on a page,
+    /// every one in a postmortem.
+    pub events_cap: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub at: Shown,
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -103,6 +114,9 @@ pub struct Review {
     pub clocks: Vec<ClockRow>,
     pub notices: Vec<NoticeRow>,
     pub key_events: Vec<EventRow>,
+    /// The account regulators ask for (`timeline::chronology`): fan-outs
+    /// summed per step, reads left out.
+    pub chronology: Vec<Entry>,
     pub events: Vec<EventRow>,
     pub events_total: usize,
     pub events_cut: usize,
@@ -513,8 +527,18 @@ pub fn review(rec: &Record, lens: &Lens) -> Review {
         clocks,
         notices,
         key_events,
+        chronology: lens
+            .runbook
+            .map(|rb| super::chronology::chronology(rb, snap, &rec.events, lens.catalog))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| Entry {
+                at: shown(e.at, zone),
+                text: e.text,
+            })
+            .collect(),
         events_total: rec.events.len(),
-        events_cut: rec.events.len().saturating_sub(EVENTS_SHOWN),
+        events_cut: rec.events.len().saturating_sub(lens.events_cap),
         events,
         followups,
         rehearsal,
