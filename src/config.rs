@@ -102,8 +102,23 @@ impl Config {
         if src.trim().is_empty() {
             return Ok(Config::default());
         }
-        serde_yaml::from_str(&src)
-            .map_err(|e| crate::runbook::yaml::typed_error(&shown, "config", &e))
+        serde_yaml::from_str(&src).map_err(|e| {
+            let mut d = crate::runbook::yaml::typed_error(&shown, "config", &e);
+            // serde places a value's own check (a time zone's name) at the
+            // start of the map; the message names the key, so point at it.
+            if let Some(key) = d
+                .message
+                .split_once(": `")
+                .and_then(|(_, rest)| rest.split_once("`:"))
+                .map(|(k, _)| k.to_string())
+            {
+                if let Ok(doc) = crate::runbook::yaml::YamlDoc::parse(&shown, &src) {
+                    let pos = doc.pos(&crate::runbook::yaml::YPath::root().key(&key));
+                    (d.line, d.col) = (pos.line, pos.col);
+                }
+            }
+            d
+        })
     }
 
     /// The display zone of pages and exports.

@@ -843,3 +843,50 @@ fn a_drill_says_what_a_real_incident_would_need() {
         .collect();
     assert!(!roles.contains(&"legal"), "{roles:?}");
 }
+
+#[test]
+fn a_misspelt_time_zone_is_named_at_its_line_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("quench.yaml"),
+        "roles:\n  legal: [U0LEGAL1]\ntimezone: Europe/Berln\n",
+    )
+    .unwrap();
+    let o = quench(dir.path(), &["incidents"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o).1;
+    assert!(
+        err.contains("quench.yaml:3:11:")
+            && err.contains("\"Europe/Berln\" is not a time zone")
+            && err.contains("Europe/Berlin"),
+        "{err}"
+    );
+    // A valid zone is how exports show times.
+    std::fs::write(dir.path().join("quench.yaml"), "timezone: Asia/Tokyo\n").unwrap();
+    let o = quench(
+        dir.path(),
+        &[
+            "drill",
+            "shadow-ai-exposure",
+            "--input",
+            "tool=ChatGPT",
+            "--max-wait",
+            "10ms",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o).1);
+    let report: Json = serde_json::from_str(text(&o).0.lines().last().unwrap()).unwrap();
+    let id = report["incident"].as_str().unwrap();
+    let md = text(&quench(
+        dir.path(),
+        &["timeline", id, "--format", "markdown"],
+    ))
+    .0;
+    assert!(
+        md.contains(" JST by operator"),
+        "{}",
+        &md[..md.len().min(2000)]
+    );
+    assert!(md.contains("times in Asia/Tokyo"));
+}
