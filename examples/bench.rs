@@ -195,7 +195,7 @@ async fn daemon_bench(dir: &std::path::Path, exec: &Arc<Executor>) {
     let daemon = quench::server::Daemon::new(quench::server::DaemonParts {
         live: engine,
         drill: None,
-        api_token: TOKEN.into(),
+        access: quench::server::access::Access::legacy_only(TOKEN),
         slack: None,
         planners: Default::default(),
     });

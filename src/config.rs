@@ -28,6 +28,9 @@ pub struct Config {
     pub organization: Option<serde_yaml::Value>,
     /// How pages and exports show times (default UTC).
     pub timezone: Option<Zone>,
+    /// Per-person API tokens (their SHA-256) and what each may do.
+    #[serde(default)]
+    pub access: Vec<crate::server::access::AccessEntry>,
 }
 
 /// An IANA time zone name, checked when the config is read.

@@ -8,6 +8,7 @@ mod people;
 mod remote;
 mod serve;
 mod timeline;
+mod token;
 mod validate;
 mod wiring;
 
@@ -99,6 +100,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Per-person API tokens for `access:` in the config.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// List connected apps, OAuth grants and API keys on the configured
     /// platforms, marked approved, unapproved or unknown.
     Inventory {
@@ -157,6 +163,22 @@ pub enum Command {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a fresh random token once, and the `access:` line to paste
+    /// (it holds only the token's SHA-256).
+    New {
+        /// Whose token: a Slack user id or a name (what the timeline records).
+        user: String,
+        /// What it may do: read, declare, decide, note, admin.
+        #[arg(long, value_delimiter = ',', default_value = "read")]
+        can: Vec<String>,
+        /// A display name for the `access:` line.
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -271,6 +293,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit {
             command: AuditCommand::Verify { id },
         } => timeline::audit_verify(&env, &id).await,
+        Command::Token {
+            command: TokenCommand::New { user, can, name },
+        } => token::new(&env, &user, &can, name.as_deref()),
         Command::Integrations { check: None } => integrations::list(&env),
         Command::Integrations {
             check: Some(IntegrationsCommand::Check { simulated }),

@@ -67,6 +67,7 @@ pub async fn resolve(
                 step: step.to_string(),
                 decision,
                 by: by.clone(),
+                via: None,
                 note,
             },
         )

@@ -20,14 +20,31 @@ pub async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<ExitCode> 
         Err(d) => return Ok(report_diagnostics(&d)),
     };
     let (token_env, api_token) = env.api_token();
-    let Some(api_token) = api_token else {
-        eprintln!("error: the API token is not set: export {token_env}=<a long random value> (the variable is named by api_token_env in quench.yaml); /api/* and the pages require it as a bearer token");
-        return Ok(ExitCode::from(2));
-    };
-    if api_token.len() < 16 {
-        eprintln!("error: {token_env} is shorter than 16 characters; use a long random value (e.g. `openssl rand -hex 32`)");
+    // With `access:` the shared token is optional: each person has theirs.
+    if api_token.is_none() && env.config.access.is_empty() {
+        eprintln!("error: no API token: export {token_env}=<a long random value> (the variable is named by api_token_env in quench.yaml), or list per-person tokens under `access:` (`quench token new USER`); /api/* and the pages require one");
         return Ok(ExitCode::from(2));
     }
+    if let Some(t) = &api_token {
+        if t.trim() != t {
+            eprintln!("error: {token_env} starts or ends with whitespace, so no request could present it; remove the spaces or newline");
+            return Ok(ExitCode::from(2));
+        }
+        if t.len() < 16 {
+            eprintln!("error: {token_env} is shorter than 16 characters; use a long random value (e.g. `openssl rand -hex 32`)");
+            return Ok(ExitCode::from(2));
+        }
+    }
+    let access = match crate::server::access::Access::new(
+        &env.config.access,
+        api_token.as_deref().map(|t| (token_env.as_str(), t)),
+    ) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: `access:` in the config: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let slack = match SlackSettings::from_config(env.config.slack.as_ref()) {
         Ok(Some(s)) => Some(Slack::new(s).context("building the Slack client")?),
         Ok(None) => None,
@@ -69,7 +86,7 @@ pub async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<ExitCode> 
     let daemon = Daemon::new(DaemonParts {
         live,
         drill: Some(drill),
-        api_token,
+        access,
         slack,
         planners,
     });

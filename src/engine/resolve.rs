@@ -23,8 +23,21 @@ pub enum Decision {
 pub struct Resolution {
     pub step: String,
     pub decision: Decision,
+    /// Whose decision it is: their roles are checked.
     pub by: String,
+    /// An admin deciding for `by` (recorded as "via for by").
+    pub via: Option<String>,
     pub note: Option<String>,
+}
+
+impl Resolution {
+    /// The actor the timeline records.
+    pub fn actor(&self) -> String {
+        match &self.via {
+            Some(v) if v != &self.by => format!("{v} for {}", self.by),
+            _ => self.by.clone(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +89,7 @@ impl Engine {
     /// Resolves a waiting approval or manual step. The caller then runs the
     /// incident on (`Engine::run`).
     pub async fn resolve(&self, id: &str, res: Resolution) -> Result<(), ResolveError> {
+        let actor = res.actor();
         let inc = self.store.incident(id)?;
         let rb = self.runbook_of(&inc)?;
         let step = rb.step(&res.step).ok_or_else(|| ResolveError::NoStep {
@@ -148,10 +162,10 @@ impl Engine {
                 };
                 let ev = NewEvent::new(
                     "decision.late",
-                    &res.by,
+                    &actor,
                     format!(
                         "{} tried to {tried} {} after it was decided ({})",
-                        res.by, res.step, first.message
+                        actor, res.step, first.message
                     ),
                 )
                 .step(&res.step);
@@ -173,10 +187,10 @@ impl Engine {
         if enforce && !self.holds_any(&res.by, &roles) {
             let ev = NewEvent::new(
                 "approval.refused",
-                &res.by,
+                &actor,
                 format!(
                     "{} tried to resolve {} without the role {}",
-                    res.by,
+                    actor,
                     res.step,
                     roles.join(" or ")
                 ),
@@ -193,31 +207,30 @@ impl Engine {
         let (kind, msg, output) = match res.decision {
             Decision::Approve => (
                 "approval.granted",
-                format!("Approved by {}{}", res.by, suffix(&note)),
-                json!({"approved": true, "by": res.by, "note": res.note}),
+                format!("Approved by {}{}", actor, suffix(&note)),
+                json!({"approved": true, "by": res.by, "via": res.via, "note": res.note}),
             ),
             Decision::Reject => (
                 "approval.rejected",
-                format!("Rejected by {}{}", res.by, suffix(&note)),
-                json!({"approved": false, "by": res.by, "note": res.note}),
+                format!("Rejected by {}{}", actor, suffix(&note)),
+                json!({"approved": false, "by": res.by, "via": res.via, "note": res.note}),
             ),
             Decision::Done => (
                 "manual.done",
-                format!("Done by {}{}", res.by, suffix(&note)),
-                json!({"done": true, "by": res.by, "note": res.note}),
+                format!("Done by {}{}", actor, suffix(&note)),
+                json!({"done": true, "by": res.by, "via": res.via, "note": res.note}),
             ),
         };
-        self.record(id, NewEvent::new(kind, &res.by, msg).step(&res.step))
+        self.record(id, NewEvent::new(kind, &actor, msg).step(&res.step))
             .await?;
         if res.decision == Decision::Approve {
-            self.approve_notices_before(&inc, &res.step, &res.by)
-                .await?;
-            self.apply_exception(id, &res.step, &res.by).await?;
+            self.approve_notices_before(&inc, &res.step, &actor).await?;
+            self.apply_exception(id, &res.step, &actor).await?;
         }
         run.status = StepStatus::Succeeded;
         run.finished_at = Some(now);
         run.output = output;
-        let ev = NewEvent::new("step.succeeded", &res.by, format!("{} succeeded", res.step))
+        let ev = NewEvent::new("step.succeeded", &actor, format!("{} succeeded", res.step))
             .step(&res.step);
         self.put_step(id, &res.step, &run, Some(ev)).await?;
         // A waiting incident runs again; `run` decides its new status.

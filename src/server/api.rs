@@ -1,18 +1,41 @@
 //! `/api/v1/*` handlers, `/healthz`, and the JSON 404.
 
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value as Json_};
 
+use super::access::Identity;
 use super::error::{ApiError, ApiJson};
 use super::{Daemon, DeclareRequest};
 use crate::engine::{Decision, Resolution};
 use crate::timeline::notes::NoteFacts;
 
 type ApiResult<T> = Result<T, ApiError>;
+
+/// Who a write is by, as the token allows: (whose roles count, the actor
+/// the timeline records: "A for B" when an admin acts for B). `required`:
+/// the legacy token must name someone (a decision); else it is "api".
+fn who(id: &Identity, by: Option<&str>, required: bool) -> ApiResult<(String, String)> {
+    match id.acting(by) {
+        Ok((by, via)) => {
+            let recorded = match via {
+                Some(a) => format!("{a} for {by}"),
+                None => by.clone(),
+            };
+            Ok((by, recorded))
+        }
+        Err(_) if id.legacy && !required => Ok((id.user.clone(), id.user.clone())),
+        Err(e) if id.legacy => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            e,
+        )),
+        Err(e) => Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", e)),
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,14 +53,16 @@ pub struct CreateIncident {
 
 pub async fn create_incident(
     State(d): State<Daemon>,
+    Extension(caller): Extension<Identity>,
     ApiJson(body): ApiJson<CreateIncident>,
 ) -> ApiResult<Response> {
+    let (_, by) = who(&caller, body.by.as_deref(), false)?;
     let id = d
         .declare(DeclareRequest {
             runbook: body.runbook,
             inputs: body.inputs,
             severity: body.severity,
-            by: body.by.unwrap_or_else(|| "api".into()),
+            by,
             drill: body.drill,
             channel: None,
         })
@@ -70,13 +95,15 @@ pub struct CreatePlan {
 /// Starts a plan; 202 with where its report will be.
 pub async fn create_plan(
     State(d): State<Daemon>,
+    Extension(caller): Extension<Identity>,
     ApiJson(body): ApiJson<CreatePlan>,
 ) -> ApiResult<Response> {
+    let (_, by) = who(&caller, body.by.as_deref(), false)?;
     let id = d
         .plan(super::PlanRequest {
             runbook: body.runbook,
             inputs: body.inputs,
-            by: body.by.unwrap_or_else(|| "api".into()),
+            by,
             simulated: body.simulated,
         })
         .await?;
@@ -200,12 +227,14 @@ pub async fn audit(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult
 #[serde(deny_unknown_fields)]
 pub struct ApprovalBody {
     approve: bool,
-    by: String,
+    /// Default: the token's user; only an admin token may name another.
+    by: Option<String>,
     note: Option<String>,
 }
 
 pub async fn approval(
     State(d): State<Daemon>,
+    Extension(caller): Extension<Identity>,
     Path((id, step)): Path<(String, String)>,
     ApiJson(body): ApiJson<ApprovalBody>,
 ) -> ApiResult<Json<Json_>> {
@@ -214,45 +243,47 @@ pub async fn approval(
     } else {
         Decision::Reject
     };
-    decide(&d, &id, &step, decision, body.by, body.note).await
+    decide(&d, &caller, &id, &step, decision, body.by, body.note).await
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DoneBody {
-    by: String,
+    by: Option<String>,
     note: Option<String>,
 }
 
 pub async fn done(
     State(d): State<Daemon>,
+    Extension(caller): Extension<Identity>,
     Path((id, step)): Path<(String, String)>,
     ApiJson(body): ApiJson<DoneBody>,
 ) -> ApiResult<Json<Json_>> {
-    decide(&d, &id, &step, Decision::Done, body.by, body.note).await
+    decide(&d, &caller, &id, &step, Decision::Done, body.by, body.note).await
 }
 
 async fn decide(
     d: &Daemon,
+    caller: &Identity,
     id: &str,
     step: &str,
     decision: Decision,
-    by: String,
+    by: Option<String>,
     note: Option<String>,
 ) -> ApiResult<Json<Json_>> {
-    if by.trim().is_empty() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            "`by` must name who decides",
-        ));
-    }
+    let (by, via) = caller
+        .acting(by.as_deref())
+        .map_err(|e| match caller.legacy {
+            true => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e),
+            false => ApiError::new(StatusCode::FORBIDDEN, "forbidden", e),
+        })?;
     d.resolve(
         id,
         Resolution {
             step: step.to_string(),
             decision,
             by: by.clone(),
+            via: via.clone(),
             note,
         },
     )
@@ -263,7 +294,7 @@ async fn decide(
         Decision::Done => "done",
     };
     Ok(Json(
-        json!({"incident": id, "step": step, "decision": word, "by": by}),
+        json!({"incident": id, "step": step, "decision": word, "by": by, "via": via}),
     ))
 }
 
@@ -271,7 +302,7 @@ async fn decide(
 #[serde(deny_unknown_fields)]
 pub struct NoteBody {
     text: String,
-    by: String,
+    by: Option<String>,
     moment: Option<String>,
     #[serde(default)]
     pause: bool,
@@ -282,16 +313,18 @@ pub struct NoteBody {
 
 pub async fn note(
     State(d): State<Daemon>,
+    Extension(caller): Extension<Identity>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NoteBody>,
 ) -> ApiResult<Response> {
+    let (_, by) = who(&caller, body.by.as_deref(), true)?;
     let facts = NoteFacts {
         moment: body.moment,
         pause: body.pause,
         resume: body.resume,
         exception: body.exception,
     };
-    let ev = d.note(&id, &body.text, &body.by, &facts).await?;
+    let ev = d.note(&id, &body.text, &by, &facts).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"incident": id, "seq": ev.seq, "kind": ev.kind, "at": ev.at})),
@@ -335,15 +368,17 @@ pub async fn notices(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResu
 #[serde(deny_unknown_fields)]
 pub struct EditBody {
     body: String,
-    by: String,
+    by: Option<String>,
 }
 
 pub async fn edit_notice(
     State(d): State<Daemon>,
+    Extension(caller): Extension<Identity>,
     Path((id, key)): Path<(String, String)>,
     ApiJson(b): ApiJson<EditBody>,
 ) -> ApiResult<Response> {
-    let (draft, was) = d.edit_notice(&id, &key, b.body, &b.by).await?;
+    let (_, by) = who(&caller, b.by.as_deref(), true)?;
+    let (draft, was) = d.edit_notice(&id, &key, b.body, &by).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"incident": id, "notice": key, "version": draft.version, "replaces": was, "ready": false})),
@@ -354,15 +389,17 @@ pub async fn edit_notice(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SentBody {
-    by: String,
+    by: Option<String>,
 }
 
 pub async fn notice_sent(
     State(d): State<Daemon>,
+    Extension(caller): Extension<Identity>,
     Path((id, key)): Path<(String, String)>,
     ApiJson(b): ApiJson<SentBody>,
 ) -> ApiResult<Response> {
-    let ev = d.notice_sent(&id, &key, &b.by).await?;
+    let (_, by) = who(&caller, b.by.as_deref(), true)?;
+    let ev = d.notice_sent(&id, &key, &by).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"incident": id, "notice": key, "seq": ev.seq, "message": ev.message})),

@@ -77,8 +77,8 @@ pub struct DaemonParts {
     pub live: Engine,
     /// Calls the built-in simulator; approvals automatic. None: no drills.
     pub drill: Option<Engine>,
-    /// The bearer token `/api/*` and the pages require.
-    pub api_token: String,
+    /// The tokens `/api/*` and the pages accept, and what each may do.
+    pub access: super::access::Access,
     pub slack: Option<crate::slack::Slack>,
     /// Read-only executors for plans; None: no plans of that kind.
     pub planners: Planners,
@@ -121,7 +121,7 @@ pub struct Daemon {
 struct Inner {
     live: Engine,
     drill: Option<Engine>,
-    api_token: String,
+    access: super::access::Access,
     slack: Option<crate::slack::Slack>,
     planners: Planners,
     /// Plans still running, by id.
@@ -139,7 +139,7 @@ impl Daemon {
             inner: Arc::new(Inner {
                 live: parts.live,
                 drill: parts.drill,
-                api_token: parts.api_token,
+                access: parts.access,
                 slack: parts.slack,
                 planners: parts.planners,
                 plans: Default::default(),
@@ -158,8 +158,8 @@ impl Daemon {
         &self.inner.live
     }
 
-    pub(crate) fn api_token(&self) -> &str {
-        &self.inner.api_token
+    pub(crate) fn access(&self) -> &super::access::Access {
+        &self.inner.access
     }
 
     pub fn slack(&self) -> Option<&crate::slack::Slack> {

@@ -2,6 +2,7 @@
 //! people, `/metrics`, `/healthz`, and the Slack endpoints, over one
 //! [`Daemon`] that runs incidents and records what people decide.
 
+pub mod access;
 mod api;
 mod auth;
 mod daemon;

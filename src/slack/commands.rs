@@ -220,6 +220,7 @@ async fn run(
                     step: step.clone(),
                     decision,
                     by: by.clone(),
+                    via: None,
                     note,
                 },
             )

@@ -99,6 +99,7 @@ pub async fn handle(d: &Daemon, slack: &Slack, ev: SlackInteractionEvent) -> Opt
                                 step: step.to_string(),
                                 decision,
                                 by: by.clone(),
+                                via: None,
                                 note: None,
                             },
                         )

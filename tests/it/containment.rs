@@ -640,6 +640,7 @@ async fn run_with_people(d: &Drill, id: &str, answer: impl Fn(&str) -> Decision)
                         step: step.clone(),
                         decision,
                         by: who(&step).into(),
+                        via: None,
                         note: None,
                     },
                 )

@@ -1041,6 +1041,7 @@ async fn a_person_approving_the_exception_step_records_the_exception_too() {
                 step: "inadvertent-disclosure".into(),
                 decision: quench::engine::Decision::Approve,
                 by: "U0LEGAL1".into(),
+                via: None,
                 note: None,
             },
         )

@@ -1,5 +1,6 @@
 //! One integration-test binary (one link of the whole dependency stack).
 
+mod access;
 mod audit;
 mod browser;
 mod catalog;

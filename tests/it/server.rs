@@ -83,6 +83,22 @@ async fn host_full(kind: SlackKind, live_plans: bool) -> Host {
 
 /// `incident_channels`: a Slack channel per incident (else a thread).
 pub(crate) async fn host_opts(kind: SlackKind, live_plans: bool, incident_channels: bool) -> Host {
+    host_build(
+        kind,
+        live_plans,
+        incident_channels,
+        quench::server::access::Access::legacy_only(TOKEN),
+    )
+    .await
+}
+
+/// A host whose daemon accepts `access` (per-person tokens).
+pub(crate) async fn host_build(
+    kind: SlackKind,
+    live_plans: bool,
+    incident_channels: bool,
+    access: quench::server::access::Access,
+) -> Host {
     let with_slack = kind != SlackKind::Off;
     let platform = Mock::start().await;
     platform.on("/grants/ChatGPT", vec![Reply::status(204)]);
@@ -113,7 +129,7 @@ pub(crate) async fn host_opts(kind: SlackKind, live_plans: bool, incident_channe
     let daemon = Daemon::new(DaemonParts {
         live: engine,
         drill: None,
-        api_token: TOKEN.into(),
+        access,
         slack,
         // Plans "on the simulator" read the mock platform here.
         planners: {
@@ -149,10 +165,21 @@ pub(crate) async fn host_opts(kind: SlackKind, live_plans: bool, incident_channe
 
 impl Host {
     pub(crate) async fn call(&self, method: &str, path: &str, body: Option<Json>) -> (u16, Json) {
+        self.call_as(TOKEN, method, path, body).await
+    }
+
+    /// `call` with another bearer token.
+    pub(crate) async fn call_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Json>,
+    ) -> (u16, Json) {
         let mut req = self
             .http
             .request(method.parse().unwrap(), format!("{}{path}", self.url))
-            .bearer_auth(TOKEN);
+            .bearer_auth(token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -1437,15 +1464,40 @@ async fn a_killed_daemon_resumes_its_incidents_without_repeating_effects() {
 #[test]
 fn serve_refuses_to_start_without_an_api_token() {
     let dir = tempfile::tempdir().unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_quench"))
-        .current_dir(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env_remove("QUENCH_API_TOKEN")
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
+    // `serve` with this token (none: unset), its exit code and stderr.
+    let serve = |token: Option<String>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_quench"));
+        cmd.current_dir(dir.path())
+            .args(["serve", "--listen", "127.0.0.1:0"]);
+        match token {
+            Some(t) => cmd.env("QUENCH_API_TOKEN", t),
+            None => cmd.env_remove("QUENCH_API_TOKEN"),
+        };
+        let o = cmd.output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, err) = serve(None);
+    assert_eq!(code, Some(2));
     assert!(err.contains("export QUENCH_API_TOKEN="), "{err}");
+    // A token padded with a newline could never be presented: refused.
+    let (code, err) = serve(Some(format!("{TOKEN}\n")));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("starts or ends with whitespace"), "{err}");
+    // A malformed `access:` entry is named with the fix.
+    std::fs::write(
+        dir.path().join("quench.yaml"),
+        "access:\n  - { user: U0LEGAL1, token_sha256: \"abc\", can: [read] }\n",
+    )
+    .unwrap();
+    let (code, err) = serve(None);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("access[0] (U0LEGAL1): `token_sha256` must be 64 hex characters"),
+        "{err}"
+    );
 }
 
 #[test]
