@@ -31,7 +31,7 @@ use crate::store::{
     Incident, IncidentStatus, NewEvent, StepRun, StepStatus, Store, StoreError, TimelineEvent,
 };
 pub use clock::{Clock, FakeClock, SystemClock};
-pub use resolve::{Decision, Resolution, ResolveError};
+pub use resolve::{actor_of, Decision, Resolution, ResolveError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

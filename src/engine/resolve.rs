@@ -33,10 +33,15 @@ pub struct Resolution {
 impl Resolution {
     /// The actor the timeline records.
     pub fn actor(&self) -> String {
-        match &self.via {
-            Some(v) if v != &self.by => format!("{v} for {}", self.by),
-            _ => self.by.clone(),
-        }
+        actor_of(&self.by, self.via.as_deref())
+    }
+}
+
+/// "A for B" when A acts for B; else B.
+pub fn actor_of(by: &str, via: Option<&str>) -> String {
+    match via {
+        Some(v) if v != by => format!("{v} for {by}"),
+        _ => by.to_string(),
     }
 }
 

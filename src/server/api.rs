@@ -15,19 +15,13 @@ use crate::timeline::notes::NoteFacts;
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// Who a write is by, as the token allows: (whose roles count, the actor
-/// the timeline records: "A for B" when an admin acts for B). `required`:
-/// the legacy token must name someone (a decision); else it is "api".
-fn who(id: &Identity, by: Option<&str>, required: bool) -> ApiResult<(String, String)> {
+/// Who a write is by, as the token allows: whose roles count, and the
+/// admin acting for them if any. `required`: the legacy token must name
+/// someone (a decision, a note); else it is "api".
+fn who(id: &Identity, by: Option<&str>, required: bool) -> ApiResult<(String, Option<String>)> {
     match id.acting(by) {
-        Ok((by, via)) => {
-            let recorded = match via {
-                Some(a) => format!("{a} for {by}"),
-                None => by.clone(),
-            };
-            Ok((by, recorded))
-        }
-        Err(_) if id.legacy && !required => Ok((id.user.clone(), id.user.clone())),
+        Ok(acting) => Ok(acting),
+        Err(_) if id.legacy && !required => Ok((id.user.clone(), None)),
         Err(e) if id.legacy => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid",
@@ -35,6 +29,11 @@ fn who(id: &Identity, by: Option<&str>, required: bool) -> ApiResult<(String, St
         )),
         Err(e) => Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", e)),
     }
+}
+
+/// The actor the timeline records: "A for B" when admin A acts for B.
+fn recorded((by, via): (String, Option<String>)) -> String {
+    crate::engine::actor_of(&by, via.as_deref())
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,7 +55,7 @@ pub async fn create_incident(
     Extension(caller): Extension<Identity>,
     ApiJson(body): ApiJson<CreateIncident>,
 ) -> ApiResult<Response> {
-    let (_, by) = who(&caller, body.by.as_deref(), false)?;
+    let by = recorded(who(&caller, body.by.as_deref(), false)?);
     let id = d
         .declare(DeclareRequest {
             runbook: body.runbook,
@@ -98,7 +97,7 @@ pub async fn create_plan(
     Extension(caller): Extension<Identity>,
     ApiJson(body): ApiJson<CreatePlan>,
 ) -> ApiResult<Response> {
-    let (_, by) = who(&caller, body.by.as_deref(), false)?;
+    let by = recorded(who(&caller, body.by.as_deref(), false)?);
     let id = d
         .plan(super::PlanRequest {
             runbook: body.runbook,
@@ -271,12 +270,7 @@ async fn decide(
     by: Option<String>,
     note: Option<String>,
 ) -> ApiResult<Json<Json_>> {
-    let (by, via) = caller
-        .acting(by.as_deref())
-        .map_err(|e| match caller.legacy {
-            true => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e),
-            false => ApiError::new(StatusCode::FORBIDDEN, "forbidden", e),
-        })?;
+    let (by, via) = who(caller, by.as_deref(), true)?;
     d.resolve(
         id,
         Resolution {
@@ -317,7 +311,7 @@ pub async fn note(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NoteBody>,
 ) -> ApiResult<Response> {
-    let (_, by) = who(&caller, body.by.as_deref(), true)?;
+    let by = recorded(who(&caller, body.by.as_deref(), true)?);
     let facts = NoteFacts {
         moment: body.moment,
         pause: body.pause,
@@ -377,7 +371,7 @@ pub async fn edit_notice(
     Path((id, key)): Path<(String, String)>,
     ApiJson(b): ApiJson<EditBody>,
 ) -> ApiResult<Response> {
-    let (_, by) = who(&caller, b.by.as_deref(), true)?;
+    let by = recorded(who(&caller, b.by.as_deref(), true)?);
     let (draft, was) = d.edit_notice(&id, &key, b.body, &by).await?;
     Ok((
         StatusCode::CREATED,
@@ -398,7 +392,7 @@ pub async fn notice_sent(
     Path((id, key)): Path<(String, String)>,
     ApiJson(b): ApiJson<SentBody>,
 ) -> ApiResult<Response> {
-    let (_, by) = who(&caller, b.by.as_deref(), true)?;
+    let by = recorded(who(&caller, b.by.as_deref(), true)?);
     let ev = d.notice_sent(&id, &key, &by).await?;
     Ok((
         StatusCode::CREATED,

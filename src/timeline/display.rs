@@ -11,8 +11,6 @@ use serde::Serialize;
 pub struct Shown {
     /// "2026-03-02 18:00:05 CET": to the second, in the display zone.
     pub local: String,
-    /// "18:00:05": the time of day alone, for tables of one day's events.
-    pub time: String,
     /// RFC 3339 with the recorded precision, in UTC: the record.
     pub exact: String,
 }
@@ -21,7 +19,6 @@ pub fn shown(at: DateTime<Utc>, zone: Tz) -> Shown {
     let local = at.with_timezone(&zone);
     Shown {
         local: local.format("%Y-%m-%d %H:%M:%S %Z").to_string(),
-        time: local.format("%H:%M:%S").to_string(),
         exact: at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
     }
 }
@@ -82,7 +79,6 @@ mod tests {
             .with_timezone(&Utc);
         let s = shown(at, "Europe/Berlin".parse().unwrap());
         assert_eq!(s.local, "2026-03-02 18:00:05 CET");
-        assert_eq!(s.time, "18:00:05");
         assert_eq!(s.exact, "2026-03-02T17:00:05.123456789Z");
     }
 }

@@ -58,6 +58,16 @@ pub(super) fn rows(f: &Facts) -> (Vec<EventRow>, Vec<EventRow>) {
                 class: event_class(kind).to_string(),
             }
         };
+    let recorded = |e: &crate::store::TimelineEvent| {
+        row(
+            e.seq.to_string(),
+            e.at,
+            &e.kind,
+            e.step.as_deref().unwrap_or(""),
+            &e.actor,
+            &e.message,
+        )
+    };
     let mut key_events: Vec<EventRow> = Vec::new();
     let mut phase_marks: Vec<(DateTime<Utc>, String, String)> = Vec::new();
     for phase in PHASES {
@@ -91,14 +101,7 @@ pub(super) fn rows(f: &Facts) -> (Vec<EventRow>, Vec<EventRow>) {
             key_events.push(row(String::new(), at, &kind, "", "quench", &msg));
         }
         if significant(&e.kind) {
-            key_events.push(row(
-                e.seq.to_string(),
-                e.at,
-                &e.kind,
-                e.step.as_deref().unwrap_or(""),
-                &e.actor,
-                &e.message,
-            ));
+            key_events.push(recorded(e));
         }
     }
     for (at, kind, msg) in marks {
@@ -108,16 +111,7 @@ pub(super) fn rows(f: &Facts) -> (Vec<EventRow>, Vec<EventRow>) {
         .events
         .iter()
         .take(f.lens.events_cap)
-        .map(|e| {
-            row(
-                e.seq.to_string(),
-                e.at,
-                &e.kind,
-                e.step.as_deref().unwrap_or(""),
-                &e.actor,
-                &e.message,
-            )
-        })
+        .map(recorded)
         .collect();
     (key_events, events)
 }

@@ -146,7 +146,6 @@ pub struct Header {
 pub struct Summary {
     /// "1.8 s", or why there is no figure ("not yet", "not contained").
     pub contain: String,
-    pub contained: bool,
     pub verified: Vec<Verified>,
     pub verified_ok: usize,
     pub verified_total: usize,
@@ -367,13 +366,24 @@ pub fn review(rec: &Record, lens: &Lens) -> Review {
         sent: obligations::first_sent(&rec.events),
     };
     let (steps, waits) = (&f.steps, &f.waits);
-    let is_people = |s: Option<&crate::runbook::Step>, id: &str| match s.map(|s| &s.kind) {
-        Some(StepKind::Approval { .. } | StepKind::Manual { .. }) => true,
-        _ => rec
-            .events
-            .iter()
-            .any(|e| e.step.as_deref() == Some(id) && e.kind.starts_with("manual.")),
-    };
+    // Steps a person does: approvals, manual tasks, and actions the
+    // platform offers no API for (recorded as manual tasks).
+    let manual: std::collections::BTreeSet<&str> = rec
+        .events
+        .iter()
+        .filter(|e| e.kind.starts_with("manual."))
+        .filter_map(|e| e.step.as_deref())
+        .collect();
+    let people_steps: std::collections::BTreeSet<&str> = steps
+        .iter()
+        .filter(|(id, _, s)| {
+            matches!(
+                s.map(|s| &s.kind),
+                Some(StepKind::Approval { .. } | StepKind::Manual { .. })
+            ) || manual.contains(id.as_str())
+        })
+        .map(|(id, _, _)| id.as_str())
+        .collect();
     let chart = chart::chart(&f);
     let verification = platforms::verification(&f);
     let (platforms, objects) = platforms::platforms(&f, &verification);
@@ -391,18 +401,15 @@ pub fn review(rec: &Record, lens: &Lens) -> Review {
     };
     let steps_people = steps
         .iter()
-        .filter(|(id, _, s)| ran(id) && is_people(*s, id))
+        .filter(|(id, _, _)| ran(id) && people_steps.contains(id.as_str()))
         .count();
     let steps_automatic = steps
         .iter()
-        .filter(|(id, _, s)| ran(id) && !is_people(*s, id))
+        .filter(|(id, _, _)| ran(id) && !people_steps.contains(id.as_str()))
         .count();
     let people_wait: TimeDelta = waits
         .iter()
-        .filter(|(id, _)| {
-            let s = steps.iter().find(|(i, _, _)| i == *id).and_then(|x| x.2);
-            is_people(s, id)
-        })
+        .filter(|(id, _)| people_steps.contains(id.as_str()))
         .flat_map(|(_, w)| w.iter().map(|(a, b)| *b - *a))
         .sum();
 
@@ -509,7 +516,6 @@ pub fn review(rec: &Record, lens: &Lens) -> Review {
             elapsed: duration_text(end - inc.declared_at),
         },
         summary: Summary {
-            contained: contain_ms.is_some(),
             contain,
             verified_ok: verification.iter().filter(|v| v.ok).count(),
             verified_total: verification.len(),

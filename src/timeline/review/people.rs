@@ -27,10 +27,16 @@ fn asked_text(roles: &[String], members: &BTreeMap<String, Vec<String>>) -> Stri
 /// People's tasks: when asked, when answered, by whom.
 pub(super) fn tasks(rec: &Record, lens: &Lens) -> Vec<Task> {
     let mut out: Vec<Task> = Vec::new();
-    let mut by_step: BTreeMap<String, usize> = BTreeMap::new();
+    // Per step: its task's index in `out`, and when it was asked.
+    let mut by_step: BTreeMap<String, (usize, Option<DateTime<Utc>>)> = BTreeMap::new();
     for e in &rec.events {
         let Some(step) = e.step.as_deref() else {
             continue;
+        };
+        let kind = match e.kind.as_str() {
+            "approval.requested" | "approval.granted" | "approval.rejected" => "approval",
+            "manual.requested" | "manual.done" => "manual task",
+            _ => continue,
         };
         let roles: Vec<String> = e.data["approvers"]
             .as_array()
@@ -41,12 +47,7 @@ pub(super) fn tasks(rec: &Record, lens: &Lens) -> Vec<Task> {
             })
             .unwrap_or_default();
         let text = e.data["text"].as_str().unwrap_or(&e.message).to_string();
-        let kind = match e.kind.as_str() {
-            "approval.requested" | "approval.granted" | "approval.rejected" => "approval",
-            "manual.requested" | "manual.done" => "manual task",
-            _ => continue,
-        };
-        let i = *by_step.entry(step.to_string()).or_insert_with(|| {
+        let (i, asked) = by_step.entry(step.to_string()).or_insert_with(|| {
             out.push(Task {
                 step: step.to_string(),
                 kind: kind.to_string(),
@@ -60,26 +61,19 @@ pub(super) fn tasks(rec: &Record, lens: &Lens) -> Vec<Task> {
                 open: true,
                 automatic: false,
             });
-            out.len() - 1
+            (out.len() - 1, None)
         });
-        let t = &mut out[i];
-        let asked_at = rec
-            .snap
-            .steps
-            .get(step)
-            .and_then(|r| r.started_at)
-            .unwrap_or(e.at);
+        let t = &mut out[*i];
         match e.kind.as_str() {
             "approval.requested" | "manual.requested" => {
+                *asked = Some(e.at);
                 t.asked_at = Some(shown(e.at, lens.zone));
             }
             decided => {
-                let asked = t
-                    .asked_at
-                    .as_ref()
-                    .and_then(|s| DateTime::parse_from_rfc3339(&s.exact).ok())
-                    .map(|d| d.with_timezone(&Utc))
-                    .unwrap_or(asked_at);
+                // A drill decides without asking: asked when the step started.
+                let asked = asked
+                    .or_else(|| rec.snap.steps.get(step).and_then(|r| r.started_at))
+                    .unwrap_or(e.at);
                 if t.asked_at.is_none() {
                     t.asked_at = Some(shown(asked, lens.zone));
                 }

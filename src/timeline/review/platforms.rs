@@ -36,7 +36,15 @@ fn item_label(v: &Json) -> Option<String> {
         "client_name",
         "email",
     ]);
-    let id = pick(&["id", "client_id", "clientId", "key", "uid", "token_id"]);
+    let id = pick(&[
+        "id",
+        "client_id",
+        "clientId",
+        "key",
+        "uid",
+        "token_id",
+        "UserId",
+    ]);
     match (name, id) {
         (Some(n), Some(i)) if n != i => Some(format!("{n} ({i})")),
         (Some(n), _) => Some(n),
@@ -45,21 +53,26 @@ fn item_label(v: &Json) -> Option<String> {
     }
 }
 
-/// The list a fan-out iterated, re-read from the recorded outputs, so
-/// each item can be named on the page.
-fn iterated(snap: &Snapshot, path: &str) -> Vec<Json> {
-    let steps: serde_json::Map<String, Json> = snap
-        .steps
-        .iter()
-        .map(|(id, r)| (id.clone(), serde_json::json!({"output": r.output})))
-        .collect();
-    let ctx = serde_json::json!({"inputs": snap.incident.inputs, "steps": steps});
-    match crate::render::lookup(&ctx, path) {
+/// The list a fan-out iterated (`steps.ID.output...` or `inputs...`),
+/// re-read from the recorded outputs so each item can be named on the
+/// page; borrowed, since a fan-out's list can be long.
+fn iterated<'a>(snap: &'a Snapshot, path: &str) -> Vec<&'a Json> {
+    let found = match path.split_once('.') {
+        Some(("inputs", rest)) => crate::render::lookup(&snap.incident.inputs, rest),
+        Some(("steps", rest)) => rest.split_once('.').and_then(|(id, rest)| {
+            let output = &snap.steps.get(id)?.output;
+            rest.strip_prefix("output")
+                .map(|r| r.trim_start_matches('.'))
+                .and_then(|r| crate::render::lookup(output, r))
+        }),
+        _ => None,
+    };
+    match found {
         Some(Json::Array(a)) if !a.is_empty() && a.iter().all(Json::is_array) => a
             .iter()
-            .flat_map(|x| x.as_array().cloned().unwrap_or_default())
+            .flat_map(|x| x.as_array().into_iter().flatten())
             .collect(),
-        Some(Json::Array(a)) => a.clone(),
+        Some(Json::Array(a)) => a.iter().collect(),
         _ => vec![],
     }
 }
@@ -157,7 +170,7 @@ pub(super) fn platforms(
             if rows.len() < ITEMS_SHOWN {
                 let label = names
                     .get(*n as usize)
-                    .and_then(item_label)
+                    .and_then(|v| item_label(v))
                     .unwrap_or_else(|| format!("item {n}"));
                 let note = match (&ir.error, ir.already_done) {
                     (Some(e), _) => e.clone(),
