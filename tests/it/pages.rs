@@ -104,6 +104,7 @@ const READ_PAGE: &str = r#"(() => {
     deadlines: all('svg.gantt g.deadline').map(g => g.querySelector('title').textContent),
     platforms: all('#platforms tr.verification').map(r => [r.dataset.platform, r.textContent]),
     changes: all('#platforms tr[data-step]').map(r => [r.dataset.step, r.querySelector('td.changed').textContent]),
+    items: all('#platforms details li').map(li => li.textContent),
     clocks: all('#clocks tr[data-jurisdiction]').map(r => [r.dataset.jurisdiction, r.dataset.recipient, r.cells[3].textContent]),
     notices: all('#notices tr[data-audience]').map(r => r.lastElementChild.textContent),
     declared: [document.querySelector('.meta time').textContent, document.querySelector('.meta time').getAttribute('title')],
@@ -230,6 +231,17 @@ async fn a_drills_review_page_shows_the_record_in_a_browser() {
     assert_ne!(
         revoked[1], "0",
         "the drill's tenant has ChatGPT grants to revoke"
+    );
+    // Each item is named as the vendor names it, never "item N".
+    let items = strings(&p["items"]);
+    assert!(items.len() > 50, "{items:?}");
+    let unnamed: Vec<&String> = items.iter().filter(|i| i.starts_with("item ")).collect();
+    assert!(unnamed.is_empty(), "{unnamed:?}");
+    assert!(
+        items
+            .iter()
+            .any(|i| i.starts_with("ChatGPT (0058d000001XyZaAAK): succeeded")),
+        "a Salesforce grant by its app and user: {items:?}"
     );
 
     // Times in the configured zone, the exact instant in the title.

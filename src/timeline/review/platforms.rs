@@ -13,7 +13,9 @@ use crate::store::{ItemRun, Snapshot, StepStatus};
 use crate::timeline::chronology::{action_text, platform_name};
 use crate::timeline::display::duration_text;
 
-/// A platform object's name, from the fields vendors name things by.
+/// A platform object's name, from the fields vendors name things by:
+/// Salesforce's OauthToken has `AppName` and the granting `UserId`; Slack's
+/// admin.apps lists wrap the app in `app`.
 fn item_label(v: &Json) -> Option<String> {
     let text = |v: &Json| match v {
         Json::String(s) if !s.is_empty() => Some(s.clone()),
@@ -34,6 +36,7 @@ fn item_label(v: &Json) -> Option<String> {
         "app_name",
         "clientName",
         "client_name",
+        "AppName",
         "email",
     ]);
     let id = pick(&[
@@ -49,7 +52,7 @@ fn item_label(v: &Json) -> Option<String> {
         (Some(n), Some(i)) if n != i => Some(format!("{n} ({i})")),
         (Some(n), _) => Some(n),
         (None, Some(i)) => Some(i),
-        (None, None) => None,
+        (None, None) => o.get("app").and_then(item_label),
     }
 }
 
