@@ -80,6 +80,7 @@ async fn fan_out(
                 runbook_source: src.clone(),
                 inputs,
                 declared_by: "bench".into(),
+                token: None,
                 severity: "sev2".into(),
                 channel: None,
             },

@@ -33,14 +33,10 @@ pub struct DrillArgs {
     /// Severity of the drill incident (sev1..sev4).
     #[arg(long, default_value = "sev2", value_parser = ["sev1", "sev2", "sev3", "sev4"])]
     pub severity: String,
-    /// Declare it on a running daemon (`quench serve`) at this URL instead
-    /// of running it here; the token comes from api_token_env (QUENCH_API_TOKEN).
-    #[arg(long, value_name = "URL")]
-    pub server: Option<String>,
     /// A read-only run on the live platforms: what the runbook would
     /// revoke, pause and uninstall, and what a real incident would lack.
     /// Reads are sent; no write ever is.
-    #[arg(long, conflicts_with_all = ["live", "server"])]
+    #[arg(long, conflicts_with = "live")]
     pub plan: bool,
     /// With --plan: plan against the built-in simulator instead.
     #[arg(long, requires = "plan")]
@@ -124,18 +120,20 @@ pub async fn plan(env: &Env, args: DrillArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// `declare --server URL` (and `drill --server URL`): the daemon holds the
-/// store, so the incident is declared through its API and runs there.
+/// `declare`/`drill` with `--server URL` (or QUENCH_SERVER): the incident
+/// is declared through the daemon's API and runs there.
 pub async fn declare_remote(
     env: &Env,
     args: DrillArgs,
     url: &str,
     drill: bool,
 ) -> anyhow::Result<ExitCode> {
-    let (token_env, token) = env.api_token();
-    let Some(token) = token else {
-        eprintln!("error: --server needs the daemon's API token in {token_env}");
-        return Ok(ExitCode::from(2));
+    let remote = match env.remote(url, true) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
     };
     let mut inputs = serde_json::Map::new();
     for pair in &args.inputs {
@@ -149,30 +147,17 @@ pub async fn declare_remote(
         "runbook": args.runbook,
         "inputs": inputs,
         "severity": args.severity,
-        "by": super::people::default_actor(),
+        "by": remote.by(None),
         "drill": drill,
     });
-    let base = url.trim_end_matches('/');
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let resp = client
-        .post(format!("{base}/api/v1/incidents"))
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach the daemon at {base}: {e}"))?;
-    let status = resp.status();
-    let answer: serde_json::Value = resp.json().await.unwrap_or_default();
-    if !status.is_success() {
-        let msg = answer["error"]["message"]
-            .as_str()
-            .unwrap_or("no error message")
-            .to_string();
-        eprintln!("error: the daemon refused the declaration ({status}): {msg}");
-        return Ok(ExitCode::from(1));
-    }
+    let answer = match remote.post("/api/v1/incidents", &body).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: the declaration was not accepted: {e:#}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let base = remote.base();
     let id = answer["id"].as_str().unwrap_or_default();
     if env.json {
         println!("{answer}");
@@ -216,6 +201,7 @@ pub async fn run(env: &Env, args: DrillArgs, drill: bool) -> anyhow::Result<Exit
                 runbook_source: loaded.source.clone(),
                 inputs,
                 declared_by,
+                token: None,
                 severity: args.severity.clone(),
                 channel: None,
             },

@@ -43,6 +43,11 @@ pub struct Cli {
     /// Machine-readable output.
     #[arg(long, global = true)]
     pub json: bool,
+    /// A running daemon (`quench serve`) to work through, from any machine
+    /// and folder: every command that reads or changes incidents goes
+    /// through its API, with the token in QUENCH_TOKEN (else api_token_env's).
+    #[arg(long, global = true, env = "QUENCH_SERVER", value_name = "URL")]
+    pub server: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -204,6 +209,18 @@ pub struct Env {
     pub folders: Folders,
     pub data_dir: PathBuf,
     pub json: bool,
+    /// `--server` / QUENCH_SERVER.
+    pub server: Option<String>,
+}
+
+/// The token the CLI sends to a daemon, and where it came from.
+pub struct CliToken {
+    pub value: String,
+    /// The variable it was read from, for messages.
+    pub source: String,
+    /// A person's own token (QUENCH_TOKEN): the daemon knows who it is, so
+    /// `by` is sent only when asked for. The shared API token names no one.
+    pub personal: bool,
 }
 
 impl Env {
@@ -229,6 +246,11 @@ impl Env {
             folders,
             data_dir,
             json: cli.json,
+            server: cli
+                .server
+                .clone()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty()),
         })
     }
 
@@ -255,6 +277,28 @@ impl Env {
         (name, value)
     }
 
+    /// What the CLI authenticates to a daemon with: the person's own
+    /// QUENCH_TOKEN first, else the shared API token.
+    pub fn cli_token(&self) -> Result<CliToken, String> {
+        if let Some(t) = std::env::var("QUENCH_TOKEN").ok().filter(|t| !t.is_empty()) {
+            return Ok(CliToken {
+                value: t,
+                source: "QUENCH_TOKEN".into(),
+                personal: true,
+            });
+        }
+        match self.api_token() {
+            (name, Some(t)) => Ok(CliToken {
+                value: t,
+                source: name,
+                personal: false,
+            }),
+            (name, None) => Err(format!(
+                "set QUENCH_TOKEN to your token from `quench token new` (or {name} to the daemon's shared API token)"
+            )),
+        }
+    }
+
     pub fn library(&self) -> Result<Library, Diagnostics> {
         Library::load(&self.folders)
     }
@@ -272,12 +316,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let env = Env::new(&cli)?;
     match cli.command {
         Command::Validate { paths } => validate::run(&env, &paths),
-        Command::Drill(args) => match args.server.clone() {
+        Command::Drill(args) => match env.server.clone() {
+            Some(_) if args.plan => {
+                eprintln!("error: --plan runs here against the platforms; to plan on the daemon, POST /api/v1/plans or use `/quench plan` in Slack (unset QUENCH_SERVER or drop --server)");
+                Ok(std::process::ExitCode::from(2))
+            }
             Some(url) => drill::declare_remote(&env, args, &url, true).await,
             None if args.plan => drill::plan(&env, args).await,
             None => drill::run(&env, args, true).await,
         },
-        Command::Declare(args) => match args.server.clone() {
+        Command::Declare(args) => match env.server.clone() {
             Some(url) => drill::declare_remote(&env, args, &url, false).await,
             None if args.plan => {
                 eprintln!("error: a plan is a rehearsal, not an incident: run `quench drill RUNBOOK --plan`");

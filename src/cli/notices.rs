@@ -81,7 +81,7 @@ pub struct NoticeChange {
 
 /// The edit or send, here or through the daemon.
 async fn change(access: &Access, id: &str, c: &NoticeChange) -> anyhow::Result<()> {
-    let by = c.by.clone().unwrap_or_else(super::people::default_actor);
+    let local_by = || c.by.clone().unwrap_or_else(super::people::default_actor);
     if let Some(spec) = &c.edit {
         let (key, file) = spec.split_once('=').ok_or_else(|| {
             anyhow::anyhow!("--edit {spec}: write NOTICE=FILE, e.g. customers-EU=edited.md")
@@ -90,14 +90,15 @@ async fn change(access: &Access, id: &str, c: &NoticeChange) -> anyhow::Result<(
         let (version, was) = match access {
             Access::Local(store) => {
                 let (stored, was, _) =
-                    lifecycle::edit(store, id, key, body, &by, chrono::Utc::now()).await?;
+                    lifecycle::edit(store, id, key, body, &local_by(), None, chrono::Utc::now())
+                        .await?;
                 (stored.version, was)
             }
             Access::Daemon(r) => {
                 let j = r
                     .post(
                         &format!("/api/v1/incidents/{id}/notices/{key}"),
-                        &serde_json::json!({"body": body, "by": by}),
+                        &serde_json::json!({"body": body, "by": r.by(c.by.clone())}),
                     )
                     .await?;
                 (
@@ -113,12 +114,12 @@ async fn change(access: &Access, id: &str, c: &NoticeChange) -> anyhow::Result<(
     if let Some(key) = &c.sent {
         match access {
             Access::Local(store) => {
-                lifecycle::mark_sent(store, id, key, &by, chrono::Utc::now()).await?;
+                lifecycle::mark_sent(store, id, key, &local_by(), None, chrono::Utc::now()).await?;
             }
             Access::Daemon(r) => {
                 r.post(
                     &format!("/api/v1/incidents/{id}/notices/{key}/sent"),
-                    &serde_json::json!({"by": by}),
+                    &serde_json::json!({"by": r.by(c.by.clone())}),
                 )
                 .await?;
             }

@@ -22,10 +22,10 @@ pub async fn resolve(
     by: Option<String>,
     note: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    let by = by.unwrap_or_else(default_actor);
     let store = match env.access()? {
         Access::Local(store) => store,
         Access::Daemon(r) => {
+            let by = r.by(by);
             let (path, body) = match decision {
                 Decision::Done => (
                     format!("/api/v1/incidents/{id}/steps/{step}/done"),
@@ -36,14 +36,19 @@ pub async fn resolve(
                     serde_json::json!({"approve": d == Decision::Approve, "by": by, "note": note}),
                 ),
             };
-            r.post(&path, &body).await?;
+            let answer = r.post(&path, &body).await?;
+            let recorded = crate::engine::actor_of(
+                answer["by"].as_str().unwrap_or("?"),
+                answer["via"].as_str(),
+            );
             println!(
-                "{id}: {step} resolved by {by} through the daemon at {}; it runs the incident on",
+                "{id}: {step} resolved by {recorded} through the daemon at {}; it runs the incident on",
                 r.base()
             );
             return Ok(ExitCode::SUCCESS);
         }
     };
+    let by = by.unwrap_or_else(default_actor);
     let lib = match env.library() {
         Ok(l) => Arc::new(l),
         Err(d) => return Ok(report_diagnostics(&d)),
@@ -68,6 +73,7 @@ pub async fn resolve(
                 decision,
                 by: by.clone(),
                 via: None,
+                token: None,
                 note,
             },
         )
@@ -114,12 +120,11 @@ pub async fn note(
     by: Option<String>,
     facts: NoteFacts,
 ) -> anyhow::Result<ExitCode> {
-    let by = by.unwrap_or_else(default_actor);
     let now = chrono::Utc::now();
     let store = match env.access()? {
         Access::Local(store) => store,
         Access::Daemon(r) => {
-            let body = serde_json::json!({"text": text, "by": by, "moment": facts.moment,
+            let body = serde_json::json!({"text": text, "by": r.by(by), "moment": facts.moment,
                 "pause": facts.pause, "resume": facts.resume, "exception": facts.exception});
             let ev = r
                 .post(&format!("/api/v1/incidents/{id}/notes"), &body)
@@ -132,6 +137,7 @@ pub async fn note(
             return Ok(ExitCode::SUCCESS);
         }
     };
+    let by = by.unwrap_or_else(default_actor);
     store.incident(id)?;
     let facts = crate::timeline::notes::NoteFacts {
         moment: facts.moment,

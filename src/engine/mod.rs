@@ -89,6 +89,8 @@ pub struct Declaration {
     pub runbook_source: String,
     pub inputs: Json,
     pub declared_by: String,
+    /// The label of the credential the declaration came with.
+    pub token: Option<String>,
     pub severity: String,
     /// The Slack channel it was declared from: its updates go there.
     pub channel: Option<String>,
@@ -247,7 +249,8 @@ impl Engine {
             &d.declared_by,
             format!("{what} declared: {} ({})", rb.title, d.severity),
         )
-        .data(json!({"runbook": rb.name, "inputs": d.inputs, "drill": self.settings.drill, "channel": d.channel}));
+        .data(json!({"runbook": rb.name, "inputs": d.inputs, "drill": self.settings.drill, "channel": d.channel}))
+        .token(d.token.as_deref());
         let te = self.store.create_incident(&inc, ev).await?;
         self.announce(&id, Some(te));
         Ok(id)

@@ -27,6 +27,8 @@ pub struct Resolution {
     pub by: String,
     /// An admin deciding for `by` (recorded as "via for by").
     pub via: Option<String>,
+    /// The label of the credential the decision came with (see `NewEvent::token`).
+    pub token: Option<String>,
     pub note: Option<String>,
 }
 
@@ -173,7 +175,8 @@ impl Engine {
                         actor, res.step, first.message
                     ),
                 )
-                .step(&res.step);
+                .step(&res.step)
+                .token(res.token.as_deref());
                 self.record(id, ev).await?;
                 return Err(ResolveError::AlreadyDecided {
                     step: res.step,
@@ -200,7 +203,8 @@ impl Engine {
                     roles.join(" or ")
                 ),
             )
-            .step(&res.step);
+            .step(&res.step)
+            .token(res.token.as_deref());
             self.record(id, ev).await?;
             return Err(ResolveError::Forbidden {
                 by: res.by,
@@ -226,8 +230,13 @@ impl Engine {
                 json!({"done": true, "by": res.by, "via": res.via, "note": res.note}),
             ),
         };
-        self.record(id, NewEvent::new(kind, &actor, msg).step(&res.step))
-            .await?;
+        self.record(
+            id,
+            NewEvent::new(kind, &actor, msg)
+                .step(&res.step)
+                .token(res.token.as_deref()),
+        )
+        .await?;
         if res.decision == Decision::Approve {
             self.approve_notices_before(&inc, &res.step, &actor).await?;
             self.apply_exception(id, &res.step, &actor).await?;

@@ -63,6 +63,7 @@ pub async fn edit(
     key: &str,
     body: String,
     by: &str,
+    token: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(NoticeDraft, u32, TimelineEvent), NoticeError> {
     store.incident(id)?;
@@ -78,7 +79,8 @@ pub async fn edit(
         by,
         format!("{key} edited by {by}: new version needs approval"),
     )
-    .step(&d.step);
+    .step(&d.step)
+    .token(token);
     let (stored, te) = store.put_notice(new, ev).await?;
     Ok((stored, d.version, te))
 }
@@ -89,6 +91,7 @@ pub async fn mark_sent(
     id: &str,
     key: &str,
     by: &str,
+    token: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<TimelineEvent, NoticeError> {
     store.incident(id)?;
@@ -105,6 +108,7 @@ pub async fn mark_sent(
         format!("{key} v{} sent by {by} (approved by {approver})", d.version),
     )
     .step(&d.step)
-    .data(serde_json::json!({"version": d.version, "audience": d.audience, "jurisdiction": d.jurisdiction}));
+    .data(serde_json::json!({"version": d.version, "audience": d.audience, "jurisdiction": d.jurisdiction}))
+    .token(token);
     Ok(store.append(id, now, ev).await?)
 }

@@ -144,6 +144,7 @@ async fn work(
                 runbook_source: req.runbook.source.clone(),
                 inputs: req.inputs.clone(),
                 declared_by: req.by.clone(),
+                token: None,
                 severity: "sev4".into(),
                 channel: None,
             },

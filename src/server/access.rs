@@ -79,7 +79,8 @@ pub struct AccessEntry {
 pub struct Identity {
     pub user: String,
     pub name: Option<String>,
-    /// Which token it used, for the record: `access[2]`, or the legacy
+    /// Which token it used, for the record: `sha256:` and the first 12 hex
+    /// of its hash, or the legacy
     /// variable's name. Never the token.
     pub label: String,
     pub scopes: BTreeSet<Scope>,
@@ -210,7 +211,10 @@ impl Access {
                 Identity {
                     user: e.user.clone(),
                     name: e.name.clone(),
-                    label: format!("access[{i}]"),
+                    // Stable across reordering the config, and names the
+                    // token apart from the same user's next one after a
+                    // rotation; 48 bits of a SHA-256 reveal nothing of it.
+                    label: format!("sha256:{}", &hex(&hash)[..12]),
                     scopes: e.can.iter().copied().collect(),
                     legacy: false,
                 },
@@ -286,7 +290,10 @@ mod tests {
         let legal = a.identify("legal-token-000000").unwrap();
         assert_eq!(
             (legal.user.as_str(), legal.label.as_str()),
-            ("U0LEGAL1", "access[0]")
+            (
+                "U0LEGAL1",
+                &*format!("sha256:{}", &hex(&sha256("legal-token-000000"))[..12])
+            )
         );
         assert!(legal.may(Scope::Decide) && !legal.may(Scope::Declare));
         let dash = a.identify("dash-token-000000").unwrap();

@@ -62,6 +62,7 @@ pub async fn create_incident(
             inputs: body.inputs,
             severity: body.severity,
             by,
+            token: Some(caller.label.clone()),
             drill: body.drill,
             channel: None,
         })
@@ -278,6 +279,7 @@ async fn decide(
             decision,
             by: by.clone(),
             via: via.clone(),
+            token: Some(caller.label.clone()),
             note,
         },
     )
@@ -318,7 +320,9 @@ pub async fn note(
         resume: body.resume,
         exception: body.exception,
     };
-    let ev = d.note(&id, &body.text, &by, &facts).await?;
+    let ev = d
+        .note(&id, &body.text, &by, Some(&caller.label), &facts)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"incident": id, "seq": ev.seq, "kind": ev.kind, "at": ev.at})),
@@ -372,7 +376,9 @@ pub async fn edit_notice(
     ApiJson(b): ApiJson<EditBody>,
 ) -> ApiResult<Response> {
     let by = recorded(who(&caller, b.by.as_deref(), true)?);
-    let (draft, was) = d.edit_notice(&id, &key, b.body, &by).await?;
+    let (draft, was) = d
+        .edit_notice(&id, &key, b.body, &by, Some(&caller.label))
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"incident": id, "notice": key, "version": draft.version, "replaces": was, "ready": false})),
@@ -393,7 +399,7 @@ pub async fn notice_sent(
     ApiJson(b): ApiJson<SentBody>,
 ) -> ApiResult<Response> {
     let by = recorded(who(&caller, b.by.as_deref(), true)?);
-    let ev = d.notice_sent(&id, &key, &by).await?;
+    let ev = d.notice_sent(&id, &key, &by, Some(&caller.label)).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"incident": id, "notice": key, "seq": ev.seq, "message": ev.message})),

@@ -109,6 +109,8 @@ pub struct DeclareRequest {
     pub inputs: Json,
     pub severity: Option<String>,
     pub by: String,
+    /// The label of the credential it came with.
+    pub token: Option<String>,
     pub drill: bool,
     pub channel: Option<String>,
 }
@@ -322,6 +324,7 @@ impl Daemon {
                     runbook_source: loaded.source,
                     inputs,
                     declared_by: req.by,
+                    token: req.token,
                     severity,
                     channel: req.channel,
                 },
@@ -348,12 +351,14 @@ impl Daemon {
         id: &str,
         text: &str,
         by: &str,
+        token: Option<&str>,
         facts: &NoteFacts,
     ) -> Result<TimelineEvent, OpError> {
         let inc = self.store().incident(id)?;
         let engine = self.engine_for(inc.drill)?;
         let ev = note_event(text, by, facts, engine.now())
-            .map_err(|e| OpError::Invalid(e.to_string()))?;
+            .map_err(|e| OpError::Invalid(e.to_string()))?
+            .token(token);
         let te = self.store().append(id, engine.now(), ev).await?;
         engine.announce(id, Some(te.clone()));
         Ok(te)
@@ -367,10 +372,12 @@ impl Daemon {
         key: &str,
         body: String,
         by: &str,
+        token: Option<&str>,
     ) -> Result<(crate::store::NoticeDraft, u32), OpError> {
         let engine = &self.inner.live;
         let (d, was, te) =
-            crate::notices::lifecycle::edit(self.store(), id, key, body, by, engine.now()).await?;
+            crate::notices::lifecycle::edit(self.store(), id, key, body, by, token, engine.now())
+                .await?;
         engine.announce(id, Some(te));
         Ok((d, was))
     }
@@ -381,10 +388,12 @@ impl Daemon {
         id: &str,
         key: &str,
         by: &str,
+        token: Option<&str>,
     ) -> Result<TimelineEvent, OpError> {
         let engine = &self.inner.live;
         let te =
-            crate::notices::lifecycle::mark_sent(self.store(), id, key, by, engine.now()).await?;
+            crate::notices::lifecycle::mark_sent(self.store(), id, key, by, token, engine.now())
+                .await?;
         engine.announce(id, Some(te.clone()));
         Ok(te)
     }

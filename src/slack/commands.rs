@@ -160,6 +160,7 @@ async fn run(
                     inputs: Json::Object(inputs),
                     severity,
                     by,
+                    token: Some(crate::slack::CREDENTIAL.into()),
                     drill,
                     channel: Some(ev.channel_id.to_string()),
                 })
@@ -221,6 +222,7 @@ async fn run(
                     decision,
                     by: by.clone(),
                     via: None,
+                    token: Some(crate::slack::CREDENTIAL.into()),
                     note,
                 },
             )
@@ -236,7 +238,13 @@ async fn run(
             let id = arg(1, "incident ID")?;
             let note = rest_after(text, 2);
             let ev = d
-                .note(&id, &note, &by, &NoteFacts::default())
+                .note(
+                    &id,
+                    &note,
+                    &by,
+                    Some(crate::slack::CREDENTIAL),
+                    &NoteFacts::default(),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(format!("Note #{} added to *{}*.", ev.seq, escape(&id)))

@@ -100,6 +100,7 @@ pub async fn handle(d: &Daemon, slack: &Slack, ev: SlackInteractionEvent) -> Opt
                                 decision,
                                 by: by.clone(),
                                 via: None,
+                                token: Some(crate::slack::CREDENTIAL.into()),
                                 note: None,
                             },
                         )

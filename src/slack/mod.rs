@@ -30,6 +30,10 @@ use slack_morphism::prelude::*;
 use crate::config::SlackConfig;
 use crate::server::Daemon;
 
+/// What the record names as the credential of a request from Slack: its
+/// signature (or Socket Mode's app connection) vouches for the user id.
+pub const CREDENTIAL: &str = "slack";
+
 /// Resolved Slack settings: secrets already read from the environment.
 #[derive(Clone)]
 pub struct SlackSettings {

@@ -291,6 +291,7 @@ pub async fn submitted(d: &Daemon, ev: &SlackInteractionViewSubmissionEvent) -> 
         inputs: Json::Object(fields),
         severity,
         by,
+        token: Some(crate::slack::CREDENTIAL.into()),
         drill: false,
         channel,
     };

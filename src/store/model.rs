@@ -168,6 +168,17 @@ impl NewEvent {
         self.data = data;
         self
     }
+    /// Which credential the request came with, for the record: its label
+    /// (`sha256:3f2a9c1b07de`, `QUENCH_API_TOKEN`, `slack`), never the credential.
+    pub fn token(mut self, label: Option<&str>) -> Self {
+        if let Some(label) = label {
+            if !self.data.is_object() {
+                self.data = Json::Object(Default::default());
+            }
+            self.data["token"] = Json::String(label.to_string());
+        }
+        self
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

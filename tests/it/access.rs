@@ -148,6 +148,37 @@ async fn a_decision_is_recorded_as_the_tokens_user_whatever_by_says() {
         .find(|e| e["kind"] == "approval.granted")
         .unwrap();
     assert_eq!(granted["actor"], "U0LEGAL1");
+    // With which token, by a label from its hash: never the token itself.
+    let label = format!("sha256:{}", &hex(&sha256(LEGAL))[..12]);
+    assert_eq!(granted["data"]["token"], label.as_str());
+    let (s, n) = h
+        .call_as(
+            ADMIN,
+            "POST",
+            &format!("/api/v1/incidents/{id}/notes"),
+            Some(json!({"text": "the DPO was told"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{n}");
+    let note = events(&h, &id)
+        .await
+        .into_iter()
+        .find(|e| e["seq"] == n["seq"])
+        .unwrap();
+    let admin = format!("sha256:{}", &hex(&sha256(ADMIN))[..12]);
+    assert_eq!(
+        (note["actor"].as_str(), note["data"]["token"].as_str()),
+        (Some("ops-admin"), Some(admin.as_str()))
+    );
+    // The shared token is named by its variable.
+    let declared = events(&h, &id)
+        .await
+        .into_iter()
+        .find(|e| e["kind"] == "incident.declared")
+        .unwrap();
+    assert_eq!(declared["data"]["token"], "QUENCH_API_TOKEN");
+    let all = serde_json::to_string(&events(&h, &id).await).unwrap();
+    assert!(!all.contains(LEGAL) && !all.contains(&hex(&sha256(LEGAL))));
 }
 
 #[tokio::test]
@@ -208,6 +239,134 @@ async fn an_admin_acting_for_a_user_is_recorded_as_both_and_held_to_their_role()
         )
         .await;
     assert_eq!(inc["declared_by"], "pagerduty-bridge");
+}
+
+/// Runs the CLI in `dir` with `QUENCH_SERVER`, the given personal token
+/// and no shared one.
+async fn cli_at(
+    dir: &std::path::Path,
+    server: &str,
+    token: Option<&str>,
+    args: &[&str],
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_quench"));
+    cmd.current_dir(dir)
+        .args(args)
+        .env("QUENCH_SERVER", server)
+        .env_remove("QUENCH_API_TOKEN")
+        .env_remove("QUENCH_TOKEN");
+    if let Some(t) = token {
+        cmd.env("QUENCH_TOKEN", t);
+    }
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[tokio::test]
+async fn the_cli_works_through_a_named_daemon_from_any_folder_as_its_tokens_user() {
+    let h = host().await;
+    let id = h.declare_and_settle(json!({"tool": "ChatGPT"})).await;
+    // A folder with no store and no config: everything comes from the daemon.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let o = cli_at(
+        elsewhere.path(),
+        &h.url,
+        Some(DASHBOARD),
+        &["timeline", &id],
+    )
+    .await;
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("approval.requested"),
+        "{}",
+        text(&o.stdout)
+    );
+    let o = cli_at(elsewhere.path(), &h.url, Some(DASHBOARD), &["status", &id]).await;
+    assert!(
+        text(&o.stdout).contains("· contain · "),
+        "{}",
+        text(&o.stdout)
+    );
+
+    // A read token cannot decide; the daemon's refusal names the scope.
+    let o = cli_at(
+        elsewhere.path(),
+        &h.url,
+        Some(DASHBOARD),
+        &["approve", &id, "legal"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(err.contains("403") && err.contains("not decide"), "{err}");
+    // Claiming to be someone else is refused too, not rewritten.
+    let o = cli_at(
+        elsewhere.path(),
+        &h.url,
+        Some(LEGAL),
+        &["approve", &id, "legal", "--by", "U0DPO"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stderr).contains("may only name U0LEGAL1"),
+        "{}",
+        text(&o.stderr)
+    );
+    // Without --by the decision is the token's user's, not $USER's.
+    let o = cli_at(
+        elsewhere.path(),
+        &h.url,
+        Some(LEGAL),
+        &["approve", &id, "legal"],
+    )
+    .await;
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("legal resolved by U0LEGAL1"),
+        "{}",
+        text(&o.stdout)
+    );
+    let granted = events(&h, &id)
+        .await
+        .into_iter()
+        .find(|e| e["kind"] == "approval.granted")
+        .unwrap();
+    assert_eq!(granted["actor"], "U0LEGAL1");
+
+    // --server on the command line works the same, and wins over the variable.
+    let o = cli_at(
+        elsewhere.path(),
+        "http://127.0.0.1:9",
+        Some(DASHBOARD),
+        &["--server", &h.url, "incidents"],
+    )
+    .await;
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains(&id), "{}", text(&o.stdout));
+    // A token it does not know, and none at all, say what to set.
+    let o = cli_at(
+        elsewhere.path(),
+        &h.url,
+        Some("qnch_nobody"),
+        &["incidents"],
+    )
+    .await;
+    let err = text(&o.stderr);
+    assert!(err.contains("401") && err.contains("QUENCH_TOKEN"), "{err}");
+    let o = cli_at(elsewhere.path(), &h.url, None, &["incidents"]).await;
+    assert!(
+        text(&o.stderr).contains("set QUENCH_TOKEN"),
+        "{}",
+        text(&o.stderr)
+    );
+    // Nothing was written where the CLI ran.
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
 }
 
 #[test]

@@ -110,6 +110,7 @@ impl Drill {
                     runbook_source: lr.source.clone(),
                     inputs,
                     declared_by: RESPONDER.into(),
+                    token: None,
                     severity: "sev1".into(),
                     channel: None,
                 },
@@ -641,6 +642,7 @@ async fn run_with_people(d: &Drill, id: &str, answer: impl Fn(&str) -> Decision)
                         decision,
                         by: who(&step).into(),
                         via: None,
+                        token: None,
                         note: None,
                     },
                 )

@@ -1042,6 +1042,7 @@ async fn a_person_approving_the_exception_step_records_the_exception_too() {
                 decision: quench::engine::Decision::Approve,
                 by: "U0LEGAL1".into(),
                 via: None,
+                token: None,
                 note: None,
             },
         )

@@ -413,6 +413,7 @@ async fn an_incident_after_a_plan_says_where_it_differed() {
                 runbook_source: loaded.source.clone(),
                 inputs,
                 declared_by: "operator".into(),
+                token: None,
                 severity: "sev1".into(),
                 channel: None,
             },

@@ -46,6 +46,7 @@ async fn child_engine_process() {
                 runbook_source: RUNBOOK.into(),
                 inputs,
                 declared_by: "child".into(),
+                token: None,
                 severity: "sev2".into(),
                 channel: None,
             },

@@ -1432,7 +1432,7 @@ async fn a_killed_daemon_resumes_its_incidents_without_repeating_effects() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("set QUENCH_API_TOKEN"), "{err}");
+    assert!(err.contains("set QUENCH_TOKEN"), "{err}");
 
     // SIGTERM: a clean stop, logged as JSON lines without the token.
     let ok = std::process::Command::new("kill")

@@ -383,6 +383,7 @@ impl Rig {
                     runbook_source: runbook_src.into(),
                     inputs: inputs.unwrap(),
                     declared_by: "tester".into(),
+                    token: None,
                     severity: "sev2".into(),
                     channel: None,
                 },
