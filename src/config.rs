@@ -63,6 +63,9 @@ pub struct SlackConfig {
     pub app_token_env: Option<String>,
     /// Channel id for updates on incidents not declared from Slack.
     pub channel: Option<String>,
+    /// The only origin response_url replies go to (default
+    /// https://hooks.slack.com; a local mock in tests).
+    pub hooks_url: Option<String>,
     /// How people reach this daemon (links to /incidents/ID in messages).
     pub public_url: Option<String>,
     /// A channel per incident (default); false: a thread in the declaring

@@ -116,6 +116,13 @@ pub async fn handle(d: &Daemon, slack: &Slack, ev: SlackInteractionEvent) -> Opt
             }
         };
         if let Some(url) = a.response_url.clone() {
+            if !slack.may_respond(url.0.as_str()) {
+                slack.count("response_url_refused");
+                tracing::warn!(
+                    "an interaction's response_url is not on Slack's hooks host; not answered there"
+                );
+                continue;
+            }
             let slack = slack.clone();
             // Reply off the request path: Slack wants its ack within 3 s.
             tokio::spawn(async move {

@@ -13,6 +13,7 @@ mod interactions;
 mod message;
 mod modal;
 mod outbox;
+mod replay;
 mod room;
 mod socket;
 mod verify;
@@ -49,7 +50,13 @@ pub struct SlackSettings {
     pub incident_channels: bool,
     /// The incident channel's name pattern (`{{id}}`, `{{runbook}}`, `{{severity}}`).
     pub channel_name: String,
+    /// The only origin `response_url` replies go to (Slack's hooks host;
+    /// a local mock in tests).
+    pub hooks_url: String,
 }
+
+/// Where Slack's response_urls point (api.slack.com/interactivity/handling).
+pub const HOOKS_URL: &str = "https://hooks.slack.com";
 
 /// The bot scopes quench uses, each for what; examples/slack-app-manifest.yaml
 /// asks for exactly these.
@@ -129,6 +136,12 @@ impl SlackSettings {
                 .as_deref()
                 .map(|u| u.trim_end_matches('/').to_string()),
             incident_channels: cfg.incident_channels.unwrap_or(true),
+            hooks_url: origin(cfg.hooks_url.as_deref().unwrap_or(HOOKS_URL)).ok_or_else(|| {
+                format!(
+                    "slack.hooks_url \"{}\" is not a URL: write it as https://HOST (default {HOOKS_URL})",
+                    cfg.hooks_url.as_deref().unwrap_or_default()
+                )
+            })?,
             channel_name: {
                 let pattern = cfg
                     .channel_name
@@ -162,6 +175,9 @@ struct Inner {
     public_url: Option<String>,
     incident_channels: bool,
     channel_name: String,
+    hooks_url: String,
+    /// Signatures already acted on (see `replay`).
+    replays: std::sync::Mutex<replay::Replays>,
     /// The outbox's tasks, stopped with the daemon.
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// The daemon's metrics, once `follow` attaches it.
@@ -207,6 +223,8 @@ impl Slack {
                 public_url: s.public_url,
                 incident_channels: s.incident_channels,
                 channel_name: s.channel_name,
+                hooks_url: origin(&s.hooks_url).unwrap_or_else(|| HOOKS_URL.into()),
+                replays: Default::default(),
                 tasks: Default::default(),
                 metrics: Default::default(),
             }),
@@ -261,6 +279,31 @@ impl Slack {
         ))
     }
 
+    /// False when this (verified) request's signature was seen before.
+    fn first_time(&self, headers: &HeaderMap) -> bool {
+        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let sig = get(slack_morphism::signature_verifier::SlackEventSignatureVerifier::SLACK_SIGNED_HASH_HEADER)
+            .unwrap_or_default();
+        let ts = get(
+            slack_morphism::signature_verifier::SlackEventSignatureVerifier::SLACK_SIGNED_TIMESTAMP,
+        )
+        .and_then(|t| t.parse::<i64>().ok())
+        .unwrap_or_default();
+        // Slack's own clock is what the signature window is measured on.
+        let now = chrono::Utc::now().timestamp();
+        self.inner
+            .replays
+            .lock()
+            .expect("replays")
+            .first_time(sig, ts, now)
+    }
+
+    /// Whether an interaction's response_url may be answered: only on
+    /// Slack's hooks host, never anywhere a payload points.
+    fn may_respond(&self, url: &str) -> bool {
+        origin(url).is_some_and(|o| o == self.inner.hooks_url)
+    }
+
     fn page_link(&self, id: &str) -> Option<String> {
         self.link(&format!("incidents/{id}"))
     }
@@ -277,6 +320,20 @@ impl Slack {
     }
 }
 
+/// `scheme://host[:port]` of a URL, lowercased; None if it is not an
+/// http(s) URL.
+fn origin(url: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).ok()?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return None;
+    }
+    let host = u.host_str()?.to_ascii_lowercase();
+    Some(match u.port() {
+        Some(p) => format!("{}://{host}:{p}", u.scheme()),
+        None => format!("{}://{host}", u.scheme()),
+    })
+}
+
 /// `/slack/*`: each verifies the signature on the raw body first.
 pub fn routes() -> Router<Daemon> {
     Router::new()
@@ -289,6 +346,8 @@ pub fn routes() -> Router<Daemon> {
 enum Refused {
     Off,
     Unsigned,
+    /// Signed, but that signature was acted on already.
+    Replayed,
 }
 
 impl IntoResponse for Refused {
@@ -299,9 +358,18 @@ impl IntoResponse for Refused {
                 axum::Json(serde_json::json!({"error": {"code": "not_found", "message": "Slack is not configured on this daemon (no signing secret)"}})),
             )
                 .into_response(),
-            Refused::Unsigned => {
-                (StatusCode::UNAUTHORIZED, "invalid Slack signature\n").into_response()
-            }
+            Refused::Unsigned => (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(serde_json::json!({"error": {"code": "unauthorized", "message": "invalid Slack signature"}})),
+            )
+                .into_response(),
+            // 200: Slack (or whoever replays) must not retry it. A slash
+            // command's answer is shown only to the one who typed it.
+            Refused::Replayed => axum::Json(serde_json::json!({
+                "response_type": "ephemeral",
+                "text": "This request was already received and acted on once; it was not run again."
+            }))
+            .into_response(),
         }
     }
 }
@@ -321,6 +389,14 @@ fn admit(d: &Daemon, endpoint: &str, headers: &HeaderMap, body: &Bytes) -> Resul
         );
         tracing::warn!(endpoint, reason = %why, "Slack request rejected");
         return Err(Refused::Unsigned);
+    }
+    if !slack.first_time(headers) {
+        d.metrics().inc(
+            "quench_slack_requests_total",
+            &[("endpoint", endpoint), ("outcome", "replayed")],
+        );
+        tracing::warn!(endpoint, "Slack request replayed: answered, not acted on");
+        return Err(Refused::Replayed);
     }
     d.metrics().inc(
         "quench_slack_requests_total",

@@ -123,6 +123,7 @@ pub(crate) async fn host_build(
             public_url: Some("https://quench.acme.example".into()),
             incident_channels,
             channel_name: quench::slack::CHANNEL_NAME.into(),
+            hooks_url: m.url.clone(),
         })
         .unwrap()
     });
@@ -729,7 +730,7 @@ async fn the_timeline_page_shows_steps_clocks_and_escapes_input() {
 
 // ---------------------------------------------------------------- Slack
 
-fn sign(ts: &str, body: &str) -> String {
+pub(crate) fn sign(ts: &str, body: &str) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SIGNING.as_bytes()).unwrap();
     mac.update(format!("v0:{ts}:{body}").as_bytes());
     let hex: String = mac
@@ -786,12 +787,40 @@ pub(crate) fn block_actions(
     })
 }
 
-fn now_ts() -> String {
+/// A slash command's form body, as Slack sends it.
+pub(crate) fn command_body(user: &str, text: &str) -> String {
+    serde_urlencoded::to_string([
+        ("token", "legacy-unused"),
+        ("team_id", "T0ACME"),
+        ("team_domain", "acme"),
+        ("channel_id", "C0INC"),
+        ("channel_name", "incidents"),
+        ("user_id", user),
+        ("user_name", "someone"),
+        ("command", "/quench"),
+        ("text", text),
+        ("api_app_id", "A0QUENCH"),
+        (
+            "response_url",
+            "https://hooks.slack.com/commands/T0ACME/1/x",
+        ),
+        ("trigger_id", "13345224609.738474920.8088930838d88f008e0"),
+    ])
+    .unwrap()
+}
+
+pub(crate) fn now_ts() -> String {
     chrono::Utc::now().timestamp().to_string()
 }
 
 impl Host {
-    async fn slack_post(&self, path: &str, body: String, ts: &str, sig: &str) -> (u16, String) {
+    pub(crate) async fn slack_post(
+        &self,
+        path: &str,
+        body: String,
+        ts: &str,
+        sig: &str,
+    ) -> (u16, String) {
         let r = self
             .http
             .post(format!("{}{path}", self.url))
@@ -806,24 +835,7 @@ impl Host {
     }
 
     pub(crate) async fn command(&self, user: &str, text: &str) -> (u16, String) {
-        let body = serde_urlencoded::to_string([
-            ("token", "legacy-unused"),
-            ("team_id", "T0ACME"),
-            ("team_domain", "acme"),
-            ("channel_id", "C0INC"),
-            ("channel_name", "incidents"),
-            ("user_id", user),
-            ("user_name", "someone"),
-            ("command", "/quench"),
-            ("text", text),
-            ("api_app_id", "A0QUENCH"),
-            (
-                "response_url",
-                "https://hooks.slack.com/commands/T0ACME/1/x",
-            ),
-            ("trigger_id", "13345224609.738474920.8088930838d88f008e0"),
-        ])
-        .unwrap();
+        let body = command_body(user, text);
         let ts = now_ts();
         let sig = sign(&ts, &body);
         self.slack_post("/slack/commands", body, &ts, &sig).await
@@ -856,7 +868,7 @@ impl Host {
             .0
     }
 
-    async fn metrics(&self) -> String {
+    pub(crate) async fn metrics(&self) -> String {
         let r = self.http.get(format!("{}/metrics", self.url)).send().await;
         r.unwrap().text().await.unwrap()
     }

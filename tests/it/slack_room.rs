@@ -639,3 +639,154 @@ async fn a_post_that_reached_slack_before_a_crash_is_found_not_sent_again() {
         posts_per_event(&slack)
     );
 }
+
+/// Signs `body` once, as Slack would, and posts it to `path` `times` times.
+async fn post_signed(
+    h: &crate::server::Host,
+    path: &str,
+    body: &str,
+    times: usize,
+) -> Vec<(u16, String)> {
+    let ts = crate::server::now_ts();
+    let sig = crate::server::sign(&ts, body);
+    let mut out = vec![];
+    for _ in 0..times {
+        out.push(h.slack_post(path, body.to_string(), &ts, &sig).await);
+    }
+    out
+}
+
+fn interaction(payload: &Json) -> String {
+    serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap()
+}
+
+#[tokio::test]
+async fn a_signed_command_or_click_replayed_inside_its_window_runs_once() {
+    let h = host_opts(SlackKind::Http, false, false).await;
+    let mut rx = h.daemon.engine().subscribe();
+    let body = crate::server::command_body("U0RESP01", "declare contain sev1 tool=ChatGPT");
+    let answers = post_signed(&h, "/slack/commands", &body, 3).await;
+    assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
+    for (_, again) in &answers[1..] {
+        assert!(again.contains("already received"), "{again}");
+    }
+    let list = h.daemon.store().incidents().unwrap();
+    assert_eq!(list.len(), 1, "one declaration, however often it came");
+    let id = list[0].id.clone();
+    assert_eq!(settle(&mut rx, &id).await, "incident.waiting");
+
+    // The same click, captured and sent again: decided once, nothing late.
+    let slack = h.slack.clone().unwrap();
+    let legal_ts = crate::server::ask_ts(&slack, &format!("{id} legal")).await;
+    let press = crate::server::block_actions(
+        "U0LEGAL1",
+        "quench_approve",
+        &format!("{id} legal"),
+        &format!("{}/respond/1", slack.url),
+        &legal_ts,
+    );
+    let answers = post_signed(&h, "/slack/interactions", &interaction(&press), 2).await;
+    assert_eq!(answers[0].0, 200);
+    assert!(
+        answers[1].1.contains("already received"),
+        "{:?}",
+        answers[1]
+    );
+    let kinds: Vec<String> = h
+        .daemon
+        .store()
+        .events(&id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "approval.granted").count(), 1);
+    assert!(!kinds.iter().any(|k| k == "decision.late"), "{kinds:?}");
+    let m = h.metrics().await;
+    assert!(
+        m.contains(r#"quench_slack_requests_total{endpoint="commands",outcome="replayed"} 2"#),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn a_click_replayed_onto_another_incidents_message_is_refused() {
+    let h = host_opts(SlackKind::Http, false, false).await;
+    let a = declare_from_slack(&h).await;
+    let mut rx = h.daemon.engine().subscribe();
+    h.command("U0RESP01", "declare contain sev1 tool=Jasper")
+        .await;
+    let b = h
+        .daemon
+        .store()
+        .incidents()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .find(|i| *i != a)
+        .unwrap();
+    assert_eq!(settle(&mut rx, &b).await, "incident.waiting");
+    let slack = h.slack.clone().unwrap();
+    // B's legal request, with a payload rewritten to approve A's.
+    let b_legal = crate::server::ask_ts(&slack, &format!("{b} legal")).await;
+    h.press_on(
+        "U0LEGAL1",
+        "quench_approve",
+        &format!("{a} legal"),
+        &b_legal,
+    )
+    .await;
+    let r = h.response(1).await;
+    assert!(
+        r["text"]
+            .as_str()
+            .unwrap()
+            .contains("Refused: a button for"),
+        "{r}"
+    );
+    for id in [&a, &b] {
+        assert_eq!(
+            h.daemon.store().step_run(id, "legal").unwrap().status,
+            quench::store::StepStatus::Waiting,
+            "{id}"
+        );
+    }
+    assert!(h
+        .daemon
+        .store()
+        .events(&a)
+        .unwrap()
+        .iter()
+        .any(|e| e.kind == "slack.refused" && e.actor == "U0LEGAL1"));
+}
+
+#[tokio::test]
+async fn response_url_replies_go_only_to_slacks_hooks_host() {
+    let h = host_opts(SlackKind::Http, false, false).await;
+    let id = declare_from_slack(&h).await;
+    let slack = h.slack.clone().unwrap();
+    let vendor_ts = crate::server::ask_ts(&slack, &format!("{id} vendor")).await;
+    // A signed click whose response_url points elsewhere (here: the
+    // platform mock, standing in for any host a payload might name).
+    let press = crate::server::block_actions(
+        "U0MOPS",
+        "quench_done",
+        &format!("{id} vendor"),
+        &format!("{}/steal", h.platform.url),
+        &vendor_ts,
+    );
+    let (s, _) = post_signed(&h, "/slack/interactions", &interaction(&press), 1).await[0].clone();
+    assert_eq!(s, 200);
+    let m = h.metrics().await;
+    assert!(
+        m.contains(r#"quench_slack_messages_total{outcome="response_url_refused"} 1"#),
+        "{m}"
+    );
+    // The click itself was Slack's and counts; only the reply was withheld.
+    assert_eq!(
+        h.daemon.store().step_run(&id, "vendor").unwrap().status,
+        quench::store::StepStatus::Succeeded
+    );
+    assert_eq!(h.platform.hits("/steal"), 0);
+    assert!(slack.responses().is_empty());
+}
