@@ -640,14 +640,28 @@ impl Executor {
         let deadline = limits.timeout();
         let cap = limits.max_response_bytes();
         let read = async {
-            let resp = req.send().await.map_err(|e| CallError::Retriable {
-                status: None,
-                retry_after: None,
-                message: self.redact(&format!(
-                    "{what}: {} {shown}: {}",
-                    action.method,
-                    transport(&e)
-                )),
+            let resp = req.send().await.map_err(|e| {
+                // A request that cannot be built (an invalid URL or header
+                // value) fails the same way every time: never retried.
+                if e.is_builder() {
+                    return CallError::Fatal {
+                        status: None,
+                        message: self.redact(&format!(
+                            "{what}: {} {shown}: the request cannot be built ({}); check the values the action's path, query and headers are rendered from",
+                            action.method,
+                            transport(&e)
+                        )),
+                    };
+                }
+                CallError::Retriable {
+                    status: None,
+                    retry_after: None,
+                    message: self.redact(&format!(
+                        "{what}: {} {shown}: {}",
+                        action.method,
+                        transport(&e)
+                    )),
+                }
             })?;
             let status = resp.status().as_u16();
             let headers = resp.headers().clone();
@@ -860,8 +874,20 @@ pub(super) async fn read_capped(mut resp: reqwest::Response, cap: u64) -> Result
     Ok(out)
 }
 
+/// A URL as errors and the timeline show it: no query (it may carry
+/// values a platform treats as secret), and no longer than a line.
 pub(super) fn strip_query(url: &str) -> String {
-    url.split('?').next().unwrap_or(url).to_string()
+    const SHOWN: usize = 300;
+    let path = url.split('?').next().unwrap_or(url);
+    if path.chars().count() > SHOWN {
+        let n = path.chars().count();
+        format!(
+            "{}… ({n} characters)",
+            path.chars().take(SHOWN).collect::<String>()
+        )
+    } else {
+        path.to_string()
+    }
 }
 
 pub(super) fn transport(e: &reqwest::Error) -> String {

@@ -5,11 +5,20 @@ use serde_json::{Map, Value as Json};
 
 use crate::runbook::diagnostic::did_you_mean;
 use crate::runbook::load::{article, coerce_input};
-use crate::runbook::{InputType, Runbook};
+use crate::runbook::{InputDecl, InputType, Runbook};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct InputError(pub String);
+
+/// The longest text input (or list item) unless its declaration says
+/// `max_length`: a tool's name or a short description. Inputs end up in
+/// URLs, headers and notices; a 70,000-character one fails mid-containment.
+pub const DEFAULT_MAX_LENGTH: usize = 256;
+/// The most a `max_length` may allow.
+pub const MAX_LENGTH_CEILING: usize = 100_000;
+/// The most items a list input may have.
+pub const MAX_ITEMS: usize = 1_000;
 
 /// Builds the inputs object: given values typed, defaults filled in,
 /// required ones enforced. Every problem is reported at once.
@@ -156,7 +165,10 @@ fn finish(
     mut problems: Vec<Problem>,
 ) -> Result<Json, Vec<Problem>> {
     for decl in &rb.inputs {
-        if out.contains_key(&decl.name) {
+        if let Some(given) = out.get(&decl.name) {
+            if let Err(why) = plain_text(decl, given) {
+                problems.push((Some(decl.name.clone()), why));
+            }
             continue;
         }
         match &decl.default {
@@ -237,6 +249,44 @@ fn finish(
     } else {
         Err(problems)
     }
+}
+
+/// A given value's text must fit its input: at most `max_length`
+/// characters (each list item), at most `MAX_ITEMS` items, and no control
+/// characters, which would reach HTTP headers and URLs (CR/LF) or a
+/// terminal (escapes) as they are.
+fn plain_text(decl: &InputDecl, v: &Json) -> Result<(), String> {
+    let name = &decl.name;
+    let max = decl.max_length.unwrap_or(DEFAULT_MAX_LENGTH);
+    let texts: Vec<&str> = match v {
+        Json::String(s) => vec![s],
+        Json::Array(items) => {
+            if items.len() > MAX_ITEMS {
+                return Err(format!(
+                    "input `{name}` has {} items; at most {MAX_ITEMS}",
+                    items.len()
+                ));
+            }
+            items.iter().filter_map(Json::as_str).collect()
+        }
+        _ => vec![],
+    };
+    for t in texts {
+        let n = t.chars().count();
+        if n > max {
+            return Err(format!(
+                "input `{name}` is {n} characters; at most {max} (its declaration may raise `max_length`)"
+            ));
+        }
+        if let Some((i, c)) = t.chars().enumerate().find(|(_, c)| c.is_control()) {
+            return Err(format!(
+                "input `{name}` has a control character (U+{:04X}) at character {}; inputs are one line of plain text",
+                c as u32,
+                i + 1
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The `residents` input as jurisdiction -> people (entries that do not

@@ -21,7 +21,7 @@ pub struct Known {
 }
 
 const TOP_KEYS: &[&str] = &["version", "name", "title", "description", "inputs", "steps"];
-const INPUT_KEYS: &[&str] = &["type", "required", "default", "description"];
+const INPUT_KEYS: &[&str] = &["type", "required", "default", "description", "max_length"];
 const STEP_KEYS: &[&str] = &[
     "id",
     "description",
@@ -206,6 +206,24 @@ fn read_input(c: &mut Checker, p: &YPath, name: &str, v: &Value) -> Option<Input
     let description = m
         .get("description")
         .and_then(|v| c.string(&p.key("description"), v, "`description`"));
+    let max_length = m.get("max_length").and_then(|v| {
+        let mp = p.key("max_length");
+        match v.as_u64() {
+            Some(n) if (1..=crate::runbook::inputs::MAX_LENGTH_CEILING as u64).contains(&n) => {
+                Some(n as usize)
+            }
+            _ => {
+                c.error(
+                    &mp,
+                    format!(
+                        "`max_length` of input `{name}` must be a whole number of characters from 1 to {}",
+                        crate::runbook::inputs::MAX_LENGTH_CEILING
+                    ),
+                );
+                None
+            }
+        }
+    });
     let default = m.get("default").and_then(|d| {
         let dp = p.key("default");
         let json = yaml_to_json(d);
@@ -223,6 +241,7 @@ fn read_input(c: &mut Checker, p: &YPath, name: &str, v: &Value) -> Option<Input
         required,
         default,
         description,
+        max_length,
     })
 }
 

@@ -77,6 +77,9 @@ pub struct InputDecl {
     pub required: bool,
     pub default: Option<Json>,
     pub description: Option<String>,
+    /// The longest text (or list item) accepted, in characters; default
+    /// `DEFAULT_MAX_LENGTH`.
+    pub max_length: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

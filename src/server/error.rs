@@ -80,3 +80,68 @@ where
         }
     }
 }
+
+/// The longest request URI answered: longer ones get 414 here, in the
+/// API's shape (hyper answers far longer ones itself, with no body).
+pub const MAX_URI: usize = 8 * 1024;
+
+/// Errors that axum answers on its own (405, a path segment that does not
+/// decode, a query that does not parse) come back in the API's shape too,
+/// as does a URI over `MAX_URI`.
+pub async fn json_errors(req: Request, next: axum::middleware::Next) -> Response {
+    let uri_len = req.uri().to_string().len();
+    if uri_len > MAX_URI {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request URI is {uri_len} bytes; at most {MAX_URI}"),
+        )
+        .into_response();
+    }
+    let method = req.method().clone();
+    let path: String = req.uri().path().chars().take(200).collect();
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let (code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allowed = parts
+                .headers
+                .get(axum::http::header::ALLOW)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("none");
+            (
+                "method_not_allowed",
+                format!("{method} is not allowed on {path}; allowed: {allowed}"),
+            )
+        }
+        StatusCode::BAD_REQUEST => ("bad_request", text),
+        StatusCode::NOT_FOUND => ("not_found", text),
+        StatusCode::PAYLOAD_TOO_LARGE => ("too_large", text),
+        _ => ("error", text),
+    };
+    let message = if message.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        message
+    };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.remove(axum::http::header::CONTENT_TYPE);
+    let mut out = ApiError::new(status, code, message).into_response();
+    for (k, v) in parts.headers.iter() {
+        out.headers_mut().entry(k).or_insert(v.clone());
+    }
+    out
+}

@@ -7,6 +7,7 @@ mod api;
 mod auth;
 mod daemon;
 mod error;
+mod headers;
 pub mod metrics;
 mod pages;
 mod runner;
@@ -77,6 +78,8 @@ pub fn router(daemon: Daemon) -> Router {
         .merge(slack)
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(error::json_errors))
+        .layer(middleware::from_fn(headers::security))
         .layer(middleware::from_fn_with_state(daemon.clone(), observe))
         .with_state(daemon)
 }

@@ -28,6 +28,13 @@ pub struct NoteFacts {
 #[error("{0}")]
 pub struct NoteError(pub String);
 
+/// How far ahead of this machine's clock a moment may be: another
+/// machine's clock, not a time yet to come.
+const FUTURE_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// The longest note: a paragraph or a pasted message, not a document.
+pub const MAX_TEXT: usize = 20_000;
+
 /// The event a note records, as of `now`.
 pub fn note_event(
     text: &str,
@@ -37,6 +44,12 @@ pub fn note_event(
 ) -> Result<NewEvent, NoteError> {
     if text.trim().is_empty() {
         return Err(NoteError("a note needs some text".into()));
+    }
+    let chars = text.chars().count();
+    if chars > MAX_TEXT {
+        return Err(NoteError(format!(
+            "the note is {chars} characters; at most {MAX_TEXT} (attach long material elsewhere and link it)"
+        )));
     }
     let set = [
         facts.moment.is_some(),
@@ -62,6 +75,14 @@ pub fn note_event(
                         ))
                     })?
                     .with_timezone(&Utc);
+                if at > now + FUTURE_SKEW {
+                    // A deadline counted from it would lie past any real one.
+                    return Err(NoteError(format!(
+                        "moment {m}: {} is in the future (it is now {}); a moment records when something happened",
+                        at.to_rfc3339(),
+                        now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    )));
+                }
                 (n, at)
             }
             None => (m.as_str(), now),
@@ -182,5 +203,29 @@ mod tests {
             "{}",
             e.0
         );
+    }
+
+    #[test]
+    fn a_moment_in_the_future_or_an_endless_note_is_refused() {
+        let now = DateTime::parse_from_rfc3339("2026-12-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let moment = |m: &str| NoteFacts {
+            moment: Some(m.into()),
+            ..NoteFacts::default()
+        };
+        let e =
+            note_event("x", "U0LEGAL1", &moment("aware=9999-12-31T00:00:00Z"), now).unwrap_err();
+        assert!(
+            e.0.starts_with("moment aware=9999-12-31T00:00:00Z: 9999-12-31T00:00:00+00:00 is in the future (it is now 2026-12-01T12:00:00Z)"),
+            "{}",
+            e.0
+        );
+        // Another machine's clock a little ahead is not the future.
+        let ev = note_event("x", "U0LEGAL1", &moment("aware=2026-12-01T12:04:00Z"), now).unwrap();
+        assert_eq!(ev.data["at"], "2026-12-01T12:04:00+00:00");
+        let long = "a".repeat(MAX_TEXT + 1);
+        let e = note_event(&long, "U0LEGAL1", &NoteFacts::default(), now).unwrap_err();
+        assert!(e.0.contains("at most 20000"), "{}", e.0);
     }
 }

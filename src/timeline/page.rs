@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::review::Review;
 
 pub const STYLE: &str = include_str!("templates/style.css");
-const SCRIPT: &str = include_str!("templates/refresh.js");
+pub const SCRIPT: &str = include_str!("templates/refresh.js");
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("incident", include_str!("templates/incident.hbs")),

@@ -377,6 +377,42 @@ steps:
 }
 
 #[tokio::test]
+async fn a_request_that_cannot_be_built_fails_once_and_is_not_retried() {
+    let mock = Mock::start().await;
+    // A platform's answer carries CR/LF into a value bound for a header.
+    mock.on(
+        "/whoami",
+        vec![Reply::json(200, json!({"name": "x\r\nX-Injected: 1"}))],
+    );
+    mock.on("/tag", vec![Reply::json(200, json!({}))]);
+    let rig = Rig::new(&mock, true);
+    let (id, status) = rig
+        .run(
+            r#"
+version: 1
+name: test
+steps:
+  - id: who
+    action: mockp.get
+    with: { path: whoami }
+  - id: tag
+    action: mockp.tagged
+    needs: [who]
+    retry: { attempts: 5, backoff: 1s }
+    with: { path: tag, tag: "{{steps.who.output.name}}" }
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, IncidentStatus::Failed);
+    let run = rig.step(&id, "tag");
+    assert_eq!((run.status, run.attempts), (StepStatus::Failed, 1));
+    assert_eq!(mock.hits("/tag"), 0, "nothing was sent");
+    let err = run.error.unwrap_or_default();
+    assert!(err.contains("the request cannot be built"), "{err}");
+}
+
+#[tokio::test]
 async fn timeouts_count_as_retriable_attempts() {
     let mock = Mock::start().await;
     mock.on("/hang", vec![Reply::hang()]);

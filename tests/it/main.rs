@@ -7,6 +7,7 @@ mod catalog;
 mod cli;
 mod conformance;
 mod containment;
+mod edges;
 mod engine;
 mod hostile;
 mod integrations;

@@ -116,6 +116,8 @@ const READ_PAGE: &str = r#"(() => {
     width: window.innerWidth,
     keyEvents: all('#key-events tbody tr').length,
     everyEvent: all('#all-events tbody tr').length,
+    // Our stylesheet applied: the Content-Security-Policy lets it run.
+    styled: getComputedStyle(document.querySelector('main')).maxWidth,
   };
 })()"#;
 
@@ -139,6 +141,10 @@ async fn a_drills_review_page_shows_the_record_in_a_browser() {
     let p = b.eval(READ_PAGE).await;
 
     assert_eq!(p["status"], "completed");
+    assert_eq!(
+        p["styled"], "1152px",
+        "the page's own style is allowed by its CSP"
+    );
     let ms = d.report["time_to_contain_ms"].as_i64().unwrap();
     assert_eq!(
         p["contain"],

@@ -224,6 +224,10 @@ actions:
     path: "/{{{with.path}}}"
     ok: [204]
     already_done: [404]
+  tagged:
+    method: POST
+    path: "/{{{with.path}}}"
+    headers: { X-Tag: "{{with.tag}}" }
 "#;
 
 pub const SECRET: &str = "tok-SEKRET-7f3a9c";

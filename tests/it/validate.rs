@@ -1140,3 +1140,16 @@ steps:
         &["{{inputs.tol}}", "{ shows", "{ shows"],
     );
 }
+
+#[test]
+fn an_inputs_max_length_must_be_a_sane_count_of_characters() {
+    check_runbook(
+        "rb.yaml",
+        "version: 1\nname: rb\ninputs:\n  tool: { type: string, max_length: 0 }\n  note: { type: string, max_length: lots }\nsteps:\n  - id: w\n    wait: 1s\n",
+        &[
+            "rb.yaml:4:37: error: `max_length` of input `tool` must be a whole number of characters from 1 to 100000",
+            "rb.yaml:5:37: error: `max_length` of input `note` must be a whole number of characters from 1 to 100000",
+        ],
+        &["0", "lots"],
+    );
+}

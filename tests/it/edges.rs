@@ -1,0 +1,152 @@
+//! The edges a black-box test found: inputs too long or with control
+//! characters, clock facts from the future, errors axum answers itself,
+//! and the headers a page needs. Each gets a clear answer and loses nothing.
+
+use serde_json::json;
+
+use crate::server::{host_opts, SlackKind, TOKEN};
+
+#[tokio::test]
+async fn a_declaration_with_an_endless_or_multi_line_input_is_refused_naming_it() {
+    let h = host_opts(SlackKind::Off, false, false).await;
+    let cases = [
+        (
+            "A".repeat(70_000),
+            "input `tool` is 70000 characters; at most 256",
+        ),
+        (
+            "ChatGPT\r\nX-Injected: 1".to_string(),
+            "input `tool` has a control character (U+000D) at character 8",
+        ),
+        (
+            "Chat\u{1b}[31mGPT".to_string(),
+            "input `tool` has a control character (U+001B)",
+        ),
+    ];
+    for (tool, want) in cases {
+        let (s, b) = h
+            .call(
+                "POST",
+                "/api/v1/incidents",
+                Some(json!({"runbook": "contain", "inputs": {"tool": tool}})),
+            )
+            .await;
+        assert_eq!(s, 422, "{b}");
+        let msg = b["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(want), "{want:?} missing: {msg}");
+        assert!(msg.len() < 1_000, "the error does not echo the input");
+    }
+    // Nor as a list item.
+    let (s, b) = h
+        .call(
+            "POST",
+            "/api/v1/incidents",
+            Some(json!({"runbook": "contain", "inputs": {"tool": "X", "jurisdictions": ["EU\n"]}})),
+        )
+        .await;
+    assert_eq!(s, 422, "{b}");
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("input `jurisdictions` has a control character (U+000A)"));
+    assert!(h.daemon.store().incidents().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_moment_from_the_future_is_refused_and_nothing_is_recorded() {
+    let h = host_opts(SlackKind::Off, false, false).await;
+    let id = h.declare_and_settle(json!({"tool": "ChatGPT"})).await;
+    let before = h.daemon.store().events(&id).unwrap().len();
+    let (s, b) = h
+        .call(
+            "POST",
+            &format!("/api/v1/incidents/{id}/notes"),
+            Some(
+                json!({"text": "aware", "by": "U0LEGAL1", "moment": "aware=9999-12-31T00:00:00Z"}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 422, "{b}");
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("is in the future"));
+    let (s, b) = h
+        .call(
+            "POST",
+            &format!("/api/v1/incidents/{id}/notes"),
+            Some(json!({"text": "x", "by": "U0LEGAL1", "exception": "no_such_exception"})),
+        )
+        .await;
+    assert_eq!(s, 422, "{b}");
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("unknown exception \"no_such_exception\""));
+    assert_eq!(h.daemon.store().events(&id).unwrap().len(), before);
+}
+
+#[tokio::test]
+async fn errors_axum_answers_itself_come_back_in_the_api_shape() {
+    let h = host_opts(SlackKind::Off, false, false).await;
+    let http = reqwest::Client::new();
+    let send = |method: &str, path: String| {
+        http.request(method.parse().unwrap(), format!("{}{path}", h.url))
+            .bearer_auth(TOKEN)
+            .send()
+    };
+    let r = send("DELETE", "/api/v1/incidents".into()).await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert!(r.headers().get("allow").is_some());
+    let b: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(b["error"]["code"], "method_not_allowed");
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("DELETE is not allowed on /api/v1/incidents; allowed: "));
+    // A path segment that is not UTF-8 once decoded.
+    let r = send("GET", "/api/v1/incidents/%FF%FE".into())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let b: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(b["error"]["code"], "bad_request");
+    assert!(!b["error"]["message"].as_str().unwrap().is_empty());
+    // A URI far too long for any incident id.
+    let r = send("GET", format!("/api/v1/incidents/{}", "a".repeat(20_000)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 414);
+    let b: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(b["error"]["code"], "uri_too_long");
+}
+
+#[tokio::test]
+async fn pages_and_answers_say_how_they_may_be_used() {
+    let h = host_opts(SlackKind::Off, false, false).await;
+    let id = h.declare_and_settle(json!({"tool": "ChatGPT"})).await;
+    let http = reqwest::Client::new();
+    for path in [
+        format!("/incidents/{id}"),
+        "/".to_string(),
+        format!("/api/v1/incidents/{id}"),
+        format!("/incidents/{id}/postmortem.md"),
+    ] {
+        let r = http
+            .get(format!("{}{path}", h.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let hd = r.headers();
+        let csp = hd["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
+        assert_eq!(hd["x-frame-options"], "DENY", "{path}");
+        assert_eq!(hd["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(hd["cache-control"], "no-store", "{path}");
+    }
+}
