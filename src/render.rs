@@ -27,15 +27,40 @@ fn registry() -> &'static Handlebars<'static> {
     })
 }
 
+/// The same helpers, for templates whose output is Markdown (notices):
+/// `{{value}}` (helpers' text included) is escaped so a value stays text,
+/// `{{{value}}}` inserts raw.
+fn markdown_registry() -> &'static Handlebars<'static> {
+    static HB: OnceLock<Handlebars<'static>> = OnceLock::new();
+    HB.get_or_init(|| {
+        let mut hb = Handlebars::new();
+        hb.set_strict_mode(true);
+        hb.register_escape_fn(crate::timeline::postmortem::escape);
+        register_helpers(&mut hb);
+        hb
+    })
+}
+
+/// Writes a helper's text the way `{{...}}` writes a value: through the
+/// registry's escape, unless the helper was called with `{{{...}}}`.
+fn emit(hb: &Handlebars, rc: &RenderContext, out: &mut dyn Output, text: &str) -> HelperResult {
+    if rc.is_disable_escape() {
+        out.write(text)?;
+    } else {
+        out.write(&hb.get_escape_fn()(text))?;
+    }
+    Ok(())
+}
+
 handlebars_helper!(upper: |s: str| s.to_uppercase());
 handlebars_helper!(lower: |s: str| s.to_lowercase());
 handlebars_helper!(json: |v: Json| serde_json::to_string(&v).unwrap_or_default());
 
 fn join(
     h: &Helper,
-    _: &Handlebars,
+    hb: &Handlebars,
     _: &Context,
-    _: &mut RenderContext,
+    rc: &mut RenderContext,
     out: &mut dyn Output,
 ) -> HelperResult {
     let arr = h
@@ -55,15 +80,14 @@ fn join(
         })
         .collect::<Vec<_>>()
         .join(sep);
-    out.write(&text)?;
-    Ok(())
+    emit(hb, rc, out, &text)
 }
 
 fn default(
     h: &Helper,
-    _: &Handlebars,
+    hb: &Handlebars,
     _: &Context,
-    _: &mut RenderContext,
+    rc: &mut RenderContext,
     out: &mut dyn Output,
 ) -> HelperResult {
     let v = h.param(0).map(|p| p.value().clone()).unwrap_or(Json::Null);
@@ -73,8 +97,7 @@ fn default(
     } else {
         v
     };
-    out.write(&plain(&pick))?;
-    Ok(())
+    emit(hb, rc, out, &plain(&pick))
 }
 
 fn len(
@@ -335,6 +358,31 @@ pub fn render_str(src: &str, ctx: &Json) -> Result<String, RenderError> {
     registry()
         .render_template(src, ctx)
         .map_err(|e| RenderError(describe(&e)))
+}
+
+/// `render_str` for a Markdown document: values are escaped for Markdown.
+pub fn render_markdown(src: &str, ctx: &Json) -> Result<String, RenderError> {
+    markdown_registry()
+        .render_template(src, ctx)
+        .map_err(|e| RenderError(describe(&e)))
+}
+
+/// A Markdown document rendered by `render_markdown` as plain text: the
+/// escapes its values got are undone (for text, e-mail and HTML `<pre>`).
+pub fn markdown_to_text(md: &str) -> String {
+    let mut out = String::with_capacity(md.len());
+    let mut chars = md.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek().is_some_and(|n| "\\`*_[]|#~".contains(*n)) => {
+                out.extend(chars.next());
+            }
+            c => out.push(c),
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 fn describe(e: &handlebars::RenderError) -> String {

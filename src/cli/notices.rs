@@ -33,23 +33,24 @@ fn render(d: &NoticeDraft, f: NoticeFormat) -> (String, String) {
         d.version
     );
     match f {
-        NoticeFormat::Text => (format!("{base}.txt"), d.body.clone()),
+        NoticeFormat::Text => (format!("{base}.txt"), crate::render::markdown_to_text(&d.body)),
         NoticeFormat::Markdown => (format!("{base}.md"), d.body.clone()),
         NoticeFormat::Html => (
             format!("{base}.html"),
             format!(
                 "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head><body><pre style=\"white-space:pre-wrap;font-family:inherit\">{}</pre></body></html>\n",
                 html_escape(&base),
-                html_escape(&d.body)
+                html_escape(&crate::render::markdown_to_text(&d.body))
             ),
         ),
         NoticeFormat::Eml => {
-            let (subject, body) = match d.body.strip_prefix("Subject: ") {
+            let text = crate::render::markdown_to_text(&d.body);
+            let (subject, body) = match text.strip_prefix("Subject: ") {
                 Some(rest) => {
                     let (s, b) = rest.split_once('\n').unwrap_or((rest, ""));
                     (s.trim().to_string(), b.trim_start().to_string())
                 }
-                None => (format!("Notice: {} ({})", d.audience, d.jurisdiction.as_deref().unwrap_or("all")), d.body.clone()),
+                None => (format!("Notice: {} ({})", d.audience, d.jurisdiction.as_deref().unwrap_or("all")), text.clone()),
             };
             (
                 format!("{base}.eml"),

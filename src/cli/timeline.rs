@@ -143,7 +143,7 @@ pub async fn status(env: &Env, id: &str) -> anyhow::Result<ExitCode> {
     for st in inc["steps"].as_array().into_iter().flatten() {
         let extra = st["error"]
             .as_str()
-            .map(|e| format!("  {e}"))
+            .map(|e| format!("  {}", render::display::terminal(e)))
             .unwrap_or_default();
         let word = match st["status"].as_str().unwrap_or_default() {
             "succeeded" => "ok".to_string(),

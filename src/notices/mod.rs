@@ -10,7 +10,6 @@ use std::path::Path;
 
 use serde_json::Value as Json;
 
-use crate::render::render_str;
 use crate::runbook::diagnostic::did_you_mean;
 use crate::runbook::template::analyse;
 use crate::runbook::{Diagnostic, Diagnostics, Pos};
@@ -166,7 +165,9 @@ impl NoticeTemplates {
             file: "-".into(),
             message: "no such template".into(),
         })?;
-        render_str(src, ctx).map_err(|e| DraftError {
+        // A notice is a Markdown document: a value such as a tool's name
+        // stays text (no tag, table cell or emphasis nobody wrote).
+        crate::render::render_markdown(src, ctx).map_err(|e| DraftError {
             name: name.into(),
             file: file.clone(),
             message: e.to_string(),

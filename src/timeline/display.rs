@@ -82,3 +82,33 @@ mod tests {
         assert_eq!(s.exact, "2026-03-02T17:00:05.123456789Z");
     }
 }
+
+/// Text for a terminal: control characters (escape sequences, CR, BEL,
+/// newlines) written as visible escapes, so a vendor's answer or a note
+/// cannot rewrite the screen or forge a line.
+pub fn terminal(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| match c {
+            '\n' => "\\n".to_string(),
+            '\r' => "\\r".to_string(),
+            '\t' => "\\t".to_string(),
+            c if c.is_control() => format!("\\u{{{:x}}}", c as u32),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod terminal_tests {
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(
+            super::terminal("ok\x1b[2J\rforged\nline\u{9b}"),
+            "ok\\u{1b}[2J\\rforged\\nline\\u{9b}"
+        );
+        assert_eq!(super::terminal("plain · text"), "plain · text");
+    }
+}

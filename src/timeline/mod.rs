@@ -179,7 +179,7 @@ fn offset(inc: &Incident, at: DateTime<Utc>) -> String {
 
 /// One line per event, for terminals and logs.
 pub fn event_line(inc: &Incident, e: &TimelineEvent) -> String {
-    format!(
+    display::terminal(&format!(
         "{:>4}  {}  {:>10}  {:<18} {:<8} {}",
         e.seq,
         e.at.format("%H:%M:%S%.3f"),
@@ -187,19 +187,20 @@ pub fn event_line(inc: &Incident, e: &TimelineEvent) -> String {
         e.kind,
         e.actor,
         e.message
-    )
+    ))
 }
 
 pub fn render_text(inc: &Incident, events: &[TimelineEvent]) -> String {
-    let mut out = format!(
-        "{} · {} · {} · {} · declared {} by {}\n",
+    let mut out = display::terminal(&format!(
+        "{} · {} · {} · {} · declared {} by {}",
         inc.id,
         inc.runbook,
         inc.severity,
         inc.status.name(),
         inc.declared_at.to_rfc3339(),
         inc.declared_by
-    );
+    ));
+    out.push('\n');
     for e in events {
         out.push_str(&event_line(inc, e));
         out.push('\n');

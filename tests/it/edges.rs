@@ -150,3 +150,48 @@ async fn pages_and_answers_say_how_they_may_be_used() {
         assert_eq!(hd["cache-control"], "no-store", "{path}");
     }
 }
+
+#[tokio::test]
+async fn notices_and_the_text_timeline_escape_for_their_own_format() {
+    let h = host_opts(SlackKind::Off, false, false).await;
+    let id = h
+        .declare_and_settle(json!({"tool": "<img src=x onerror=alert(1)>|Jasper*"}))
+        .await;
+    let (_, n) = h
+        .call("GET", &format!("/api/v1/incidents/{id}/notices"), None)
+        .await;
+    let body = n["notices"][0]["body"].as_str().unwrap();
+    // Markdown: the name is text, not a tag, a table cell or emphasis.
+    assert!(
+        body.contains("&lt;img src=x onerror=alert(1)&gt;\\|Jasper\\*"),
+        "{body}"
+    );
+    assert!(!body.contains("<img"), "{body}");
+    // As plain text it reads as typed.
+    assert_eq!(
+        quench::render::markdown_to_text(body)
+            .matches("<img src=x onerror=alert(1)>|Jasper*")
+            .count(),
+        body.matches("&lt;img src=x onerror=alert(1)&gt;\\|Jasper\\*")
+            .count()
+    );
+    // A terminal shows an escape sequence in a note; it does not obey it.
+    let (s, _) = h
+        .call(
+            "POST",
+            &format!("/api/v1/incidents/{id}/notes"),
+            Some(json!({"text": "checked\u{1b}[2J\rforged line", "by": "U0LEGAL1"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (_, text) = h
+        .call(
+            "GET",
+            &format!("/api/v1/incidents/{id}/timeline?format=text"),
+            None,
+        )
+        .await;
+    let text = text.as_str().unwrap();
+    assert!(text.contains("checked\\u{1b}[2J\\rforged line"), "{text}");
+    assert!(!text.contains('\u{1b}') && !text.contains('\r'));
+}
