@@ -94,6 +94,8 @@ pub struct Outgoing {
     pub text: String,
     pub blocks: Option<Vec<SlackBlock>>,
     pub metadata: Option<(String, Vec<(String, String)>)>,
+    /// Where the whole of a text cut to fit Slack can be read.
+    pub link: Option<String>,
 }
 
 impl Outgoing {
@@ -102,11 +104,18 @@ impl Outgoing {
             text,
             blocks: None,
             metadata: None,
+            link: None,
         }
     }
 
+    pub fn linked(mut self, link: Option<String>) -> Self {
+        self.link = link;
+        self
+    }
+
     fn content(self) -> SlackMessageContent {
-        let mut c = SlackMessageContent::new().with_text(self.text);
+        let text = super::message::fit(&self.text, super::message::TEXT_MAX, self.link.as_deref());
+        let mut c = SlackMessageContent::new().with_text(text);
         if let Some(b) = self.blocks {
             c = c.with_blocks(b);
         }

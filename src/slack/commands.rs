@@ -25,6 +25,7 @@ pub async fn handle(d: &Daemon, slack: &Slack, ev: SlackCommandEvent) -> SlackCo
         Ok(r) => r,
         Err(e) => format!(":warning: {}", escape(&e)),
     };
+    let reply = super::message::fit(&reply, super::message::TEXT_MAX, None);
     SlackCommandEventResponse::new(SlackMessageContent::new().with_text(reply))
         .with_response_type(SlackMessageResponseType::Ephemeral)
 }

@@ -127,7 +127,11 @@ pub async fn handle(d: &Daemon, slack: &Slack, ev: SlackInteractionEvent) -> Opt
             // Reply off the request path: Slack wants its ack within 3 s.
             tokio::spawn(async move {
                 let req = SlackApiPostWebhookMessageRequest::new(
-                    SlackMessageContent::new().with_text(text),
+                    SlackMessageContent::new().with_text(super::message::fit(
+                        &text,
+                        super::message::TEXT_MAX,
+                        None,
+                    )),
                 )
                 .with_replace_original(replace);
                 slack.respond(&url, &req).await;

@@ -12,6 +12,39 @@ pub const APPROVE: &str = "quench_approve";
 pub const REJECT: &str = "quench_reject";
 pub const DONE: &str = "quench_done";
 
+/// Slack's documented limits: a message's `text` (chat.postMessage:
+/// "truncated ... more than 40,000 characters") and a section block's text
+/// (Block Kit reference: "Maximum length ... 3000 characters").
+pub const TEXT_MAX: usize = 40_000;
+pub const SECTION_MAX: usize = 3_000;
+
+/// `text` cut to at most `max` characters, at a line end where there is
+/// one in the last quarter, with a note of the cut and where to read it
+/// all. A cut never splits an `&amp;`-style escape or a `<...>` link.
+pub fn fit(text: &str, max: usize, link: Option<&str>) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let note = match link {
+        Some(l) => format!("\n… _(cut to fit Slack; all of it: <{l}|the incident page>)_"),
+        None => "\n… _(cut to fit Slack; all of it is on the incident page)_".to_string(),
+    };
+    let keep = max.saturating_sub(note.chars().count());
+    let mut cut: String = text.chars().take(keep).collect();
+    if let Some(nl) = cut.rfind('\n').filter(|&i| i >= cut.len() * 3 / 4) {
+        cut.truncate(nl);
+    }
+    // Do not leave half an escape or an unclosed link behind.
+    if let Some(amp) = cut.rfind('&').filter(|&i| !cut[i..].contains(';')) {
+        cut.truncate(amp);
+    }
+    if let Some(lt) = cut.rfind('<').filter(|&i| !cut[i..].contains('>')) {
+        cut.truncate(lt);
+    }
+    cut.push_str(&note);
+    cut
+}
+
 /// Slack's three control characters in mrkdwn.
 pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -230,7 +263,43 @@ pub fn decision_blocks(id: &str, step: &str, approval: bool, text: &str) -> Vec<
             .into()]
     };
     vec![
-        SlackSectionBlock::new().with_text(md!("{}", text)).into(),
+        SlackSectionBlock::new()
+            .with_text(md!("{}", fit(text, SECTION_MAX, None)))
+            .into(),
         SlackActionsBlock::new(buttons).into(),
     ]
+}
+
+#[cfg(test)]
+mod fit_tests {
+    use super::*;
+
+    #[test]
+    fn a_long_text_is_cut_to_slacks_limit_with_a_link_to_all_of_it() {
+        let huge = format!(
+            "{}\n{}",
+            "line of the record\n".repeat(20),
+            "x".repeat(600_000)
+        );
+        let cut = fit(&huge, TEXT_MAX, Some("https://q.example/incidents/INC-1"));
+        assert!(cut.chars().count() <= TEXT_MAX);
+        assert!(cut.ends_with("<https://q.example/incidents/INC-1|the incident page>)_"));
+        assert_eq!(fit("short", TEXT_MAX, None), "short");
+        // Never half an escape or an open link.
+        let cut = fit(&"&amp;".repeat(1_000), SECTION_MAX, None);
+        let body = cut.split("\n…").next().unwrap();
+        assert!(!body.is_empty() && body.len() % 5 == 0, "{body}");
+        assert_eq!(body, "&amp;".repeat(body.len() / 5));
+        let cut = fit(&"<https://x.example|y> ".repeat(300), SECTION_MAX, None);
+        let body = cut.split("\n…").next().unwrap();
+        assert!(cut.chars().count() <= SECTION_MAX);
+        assert!(body.ends_with("> "), "{body}");
+    }
+
+    #[test]
+    fn a_decision_prompt_fits_a_section_block() {
+        let blocks = decision_blocks("INC-1", "legal", true, &"p".repeat(600_000));
+        let json = serde_json::to_string(&blocks).unwrap();
+        assert!(json.len() < SECTION_MAX + 2_000, "{} bytes", json.len());
+    }
 }

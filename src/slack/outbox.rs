@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::api::{event_metadata, Failure, Outgoing};
-use super::message::{decision_blocks, escape, person};
+use super::message::{decision_blocks, escape, fit, person, SECTION_MAX};
 use super::{room, Slack};
 use crate::server::Daemon;
 use crate::store::TimelineEvent;
@@ -392,6 +392,7 @@ impl Courier {
                     text: text.clone(),
                     blocks: None,
                     metadata: Some(event_metadata(&self.id, 0)),
+                    link: self.slack.page_link(&self.id),
                 },
             )
             .await?;
@@ -433,7 +434,11 @@ impl Courier {
         let text = self.status_text()?;
         if self.last_status.as_deref() != Some(text.as_str()) {
             self.slack
-                .edit(&st.channel, &ts, Outgoing::text(text.clone()))
+                .edit(
+                    &st.channel,
+                    &ts,
+                    Outgoing::text(text.clone()).linked(self.slack.page_link(&self.id)),
+                )
                 .await?;
             self.last_status = Some(text);
             self.last_edit = Some(Instant::now());
@@ -471,6 +476,7 @@ impl Courier {
                             text: text.clone(),
                             blocks,
                             metadata: Some(event_metadata(&self.id, ev.seq)),
+                            link: self.slack.page_link(&self.id),
                         },
                     )
                     .await?
@@ -505,10 +511,11 @@ impl Courier {
                     // new ones, so the buttons go only with a new block list.
                     let msg = Outgoing {
                         blocks: Some(vec![SlackSectionBlock::new()
-                            .with_text(md!("{}", decided))
+                            .with_text(md!("{}", fit(&decided, SECTION_MAX, None)))
                             .into()]),
                         text: decided,
                         metadata: None,
+                        link: self.slack.page_link(&self.id),
                     };
                     match self.slack.edit(&st.channel, &ask.ts, msg).await {
                         Ok(()) => ask.decided = true,
