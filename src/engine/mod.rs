@@ -45,6 +45,9 @@ pub enum EngineError {
         step: String,
         problem: String,
     },
+    /// A task of the engine's own died (a bug): said, not hidden.
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// How an engine behaves.
@@ -329,7 +332,15 @@ impl Engine {
         if !inc.status.is_open() {
             return Ok(inc.status);
         }
-        let rb = Arc::new(self.runbook_of(&inc)?);
+        // Parsing is CPU work: on the blocking pool, the daemon's workers
+        // keep answering while a large runbook loads.
+        let (rb, inc) = {
+            let engine = self.clone();
+            tokio::task::spawn_blocking(move || engine.runbook_of(&inc).map(|rb| (rb, inc)))
+                .await
+                .map_err(|e| EngineError::Internal(format!("loading the runbook: {e}")))??
+        };
+        let rb = Arc::new(rb);
         let inc = Arc::new(inc);
         let mut runs: BTreeMap<String, StepRun> = self.store.step_runs(id)?;
         let mut active: HashSet<String> = HashSet::new();

@@ -8,7 +8,6 @@
 use serde_json::json;
 
 use super::{Engine, EngineError};
-use crate::runbook::load::transitive_deps;
 use crate::runbook::StepKind;
 use crate::store::{Incident, NewEvent, StepStatus};
 
@@ -288,13 +287,14 @@ impl Engine {
         by: &str,
     ) -> Result<(), EngineError> {
         let rb = self.runbook_of(inc)?;
-        let deps = transitive_deps(&rb).remove(step).unwrap_or_default();
-        let notice_steps: Vec<String> = deps
+        let notice_steps: Vec<String> = crate::runbook::graph::Graph::new(&rb)
+            .ancestors(step)
             .into_iter()
             .filter(|d| {
                 rb.step(d)
                     .is_some_and(|s| matches!(s.kind, StepKind::Notice(_)))
             })
+            .map(str::to_string)
             .collect();
         if notice_steps.is_empty() {
             return Ok(());

@@ -1,6 +1,6 @@
 //! YAML to checked `Runbook`, reporting every problem in one pass.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value as Json;
 use serde_yaml::Value;
@@ -50,6 +50,10 @@ const INCIDENT_FIELDS: &[&str] = &["id", "declared_at", "declared_by", "severity
 pub const DEFAULT_CONCURRENCY: usize = 10;
 
 /// Loads and fully validates one runbook file.
+/// The most steps a runbook may have: real ones have dozens, and every
+/// check and every status read walks them all.
+pub const MAX_STEPS: usize = 1_000;
+
 pub fn load(file: &str, src: &str, known: &Known) -> Result<Runbook, Diagnostics> {
     let doc = YamlDoc::parse(file, src).map_err(|d| Diagnostics(vec![d]))?;
     let mut c = Checker::new(&doc);
@@ -149,6 +153,14 @@ fn read(c: &mut Checker, file: &str) -> Option<(Runbook, Vec<usize>)> {
             Value::Sequence(items) => {
                 if items.is_empty() {
                     c.error(&p, "`steps` is empty: a runbook needs at least one step");
+                }
+                if items.len() > MAX_STEPS {
+                    c.error_hint(
+                        &p,
+                        format!("{} steps; a runbook has at most {MAX_STEPS}", items.len()),
+                        "fan out over a list with `for_each` instead of writing a step per item",
+                    );
+                    return None;
                 }
                 for (i, s) in items.iter().enumerate() {
                     if let Some(step) = read_step(c, &p.index(i), s) {
@@ -607,7 +619,8 @@ fn cross_check(c: &mut Checker, rb: &Runbook, yaml_index: &[usize], known: &Know
         }
     }
 
-    if let Some(cycle) = find_cycle(rb) {
+    let graph = crate::runbook::graph::Graph::new(rb);
+    if let Some(cycle) = graph.cycle() {
         let first = &cycle[0];
         let next = &cycle[1];
         if let Some(&si) = index.get(first.as_str()) {
@@ -632,7 +645,10 @@ fn cross_check(c: &mut Checker, rb: &Runbook, yaml_index: &[usize], known: &Know
         .unwrap_or_default();
     for (s, &si) in rb.steps.iter().zip(yaml_index) {
         let sp = steps_path.index(si);
-        let my_deps = deps_of(rb, s);
+        let my_deps = Deps {
+            graph: &graph,
+            step: &s.id,
+        };
 
         match &s.kind {
             StepKind::Action {
@@ -777,14 +793,7 @@ fn collect_strings(v: &Json, path: &YPath, out: &mut Vec<(YPath, String)>) {
 
 /// A `for_each` / `jurisdictions` path: `inputs.<list input>` or
 /// `steps.<dependency>.output[...]`.
-fn check_path(
-    c: &mut Checker,
-    rb: &Runbook,
-    at: &YPath,
-    path: &str,
-    deps: &BTreeSet<String>,
-    what: &str,
-) {
+fn check_path(c: &mut Checker, rb: &Runbook, at: &YPath, path: &str, deps: &Deps, what: &str) {
     let segs: Vec<&str> = path.split('.').collect();
     match segs.as_slice() {
         ["inputs", name, rest @ ..] => match rb.input(name) {
@@ -821,7 +830,7 @@ fn check_path(
                     format!("{what} path \"{path}\" names unknown step \"{id}\""),
                     hint,
                 );
-            } else if !deps.contains(*id) {
+            } else if !deps.contains(id) {
                 c.error_hint(
                     at,
                     format!("{what} path \"{path}\" reads step \"{id}\", which this step does not depend on"),
@@ -850,7 +859,7 @@ fn check_template(
     at: &YPath,
     src: &str,
     step: &Step,
-    deps: &BTreeSet<String>,
+    deps: &Deps,
     input_names: &[&str],
     item_ok: bool,
 ) {
@@ -945,78 +954,15 @@ fn lists_from_fan_out(rb: &Runbook, step: &Step) -> bool {
         .is_some_and(|s| s.for_each.is_some())
 }
 
-/// The first dependency cycle, as `a -> b -> a`, if any. A step that needs
-/// itself is left out: it is reported on its own.
-pub fn find_cycle(rb: &Runbook) -> Option<Vec<String>> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        New,
-        Active,
-        Done,
-    }
-    let ids: Vec<&str> = rb.steps.iter().map(|s| s.id.as_str()).collect();
-    let mut mark: HashMap<&str, Mark> = ids.iter().map(|i| (*i, Mark::New)).collect();
-    fn visit<'a>(
-        rb: &'a Runbook,
-        id: &'a str,
-        mark: &mut HashMap<&'a str, Mark>,
-        stack: &mut Vec<&'a str>,
-    ) -> Option<Vec<String>> {
-        mark.insert(id, Mark::Active);
-        stack.push(id);
-        if let Some(s) = rb.step(id) {
-            for n in s.needs.iter().filter(|n| *n != id) {
-                match mark.get(n.as_str()) {
-                    Some(Mark::Active) => {
-                        let start = stack.iter().position(|x| x == n).unwrap_or(0);
-                        let mut cyc: Vec<String> =
-                            stack[start..].iter().map(|s| s.to_string()).collect();
-                        cyc.push(n.clone());
-                        return Some(cyc);
-                    }
-                    Some(Mark::New) => {
-                        if let Some(c) = visit(rb, n, mark, stack) {
-                            return Some(c);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        stack.pop();
-        mark.insert(id, Mark::Done);
-        None
-    }
-    for id in &ids {
-        if mark[id] == Mark::New {
-            let mut stack = Vec::new();
-            if let Some(c) = visit(rb, id, &mut mark, &mut stack) {
-                return Some(c);
-            }
-        }
-    }
-    None
+/// The steps a step depends on, for "a template may only read a step it
+/// needs".
+struct Deps<'g> {
+    graph: &'g crate::runbook::graph::Graph<'g>,
+    step: &'g str,
 }
 
-/// Every step each step depends on, directly or not.
-pub fn transitive_deps(rb: &Runbook) -> HashMap<&str, BTreeSet<String>> {
-    rb.steps
-        .iter()
-        .map(|s| (s.id.as_str(), deps_of(rb, s)))
-        .collect()
-}
-
-/// Every step `step` depends on, directly or not.
-fn deps_of(rb: &Runbook, step: &Step) -> BTreeSet<String> {
-    let mut seen: HashSet<&str> = HashSet::new();
-    let mut todo: Vec<&str> = step.needs.iter().map(String::as_str).collect();
-    while let Some(n) = todo.pop() {
-        if !seen.insert(n) {
-            continue;
-        }
-        if let Some(d) = rb.step(n) {
-            todo.extend(d.needs.iter().map(String::as_str));
-        }
+impl Deps<'_> {
+    fn contains(&self, id: &str) -> bool {
+        self.graph.depends_on(self.step, id)
     }
-    seen.into_iter().map(str::to_string).collect()
 }

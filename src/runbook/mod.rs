@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod diagnostic;
+pub mod graph;
 pub mod inputs;
 pub mod load;
 pub mod model;

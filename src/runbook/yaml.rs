@@ -92,6 +92,7 @@ pub fn typed_error(file: &str, what: &str, e: &serde_yaml::Error) -> Diagnostic 
 impl YamlDoc {
     /// Parses `src`. A syntax error comes back as one located diagnostic.
     pub fn parse(file: &str, src: &str) -> Result<YamlDoc, Diagnostic> {
+        bounded(file, src)?;
         let value: Value = match serde_yaml::from_str(src) {
             Ok(v) => v,
             Err(e) => return Err(syntax_error(file, src, &e)),
@@ -214,6 +215,66 @@ enum Frame {
         path: YPath,
         pending_key: Option<(String, Pos)>,
     },
+}
+
+/// The largest file quench reads: a runbook, manifest or rule table is a
+/// few dozen KiB; past this, parsing is a way to tie up the daemon.
+pub const MAX_BYTES: usize = 1 << 20;
+/// The deepest nesting of maps and lists: a runbook needs about six.
+/// Parsing a document nested 100,000 deep takes minutes (every path is as
+/// long as the nesting), so deeper ones are refused before they are parsed.
+pub const MAX_DEPTH: usize = 64;
+
+/// Refuses a source too large or too deeply nested to parse, naming where.
+/// The depth scan stops at the first node past the limit, so it costs
+/// little however deep the document goes.
+fn bounded(file: &str, src: &str) -> Result<(), Diagnostic> {
+    if src.len() > MAX_BYTES {
+        return Err(Diagnostic::new(
+            file,
+            Pos::START,
+            format!(
+                "the file is {} bytes; at most {MAX_BYTES} (1 MiB)",
+                src.len()
+            ),
+        )
+        .with_hint("split it: one runbook per file, one integration per manifest"));
+    }
+    let too_deep = |pos: Pos| {
+        Diagnostic::new(
+            file,
+            pos,
+            format!("nested more than {MAX_DEPTH} levels deep"),
+        )
+        .with_hint("runbooks and manifests need a handful of levels; flatten this value")
+    };
+    let mut parser = Parser::new_from_str(src);
+    let mut depth = 0usize;
+    loop {
+        match parser.next_event() {
+            Some(Ok((event, span))) => match event {
+                Event::SequenceStart(..) | Event::MappingStart(..) => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Err(too_deep(pos_of(&span)));
+                    }
+                }
+                Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+            // The scanner has a nesting limit of its own, met while it
+            // reads ahead in a flow collection.
+            Some(Err(e)) if e.info().contains("recursion limit") => {
+                let m = e.marker();
+                return Err(too_deep(Pos {
+                    line: m.line(),
+                    col: m.col() + 1,
+                }));
+            }
+            // Other syntax errors are serde_yaml's to explain.
+            Some(Err(_)) | None => return Ok(()),
+        }
+    }
 }
 
 /// Walks the event stream and records the start of every key and value.

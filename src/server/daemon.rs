@@ -217,6 +217,20 @@ impl Daemon {
         Ok(resumed)
     }
 
+    /// `runbook_and_inputs` on the blocking pool: parsing and checking a
+    /// runbook is CPU work, and however large the file, the API, /healthz
+    /// and shutdown keep answering meanwhile.
+    async fn load_off_workers(
+        engine: &Engine,
+        name: &str,
+        inputs: &Json,
+    ) -> Result<(crate::library::LoadedRunbook, Json), OpError> {
+        let (engine, name, inputs) = (engine.clone(), name.to_string(), inputs.clone());
+        tokio::task::spawn_blocking(move || Self::runbook_and_inputs(&engine, &name, &inputs))
+            .await
+            .map_err(|e| OpError::Internal(format!("loading the runbook: {e}")))?
+    }
+
     /// A known runbook by name and its typed inputs.
     fn runbook_and_inputs(
         engine: &Engine,
@@ -258,7 +272,7 @@ impl Daemon {
             ))
         })?;
         let engine = self.inner.live.clone();
-        let (loaded, inputs) = Self::runbook_and_inputs(&engine, &req.runbook, &req.inputs)?;
+        let (loaded, inputs) = Self::load_off_workers(&engine, &req.runbook, &req.inputs).await?;
         let target = if req.simulated {
             crate::plan::Target::Simulator
         } else {
@@ -315,7 +329,7 @@ impl Daemon {
                 SEVERITIES.join(", ")
             )));
         }
-        let (loaded, inputs) = Self::runbook_and_inputs(&engine, &req.runbook, &req.inputs)?;
+        let (loaded, inputs) = Self::load_off_workers(&engine, &req.runbook, &req.inputs).await?;
         let id = engine
             .declare(
                 &loaded.runbook,

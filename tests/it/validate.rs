@@ -1153,3 +1153,74 @@ fn an_inputs_max_length_must_be_a_sane_count_of_characters() {
         &["0", "lots"],
     );
 }
+
+#[test]
+fn a_runbook_too_big_too_deep_or_with_too_many_steps_is_refused_where_it_starts() {
+    let deep = |n: usize| {
+        format!(
+            "version: 1\nname: rb\nsteps: {}{}\n",
+            "[".repeat(n),
+            "]".repeat(n)
+        )
+    };
+    // The 64th level is the last allowed: the top map is level 1.
+    check_runbook(
+        "rb.yaml",
+        &deep(100),
+        &["rb.yaml:3:71: error: nested more than 64 levels deep\n  hint: runbooks and manifests need a handful of levels; flatten this value"],
+        &["["],
+    );
+    // Far deeper: refused where the scanner's own limit is met, at once.
+    check_runbook(
+        "rb.yaml",
+        &deep(100_000),
+        &["rb.yaml:3:263: error: nested more than 64 levels deep\n  hint: runbooks and manifests need a handful of levels; flatten this value"],
+        &["["],
+    );
+    let mut many = String::from("version: 1\nname: rb\nsteps:\n");
+    for i in 0..1_001 {
+        many.push_str(&format!("  - {{ id: s{i}, wait: 1s }}\n"));
+    }
+    check_runbook(
+        "rb.yaml",
+        &many,
+        &["rb.yaml:4:3: error: 1001 steps; a runbook has at most 1000\n  hint: fan out over a list with `for_each` instead of writing a step per item"],
+        &["- { id: s0"],
+    );
+    let big = format!(
+        "version: 1\nname: rb\n# {}\nsteps: [{{ id: w, wait: 1s }}]\n",
+        "x".repeat(1 << 20)
+    );
+    let d = quench::runbook::load("rb.yaml", &big, known()).unwrap_err();
+    assert!(
+        d.to_string()
+            .starts_with("rb.yaml:1:1: error: the file is 1048628 bytes; at most 1048576 (1 MiB)"),
+        "{d}"
+    );
+}
+
+#[test]
+fn a_long_chain_of_needs_is_checked_and_its_cycle_found() {
+    let mut chain =
+        String::from("version: 1\nname: rb\nsteps:\n  - { id: s0, wait: 1s, needs: [s999] }\n");
+    for i in 1..1_000 {
+        chain.push_str(&format!(
+            "  - {{ id: s{i}, wait: 1s, needs: [s{}] }}\n",
+            i - 1
+        ));
+    }
+    let d = quench::runbook::load("rb.yaml", &chain, known()).unwrap_err();
+    let msg = d.to_string();
+    assert!(
+        msg.starts_with("rb.yaml:4:33: error: dependency cycle: s0 -> s999 -> s998"),
+        "{}",
+        &msg[..200]
+    );
+    assert!(msg.contains("s1 -> s0\n"), "{}", &msg[msg.len() - 300..]);
+    // Without the back edge it is valid, and the last step depends on the first.
+    let fixed = chain.replacen("needs: [s999] ", "", 1);
+    let rb = quench::runbook::load("rb.yaml", &fixed, known()).unwrap();
+    let g = quench::runbook::graph::Graph::new(&rb);
+    assert!(g.depends_on("s999", "s0") && !g.depends_on("s0", "s999"));
+    assert_eq!(g.ancestors("s999").len(), 999);
+}
