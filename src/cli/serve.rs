@@ -110,8 +110,25 @@ pub async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<ExitCode> 
     for id in &resumed {
         tracing::info!(incident = %id, "resuming an incident left running");
     }
-    crate::server::serve(daemon, listener, shutdown_signal()).await?;
+    let store = daemon.store().clone();
+    let faulted = store.clone();
+    let stop = async move {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            // sled does not recover from a failed write in-process: stop
+            // cleanly so the supervisor starts a fresh one, which resumes
+            // the incidents once the disk can take writes again.
+            () = faulted.faulted() => {
+                tracing::error!(reason = %faulted.fault().unwrap_or_default(), "the store cannot write; stopping so the supervisor restarts quench");
+            }
+        }
+    };
+    crate::server::serve(daemon, listener, stop).await?;
     drop((simulator, plan_simulator));
+    if let Some(why) = store.fault() {
+        eprintln!("error: {why}\n(stopped; incidents resume when quench starts again with a writable store)");
+        return Ok(ExitCode::from(75));
+    }
     tracing::info!("daemon stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -408,19 +408,25 @@ pub async fn notice_sent(
 }
 
 pub async fn healthz(State(d): State<Daemon>) -> Response {
-    // The store answering a read is what "healthy" means for this daemon.
-    match d.store().incidents() {
+    // Healthy means the store can take a write now: a probe is written,
+    // flushed and read back, so a full disk or a corrupted store shows
+    // here rather than at the next incident's first step.
+    let store = d.store();
+    match store
+        .health()
+        .await
+        .and_then(|()| store.incidents().map_err(|e| e.to_string()))
+    {
         Ok(list) => Json(json!({
             "status": "ok",
             "incidents": list.len(),
             "running": d.active_drivers(),
             "uptime_s": d.uptime().as_secs(),
             "version": env!("CARGO_PKG_VERSION"),
+            "data_dir": store.path(),
         }))
         .into_response(),
-        Err(e) => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()).into_response()
-        }
+        Err(why) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", why).into_response(),
     }
 }
 

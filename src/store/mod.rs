@@ -32,7 +32,13 @@ pub use model::*;
 pub enum StoreError {
     #[error("the store at {path} is in use by another quench process; if it is `quench serve`, go through it (`quench declare --server URL`, the REST API, the /incidents pages, Slack), otherwise stop it or pick another store with --data-dir")]
     Locked { path: String },
-    #[error(transparent)]
+    #[error("the store at {path} cannot be used: {what}; {fix}")]
+    Unusable {
+        path: String,
+        what: String,
+        fix: &'static str,
+    },
+    #[error("{}", describe(.0))]
     Sled(#[from] sled::Error),
     #[error("store: corrupt record {key}: {err}")]
     Corrupt { key: String, err: serde_json::Error },
@@ -41,6 +47,62 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+const CORRUPT_FIX: &str = "restore it from a backup, or move it aside to start with an empty store (its incidents are then not available)";
+
+/// sled's own words, with what they mean for the data dir.
+fn describe(e: &sled::Error) -> String {
+    match e {
+        sled::Error::Corruption { .. } => format!(
+            "the store's data is corrupted ({e}); restore the data dir from a backup, or move it aside to start with an empty store"
+        ),
+        sled::Error::Io(io) => format!("the store cannot read or write its files: {io}"),
+        other => other.to_string(),
+    }
+}
+
+impl StoreError {
+    /// Whether this is the store's files failing (disk full, read-only,
+    /// corrupted), not a record or a request.
+    fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sled(sled::Error::Io(_) | sled::Error::Corruption { .. })
+                | StoreError::Unusable { .. }
+        )
+    }
+
+    /// An open that failed, said with the data dir and what to do.
+    fn opening(dir: &Path, e: sled::Error) -> StoreError {
+        let path = dir.display().to_string();
+        match e {
+            sled::Error::Corruption { .. } => StoreError::Unusable {
+                path,
+                what: "its data is corrupted (sled found a record it cannot read back)".into(),
+                fix: CORRUPT_FIX,
+            },
+            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied
+                || io.raw_os_error() == Some(libc::EROFS) =>
+            {
+                StoreError::Unusable {
+                    path,
+                    what: format!("it cannot be written ({io})"),
+                    fix: "give the user running quench write access to it, or pick another with --data-dir or `data_dir:`",
+                }
+            }
+            sled::Error::Io(io) if io.raw_os_error() == Some(libc::ENOSPC) => StoreError::Unusable {
+                path,
+                what: format!("the disk is full ({io})"),
+                fix: "free space on its disk and start quench again",
+            },
+            other => StoreError::Unusable {
+                path,
+                what: describe(&other),
+                fix: "check the data dir and its disk",
+            },
+        }
+    }
+}
 
 /// Group-commit counters: writes applied, and how many a flush covers.
 #[derive(Debug, Default)]
@@ -66,6 +128,17 @@ pub struct Store {
     /// A scratch store (a plan's working state) is never flushed: it is
     /// thrown away, and a plan that stops is simply run again.
     scratch: bool,
+    /// The data dir, for messages.
+    path: std::sync::Arc<str>,
+    /// Set when the files fail (a write or flush refused: disk full,
+    /// read-only, corrupted): sled does not recover from that in-process.
+    fault: std::sync::Arc<Fault>,
+}
+
+#[derive(Default)]
+struct Fault {
+    what: std::sync::Mutex<Option<String>>,
+    notify: tokio::sync::Notify,
 }
 
 fn key(parts: &[&str]) -> Vec<u8> {
@@ -143,27 +216,47 @@ fn append_event(
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
-        let db = sled::Config::new()
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::opening(dir, sled::Error::Io(e)))?;
+        let config = sled::Config::new()
             .path(dir)
             .cache_capacity(64 << 20)
             // Every acknowledged write is flushed explicitly (see the gate);
             // the background flusher would race the gate into sled's deadlock.
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| match e {
-                // sled wraps the failed flock in its own io::Error text.
-                sled::Error::Io(ref io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("could not acquire lock") =>
-                {
-                    StoreError::Locked {
-                        path: dir.display().to_string(),
-                    }
+            .flush_every_ms(None);
+        // sled panics on some corruptions while it recovers its log; that
+        // is a corrupted store to report, not a crash.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
+        let opened = match opened {
+            Ok(r) => r,
+            Err(p) => {
+                let why = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                return Err(StoreError::Unusable {
+                    path: dir.display().to_string(),
+                    what: format!("its data is corrupted (sled could not recover its log: {why})"),
+                    fix: CORRUPT_FIX,
+                });
+            }
+        };
+        let db = opened.map_err(|e| match e {
+            // sled wraps the failed flock in its own io::Error text.
+            sled::Error::Io(ref io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("could not acquire lock") =>
+            {
+                StoreError::Locked {
+                    path: dir.display().to_string(),
                 }
-                other => StoreError::Sled(other),
-            })?;
-        Self::with_db(db, false)
+            }
+            other => StoreError::opening(dir, other),
+        })?;
+        Self::with_db(db, false, &dir.display().to_string()).map_err(|e| match e {
+            StoreError::Sled(s) => StoreError::opening(dir, s),
+            other => other,
+        })
     }
 
     /// A store in a temporary file that disappears when the last handle
@@ -173,10 +266,10 @@ impl Store {
             .temporary(true)
             .flush_every_ms(None)
             .open()?;
-        Self::with_db(db, true)
+        Self::with_db(db, true, "a temporary store")
     }
 
-    fn with_db(db: sled::Db, scratch: bool) -> Result<Store> {
+    fn with_db(db: sled::Db, scratch: bool, path: &str) -> Result<Store> {
         Ok(Store {
             incidents: db.open_tree("incidents")?,
             steps: db.open_tree("steps")?,
@@ -189,12 +282,87 @@ impl Store {
             scratch,
             db,
             gate: Default::default(),
+            path: path.into(),
+            fault: Default::default(),
         })
+    }
+
+    /// Remembers a failure of the store's files, for /healthz and for the
+    /// daemon to stop on.
+    fn noted<T>(&self, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            if e.is_fault() {
+                let mut what = self.fault.what.lock().expect("store fault");
+                if what.is_none() {
+                    *what = Some(e.to_string());
+                    self.fault.notify.notify_waiters();
+                }
+            }
+        }
+        r
+    }
+
+    /// Why the store cannot be used, if it cannot: set by a failed write
+    /// or flush, or found now by writing, flushing and reading back a
+    /// probe record (what /healthz reports).
+    pub async fn health(&self) -> std::result::Result<(), String> {
+        if let Some(what) = self.fault() {
+            return Err(what);
+        }
+        let stamp = chrono::Utc::now().timestamp_millis().to_be_bytes();
+        let probe = self
+            .commit(|| {
+                self.meta.insert("health_probe", &stamp)?;
+                Ok(())
+            })
+            .await
+            .and_then(|()| Ok(self.meta.get("health_probe")?));
+        match self.noted(probe) {
+            Ok(Some(v)) if v.as_ref() == stamp => Ok(()),
+            Ok(_) => Err(format!(
+                "the store at {} did not read back what it wrote",
+                self.path
+            )),
+            Err(e) => Err(format!("the store at {}: {e}", self.path)),
+        }
+    }
+
+    /// The failure `health` would report without probing.
+    pub fn fault(&self) -> Option<String> {
+        self.fault
+            .what
+            .lock()
+            .expect("store fault")
+            .as_ref()
+            .map(|w| format!("the store at {} failed: {w}", self.path))
+    }
+
+    /// Resolves once the store's files have failed.
+    pub async fn faulted(&self) {
+        loop {
+            let notified = self.fault.notify.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a fault between the two wakes it.
+            notified.as_mut().enable();
+            if self.fault().is_some() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     /// Applies one write, then returns once a flush covers it: its own, or
     /// one another writer ran after it (group commit).
     async fn commit<T>(&self, write: impl FnOnce() -> Result<T>) -> Result<T> {
+        let r = self.commit_inner(write).await;
+        self.noted(r)
+    }
+
+    async fn commit_inner<T>(&self, write: impl FnOnce() -> Result<T>) -> Result<T> {
         let (out, mine) = {
             let mut g = self.gate.lock().await;
             let out = write()?;

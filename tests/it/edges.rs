@@ -195,3 +195,140 @@ async fn notices_and_the_text_timeline_escape_for_their_own_format() {
     assert!(text.contains("checked\\u{1b}[2J\\rforged line"), "{text}");
     assert!(!text.contains('\u{1b}') && !text.contains('\r'));
 }
+
+/// `quench serve` on port 0 in `dir`, no file it writes growing past
+/// `max_file` bytes (RLIMIT_FSIZE: a write past it fails with EFBIG, as a
+/// full disk fails one with ENOSPC); its URL.
+async fn serve_limited(dir: &std::path::Path, max_file: u64) -> (std::process::Child, String) {
+    use std::os::unix::process::CommandExt;
+    let log = std::fs::File::create(dir.join("serve.log")).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_quench"));
+    cmd.current_dir(dir)
+        .args(["--data-dir", "store", "serve", "--listen", "127.0.0.1:0"])
+        .env("QUENCH_API_TOKEN", TOKEN)
+        .env("MOCKP_TOKEN", crate::support::SECRET)
+        .env("QUENCH_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(log);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let lim = libc::rlimit {
+                rlim_cur: max_file,
+                rlim_max: max_file,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("quench serve: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, url)
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_write_fails_health_and_the_daemon_stops_for_its_supervisor() {
+    crate::support::tls();
+    let mock = crate::support::Mock::start().await;
+    mock.on(
+        "/a",
+        vec![crate::support::Reply::json(200, json!({"ok": true}))],
+    );
+    mock.on(
+        "/b",
+        vec![crate::support::Reply::json(200, json!({"ok": true}))],
+    );
+    let dir = crate::server::project(&mock);
+    let (child, url) = serve_limited(dir.path(), 3 << 20).await;
+    let http = reqwest::Client::new();
+    let health = http.get(format!("{url}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let h: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(h["data_dir"], "store");
+    // Declare until the store refuses a write: the refusal says why.
+    let mut refused = None;
+    for _ in 0..5_000 {
+        let r = http
+            .post(format!("{url}/api/v1/incidents"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"runbook": "two"}))
+            .send()
+            .await;
+        let Ok(r) = r else { break };
+        if r.status().is_server_error() {
+            refused = Some(r.json::<serde_json::Value>().await.unwrap());
+            break;
+        }
+        let h = http.get(format!("{url}/healthz")).send().await;
+        if let Ok(h) = h {
+            if h.status() == 503 {
+                refused = Some(h.json::<serde_json::Value>().await.unwrap());
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("the store refused a write before the daemon went away");
+    let msg = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("cannot read or write its files") && msg.contains("File too large"),
+        "{msg}"
+    );
+    // It stops rather than answer 500 for ever: the supervisor restarts it.
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75));
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(
+        log.contains("error: the store at store failed: the store cannot read or write its files"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_corrupted_store_is_named_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let quench = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_quench"))
+            .current_dir(dir.path())
+            .args(["--data-dir", "store"])
+            .args(args)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap()
+    };
+    let drill = quench(&["drill", "shadow-ai-exposure", "--input", "tool=ChatGPT"]);
+    assert!(drill.status.success());
+    // A block of the log overwritten, as a failing disk might.
+    let db = dir.path().join("store/db");
+    let len = std::fs::metadata(&db).unwrap().len();
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+        f.seek(SeekFrom::Start(len / 2)).unwrap();
+        f.write_all(&[0xff; 4096]).unwrap();
+    }
+    let o = quench(&["incidents"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("error: the store at store cannot be used: its data is corrupted")
+            && err.contains("restore it from a backup, or move it aside"),
+        "{err}"
+    );
+}

@@ -1219,7 +1219,7 @@ async fn posts_containing(h: &Host, needle: &str) -> Json {
 // ------------------------------------------------------- the binary
 
 /// A project whose `mockp` points at `mock`, with runbook `two`: a, then b.
-fn project(mock: &Mock) -> tempfile::TempDir {
+pub(crate) fn project(mock: &Mock) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     crate::support::write_manifest(dir.path());
     std::fs::create_dir_all(dir.path().join("runbooks")).unwrap();
