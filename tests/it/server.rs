@@ -1274,6 +1274,12 @@ pub(crate) async fn spawn_serve_with(
         .stderr(log)
         .spawn()
         .unwrap();
+    let url = listening(&mut child).await;
+    (child, url)
+}
+
+/// The URL a spawned `quench serve` prints on its first line.
+pub(crate) async fn listening(child: &mut std::process::Child) -> String {
     let stdout = child.stdout.take().unwrap();
     let line = tokio::task::spawn_blocking(move || {
         let mut line = String::new();
@@ -1282,12 +1288,10 @@ pub(crate) async fn spawn_serve_with(
     })
     .await
     .unwrap();
-    let url = line
-        .trim()
+    line.trim()
         .strip_prefix("quench serve: listening on ")
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
-    (child, url)
+        .to_string()
 }
 
 /// GET `path` from a daemon process with the API token, as JSON.
