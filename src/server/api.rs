@@ -430,6 +430,16 @@ pub async fn healthz(State(d): State<Daemon>) -> Response {
     }
 }
 
+/// The REST API as OpenAPI 3.1, kept beside the routes; `tests/it/openapi.rs`
+/// checks every route and every status it answers against it.
+pub async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+        .into_response()
+}
+
 pub async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,

@@ -45,6 +45,7 @@ pub fn router(daemon: Daemon) -> Router {
         .route("/api/v1/incidents/{id}/notices", get(api::notices))
         .route("/api/v1/plans", post(api::create_plan))
         .route("/api/v1/plans/{id}", get(api::get_plan))
+        .route("/api/v1/openapi.json", get(api::openapi))
         .route(
             "/api/v1/incidents/{id}/notices/{key}",
             post(api::edit_notice),

@@ -12,6 +12,7 @@ mod engine;
 mod hostile;
 mod integrations;
 mod notices;
+mod openapi;
 mod pages;
 mod plan;
 mod resume;
