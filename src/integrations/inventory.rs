@@ -89,15 +89,21 @@ impl Registry {
             .cloned()
         {
             let tp = root.key("tools");
-            match &top["tools"] {
-                Value::Sequence(items) => {
+            // `c.map` has reported a missing `tools`; a Mapping's index
+            // would panic on it.
+            match top.get("tools") {
+                None => {}
+                Some(Value::Sequence(items)) => {
                     for (i, item) in items.iter().enumerate() {
                         let p = tp.index(i);
                         let Some(m) = c.map(&p, item, "a tool", TOOL_KEYS, &["name"]).cloned()
                         else {
                             continue;
                         };
-                        let Some(name) = c.string(&p.key("name"), &m["name"], "`name`") else {
+                        let Some(name) = m
+                            .get("name")
+                            .and_then(|v| c.string(&p.key("name"), v, "`name`"))
+                        else {
                             continue;
                         };
                         let list = |c: &mut Checker, k: &str| {
@@ -140,7 +146,7 @@ impl Registry {
                         });
                     }
                 }
-                other => c.error(
+                Some(other) => c.error(
                     &tp,
                     format!("`tools` must be a list, found {}", kind_of(other)),
                 ),

@@ -598,8 +598,12 @@ fn read_auth(
                 )?
                 .clone();
             Auth::Basic {
-                username: c.string(&kp.key("username"), &b["username"], "`username`")?,
-                password: c.string(&kp.key("password"), &b["password"], "`password`")?,
+                username: b
+                    .get("username")
+                    .and_then(|v| c.string(&kp.key("username"), v, "`username`"))?,
+                password: b
+                    .get("password")
+                    .and_then(|v| c.string(&kp.key("password"), v, "`password`"))?,
             }
         }
         "oauth2" => Auth::OAuth2(read_oauth2(c, &kp, v)?),
@@ -614,8 +618,12 @@ fn read_auth(
                 )?
                 .clone();
             Auth::Header {
-                name: c.string(&kp.key("name"), &h["name"], "`name`")?,
-                value: c.string(&kp.key("value"), &h["value"], "`value`")?,
+                name: h
+                    .get("name")
+                    .and_then(|v| c.string(&kp.key("name"), v, "`name`"))?,
+                value: h
+                    .get("value")
+                    .and_then(|v| c.string(&kp.key("value"), v, "`value`"))?,
             }
         }
         _ => return None,
@@ -940,7 +948,9 @@ fn read_inventory(
     let m = c
         .map(p, v, "`inventory`", INVENTORY_KEYS, &["kind", "name", "id"])?
         .clone();
-    let kind = c.string(&p.key("kind"), &m["kind"], "`inventory.kind`")?;
+    let kind = m
+        .get("kind")
+        .and_then(|v| c.string(&p.key("kind"), v, "`inventory.kind`"))?;
     if !INVENTORY_KINDS.contains(&kind.as_str()) {
         c.error_hint(
             &p.key("kind"),
@@ -956,8 +966,12 @@ fn read_inventory(
     }
     Some(InventorySpec {
         kind,
-        name: c.string(&p.key("name"), &m["name"], "`inventory.name`")?,
-        id: c.string(&p.key("id"), &m["id"], "`inventory.id`")?,
+        name: m
+            .get("name")
+            .and_then(|v| c.string(&p.key("name"), v, "`inventory.name`"))?,
+        id: m
+            .get("id")
+            .and_then(|v| c.string(&p.key("id"), v, "`inventory.id`"))?,
         user: m
             .get("user")
             .and_then(|v| c.string(&p.key("user"), v, "`inventory.user`")),
@@ -972,7 +986,9 @@ fn read_oauth2(c: &mut Checker, p: &YPath, v: &Value) -> Option<OAuth2> {
     let m = c
         .map(p, v, "`auth.oauth2`", OAUTH_KEYS, &["token_url", "params"])?
         .clone();
-    let token_url = c.string(&p.key("token_url"), &m["token_url"], "`token_url`")?;
+    let token_url = m
+        .get("token_url")
+        .and_then(|v| c.string(&p.key("token_url"), v, "`token_url`"))?;
     let method = match m.get("method") {
         None => reqwest::Method::POST,
         Some(v) => match c
@@ -1008,7 +1024,10 @@ fn read_oauth2(c: &mut Checker, p: &YPath, v: &Value) -> Option<OAuth2> {
             }
         },
     };
-    let params = string_map(c, &p.key("params"), &m["params"], "`params`");
+    let params = m
+        .get("params")
+        .map(|v| string_map(c, &p.key("params"), v, "`params`"))
+        .unwrap_or_default();
     if !params.contains_key("grant_type") {
         c.error_hint(
             &p.key("params"),
@@ -1023,8 +1042,13 @@ fn read_oauth2(c: &mut Checker, p: &YPath, v: &Value) -> Option<OAuth2> {
             let j = c
                 .map(&jp, v, "`auth.oauth2.jwt`", JWT_KEYS, &["key", "claims"])?
                 .clone();
-            let key = c.string(&jp.key("key"), &j["key"], "`jwt.key`")?;
-            let claims = string_map(c, &jp.key("claims"), &j["claims"], "`jwt.claims`");
+            let key = j
+                .get("key")
+                .and_then(|v| c.string(&jp.key("key"), v, "`jwt.key`"))?;
+            let claims = j
+                .get("claims")
+                .map(|v| string_map(c, &jp.key("claims"), v, "`jwt.claims`"))
+                .unwrap_or_default();
             let lifetime_secs = j
                 .get("lifetime")
                 .and_then(|v| c.duration(&jp.key("lifetime"), v, "`jwt.lifetime`"))
@@ -1072,7 +1096,7 @@ fn read_rules(c: &mut Checker, p: &YPath, v: &Value) -> Vec<ResponseRule> {
         };
         let status = match m.get("status") {
             None => vec![],
-            Some(Value::Sequence(_)) => status_list(c, &rp.key("status"), &m["status"], "`status`"),
+            Some(list @ Value::Sequence(_)) => status_list(c, &rp.key("status"), list, "`status`"),
             Some(one) => status_list(
                 c,
                 &rp.key("status"),
@@ -1109,8 +1133,9 @@ fn read_rules(c: &mut Checker, p: &YPath, v: &Value) -> Vec<ResponseRule> {
                 "give it a `status` or a `body` to match",
             );
         }
-        let means = c
-            .string(&rp.key("means"), &m["means"], "`means`")
+        let means = m
+            .get("means")
+            .and_then(|v| c.string(&rp.key("means"), v, "`means`"))
             .and_then(|s| {
                 Some(match s.as_str() {
                     "ok" => Means::Ok,

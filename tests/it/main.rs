@@ -9,6 +9,7 @@ mod conformance;
 mod containment;
 mod edges;
 mod engine;
+mod fuzz;
 mod hostile;
 mod integrations;
 mod notices;

@@ -1224,3 +1224,14 @@ fn a_long_chain_of_needs_is_checked_and_its_cycle_found() {
     assert!(g.depends_on("s999", "s0") && !g.depends_on("s0", "s999"));
     assert_eq!(g.ancestors("s999").len(), 999);
 }
+
+/// Found by `fuzz.rs`: a required key that is missing was reported, then
+/// read anyway, and the read panicked.
+#[test]
+fn a_registry_missing_a_required_key_is_a_diagnostic_not_a_panic() {
+    use quench::integrations::inventory::Registry;
+    let d = Registry::parse("approved-tools.yaml", "other: 1\n").unwrap_err();
+    assert!(d.to_string().contains("`tools`"), "{d}");
+    let d = Registry::parse("approved-tools.yaml", "tools:\n  - { vendor: OpenAI }\n").unwrap_err();
+    assert!(d.to_string().contains("`name`"), "{d}");
+}
