@@ -345,6 +345,9 @@ impl Engine {
         let mut runs: BTreeMap<String, StepRun> = self.store.step_runs(id)?;
         let mut active: HashSet<String> = HashSet::new();
         let mut set: JoinSet<(String, Result<StepRun, EngineError>)> = JoinSet::new();
+        // Which step each task runs, to name the one that panicked.
+        let mut task_step: std::collections::HashMap<tokio::task::Id, String> =
+            std::collections::HashMap::new();
         let mut fatal: Option<EngineError> = None;
         let after_write = if self.settings.plan {
             self.after_writes(&rb)
@@ -425,20 +428,50 @@ impl Engine {
                     let me = self.clone();
                     let (rb, inc, sid) = (rb.clone(), inc.clone(), s.id.clone());
                     let prior = runs.get(&s.id).cloned().unwrap_or_default();
-                    set.spawn(async move {
+                    let task = set.spawn(async move {
                         let step = rb.step(&sid).expect("scheduled steps exist");
                         let r = me.run_step(&inc, step, prior, ctx, &rb).await;
                         (sid, r)
                     });
+                    task_step.insert(task.id(), s.id.clone());
                 }
             }
-            let Some(joined) = set.join_next().await else {
+            let Some(joined) = set.join_next_with_id().await else {
                 break;
             };
             let (sid, result) = match joined {
-                Ok(x) => x,
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(_) => continue,
+                Ok((task, x)) => {
+                    task_step.remove(&task);
+                    x
+                }
+                // A bug in a step must not take the incident's driver with
+                // it (the incident would stay active, driven by no one):
+                // the step fails, saying so, and the rest runs on.
+                Err(e) => {
+                    let Some(sid) = task_step.remove(&e.id()) else {
+                        continue;
+                    };
+                    let why = if e.is_panic() {
+                        panic_text(e.into_panic())
+                    } else {
+                        "it was cancelled".to_string()
+                    };
+                    let run = StepRun {
+                        status: StepStatus::Failed,
+                        finished_at: Some(self.clock.now()),
+                        error: Some(format!("quench crashed running this step ({why}); this is a bug in quench, please report it")),
+                        ..runs.get(&sid).cloned().unwrap_or_default()
+                    };
+                    let ev = NewEvent::new(
+                        "step.failed",
+                        "quench",
+                        format!("{sid} failed: quench crashed running it ({why})"),
+                    )
+                    .step(&sid);
+                    tracing::error!(incident = %id, step = %sid, panic = %why, "a step crashed; it is recorded as failed");
+                    let stored = self.put_step(id, &sid, &run, Some(ev)).await.map(|()| run);
+                    (sid, stored)
+                }
             };
             active.remove(&sid);
             match result {
@@ -544,12 +577,32 @@ impl Engine {
                 .data(json!({"failed": aborting})),
             )
         };
-        if status != inc.status || status != IncidentStatus::Running {
+        // A rerun that parks on the same people again (a resume, a kick
+        // that changed nothing) says nothing new: one `incident.waiting`
+        // per distinct wait, not one per run.
+        let same_wait = status == IncidentStatus::Waiting
+            && inc.status == IncidentStatus::Waiting
+            && self
+                .store
+                .events(id)?
+                .iter()
+                .rev()
+                .find(|e| e.kind == "incident.waiting")
+                .is_some_and(|last| last.message == ev.message);
+        if (status != inc.status || status != IncidentStatus::Running) && !same_wait {
             let te = self.store.set_incident_status(id, status, now, ev).await?;
             self.announce(id, Some(te));
         }
         Ok(status)
     }
+}
+
+/// What a panic said, as text.
+pub fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_string())
 }
 
 /// Why a pending step must not run: a step it needs failed under

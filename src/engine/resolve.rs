@@ -52,13 +52,13 @@ pub enum ResolveError {
     Engine(#[from] EngineError),
     #[error("incident {id} has no step \"{step}\"")]
     NoStep { id: String, step: String },
-    #[error("step \"{step}\" is {kind}, not {expected}; use `quench {verb} {id} {step}`")]
+    #[error("step \"{step}\" is {kind}, not {expected}; {fix}")]
     WrongKind {
-        id: String,
         step: String,
         kind: &'static str,
         expected: &'static str,
-        verb: &'static str,
+        /// What to do instead.
+        fix: String,
     },
     #[error("step \"{step}\" is {status}, not waiting: nothing to resolve")]
     NotWaiting { step: String, status: &'static str },
@@ -118,32 +118,35 @@ impl Engine {
             StepKind::Manual { assignee, .. } => (false, assignee.clone().into_iter().collect()),
             _ if manual_action => (false, vec![]),
             other => {
+                // Nobody resolves it: it runs on its own.
                 return Err(ResolveError::WrongKind {
-                    id: id.into(),
+                    fix: format!(
+                        "it runs on its own, and no one approves or completes it; `quench status {id}` shows where it is"
+                    ),
                     step: res.step,
                     kind: other.name(),
                     expected: "an approval or manual step",
-                    verb: "approve",
-                })
+                });
             }
         };
         match (is_approval, res.decision) {
             (true, Decision::Done) => {
                 return Err(ResolveError::WrongKind {
-                    id: id.into(),
+                    fix: format!(
+                        "use `quench approve {id} {}` (with --reject to say no)",
+                        res.step
+                    ),
                     step: res.step,
                     kind: "approval",
                     expected: "a manual step",
-                    verb: "approve",
                 })
             }
             (false, Decision::Approve | Decision::Reject) => {
                 return Err(ResolveError::WrongKind {
-                    id: id.into(),
+                    fix: format!("use `quench done {id} {}`", res.step),
                     step: res.step,
                     kind: "manual",
                     expected: "an approval",
-                    verb: "done",
                 })
             }
             _ => {}

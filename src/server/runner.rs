@@ -33,8 +33,19 @@ impl Runner {
         while tasks.try_join_next().is_some() {}
         tasks.spawn(async move {
             loop {
-                if let Err(e) = engine.run(&id).await {
-                    tracing::error!(incident = %id, error = %e, "incident run stopped");
+                // A panic outside any step (a bug) must not leave the
+                // incident marked active with no driver: later kicks would
+                // only mark it dirty, and nothing would run it again.
+                let run = std::panic::AssertUnwindSafe(engine.run(&id));
+                match futures_util::FutureExt::catch_unwind(run).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(incident = %id, error = %e, "incident run stopped");
+                    }
+                    Err(p) => {
+                        let why = crate::engine::panic_text(p);
+                        tracing::error!(incident = %id, panic = %why, "the incident's driver crashed; the next decision or restart runs it again");
+                    }
                 }
                 let mut active = me.active.lock().expect("runner lock");
                 match active.get_mut(&id) {

@@ -762,3 +762,31 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod fault_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_write_makes_the_store_unhealthy_and_wakes_who_waits_on_it() {
+        let store = Store::scratch().unwrap();
+        assert_eq!(store.health().await, Ok(()));
+        let waiter = tokio::spawn({
+            let s = store.clone();
+            async move { s.faulted().await }
+        });
+        let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let r: Result<()> = store.noted(Err(StoreError::Sled(sled::Error::Io(full))));
+        assert!(r.is_err());
+        waiter.await.unwrap();
+        let why = store.health().await.unwrap_err();
+        assert!(
+            why.starts_with("the store at a temporary store failed: the store cannot read or write its files: No space left on device"),
+            "{why}"
+        );
+        // A record that does not parse is not the files failing.
+        let other = Store::scratch().unwrap();
+        let _ = other.noted::<()>(Err(StoreError::NoIncident("x".into())));
+        assert_eq!(other.health().await, Ok(()));
+    }
+}

@@ -270,12 +270,16 @@ async fn a_store_that_cannot_write_fails_health_and_the_daemon_stops_for_its_sup
             }
         }
     }
-    let refused = refused.expect("the store refused a write before the daemon went away");
-    let msg = refused["error"]["message"].as_str().unwrap();
-    assert!(
-        msg.contains("cannot read or write its files") && msg.contains("File too large"),
-        "{msg}"
-    );
+    // A request that met the failure says why. (The incident's driver may
+    // meet it first, in the background, and the daemon then stops before
+    // any request sees it: the log below says it either way.)
+    if let Some(refused) = refused {
+        let msg = refused["error"]["message"].as_str().unwrap();
+        assert!(
+            msg.contains("cannot read or write its files") && msg.contains("File too large"),
+            "{msg}"
+        );
+    }
     // It stops rather than answer 500 for ever: the supervisor restarts it.
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await

@@ -1163,3 +1163,169 @@ steps:
         "progress displays and Slack see what the timeline holds"
     );
 }
+
+/// A clock whose sleep panics: a bug inside a step, on demand.
+struct PanickingSleep(quench::engine::FakeClock);
+
+impl quench::engine::Clock for PanickingSleep {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.now()
+    }
+    fn sleep(&self, _: Duration) -> quench::engine::clock::Sleep {
+        panic!("injected: sleeping is broken")
+    }
+}
+
+#[tokio::test]
+async fn a_step_that_panics_fails_itself_and_the_incident_still_ends() {
+    let mock = Mock::start().await;
+    mock.on("/elsewhere", vec![Reply::json(200, json!({"ok": true}))]);
+    let dir = tempfile::tempdir().unwrap();
+    let clock = quench::engine::FakeClock::new(crate::support::start_time());
+    let (engine, store, lib) = crate::support::build_engine_on(
+        dir.path(),
+        &mock.url,
+        std::sync::Arc::new(PanickingSleep(clock)),
+        false,
+    );
+    let src = "version: 1\nname: test\nsteps:\n  - id: pause\n    wait: 1m\n  - id: after\n    action: mockp.get\n    needs: [pause]\n    with: { path: elsewhere }\n  - id: other\n    action: mockp.get\n    with: { path: elsewhere }\n";
+    let rb = quench::runbook::load("test.yaml", src, &lib.known()).unwrap();
+    let id = engine
+        .declare(
+            &rb,
+            quench::engine::Declaration {
+                runbook_file: "test.yaml".into(),
+                runbook_source: src.into(),
+                inputs: json!({}),
+                declared_by: "tester".into(),
+                token: None,
+                severity: "sev2".into(),
+                channel: None,
+            },
+        )
+        .await
+        .unwrap();
+    // Before: the panic took the driver down with it, and the incident
+    // stayed running with no one driving it.
+    let status = engine.run(&id).await.unwrap();
+    assert_eq!(status, IncidentStatus::Failed);
+    let pause = store.step_run(&id, "pause").unwrap();
+    assert_eq!(pause.status, StepStatus::Failed);
+    assert!(
+        pause
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("quench crashed running this step (injected: sleeping is broken)"),
+        "{pause:?}"
+    );
+    assert_eq!(
+        store.step_run(&id, "after").unwrap().status,
+        StepStatus::Skipped
+    );
+    assert_eq!(
+        store.step_run(&id, "other").unwrap().status,
+        StepStatus::Succeeded
+    );
+    assert!(store
+        .events(&id)
+        .unwrap()
+        .iter()
+        .any(|e| e.kind == "step.failed" && e.step.as_deref() == Some("pause")));
+}
+
+#[tokio::test]
+async fn a_parked_incident_run_again_records_its_wait_once() {
+    let mock = Mock::start().await;
+    let rig = Rig::new(&mock, false);
+    let src = "version: 1\nname: test\nsteps:\n  - id: legal\n    approval: { approvers: [legal], prompt: ok? }\n  - id: task\n    manual: { assignee: legal, instructions: do it }\n";
+    let (id, status) = rig.run(src, json!({})).await;
+    assert_eq!(status, IncidentStatus::Waiting);
+    let waits = |rig: &Rig| {
+        rig.store
+            .events(&id)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "incident.waiting")
+            .map(|e| e.message)
+            .collect::<Vec<_>>()
+    };
+    // Reruns that change nothing (a resume, a kick) add nothing.
+    rig.engine.run(&id).await.unwrap();
+    rig.engine.resume(&id).await.unwrap();
+    assert_eq!(waits(&rig), ["Waiting on people: legal, task"]);
+    // A wait on fewer people is news.
+    rig.engine
+        .resolve(
+            &id,
+            quench::engine::Resolution {
+                step: "legal".into(),
+                decision: quench::engine::Decision::Approve,
+                by: "U0LEGAL1".into(),
+                via: None,
+                token: None,
+                note: None,
+            },
+        )
+        .await
+        .unwrap();
+    rig.engine.run(&id).await.unwrap();
+    assert_eq!(
+        waits(&rig),
+        ["Waiting on people: legal, task", "Waiting on people: task"]
+    );
+    // Approving an action step, or finishing an approval, says what to do.
+    let e = rig
+        .engine
+        .resolve(
+            &id,
+            quench::engine::Resolution {
+                step: "legal".into(),
+                decision: quench::engine::Decision::Done,
+                by: "U0LEGAL1".into(),
+                via: None,
+                token: None,
+                note: None,
+            },
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("use `quench approve {id} legal`")),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn approving_a_step_that_runs_on_its_own_does_not_advise_approving_it() {
+    let mock = Mock::start().await;
+    mock.on("/slow", vec![Reply::hang()]);
+    let rig = Rig::new(&mock, false);
+    let id = rig
+        .declare(
+            "version: 1\nname: test\nsteps:\n  - id: call\n    action: mockp.get\n    with: { path: slow }\n",
+            json!({}),
+        )
+        .await;
+    let e = rig
+        .engine
+        .resolve(
+            &id,
+            quench::engine::Resolution {
+                step: "call".into(),
+                decision: quench::engine::Decision::Approve,
+                by: "U0LEGAL1".into(),
+                via: None,
+                token: None,
+                note: None,
+            },
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        format!("step \"call\" is action, not an approval or manual step; it runs on its own, and no one approves or completes it; `quench status {id}` shows where it is")
+    );
+}

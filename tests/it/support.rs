@@ -304,6 +304,16 @@ pub fn build_engine(
     clock: FakeClock,
     drill: bool,
 ) -> (Engine, Store, Arc<Library>) {
+    build_engine_on(dir, mock_url, Arc::new(clock), drill)
+}
+
+/// `build_engine` with any clock (one that misbehaves, say).
+pub fn build_engine_on(
+    dir: &Path,
+    mock_url: &str,
+    clock: Arc<dyn quench::engine::Clock>,
+    drill: bool,
+) -> (Engine, Store, Arc<Library>) {
     tls();
     let lib = library(dir);
     let exec = mock_executor(&lib, mock_url, false);
@@ -324,7 +334,7 @@ pub fn build_engine(
         plan: false,
         zone: chrono_tz::Tz::UTC,
     };
-    let engine = Engine::new(store.clone(), exec, Arc::new(clock), lib.clone(), settings);
+    let engine = Engine::new(store.clone(), exec, clock, lib.clone(), settings);
     (engine, store, lib)
 }
 
