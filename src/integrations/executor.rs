@@ -91,6 +91,9 @@ pub struct Executor {
     pub(super) issued: std::sync::Mutex<Secrets>,
     simulated: bool,
     read_only: bool,
+    /// What "now" is for a `Retry-After` given as an HTTP date: the
+    /// engine's clock, so tests with a fake one read the same delay.
+    clock: Arc<dyn crate::engine::Clock>,
 }
 
 /// One HTTP exchange, as the classifier sees it.
@@ -157,7 +160,15 @@ impl Executor {
             issued: Default::default(),
             simulated: routing.simulated,
             read_only: routing.read_only,
+            clock: Arc::new(crate::engine::SystemClock),
         })
+    }
+
+    /// The clock `Retry-After` dates are measured against (default: the
+    /// system's).
+    pub fn with_clock(mut self, clock: Arc<dyn crate::engine::Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub fn action(&self, integration: &str, action: &str) -> Option<&Action> {
@@ -519,7 +530,7 @@ impl Executor {
                         .headers
                         .get(reqwest::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
-                        .and_then(parse_retry_after);
+                        .and_then(|v| parse_retry_after(v, self.clock.now()));
                     return Err(CallError::Retriable {
                         status: Some(ex.status),
                         retry_after,
@@ -917,14 +928,15 @@ pub fn excerpt(body: &str) -> String {
     }
 }
 
-/// `Retry-After` as delay-seconds or an HTTP date.
-pub fn parse_retry_after(v: &str) -> Option<Duration> {
+/// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 10.2.3),
+/// the date measured from `now`.
+pub fn parse_retry_after(v: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
     let v = v.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
     let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    let delta = when.with_timezone(&chrono::Utc) - now;
     Some(delta.to_std().unwrap_or(Duration::ZERO))
 }
 
@@ -934,11 +946,19 @@ mod tests {
 
     #[test]
     fn retry_after_forms() {
-        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:27:30Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
         assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        // A date already past: retry now.
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
             Some(Duration::ZERO)
         );
-        assert_eq!(parse_retry_after("soon"), None);
+        assert_eq!(parse_retry_after("soon", now), None);
     }
 }

@@ -212,6 +212,31 @@ steps:
 }
 
 #[tokio::test]
+async fn a_retry_after_date_is_measured_on_the_engines_clock() {
+    let mock = Mock::start().await;
+    // 45 s after the fake clock's start (support::start_time).
+    mock.on(
+        "/dated",
+        vec![
+            Reply::json(429, json!({"error": "slow down"}))
+                .header("Retry-After", "Sun, 29 Nov 2026 09:00:45 GMT"),
+            Reply::json(200, json!({"fine": true})),
+        ],
+    );
+    let rig = Rig::new(&mock, true);
+    let (_, status) = rig
+        .run(
+            "version: 1\nname: test\nsteps:\n  - id: call\n    action: mockp.get\n    with: { path: dated }\n    retry: { attempts: 3, backoff: 1s, max_backoff: 60s }\n",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, IncidentStatus::Completed);
+    // Before, the date was measured on the wall clock, days after the
+    // fake one: the wait came out as zero and the backoff alone counted.
+    assert_eq!(rig.clock.sleeps(), [Duration::from_secs(45)]);
+}
+
+#[tokio::test]
 async fn exhausted_retries_fail_the_step_with_status_and_body_and_abort() {
     let mock = Mock::start().await;
     mock.on(

@@ -316,7 +316,12 @@ pub fn build_engine_on(
 ) -> (Engine, Store, Arc<Library>) {
     tls();
     let lib = library(dir);
-    let exec = mock_executor(&lib, mock_url, false);
+    let exec = Arc::new(
+        Arc::try_unwrap(mock_executor(&lib, mock_url, false))
+            .ok()
+            .expect("a fresh executor")
+            .with_clock(clock.clone()),
+    );
     let store = Store::open(&dir.join("store")).unwrap();
     let settings = Settings {
         drill,
