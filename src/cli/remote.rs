@@ -56,6 +56,7 @@ impl Env {
 }
 
 impl Remote {
+    #[allow(clippy::disallowed_methods)] // the daemon client is built here
     fn new(base: &str, token: CliToken, named: bool) -> anyhow::Result<Remote> {
         let base = base.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {

@@ -120,6 +120,7 @@ struct Page<'a> {
 
 impl Executor {
     pub fn new(catalog: &Catalog, routing: Routing) -> Result<Self, reqwest::Error> {
+        #[allow(clippy::disallowed_methods)] // the platforms' client is built here
         let client = reqwest::Client::builder()
             .user_agent(concat!("quench/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))

@@ -290,6 +290,7 @@ impl Slack {
         .and_then(|t| t.parse::<i64>().ok())
         .unwrap_or_default();
         // Slack's own clock is what the signature window is measured on.
+        #[allow(clippy::disallowed_methods)]
         let now = chrono::Utc::now().timestamp();
         self.inner
             .replays

@@ -203,6 +203,7 @@ pub fn render_html_table(k: &Json) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // any instant will do here
 mod tests {
     use super::*;
 

@@ -150,6 +150,7 @@ pub fn note_event(
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // any instant will do here
 mod tests {
     use super::*;
 
