@@ -9,9 +9,11 @@
 //! step's `concurrency` limit; per-integration rate limits sit in the
 //! executor, shared by every incident.
 
+pub mod attempt;
 pub mod clock;
 mod resolve;
 pub mod retry;
+pub mod schedule;
 mod step;
 
 pub use step::{duration_text, idempotency_key};
@@ -26,7 +28,7 @@ use tokio::task::JoinSet;
 
 use crate::integrations::Executor;
 use crate::library::Library;
-use crate::runbook::{self, Diagnostics, OnFailure, Runbook};
+use crate::runbook::{self, Diagnostics, Runbook};
 use crate::store::{
     Incident, IncidentStatus, NewEvent, StepRun, StepStatus, Store, StoreError, TimelineEvent,
 };
@@ -350,91 +352,50 @@ impl Engine {
             std::collections::HashMap::new();
         let mut fatal: Option<EngineError> = None;
         let after_write = if self.settings.plan {
-            self.after_writes(&rb)
+            schedule::after_writes(&rb, |s| self.is_write(s))
         } else {
             BTreeMap::new()
         };
 
         loop {
-            // Skipping a blocked step can make others ready (or blocked), so
-            // schedule until a pass changes nothing.
-            let mut changed = fatal.is_none();
-            while changed {
-                changed = false;
-                for s in &rb.steps {
-                    if active.contains(&s.id) {
-                        continue;
-                    }
-                    let status = runs
-                        .get(&s.id)
-                        .map(|r| r.status)
-                        .unwrap_or(StepStatus::Pending);
-                    let startable = match status {
-                        StepStatus::Pending => s
-                            .needs
-                            .iter()
-                            .all(|n| runs.get(n).is_some_and(|r| r.status.is_final())),
-                        // In flight when the process stopped: pick it up again.
-                        StepStatus::Running => true,
-                        _ => false,
-                    };
-                    if !startable {
-                        continue;
-                    }
-                    changed = true;
-                    if status == StepStatus::Pending {
-                        // A plan changes nothing, so what reads a write's
-                        // effect (a verification, a recovery) has nothing true
-                        // to read; a failed abort step stops only what
-                        // depends on it: containment elsewhere goes on.
-                        let skip = match after_write.get(&s.id) {
-                            Some(write) => Some((
-                                None,
-                                NewEvent::new(
-                                    "plan.after_write",
-                                    "plan",
-                                    format!("{} would run after {write}", s.id),
-                                )
-                                .data(serde_json::json!({"after": write})),
-                            )),
-                            None => blocked_by(&rb, &runs, s).map(|why| {
-                                let ev = NewEvent::new(
-                                    "step.skipped",
-                                    "quench",
-                                    format!("{} skipped: {why}", s.id),
-                                );
-                                (Some(why), ev)
-                            }),
+            let moves = if fatal.is_none() {
+                schedule::moves(&rb, &runs, &active, &after_write)
+            } else {
+                Vec::new()
+            };
+            for m in moves {
+                let sid = match m {
+                    schedule::Move::Skip { step, why } => {
+                        let run = StepRun {
+                            status: StepStatus::Skipped,
+                            finished_at: Some(self.clock.now()),
+                            error: why.error(),
+                            ..StepRun::default()
                         };
-                        if let Some((error, ev)) = skip {
-                            let run = StepRun {
-                                status: StepStatus::Skipped,
-                                finished_at: Some(self.clock.now()),
-                                error,
-                                ..StepRun::default()
-                            };
-                            let ev = ev.step(&s.id);
-                            if let Err(e) = self.put_step(id, &s.id, &run, Some(ev)).await {
-                                fatal = Some(e);
-                                changed = false;
-                                break;
-                            }
-                            runs.insert(s.id.clone(), run);
-                            continue;
+                        if let Err(e) = self.put_step(id, &step, &run, Some(why.event(&step))).await
+                        {
+                            fatal = Some(e);
+                            break;
                         }
+                        runs.insert(step, run);
+                        continue;
                     }
-                    active.insert(s.id.clone());
-                    let ctx = step::context(&inc, &runs, &self.settings);
-                    let me = self.clone();
-                    let (rb, inc, sid) = (rb.clone(), inc.clone(), s.id.clone());
-                    let prior = runs.get(&s.id).cloned().unwrap_or_default();
-                    let task = set.spawn(async move {
+                    schedule::Move::Start(step) => step,
+                };
+                active.insert(sid.clone());
+                let ctx = step::context(&inc, &runs, &self.settings);
+                let me = self.clone();
+                let (rb, inc) = (rb.clone(), inc.clone());
+                let prior = runs.get(&sid).cloned().unwrap_or_default();
+                let task = set.spawn({
+                    let sid = sid.clone();
+                    async move {
                         let step = rb.step(&sid).expect("scheduled steps exist");
                         let r = me.run_step(&inc, step, prior, ctx, &rb).await;
                         (sid, r)
-                    });
-                    task_step.insert(task.id(), s.id.clone());
-                }
+                    }
+                });
+                task_step.insert(task.id(), sid);
             }
             let Some(joined) = set.join_next_with_id().await else {
                 break;
@@ -488,109 +449,23 @@ impl Engine {
             return Err(e);
         }
 
-        let now = self.clock.now();
-        let all_final = rb
-            .steps
-            .iter()
-            .all(|s| runs.get(&s.id).is_some_and(|r| r.status.is_final()));
-        let aborting: Vec<&str> = rb
-            .steps
-            .iter()
-            .filter(|s| s.on_failure == OnFailure::Abort)
-            .filter(|s| {
-                runs.get(&s.id)
-                    .is_some_and(|r| r.status == StepStatus::Failed)
-            })
-            .map(|s| s.id.as_str())
-            .collect();
-        let (status, ev) = if all_final && !aborting.is_empty() {
-            let first = aborting[0];
-            let err = runs
-                .get(first)
-                .and_then(|r| r.error.clone())
-                .unwrap_or_default();
-            let blocked: Vec<&str> = runs
-                .iter()
-                .filter(|(_, r)| r.status == StepStatus::Skipped && r.error.is_some())
-                .map(|(s, _)| s.as_str())
-                .collect();
-            let tail = if blocked.is_empty() {
-                String::new()
-            } else {
-                format!("; skipped as dependents: {}", blocked.join(", "))
-            };
-            (
-                IncidentStatus::Failed,
-                NewEvent::new(
-                    "incident.failed",
-                    "quench",
-                    format!(
-                        "Failed: {} failed under on_failure: abort (first: {first}: {err}); every step that did not depend on {} ran to the end{tail}",
-                        aborting.join(", "),
-                        if aborting.len() > 1 { "them" } else { "it" },
-                    ),
-                )
-                .step(first)
-                .data(json!({"failed": aborting, "skipped": blocked})),
-            )
-        } else if all_final {
-            let failed: Vec<&str> = runs
-                .iter()
-                .filter(|(_, r)| r.status == StepStatus::Failed)
-                .map(|(s, _)| s.as_str())
-                .collect();
-            let msg = if failed.is_empty() {
-                "Completed: every step finished".to_string()
-            } else {
-                format!(
-                    "Completed with failed steps under on_failure: continue: {}",
-                    failed.join(", ")
-                )
-            };
-            (
-                IncidentStatus::Completed,
-                NewEvent::new("incident.completed", "quench", msg),
-            )
-        } else {
-            let parked: Vec<&str> = runs
-                .iter()
-                .filter(|(_, r)| r.status == StepStatus::Waiting)
-                .map(|(s, _)| s.as_str())
-                .collect();
-            // A failure under abort no longer stops the rest, so it must not
-            // hide behind a wait: say the incident will end failed.
-            let doomed = if aborting.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; {} failed under on_failure: abort, so the incident will end failed",
-                    aborting.join(", ")
-                )
-            };
-            (
-                IncidentStatus::Waiting,
-                NewEvent::new(
-                    "incident.waiting",
-                    "quench",
-                    format!("Waiting on people: {}{doomed}", parked.join(", ")),
-                )
-                .data(json!({"failed": aborting})),
-            )
-        };
-        // A rerun that parks on the same people again (a resume, a kick
-        // that changed nothing) says nothing new: one `incident.waiting`
-        // per distinct wait, not one per run.
-        let same_wait = status == IncidentStatus::Waiting
-            && inc.status == IncidentStatus::Waiting
-            && self
-                .store
+        let outcome = schedule::outcome(&rb, &runs);
+        let status = outcome.status();
+        let last_wait = if inc.status == IncidentStatus::Waiting {
+            self.store
                 .events(id)?
-                .iter()
+                .into_iter()
                 .rev()
                 .find(|e| e.kind == "incident.waiting")
-                .is_some_and(|last| last.message == ev.message);
-        if (status != inc.status || status != IncidentStatus::Running) && !same_wait {
-            let te = self.store.set_incident_status(id, status, now, ev).await?;
+                .map(|e| e.message)
+        } else {
+            None
+        };
+        if outcome.is_news(inc.status, last_wait.as_deref()) {
+            let te = self
+                .store
+                .set_incident_status(id, status, self.clock.now(), outcome.event())
+                .await?;
             self.announce(id, Some(te));
         }
         Ok(status)
@@ -605,9 +480,6 @@ pub fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "a panic".to_string())
 }
 
-/// Why a pending step must not run: a step it needs failed under
-/// `on_failure: abort`, or was itself skipped for that reason (recorded as a
-/// skipped step with an `error`, so a resume sees the same).
 impl Engine {
     /// Whether a step changes a platform: an action whose method is not a
     /// read (a person's UI task is not).
@@ -620,57 +492,4 @@ impl Engine {
             _ => false,
         }
     }
-
-    /// step -> the write it (transitively) needs, for every step that needs
-    /// one: in a plan these would run after that write.
-    fn after_writes(&self, rb: &Runbook) -> BTreeMap<String, String> {
-        fn first_write(
-            engine: &Engine,
-            rb: &Runbook,
-            id: &str,
-            memo: &mut BTreeMap<String, Option<String>>,
-        ) -> Option<String> {
-            if let Some(m) = memo.get(id) {
-                return m.clone();
-            }
-            // Cycles are refused at load; the placeholder only ends recursion.
-            memo.insert(id.to_string(), None);
-            let found = rb.step(id).and_then(|s| {
-                s.needs.iter().find_map(|n| {
-                    let need = rb.step(n)?;
-                    if engine.is_write(need) {
-                        Some(n.clone())
-                    } else {
-                        first_write(engine, rb, n, memo)
-                    }
-                })
-            });
-            memo.insert(id.to_string(), found.clone());
-            found
-        }
-        let mut memo = BTreeMap::new();
-        rb.steps
-            .iter()
-            .filter_map(|s| first_write(self, rb, &s.id, &mut memo).map(|w| (s.id.clone(), w)))
-            .collect()
-    }
-}
-
-fn blocked_by(
-    rb: &Runbook,
-    runs: &BTreeMap<String, StepRun>,
-    step: &runbook::Step,
-) -> Option<String> {
-    step.needs.iter().find_map(|n| {
-        let r = runs.get(n)?;
-        match r.status {
-            StepStatus::Failed if rb.step(n).is_some_and(|s| s.on_failure == OnFailure::Abort) => {
-                Some(format!("needs {n}, which failed (on_failure: abort)"))
-            }
-            StepStatus::Skipped if r.error.is_some() => Some(format!(
-                "needs {n}, which was skipped because a step it needs failed"
-            )),
-            _ => None,
-        }
-    })
 }

@@ -119,6 +119,22 @@ pub struct ItemRun {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+impl ItemRun {
+    /// An item not yet attempted, with the key every attempt sends.
+    pub fn pending(idempotency_key: String) -> Self {
+        ItemRun {
+            status: StepStatus::Pending,
+            attempts: 0,
+            idempotency_key,
+            output: Json::Null,
+            error: None,
+            already_done: false,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEvent {
     pub seq: u64,

@@ -214,12 +214,7 @@ steps:
                     ItemRun {
                         status: StepStatus::Succeeded,
                         attempts: 1,
-                        idempotency_key: "k".into(),
-                        output: Json::Null,
-                        error: None,
-                        already_done: false,
-                        started_at: None,
-                        finished_at: None,
+                        ..ItemRun::pending("k".into())
                     },
                 )]),
             )]),

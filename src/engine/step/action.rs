@@ -8,10 +8,9 @@ use serde_json::{json, Value as Json};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::{duration_text, idempotency_key};
-use crate::engine::{retry, Engine, EngineError};
+use super::idempotency_key;
+use crate::engine::{attempt, Engine, EngineError};
 use crate::integrations::response::type_name;
-use crate::integrations::CallError;
 use crate::render::{lookup, render_str, render_value, truthy};
 use crate::runbook::{Runbook, Step};
 use crate::store::{Incident, ItemRun, NewEvent, StepRun, StepStatus};
@@ -233,36 +232,20 @@ impl Engine {
         action: &str,
     ) -> Result<ItemRun, EngineError> {
         let item_no = fan_out.then_some(idx);
-        let resumed_in_flight = prior
-            .as_ref()
-            .is_some_and(|p| p.status == StepStatus::Running);
+        let who = attempt::Item {
+            step: &step.id,
+            index: item_no,
+            integration,
+            action,
+        };
+        let budget = attempt::budget(&step.retry, prior.as_ref());
         let mut ir = prior.unwrap_or_else(|| new_item(id, step, idx));
-        // An attempt cut short by a crash has an unknown outcome: it gets
-        // one more try even when the budget is spent.
-        let budget = if resumed_in_flight {
-            step.retry.attempts.max(ir.attempts + 1)
-        } else {
-            step.retry.attempts
-        };
-        let label = if fan_out {
-            format!("{} item {idx}", step.id)
-        } else {
-            step.id.clone()
-        };
+        let label = who.label();
 
         let with = match render_value(&step.with, ctx) {
             Ok(w) => w,
             Err(e) => {
-                ir.status = StepStatus::Failed;
-                ir.error = Some(format!("`with`: {e}"));
-                ir.finished_at = Some(self.clock.now());
-                let ev = NewEvent::new(
-                    "item.failed",
-                    "quench",
-                    format!("{label} failed: {}", ir.error.as_deref().unwrap_or("")),
-                )
-                .step(&step.id)
-                .item(item_no);
+                let ev = attempt::fail(&mut ir, format!("`with`: {e}"), self.clock.now(), who);
                 self.put_item(id, &step.id, idx, &ir, ev).await?;
                 return Ok(ir);
             }
@@ -291,22 +274,8 @@ impl Engine {
         }
 
         loop {
-            ir.attempts += 1;
-            ir.status = StepStatus::Running;
-            ir.started_at.get_or_insert(self.clock.now());
-            let ev = NewEvent::new(
-                "item.attempt",
-                "quench",
-                format!(
-                    "{label}: {integration}.{action} attempt {} of {budget}",
-                    ir.attempts
-                ),
-            )
-            .step(&step.id)
-            .item(item_no)
-            .data(json!({"idempotency_key": ir.idempotency_key, "attempt": ir.attempts}));
+            let ev = attempt::begin(&mut ir, self.clock.now(), who, budget);
             self.put_item(id, &step.id, idx, &ir, ev).await?;
-
             let result = self
                 .executor
                 .call_for(
@@ -319,79 +288,20 @@ impl Engine {
                 )
                 .await;
             let now = self.clock.now();
-            match result {
-                Ok(ok) => {
-                    ir.status = StepStatus::Succeeded;
-                    ir.output = ok.output;
-                    ir.already_done = ok.already_done;
-                    ir.error = None;
-                    ir.finished_at = Some(now);
-                    let msg = if ok.already_done {
-                        format!(
-                            "{label}: already done (HTTP {}), recorded as success",
-                            ok.status
-                        )
-                    } else {
-                        format!("{label}: done (HTTP {})", ok.status)
-                    };
-                    let ev = NewEvent::new("item.succeeded", "quench", msg)
-                        .step(&step.id)
-                        .item(item_no)
-                        .data(json!({"status": ok.status, "already_done": ok.already_done}));
-                    self.put_item(id, &step.id, idx, &ir, ev).await?;
-                    return Ok(ir);
-                }
-                Err(CallError::Retriable {
-                    retry_after,
-                    message,
-                    status,
-                }) if ir.attempts < budget => {
-                    let delay =
-                        retry::delay(&step.retry, ir.attempts + 1, retry_after, fastrand::f64());
-                    let why = match retry_after {
-                        Some(ra) if retry::capped(&step.retry, retry_after) => format!(
-                            " (the vendor asked for {} with Retry-After; capped at the step's max_backoff {})",
-                            duration_text(ra),
-                            duration_text(step.retry.max_backoff)
-                        ),
-                        Some(ra) => format!(" (Retry-After {})", duration_text(ra)),
-                        None => String::new(),
-                    };
-                    let ev = NewEvent::new(
-                        "item.retry",
-                        "quench",
-                        format!(
-                            "{label}: {message}; retrying in {}{why}",
-                            duration_text(delay)
-                        ),
-                    )
-                    .step(&step.id)
-                    .item(item_no)
-                    .data(json!({
-                        "status": status,
-                        "delay_ms": delay.as_millis() as u64,
-                        "retry_after_ms": retry_after.map(|d| d.as_millis() as u64),
-                    }));
-                    self.record(id, ev).await?;
+            match attempt::after(
+                &mut ir,
+                result,
+                now,
+                who,
+                budget,
+                &step.retry,
+                fastrand::f64(),
+            ) {
+                attempt::After::Retry { delay, event } => {
+                    self.record(id, event).await?;
                     self.clock.sleep(delay).await;
                 }
-                Err(e) => {
-                    let exhausted = matches!(e, CallError::Retriable { .. });
-                    ir.status = StepStatus::Failed;
-                    ir.finished_at = Some(now);
-                    ir.error = Some(if exhausted {
-                        format!("{e} (gave up after {} attempts)", ir.attempts)
-                    } else {
-                        e.to_string()
-                    });
-                    let ev = NewEvent::new(
-                        "item.failed",
-                        "quench",
-                        format!("{label} failed: {}", ir.error.as_deref().unwrap_or("")),
-                    )
-                    .step(&step.id)
-                    .item(item_no)
-                    .data(json!({"status": e.status()}));
+                attempt::After::Succeeded(ev) | attempt::After::Failed(ev) => {
                     self.put_item(id, &step.id, idx, &ir, ev).await?;
                     return Ok(ir);
                 }
@@ -521,16 +431,7 @@ fn verdict_label(v: &crate::runbook::Verify, ctx: &Json) -> String {
 
 /// A not yet attempted item, with its idempotency key.
 fn new_item(id: &str, step: &Step, idx: u32) -> ItemRun {
-    ItemRun {
-        status: StepStatus::Pending,
-        attempts: 0,
-        idempotency_key: idempotency_key(id, &step.id, idx),
-        output: Json::Null,
-        error: None,
-        already_done: false,
-        started_at: None,
-        finished_at: None,
-    }
+    ItemRun::pending(idempotency_key(id, &step.id, idx))
 }
 
 /// The context reduced to the inputs and step outputs `step`'s `with` and
