@@ -25,11 +25,11 @@ pub mod integrations;
 pub mod library;
 pub mod notices;
 pub mod plan;
-pub mod render;
 pub mod runbook;
 pub mod server;
 pub mod slack;
 pub mod store;
+pub mod template;
 pub mod timeline;
 
 /// Installs the process-wide TLS provider (ring). Idempotent; must run

@@ -33,18 +33,18 @@ fn render(d: &NoticeDraft, f: NoticeFormat) -> (String, String) {
         d.version
     );
     match f {
-        NoticeFormat::Text => (format!("{base}.txt"), crate::render::markdown_to_text(&d.body)),
+        NoticeFormat::Text => (format!("{base}.txt"), crate::template::markdown_to_text(&d.body)),
         NoticeFormat::Markdown => (format!("{base}.md"), d.body.clone()),
         NoticeFormat::Html => (
             format!("{base}.html"),
             format!(
                 "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head><body><pre style=\"white-space:pre-wrap;font-family:inherit\">{}</pre></body></html>\n",
                 html_escape(&base),
-                html_escape(&crate::render::markdown_to_text(&d.body))
+                html_escape(&crate::template::markdown_to_text(&d.body))
             ),
         ),
         NoticeFormat::Eml => {
-            let text = crate::render::markdown_to_text(&d.body);
+            let text = crate::template::markdown_to_text(&d.body);
             let (subject, body) = match text.strip_prefix("Subject: ") {
                 Some(rest) => {
                     let (s, b) = rest.split_once('\n').unwrap_or((rest, ""));

@@ -32,6 +32,7 @@ use crate::runbook::{self, Diagnostics, Runbook};
 use crate::store::{
     Incident, IncidentStatus, NewEvent, StepRun, StepStatus, Store, StoreError, TimelineEvent,
 };
+use crate::template::{RenderError, Scope, Templates};
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use resolve::{actor_of, Decision, Resolution, ResolveError};
 
@@ -107,7 +108,9 @@ pub struct Engine {
     pub(crate) executor: Arc<Executor>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) library: Arc<Library>,
-    pub(crate) settings: Settings,
+    pub(crate) settings: Arc<Settings>,
+    /// The step templates' registries, `verdict` over `settings.registry`.
+    pub(crate) templates: Arc<Templates>,
     events: broadcast::Sender<(String, TimelineEvent)>,
     /// Held while a person's decision is checked and recorded, so of two
     /// decisions on one step exactly one finds it waiting. One process
@@ -131,7 +134,8 @@ impl Engine {
             executor,
             clock,
             library,
-            settings,
+            templates: templates_for(&settings),
+            settings: Arc::new(settings),
             events,
             deciding: Default::default(),
         }
@@ -142,18 +146,21 @@ impl Engine {
     /// live one, so one subscription sees both.
     /// The same engine (store, executor, clock) with other settings.
     pub fn with_settings(&self, settings: Settings) -> Engine {
-        Engine {
-            settings,
-            ..self.clone()
-        }
+        self.sibling(self.executor.clone(), settings)
     }
 
     pub fn sibling(&self, executor: Arc<Executor>, settings: Settings) -> Engine {
         Engine {
             executor,
-            settings,
+            templates: templates_for(&settings),
+            settings: Arc::new(settings),
             ..self.clone()
         }
+    }
+
+    /// Renders one of the runbook's templates against a step's context.
+    pub(crate) fn render(&self, src: &str, ctx: &Json) -> Result<String, RenderError> {
+        self.templates.render_str(src, &Scope::new(ctx.clone()))
     }
 
     pub fn store(&self) -> &Store {
@@ -470,6 +477,10 @@ impl Engine {
         }
         Ok(status)
     }
+}
+
+fn templates_for(settings: &Settings) -> Arc<Templates> {
+    Arc::new(Templates::new(Arc::new(settings.registry.clone())))
 }
 
 /// What a panic said, as text.

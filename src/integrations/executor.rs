@@ -17,7 +17,7 @@ use super::rate_limit::Limiter;
 use super::response::{absolute, classify, next_link, scalar_text, type_name};
 use super::secrets::{Secret, Secrets};
 use super::Catalog;
-use crate::render::{lookup as lookup_path, render_path, render_str, render_value};
+use crate::template::{lookup as lookup_path, render_path, render_str, render_value};
 
 /// Statuses worth another try: throttling, timeouts and server trouble.
 pub const RETRIABLE: &[u16] = &[408, 425, 429, 500, 502, 503, 504];
@@ -203,7 +203,7 @@ impl Executor {
             "run": { "idempotency_key": "plan" },
         });
         let what = format!("{integration}.{action_name}");
-        let fail = |field: &str, e: crate::render::RenderError| {
+        let fail = |field: &str, e: crate::template::RenderError| {
             self.redact(&format!("{what}: {field}: {e}"))
         };
         // The manifest's own base URL: a plan shows where the call goes on
@@ -215,7 +215,7 @@ impl Executor {
         for (k, v) in &action.query {
             let v = render_str(v, &ctx).map_err(|e| fail("query", e))?;
             if !v.is_empty() {
-                query.push(format!("{k}={}", crate::render::encode_segment(&v)));
+                query.push(format!("{k}={}", crate::template::encode_segment(&v)));
             }
         }
         if !query.is_empty() {
@@ -572,7 +572,7 @@ impl Executor {
             status: None,
             message: self.redact(&m),
         };
-        let r = |res: Result<String, crate::render::RenderError>, field: &str| {
+        let r = |res: Result<String, crate::template::RenderError>, field: &str| {
             res.map_err(|e| fatal(format!("{what}: {field}: {e}")))
         };
         let mut req = self.client.request(action.method.clone(), page.url);

@@ -7,11 +7,11 @@ use serde_json::{json, Value as Json};
 use serde_yaml::Value;
 
 use super::{Catalog, Executor};
-use crate::render::lookup as lookup_path;
-use crate::render::render_value;
 use crate::runbook::check::{kind_of, Checker};
 use crate::runbook::yaml::{YPath, YamlDoc};
 use crate::runbook::Diagnostics;
+use crate::template::lookup as lookup_path;
+use crate::template::render_value;
 
 /// One tool in the registry.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -10,8 +10,8 @@ use serde_yaml::Value;
 use crate::runbook::check::{kind_of, show, Checker};
 use crate::runbook::diagnostic::{did_you_mean, Diagnostic, Diagnostics};
 use crate::runbook::load::{is_id, yaml_to_json};
-use crate::runbook::template;
 use crate::runbook::yaml::{YPath, YamlDoc};
+use crate::template;
 
 #[derive(Debug, Clone)]
 pub struct Manifest {
@@ -1264,7 +1264,7 @@ impl Sent<'_> {
                 )
             }),
             SimValue::Body(n) => match self.body {
-                Some(b) if crate::render::lookup(b, n).is_some() => None,
+                Some(b) if crate::template::lookup(b, n).is_some() => None,
                 Some(_) => Some(format!("the action's body has no \"{n}\"")),
                 None => Some("the action sends no body".into()),
             },

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::executor::{excerpt, strip_query, transport, CallError, Executor, Target, RETRIABLE};
 use super::manifest::{OAuth2, SendAs};
 use super::secrets::Secret;
-use crate::render::render_str;
+use crate::template::render_str;
 
 impl Executor {
     /// The cached access token, fetched when missing or about to expire.

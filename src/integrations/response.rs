@@ -5,7 +5,7 @@ use serde_json::Value as Json;
 
 use super::executor::{Exchange, RETRIABLE};
 use super::manifest::{Action, Manifest, Means};
-use crate::render::lookup as lookup_path;
+use crate::template::lookup as lookup_path;
 
 /// The first matching rule (action's, then manifest's), else the status.
 pub(super) fn classify(m: &Manifest, a: &Action, ex: &Exchange) -> Means {

@@ -163,8 +163,8 @@ fn encodings(v: &str) -> Vec<String> {
     let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let mut forms = vec![
         v.to_string(),
-        crate::render::encode_segment(v),
-        lower_hex(&crate::render::encode_segment(v)),
+        crate::template::encode_segment(v),
+        lower_hex(&crate::template::encode_segment(v)),
         serde_urlencoded::to_string([("", v)])
             .map(|s| s.trim_start_matches('=').to_string())
             .unwrap_or_default(),

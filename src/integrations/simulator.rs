@@ -24,7 +24,7 @@ use serde_json::{json, Value as Json};
 
 use super::manifest::{Action, Auth, Effect, Manifest, Op, Paginate, SimValue};
 use super::Catalog;
-use crate::render::lookup;
+use crate::template::lookup;
 
 /// The access token the simulator's OAuth2 token endpoint hands out.
 pub const SIM_ACCESS_TOKEN: &str = "sim-access-token";
@@ -514,7 +514,7 @@ async fn answer(
             let name = name.as_deref()?;
             query.split('&').find_map(|kv| {
                 let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                (k == name || k == crate::render::encode_segment(name)).then(|| v.to_string())
+                (k == name || k == crate::template::encode_segment(name)).then(|| v.to_string())
             })
         };
         let first_page = pg.first_page.to_string();

@@ -11,8 +11,8 @@ use std::path::Path;
 use serde_json::Value as Json;
 
 use crate::runbook::diagnostic::did_you_mean;
-use crate::runbook::template::analyse;
 use crate::runbook::{Diagnostic, Diagnostics, Pos};
+use crate::template::analyse;
 
 /// Jurisdiction codes of DESIGN.md and their names.
 pub const JURISDICTIONS: &[(&str, &str)] = &[
@@ -160,6 +160,16 @@ impl NoticeTemplates {
 
     /// Renders strictly: a missing variable is an error naming it.
     pub fn render(&self, name: &str, ctx: &Json) -> Result<String, DraftError> {
+        self.render_with(crate::template::Templates::standard(), name, ctx)
+    }
+
+    /// `render` with an incident's helpers (its `verdict`).
+    pub fn render_with(
+        &self,
+        with: &crate::template::Templates,
+        name: &str,
+        ctx: &Json,
+    ) -> Result<String, DraftError> {
         let (file, src) = self.templates.get(name).ok_or_else(|| DraftError {
             name: name.into(),
             file: "-".into(),
@@ -167,10 +177,11 @@ impl NoticeTemplates {
         })?;
         // A notice is a Markdown document: a value such as a tool's name
         // stays text (no tag, table cell or emphasis nobody wrote).
-        crate::render::render_markdown(src, ctx).map_err(|e| DraftError {
-            name: name.into(),
-            file: file.clone(),
-            message: e.to_string(),
-        })
+        with.render_markdown(src, &crate::template::Scope::new(ctx.clone()))
+            .map_err(|e| DraftError {
+                name: name.into(),
+                file: file.clone(),
+                message: e.to_string(),
+            })
     }
 }

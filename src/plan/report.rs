@@ -13,9 +13,9 @@ use crate::engine::duration_text;
 use crate::integrations::inventory::{Registry, Verdict};
 use crate::integrations::Executor;
 use crate::library::Library;
-use crate::render::lookup;
 use crate::runbook::{Runbook, Step, StepKind};
 use crate::store::{ItemRun, Snapshot, StepStatus, TimelineEvent};
+use crate::template::lookup;
 
 /// What a finished plan run left behind, for [`build`].
 pub struct Facts<'a> {

@@ -8,8 +8,8 @@ use serde_yaml::Value;
 use super::check::{kind_of, show, Checker};
 use super::diagnostic::{did_you_mean, Diagnostic, Diagnostics};
 use super::model::*;
-use super::template;
 use super::yaml::{YPath, YamlDoc};
+use crate::template;
 
 /// What a runbook may refer to outside itself.
 #[derive(Debug, Clone, Default)]

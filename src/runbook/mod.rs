@@ -7,7 +7,6 @@ pub mod graph;
 pub mod inputs;
 pub mod load;
 pub mod model;
-pub mod template;
 pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Pos};

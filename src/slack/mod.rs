@@ -149,7 +149,7 @@ impl SlackSettings {
                     .unwrap_or_else(|| CHANNEL_NAME.into());
                 // A pattern that cannot render fails at start, not mid-incident.
                 let probe = serde_json::json!({"id": "INC-1", "runbook": "r", "severity": "sev1"});
-                if let Err(e) = crate::render::render_str(&pattern, &probe) {
+                if let Err(e) = crate::template::render_str(&pattern, &probe) {
                     return Err(format!(
                         "slack.channel_name \"{pattern}\": {e} (it may use {{{{id}}}}, {{{{runbook}}}} and {{{{severity}}}})"
                     ));

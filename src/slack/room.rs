@@ -70,7 +70,7 @@ pub async fn open(slack: &Slack, d: &Daemon, id: &str) -> Result<Option<RoomStat
         return Ok(from.map(|c| thread(c, None)));
     }
     let ctx = serde_json::json!({"id": inc.id, "runbook": inc.runbook, "severity": inc.severity});
-    let base = crate::render::render_str(&slack.inner.channel_name, &ctx)
+    let base = crate::template::render_str(&slack.inner.channel_name, &ctx)
         .map(|s| channel_name(&s))
         .unwrap_or_default();
     if base.is_empty() {

@@ -11,25 +11,7 @@ use super::review::Review;
 
 const TEMPLATE: &str = include_str!("templates/postmortem.md.hbs");
 
-/// Text from a runbook, an input or a platform stays text: no table cell
-/// ends early, no emphasis, link or HTML tag appears that nobody wrote.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\n' | '\r' => out.push(' '),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '~' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::template::markdown::escape;
 
 fn registry() -> &'static Handlebars<'static> {
     static R: OnceLock<Handlebars<'static>> = OnceLock::new();

@@ -109,8 +109,8 @@ fn every_bundled_manifest_loads_and_the_catalog_has_exactly_the_design_names() {
                 } else if a.paginate.is_some() || a.output.is_some() {
                     let body = s.body.as_ref().unwrap_or(&Json::Null);
                     let items = match (&a.paginate, &a.output) {
-                        (Some(p), _) => quench::render::lookup(body, &p.items),
-                        (None, Some(o)) => quench::render::lookup(body, o),
+                        (Some(p), _) => quench::template::lookup(body, &p.items),
+                        (None, Some(o)) => quench::template::lookup(body, o),
                         _ => None,
                     };
                     assert!(

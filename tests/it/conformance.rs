@@ -1507,7 +1507,7 @@ fn check_reads(
     let item = element(iterated);
     let parent = element(parent);
     for (label, src) in templates {
-        for var in quench::runbook::template::analyse(src).vars {
+        for var in quench::template::analyse(src).vars {
             if var.scoped {
                 continue;
             }

@@ -141,11 +141,11 @@ impl Drill {
             .iter()
             .map(|o| {
                 (
-                    quench::render::lookup(o, name)
+                    quench::template::lookup(o, name)
                         .and_then(Json::as_str)
                         .unwrap_or("?")
                         .to_string(),
-                    quench::render::lookup(o, state)
+                    quench::template::lookup(o, state)
                         .cloned()
                         .unwrap_or(Json::Null),
                 )

@@ -169,7 +169,7 @@ async fn notices_and_the_text_timeline_escape_for_their_own_format() {
     assert!(!body.contains("<img"), "{body}");
     // As plain text it reads as typed.
     assert_eq!(
-        quench::render::markdown_to_text(body)
+        quench::template::markdown_to_text(body)
             .matches("<img src=x onerror=alert(1)>|Jasper*")
             .count(),
         body.matches("&lt;img src=x onerror=alert(1)&gt;\\|Jasper\\*")

@@ -221,11 +221,11 @@ fn template_analysis_and_rendering_never_panic() {
         .run(&edits(), |edits| {
             n.fetch_add(1, Ordering::Relaxed);
             let src = apply(base, &edits);
-            let a = quench::runbook::template::analyse(&src);
+            let a = quench::template::analyse(&src);
             let _ = format!("{a:?}");
-            let _ = quench::render::render_str(&src, &ctx);
-            if let Ok(md) = quench::render::render_markdown(&src, &ctx) {
-                let _ = quench::render::markdown_to_text(&md);
+            let _ = quench::template::render_str(&src, &ctx);
+            if let Ok(md) = quench::template::render_markdown(&src, &ctx) {
+                let _ = quench::template::markdown_to_text(&md);
             }
             Ok(())
         })

@@ -195,7 +195,7 @@ fn forms(secret: &str) -> Vec<String> {
     let b64 = base64::engine::general_purpose::STANDARD;
     vec![
         secret.to_string(),
-        quench::render::encode_segment(secret),
+        quench::template::encode_segment(secret),
         serde_urlencoded::to_string([("k", secret)]).unwrap()[2..].to_string(),
         b64.encode(secret),
         b64.encode(format!("quench:{secret}")),

@@ -11,9 +11,9 @@ use tokio::task::JoinSet;
 use super::idempotency_key;
 use crate::engine::{attempt, Engine, EngineError};
 use crate::integrations::response::type_name;
-use crate::render::{lookup, render_str, render_value, truthy};
 use crate::runbook::{Runbook, Step};
 use crate::store::{Incident, ItemRun, NewEvent, StepRun, StepStatus};
+use crate::template::{lookup, truthy, Scope, Templates};
 
 impl Engine {
     #[allow(clippy::too_many_arguments)]
@@ -108,12 +108,13 @@ impl Engine {
                     .acquire_owned()
                     .await
                     .expect("step semaphore is never closed");
-                let mut ictx = ctx_c;
+                // The item's context, wrapped once for all its renders.
+                let mut ictx = Scope::new(ctx_c);
                 if fan_out {
-                    ictx["item"] = item;
+                    ictx.insert("item", item);
                 }
                 if let Some(p) = parent {
-                    ictx["parent"] = p;
+                    ictx.insert("parent", p);
                 }
                 let r = if filter_items {
                     me.item_when(&inc_id, &step_c, idx, prior, &ictx, &integ, &act)
@@ -178,13 +179,13 @@ impl Engine {
             results.remove(&0).map(|r| r.output).unwrap_or(Json::Null)
         };
         if let Some(v) = &step.verify {
-            let verdict = verify(v, &ctx, &output, fan_out);
+            let verdict = verify(&self.templates, v, &ctx, &output, fan_out);
             let (kind, msg, data) = match &verdict {
                 Ok(checked) => (
                     "containment.verified",
                     format!(
                         "{integration} verified: {}: none remains ({checked} re-read)",
-                        verdict_label(v, &ctx)
+                        self.verdict_label(v, &ctx)
                     ),
                     json!({"platform": integration, "checked": checked, "remains": []}),
                 ),
@@ -192,7 +193,7 @@ impl Engine {
                     "containment.unverified",
                     format!(
                         "{integration} NOT contained: {}: {} of {checked} re-read remain: {}",
-                        verdict_label(v, &ctx),
+                        self.verdict_label(v, &ctx),
                         names.len(),
                         names.join(", ")
                     ),
@@ -227,7 +228,7 @@ impl Engine {
         idx: u32,
         fan_out: bool,
         prior: Option<ItemRun>,
-        ctx: &Json,
+        ctx: &Scope,
         integration: &str,
         action: &str,
     ) -> Result<ItemRun, EngineError> {
@@ -242,7 +243,7 @@ impl Engine {
         let mut ir = prior.unwrap_or_else(|| new_item(id, step, idx));
         let label = who.label();
 
-        let with = match render_value(&step.with, ctx) {
+        let with = match self.templates.render_value(&step.with, ctx) {
             Ok(w) => w,
             Err(e) => {
                 let ev = attempt::fail(&mut ir, format!("`with`: {e}"), self.clock.now(), who);
@@ -264,7 +265,7 @@ impl Engine {
                     idx,
                     item_no,
                     ir,
-                    ctx,
+                    ctx.data(),
                     &with,
                     integration,
                     action,
@@ -364,6 +365,7 @@ enum Unverified {
 /// Checks what a verification step re-read: the number of items checked,
 /// or what remains (named by `shows`).
 fn verify(
+    templates: &Templates,
     v: &crate::runbook::Verify,
     ctx: &Json,
     output: &Json,
@@ -395,18 +397,20 @@ fn verify(
         }
     };
     let mut names = vec![];
-    let mut ictx = ctx.clone();
+    let mut ictx = Scope::new(ctx.clone());
     for item in &items {
-        ictx["item"] = (*item).clone();
-        let remains = render_str(&v.remains, &ictx)
+        ictx.insert("item", (*item).clone());
+        let remains = templates
+            .render_str(&v.remains, &ictx)
             .map_err(|e| Unverified::Unreadable(format!("`verify.remains`: {e}")))?;
         if truthy(&remains) {
             let name = match &v.shows {
-                Some(t) => render_str(t, &ictx)
+                Some(t) => templates
+                    .render_str(t, &ictx)
                     .map_err(|e| Unverified::Unreadable(format!("`verify.shows`: {e}")))?,
                 None => item
                     .get("id")
-                    .map(crate::render::plain)
+                    .map(crate::template::plain)
                     .unwrap_or_else(|| item.to_string()),
             };
             names.push(name);
@@ -422,11 +426,13 @@ fn verify(
     }
 }
 
-fn verdict_label(v: &crate::runbook::Verify, ctx: &Json) -> String {
-    v.label
-        .as_deref()
-        .and_then(|l| render_str(l, ctx).ok())
-        .unwrap_or_else(|| "the tool's access".to_string())
+impl Engine {
+    fn verdict_label(&self, v: &crate::runbook::Verify, ctx: &Json) -> String {
+        v.label
+            .as_deref()
+            .and_then(|l| self.render(l, ctx).ok())
+            .unwrap_or_else(|| "the tool's access".to_string())
+    }
 }
 
 /// A not yet attempted item, with its idempotency key.
@@ -541,7 +547,7 @@ fn reads_parent(step: &Step) -> bool {
     templates.extend(step.when.as_deref());
     templates.iter().any(|t| {
         t.contains("parent")
-            && crate::runbook::template::analyse(t)
+            && crate::template::analyse(t)
                 .vars
                 .iter()
                 .any(|v| !v.scoped && v.path.first().is_some_and(|r| r == "parent"))
@@ -573,7 +579,7 @@ pub(super) fn narrow(mut ctx: Json, step: &Step) -> Json {
     ]
     .into();
     for t in templates.iter().filter(|t| t.contains("{{")) {
-        let a = crate::runbook::template::analyse(t);
+        let a = crate::template::analyse(t);
         if a.opaque {
             return ctx;
         }
@@ -601,7 +607,7 @@ pub(super) fn narrow(mut ctx: Json, step: &Step) -> Json {
 pub(super) fn per_item_when(step: &Step) -> bool {
     step.for_each.is_some()
         && step.when.as_deref().is_some_and(|w| {
-            crate::runbook::template::analyse(w)
+            crate::template::analyse(w)
                 .vars
                 .iter()
                 .any(|v| v.path[0] == "item")
@@ -617,13 +623,13 @@ impl Engine {
         step: &Step,
         idx: u32,
         prior: Option<ItemRun>,
-        ctx: &Json,
+        ctx: &Scope,
         integration: &str,
         action: &str,
     ) -> Result<ItemRun, EngineError> {
         if prior.is_none() {
             let w = step.when.as_deref().unwrap_or_default();
-            let (status, error, kind, msg) = match render_str(w, ctx) {
+            let (status, error, kind, msg) = match self.templates.render_str(w, ctx) {
                 Ok(v) if truthy(&v) => (None, None, "", String::new()),
                 Ok(v) => (
                     Some(StepStatus::Skipped),
@@ -648,7 +654,7 @@ impl Engine {
                 ir.error = error;
                 if self.settings.plan {
                     // What a plan found and left alone, for its report.
-                    ir.output = json!({"item": ctx["item"], "left_alone": true});
+                    ir.output = json!({"item": ctx.data()["item"], "left_alone": true});
                 }
                 ir.finished_at = Some(self.clock.now());
                 let ev = NewEvent::new(kind, "quench", msg)
@@ -694,7 +700,6 @@ mod tests {
             "inputs": {"tool": "ChatGPT", "ids": ["a", "b"], "other": 1},
             "steps": {"list": {"output": [1, 2, 3]}, "audit": {"output": {"n": 1}}, "big": {"output": [0, 0, 0, 0]}},
             "incident": {"id": "INC-1"},
-            "registry": {"tools": []},
         })
     }
 
@@ -707,9 +712,8 @@ mod tests {
         let n = narrow(ctx(), &s);
         assert_eq!(n["inputs"], json!({"tool": "ChatGPT", "ids": ["a", "b"]}));
         assert_eq!(n["steps"], json!({"audit": {"output": {"n": 1}}}));
-        // Small roots stay: helpers read `registry`, templates `incident`.
+        // Small roots stay: templates read `incident`.
         assert_eq!(n["incident"]["id"], "INC-1");
-        assert!(n.get("registry").is_some());
     }
 
     #[test]

@@ -14,10 +14,9 @@ use std::time::Duration;
 use serde_json::{json, Value as Json};
 
 use super::{Engine, EngineError, Settings};
-use crate::render::render_str;
-use crate::render::truthy;
 use crate::runbook::{Runbook, Step, StepKind};
 use crate::store::{Incident, NewEvent, StepRun, StepStatus};
+use crate::template::truthy;
 
 /// The template context a step sees: inputs, incident, finished steps.
 pub(crate) fn context(
@@ -45,7 +44,6 @@ pub(crate) fn context(
         },
         "steps": steps,
         "organization": settings.organization,
-        "registry": settings.registry,
     })
 }
 
@@ -123,7 +121,7 @@ impl Engine {
         let id = inc.id.as_str();
         if run.status == StepStatus::Pending {
             if let Some(w) = step.when.as_ref().filter(|_| !per_item_when(step)) {
-                match render_str(w, &ctx) {
+                match self.render(w, &ctx) {
                     Ok(v) if !truthy(&v) => {
                         run.status = StepStatus::Skipped;
                         run.finished_at = Some(self.clock.now());
@@ -185,7 +183,7 @@ impl Engine {
                 }
             }
             StepKind::Approval { approvers, prompt } => {
-                let text = match prompt.as_deref().map(|p| render_str(p, &ctx)) {
+                let text = match prompt.as_deref().map(|p| self.render(p, &ctx)) {
                     Some(Ok(t)) => t,
                     Some(Err(e)) => {
                         return self
@@ -201,7 +199,7 @@ impl Engine {
                 assignee,
                 instructions,
             } => {
-                let text = match render_str(instructions, &ctx) {
+                let text = match self.render(instructions, &ctx) {
                     Ok(t) => t,
                     Err(e) => {
                         return self

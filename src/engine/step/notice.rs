@@ -5,9 +5,9 @@ use serde_json::{json, Value as Json};
 use super::StepFailure;
 use crate::engine::Engine;
 use crate::notices;
-use crate::render::lookup;
 use crate::runbook::{Jurisdictions, Runbook, Step};
 use crate::store::{Incident, NewEvent, NoticeDraft};
+use crate::template::lookup;
 
 impl Engine {
     pub(super) async fn notice_step(
@@ -107,7 +107,7 @@ impl Engine {
             let mut body = self
                 .library
                 .notices
-                .render(&template, &nctx)
+                .render_with(&self.templates, &template, &nctx)
                 .map_err(|e| StepFailure::Step(e.to_string()))?;
             if example {
                 body.insert_str(

@@ -61,12 +61,12 @@ fn item_label(v: &Json) -> Option<String> {
 /// page; borrowed, since a fan-out's list can be long.
 fn iterated<'a>(snap: &'a Snapshot, path: &str) -> Vec<&'a Json> {
     let found = match path.split_once('.') {
-        Some(("inputs", rest)) => crate::render::lookup(&snap.incident.inputs, rest),
+        Some(("inputs", rest)) => crate::template::lookup(&snap.incident.inputs, rest),
         Some(("steps", rest)) => rest.split_once('.').and_then(|(id, rest)| {
             let output = &snap.steps.get(id)?.output;
             rest.strip_prefix("output")
                 .map(|r| r.trim_start_matches('.'))
-                .and_then(|r| crate::render::lookup(output, r))
+                .and_then(|r| crate::template::lookup(output, r))
         }),
         _ => None,
     };
