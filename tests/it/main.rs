@@ -12,6 +12,7 @@ mod conformance;
 mod containment;
 mod edges;
 mod engine;
+mod fixture;
 mod fuzz;
 mod hostile;
 mod integrations;
