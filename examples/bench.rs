@@ -261,11 +261,11 @@ async fn daemon_bench(dir: &std::path::Path, exec: &Arc<Executor>) {
         },
     );
     const TOKEN: &str = "bench-token-0123456789abcdef";
-    let daemon = quench::server::Daemon::new(quench::server::DaemonParts {
+    let daemon = quench::daemon::Daemon::new(quench::daemon::DaemonParts {
         live: engine,
         drill: None,
-        access: quench::server::access::Access::legacy_only(TOKEN),
-        slack: None,
+        access: quench::daemon::access::Access::legacy_only(TOKEN),
+        channel: None,
         planners: Default::default(),
     });
     daemon.start().unwrap();
@@ -273,7 +273,7 @@ async fn daemon_bench(dir: &std::path::Path, exec: &Arc<Executor>) {
     let url = format!("http://{}", listener.local_addr().unwrap());
     let d = daemon.clone();
     tokio::spawn(async move {
-        quench::server::serve(d, listener, std::future::pending())
+        quench::server::serve(d, axum::Router::new(), listener, std::future::pending())
             .await
             .unwrap()
     });

@@ -30,7 +30,7 @@ pub struct Config {
     pub timezone: Option<Zone>,
     /// Per-person API tokens (their SHA-256) and what each may do.
     #[serde(default)]
-    pub access: Vec<crate::server::access::AccessEntry>,
+    pub access: Vec<crate::daemon::access::AccessEntry>,
 }
 
 /// An IANA time zone name, checked when the config is read.

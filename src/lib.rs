@@ -20,6 +20,7 @@
 pub mod bundled;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod engine;
 pub mod integrations;
 pub mod library;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::{report_diagnostics, Env};
+use crate::daemon::{Daemon, DaemonParts};
 use crate::engine::{Engine, Settings, SystemClock};
-use crate::server::{Daemon, DaemonParts};
 use crate::slack::{Slack, SlackSettings};
 use crate::store::Store;
 
@@ -35,7 +35,7 @@ pub async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<ExitCode> 
             return Ok(ExitCode::from(2));
         }
     }
-    let access = match crate::server::access::Access::new(
+    let access = match crate::daemon::access::Access::new(
         &env.config.access,
         api_token.as_deref().map(|t| (token_env.as_str(), t)),
     ) {
@@ -63,7 +63,7 @@ pub async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<ExitCode> 
     // Plans read through executors that refuse every write.
     let (plan_live, _) = super::wiring::plan_executor(env, &lib, true).await?;
     let (plan_sim, plan_simulator) = super::wiring::plan_executor(env, &lib, false).await?;
-    let planners = crate::server::Planners {
+    let planners = crate::daemon::Planners {
         live: Some(plan_live),
         simulated: Some(plan_sim),
     };
@@ -87,7 +87,9 @@ pub async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<ExitCode> 
         live,
         drill: Some(drill),
         access,
-        slack,
+        channel: slack
+            .clone()
+            .map(|s| Arc::new(s) as Arc<dyn crate::daemon::Channel>),
         planners,
     });
     let listener = tokio::net::TcpListener::bind(&addr)
@@ -97,7 +99,7 @@ pub async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<ExitCode> 
         })?;
     let local = listener.local_addr()?;
     let resumed = daemon.start()?;
-    daemon.connect_slack().await?;
+    daemon.connect_channel().await?;
     // Scripts and tests read the bound address from this first line.
     println!("quench serve: listening on http://{local}");
     tracing::info!(
@@ -123,7 +125,7 @@ pub async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<ExitCode> 
             }
         }
     };
-    crate::server::serve(daemon, listener, stop).await?;
+    crate::server::serve(daemon, crate::slack::routes(slack), listener, stop).await?;
     drop((simulator, plan_simulator));
     if let Some(why) = store.fault() {
         eprintln!("error: {why}\n(stopped; incidents resume when quench starts again with a writable store)");

@@ -8,7 +8,7 @@ use ring::rand::SecureRandom;
 use serde_json::json;
 
 use super::Env;
-use crate::server::access::{hex, sha256, Scope};
+use crate::daemon::access::{hex, sha256, Scope};
 
 /// YAML-safe in a flow mapping: plain when it is, else double-quoted.
 fn yaml_scalar(s: &str) -> String {

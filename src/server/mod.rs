@@ -2,17 +2,15 @@
 //! people, `/metrics`, `/healthz`, and the Slack endpoints, over one
 //! [`Daemon`] that runs incidents and records what people decide.
 
-pub mod access;
 mod api;
 mod auth;
-mod daemon;
 mod error;
 mod headers;
-pub mod metrics;
+mod metrics;
 mod pages;
-mod runner;
 
-pub use daemon::{Daemon, DaemonParts, DeclareRequest, OpError, PlanRequest, Planners};
+pub use crate::daemon::access;
+use crate::daemon::{Daemon, DeclareRequest, OpError, PlanRequest};
 
 use std::time::Instant;
 
@@ -25,8 +23,9 @@ use axum::Router;
 /// Request bodies above this get 413 (DESIGN.md, "Daemon endpoints").
 pub const MAX_BODY: usize = 1 << 20;
 
-/// Every route the daemon serves.
-pub fn router(daemon: Daemon) -> Router {
+/// Every route the daemon serves; `adapters` are the channels' own
+/// (Slack's `/slack/*`), behind the same limits, headers and metrics.
+pub fn router(daemon: Daemon, adapters: Router<Daemon>) -> Router {
     let api = Router::new()
         .route(
             "/api/v1/incidents",
@@ -71,12 +70,11 @@ pub fn router(daemon: Daemon) -> Router {
     let open = Router::new()
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(metrics::endpoint));
-    let slack = crate::slack::routes();
     Router::new()
         .merge(api)
         .merge(pages)
         .merge(open)
-        .merge(slack)
+        .merge(adapters)
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(error::json_errors))
@@ -120,10 +118,11 @@ async fn observe(State(d): State<Daemon>, req: Request, next: Next) -> Response 
 /// flushes the store: what was running resumes at the next start.
 pub async fn serve(
     daemon: Daemon,
+    adapters: Router<Daemon>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(daemon.clone());
+    let app = router(daemon.clone(), adapters);
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

@@ -6,8 +6,8 @@ use slack_morphism::prelude::*;
 
 use super::message::escape;
 use super::Slack;
+use crate::daemon::{Daemon, DeclareRequest};
 use crate::engine::{Decision, Resolution};
-use crate::server::{Daemon, DeclareRequest};
 use crate::timeline::notes::NoteFacts;
 
 const USAGE: &str = "*quench* — incident runbooks\n\
@@ -135,7 +135,7 @@ async fn run(
             }
             if verb == "plan" {
                 let id = d
-                    .plan(crate::server::PlanRequest {
+                    .plan(crate::daemon::PlanRequest {
                         runbook,
                         inputs: Json::Object(inputs),
                         by,

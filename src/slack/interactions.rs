@@ -9,8 +9,8 @@ use slack_morphism::prelude::*;
 
 use super::message::{escape, APPROVE, DONE, REJECT};
 use super::{modal, outbox, Slack};
+use crate::daemon::Daemon;
 use crate::engine::{Decision, Resolution};
-use crate::server::Daemon;
 use crate::store::NewEvent;
 use serde_json::Value as Json;
 

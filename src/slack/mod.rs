@@ -29,7 +29,7 @@ use axum::Router;
 use slack_morphism::prelude::*;
 
 use crate::config::SlackConfig;
-use crate::server::Daemon;
+use crate::daemon::Daemon;
 
 /// What the record names as the credential of a request from Slack: its
 /// signature (or Socket Mode's app connection) vouches for the user id.
@@ -181,7 +181,7 @@ struct Inner {
     /// The outbox's tasks, stopped with the daemon.
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// The daemon's metrics, once `follow` attaches it.
-    metrics: std::sync::Mutex<Option<crate::server::metrics::Metrics>>,
+    metrics: std::sync::Mutex<Option<crate::daemon::metrics::Metrics>>,
 }
 
 impl Slack {
@@ -335,12 +335,31 @@ fn origin(url: &str) -> Option<String> {
     })
 }
 
-/// `/slack/*`: each verifies the signature on the raw body first.
-pub fn routes() -> Router<Daemon> {
+/// `/slack/*`: each verifies the signature on the raw body first. With
+/// no `slack` (not configured) they answer that Slack is off.
+pub fn routes(slack: Option<Slack>) -> Router<Daemon> {
     Router::new()
         .route("/slack/commands", post(on_command))
         .route("/slack/interactions", post(on_interaction))
         .route("/slack/events", post(on_event))
+        .layer(axum::Extension(slack))
+}
+
+/// The configured Slack a request reaches, if any.
+type Configured = axum::Extension<Option<Slack>>;
+
+impl crate::daemon::Channel for Slack {
+    fn follow(&self, daemon: Daemon) {
+        Slack::follow(self, daemon)
+    }
+
+    fn connect(&self, daemon: Daemon) -> crate::daemon::Pending<'_, Result<(), String>> {
+        Box::pin(Slack::connect(self, daemon))
+    }
+
+    fn disconnect(&self) -> crate::daemon::Pending<'_, ()> {
+        Box::pin(Slack::disconnect(self))
+    }
 }
 
 /// Why a request from Slack was turned away before any work.
@@ -376,10 +395,14 @@ impl IntoResponse for Refused {
 }
 
 /// The checks every Slack request passes: Slack on, signature valid.
-fn admit(d: &Daemon, endpoint: &str, headers: &HeaderMap, body: &Bytes) -> Result<Slack, Refused> {
-    let Some((slack, verifier)) = d
-        .slack()
-        .and_then(|s| s.inner.verifier.as_ref().map(|v| (s, v)))
+fn admit(
+    d: &Daemon,
+    slack: Option<&Slack>,
+    endpoint: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Slack, Refused> {
+    let Some((slack, verifier)) = slack.and_then(|s| s.inner.verifier.as_ref().map(|v| (s, v)))
     else {
         return Err(Refused::Off);
     };
@@ -415,8 +438,13 @@ fn bad_payload(what: &str, e: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
-async fn on_command(State(d): State<Daemon>, headers: HeaderMap, body: Bytes) -> Response {
-    let slack = match admit(&d, "commands", &headers, &body) {
+async fn on_command(
+    State(d): State<Daemon>,
+    axum::Extension(slack): Configured,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let slack = match admit(&d, slack.as_ref(), "commands", &headers, &body) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
@@ -427,8 +455,13 @@ async fn on_command(State(d): State<Daemon>, headers: HeaderMap, body: Bytes) ->
     axum::Json(commands::handle(&d, &slack, ev).await).into_response()
 }
 
-async fn on_interaction(State(d): State<Daemon>, headers: HeaderMap, body: Bytes) -> Response {
-    let slack = match admit(&d, "interactions", &headers, &body) {
+async fn on_interaction(
+    State(d): State<Daemon>,
+    axum::Extension(slack): Configured,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let slack = match admit(&d, slack.as_ref(), "interactions", &headers, &body) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
@@ -449,8 +482,13 @@ async fn on_interaction(State(d): State<Daemon>, headers: HeaderMap, body: Bytes
     }
 }
 
-async fn on_event(State(d): State<Daemon>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = admit(&d, "events", &headers, &body) {
+async fn on_event(
+    State(d): State<Daemon>,
+    axum::Extension(slack): Configured,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = admit(&d, slack.as_ref(), "events", &headers, &body) {
         return r.into_response();
     }
     match serde_json::from_slice::<SlackPushEvent>(&body) {

@@ -14,8 +14,8 @@ use slack_morphism::prelude::*;
 
 use super::api::Failure;
 use super::Slack;
+use crate::daemon::{Daemon, DeclareRequest};
 use crate::runbook::{InputDecl, InputType, Runbook};
-use crate::server::{Daemon, DeclareRequest};
 
 pub const CALLBACK: &str = "quench_declare";
 /// The runbook select: choosing one redraws the form with its inputs.

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use super::api::{event_metadata, Failure, Outgoing};
 use super::message::{decision_blocks, escape, fit, person, SECTION_MAX};
 use super::{room, Slack};
-use crate::server::Daemon;
+use crate::daemon::Daemon;
 use crate::store::TimelineEvent;
 
 /// Slack allows about one chat.update per second per channel; a fan-out

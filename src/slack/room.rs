@@ -11,7 +11,7 @@ use super::api::{Failure, Outgoing};
 use super::message::{escape, is_user_id};
 use super::outbox::{declared, RoomState};
 use super::Slack;
-use crate::server::Daemon;
+use crate::daemon::Daemon;
 
 /// Slack's limit on channel names.
 const NAME_MAX: usize = 80;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use slack_morphism::prelude::*;
 
 use super::Slack;
-use crate::server::Daemon;
+use crate::daemon::Daemon;
 
 /// What the callbacks (plain `fn`s in slack-morphism) reach through its
 /// user-state map.

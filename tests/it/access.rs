@@ -5,7 +5,7 @@
 use serde_json::{json, Value as Json};
 
 use crate::server::{host_build, SlackKind, TOKEN};
-use quench::server::access::{hex, sha256, Access, AccessEntry, Scope};
+use quench::daemon::access::{hex, sha256, Access, AccessEntry, Scope};
 
 const LEGAL: &str = "qnch_legal_0123456789abcdef";
 const DASHBOARD: &str = "qnch_dashboard_0123456789ab";

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value as Json};
 
 use crate::server::{host_build, SlackKind, TOKEN};
-use quench::server::access::{hex, sha256, Access, AccessEntry, Scope};
+use quench::daemon::access::{hex, sha256, Access, AccessEntry, Scope};
 
 const READER: &str = "qnch_reader_0123456789abcdef";
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use hmac::{KeyInit, Mac};
-use quench::server::{Daemon, DaemonParts};
+use quench::daemon::{Daemon, DaemonParts};
 use quench::slack::{Slack, SlackSettings};
 use serde_json::{json, Value as Json};
 
@@ -52,6 +52,8 @@ pub(crate) struct Host {
     pub(crate) daemon: Daemon,
     pub(crate) platform: Mock,
     pub(crate) slack: Option<SlackApi>,
+    /// quench's own Slack adapter, when the host has Slack.
+    pub(crate) adapter: Option<Slack>,
     http: reqwest::Client,
     _dir: tempfile::TempDir,
 }
@@ -87,7 +89,7 @@ pub(crate) async fn host_opts(kind: SlackKind, live_plans: bool, incident_channe
         kind,
         live_plans,
         incident_channels,
-        quench::server::access::Access::legacy_only(TOKEN),
+        quench::daemon::access::Access::legacy_only(TOKEN),
     )
     .await
 }
@@ -97,7 +99,7 @@ pub(crate) async fn host_build(
     kind: SlackKind,
     live_plans: bool,
     incident_channels: bool,
-    access: quench::server::access::Access,
+    access: quench::daemon::access::Access,
 ) -> Host {
     let with_slack = kind != SlackKind::Off;
     let platform = Mock::start().await;
@@ -131,7 +133,9 @@ pub(crate) async fn host_build(
         live: engine,
         drill: None,
         access,
-        slack,
+        channel: slack
+            .clone()
+            .map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn quench::daemon::Channel>),
         // Plans "on the simulator" read the mock platform here.
         planners: {
             let planner = crate::support::mock_executor(
@@ -139,7 +143,7 @@ pub(crate) async fn host_build(
                 &platform.url,
                 true,
             );
-            quench::server::Planners {
+            quench::daemon::Planners {
                 live: live_plans.then(|| planner.clone()),
                 simulated: Some(planner),
             }
@@ -149,8 +153,9 @@ pub(crate) async fn host_build(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let d = daemon.clone();
+    let routes = quench::slack::routes(slack.clone());
     tokio::spawn(async move {
-        quench::server::serve(d, listener, std::future::pending())
+        quench::server::serve(d, routes, listener, std::future::pending())
             .await
             .unwrap();
     });
@@ -159,6 +164,7 @@ pub(crate) async fn host_build(
         daemon,
         platform,
         slack: slack_mock,
+        adapter: slack,
         http: reqwest::Client::new(),
         _dir: dir,
     }
@@ -1593,7 +1599,7 @@ async fn socket_mode_takes_commands_and_buttons_over_the_websocket() {
         }
     });
     let mut rx = h.daemon.engine().subscribe();
-    h.daemon.connect_slack().await.unwrap();
+    h.daemon.connect_channel().await.unwrap();
 
     let ack = acks.recv().await.unwrap();
     assert_eq!(ack["envelope_id"], "env-1");

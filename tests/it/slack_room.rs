@@ -598,7 +598,7 @@ async fn a_post_that_reached_slack_before_a_crash_is_found_not_sent_again() {
     slack
         .until("both requests posted", |s| s.asks().len() == 2)
         .await;
-    let quench_slack = h.daemon.slack().unwrap().clone();
+    let quench_slack = h.adapter.clone().unwrap();
     quench_slack.disconnect().await;
     // As if the daemon died after Slack took the last request's post and
     // before its cursor moved: the cursor before it, the post in doubt.

@@ -7,11 +7,18 @@ use std::time::Instant;
 
 use serde_json::Value as Json;
 
-use super::metrics::Metrics;
-use super::runner::Runner;
+pub mod access;
+mod channel;
+pub mod metrics;
+mod runner;
+
+pub use channel::{Channel, Pending};
+
 use crate::engine::{Declaration, Engine, EngineError, Resolution, ResolveError};
 use crate::store::{IncidentStatus, Store, StoreError, TimelineEvent};
 use crate::timeline::notes::{note_event, NoteFacts};
+use metrics::Metrics;
+use runner::Runner;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpError {
@@ -78,8 +85,9 @@ pub struct DaemonParts {
     /// Calls the built-in simulator; approvals automatic. None: no drills.
     pub drill: Option<Engine>,
     /// The tokens `/api/*` and the pages accept, and what each may do.
-    pub access: super::access::Access,
-    pub slack: Option<crate::slack::Slack>,
+    pub access: access::Access,
+    /// Slack, when it is configured.
+    pub channel: Option<Arc<dyn Channel>>,
     /// Read-only executors for plans; None: no plans of that kind.
     pub planners: Planners,
 }
@@ -123,8 +131,8 @@ pub struct Daemon {
 struct Inner {
     live: Engine,
     drill: Option<Engine>,
-    access: super::access::Access,
-    slack: Option<crate::slack::Slack>,
+    access: access::Access,
+    channel: Option<Arc<dyn Channel>>,
     planners: Planners,
     /// Plans still running, by id.
     plans: std::sync::Mutex<std::collections::HashMap<String, tokio::task::JoinHandle<()>>>,
@@ -142,7 +150,7 @@ impl Daemon {
                 live: parts.live,
                 drill: parts.drill,
                 access: parts.access,
-                slack: parts.slack,
+                channel: parts.channel,
                 planners: parts.planners,
                 plans: Default::default(),
                 runner: Arc::default(),
@@ -160,12 +168,8 @@ impl Daemon {
         &self.inner.live
     }
 
-    pub(crate) fn access(&self) -> &super::access::Access {
+    pub(crate) fn access(&self) -> &access::Access {
         &self.inner.access
-    }
-
-    pub fn slack(&self) -> Option<&crate::slack::Slack> {
-        self.inner.slack.as_ref()
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -195,8 +199,8 @@ impl Daemon {
     /// running. Returns the ids resumed.
     pub fn start(&self) -> Result<Vec<String>, OpError> {
         self.inner.metrics.follow(self.inner.live.subscribe());
-        if let Some(slack) = &self.inner.slack {
-            slack.follow(self.clone());
+        if let Some(channel) = &self.inner.channel {
+            channel.follow(self.clone());
         }
         let mut resumed = Vec::new();
         for inc in self.store().incidents()? {
@@ -463,17 +467,17 @@ impl Daemon {
     }
 
     /// Opens Slack's Socket Mode connection when it is configured.
-    pub async fn connect_slack(&self) -> Result<(), OpError> {
-        match &self.inner.slack {
-            Some(s) => s.connect(self.clone()).await.map_err(OpError::Unavailable),
+    pub async fn connect_channel(&self) -> Result<(), OpError> {
+        match &self.inner.channel {
+            Some(c) => c.connect(self.clone()).await.map_err(OpError::Unavailable),
             None => Ok(()),
         }
     }
 
     /// Stops the drivers and flushes the store (graceful shutdown).
     pub async fn stop(&self) {
-        if let Some(s) = &self.inner.slack {
-            s.disconnect().await;
+        if let Some(c) = &self.inner.channel {
+            c.disconnect().await;
         }
         let n = self.inner.runner.stop().await;
         // A plan changes nothing, so one cut short is simply run again;
