@@ -81,6 +81,16 @@ impl Library {
         let mut k = Known::default();
         self.catalog.known(&mut k);
         k.notice_templates = self.notices.names().cloned().collect();
+        let codes = crate::notices::JURISDICTIONS
+            .iter()
+            .map(|(c, _)| c.to_string());
+        k.vocabularies
+            .insert("jurisdictions".into(), codes.collect());
+        let elements = crate::notices::clocks::DATA_ELEMENTS
+            .iter()
+            .map(|e| e.to_string());
+        k.vocabularies
+            .insert("data_elements".into(), elements.collect());
         k
     }
 

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value as Json};
 
 use crate::runbook::diagnostic::did_you_mean;
-use crate::runbook::load::{article, coerce_input};
+use crate::runbook::load::{article, coerce_input, vocabulary_hint};
 use crate::runbook::{InputDecl, InputType, Runbook};
 
 #[derive(Debug, thiserror::Error)]
@@ -106,21 +106,6 @@ fn joined(problems: Vec<Problem>) -> InputError {
     )
 }
 
-/// The values an input may take, when its vocabulary is fixed (DESIGN.md:
-/// they decide which regulatory clocks start).
-pub fn known_values(input: &str) -> Option<Vec<&'static str>> {
-    match input {
-        "jurisdictions" => Some(
-            crate::notices::JURISDICTIONS
-                .iter()
-                .map(|(c, _)| *c)
-                .collect(),
-        ),
-        "data_elements" => Some(crate::notices::clocks::DATA_ELEMENTS.to_vec()),
-        _ => None,
-    }
-}
-
 /// A value written as text (`k=v`), typed by its declaration; what does
 /// not parse stays text so `coerce_input` reports it.
 fn from_text(ty: InputType, v: &str) -> Json {
@@ -192,26 +177,34 @@ fn finish(
             }
         }
     }
-    // These two inputs decide which regulatory clocks start; DESIGN.md fixes
-    // their vocabulary, so a typo must not silently start no clock.
-    let jurisdictions = known_values("jurisdictions").unwrap_or_default();
-    for name in ["jurisdictions", "data_elements"] {
-        let known = known_values(name).unwrap_or_default();
-        let Some(Json::Array(values)) = out.get(name) else {
-            continue;
+    // A closed vocabulary (`values:`): jurisdictions and data elements
+    // decide which regulatory clocks start, so a typo must not silently
+    // start no clock.
+    for decl in &rb.inputs {
+        let Some(vocab) = &decl.values else { continue };
+        let name = &decl.name;
+        let given: Vec<String> = match out.get(name) {
+            Some(Json::Array(values)) => values.iter().map(crate::template::plain).collect(),
+            Some(Json::String(s)) => vec![s.clone()],
+            _ => continue,
         };
-        for v in values.iter().filter_map(Json::as_str) {
-            if !known.contains(&v) {
-                let hint = did_you_mean(v, known.iter().copied())
-                    .map(|m| format!("did you mean `{m}`?"))
-                    .unwrap_or_else(|| format!("known: {}", known.join(", ")));
-                problems.push((
-                    Some(name.to_string()),
-                    format!("--input {name}: unknown value \"{v}\" ({hint})"),
-                ));
-            }
+        for v in given.iter().filter(|v| !vocab.values.contains(v)) {
+            problems.push((
+                Some(name.to_string()),
+                format!(
+                    "--input {name}: unknown value \"{v}\" ({})",
+                    vocabulary_hint(v, vocab)
+                ),
+            ));
         }
     }
+    let jurisdictions: Vec<&str> = rb
+        .inputs
+        .iter()
+        .find(|d| d.name == "jurisdictions")
+        .and_then(|d| d.values.as_ref())
+        .map(|v| v.values.iter().map(String::as_str).collect())
+        .unwrap_or_default();
     // `residents`: CODE:COUNT pairs, the people affected per jurisdiction.
     if let Some(Json::Array(values)) = out.get("residents") {
         for v in values {

@@ -18,10 +18,25 @@ pub struct Known {
     pub integrations: BTreeMap<String, BTreeSet<String>>,
     /// notice template names (`customers`, `customers-EU`, ...)
     pub notice_templates: BTreeSet<String>,
+    /// The rule table's vocabularies an input's `values:` may name:
+    /// `jurisdictions` (the codes whose clocks it knows), `data_elements`.
+    pub vocabularies: BTreeMap<String, Vec<String>>,
 }
 
+/// Inputs the rule table reads by name (DESIGN.md): declared without
+/// `values:`, they take the vocabulary of the same name, so a runbook
+/// written before `values:` (and every stored incident's) keeps its check.
+const VOCABULARY_INPUTS: &[&str] = &["jurisdictions", "data_elements"];
+
 const TOP_KEYS: &[&str] = &["version", "name", "title", "description", "inputs", "steps"];
-const INPUT_KEYS: &[&str] = &["type", "required", "default", "description", "max_length"];
+const INPUT_KEYS: &[&str] = &[
+    "type",
+    "required",
+    "default",
+    "description",
+    "max_length",
+    "values",
+];
 const STEP_KEYS: &[&str] = &[
     "id",
     "description",
@@ -57,7 +72,7 @@ pub const MAX_STEPS: usize = 1_000;
 pub fn load(file: &str, src: &str, known: &Known) -> Result<Runbook, Diagnostics> {
     let doc = YamlDoc::parse(file, src).map_err(|d| Diagnostics(vec![d]))?;
     let mut c = Checker::new(&doc);
-    let rb = read(&mut c, file);
+    let rb = read(&mut c, file, known);
     if let Some((rb, yaml_index)) = &rb {
         cross_check(&mut c, rb, yaml_index, known);
     }
@@ -69,7 +84,7 @@ pub fn load(file: &str, src: &str, known: &Known) -> Result<Runbook, Diagnostics
 
 /// The runbook, and for each of its steps the step's index in the YAML
 /// `steps` list (a step that is not even a map is left out).
-fn read(c: &mut Checker, file: &str) -> Option<(Runbook, Vec<usize>)> {
+fn read(c: &mut Checker, file: &str, known: &Known) -> Option<(Runbook, Vec<usize>)> {
     let root = YPath::root();
     let doc_value = c.doc.value.clone();
     let top = c
@@ -133,7 +148,7 @@ fn read(c: &mut Checker, file: &str) -> Option<(Runbook, Vec<usize>)> {
                         );
                         continue;
                     };
-                    if let Some(decl) = read_input(c, &p.key(iname), iname, v) {
+                    if let Some(decl) = read_input(c, &p.key(iname), iname, v, known) {
                         inputs.push(decl);
                     }
                 }
@@ -192,7 +207,13 @@ pub fn is_id(s: &str) -> bool {
             .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
 }
 
-fn read_input(c: &mut Checker, p: &YPath, name: &str, v: &Value) -> Option<InputDecl> {
+fn read_input(
+    c: &mut Checker,
+    p: &YPath,
+    name: &str,
+    v: &Value,
+    known: &Known,
+) -> Option<InputDecl> {
     let m = c
         .map(p, v, &format!("input `{name}`"), INPUT_KEYS, &["type"])?
         .clone();
@@ -247,6 +268,27 @@ fn read_input(c: &mut Checker, p: &YPath, name: &str, v: &Value) -> Option<Input
             }
         }
     });
+    let values = read_values(c, p, name, ty, m.get("values"), known);
+    if let (Some(vocab), Some(d)) = (&values, &default) {
+        let items: Vec<(YPath, &Json)> = match d {
+            Json::Array(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, x)| (p.key("default").index(i), x))
+                .collect(),
+            other => vec![(p.key("default"), other)],
+        };
+        for (at, x) in items {
+            let text = crate::template::plain(x);
+            if !vocab.values.contains(&text) {
+                c.error_hint(
+                    &at,
+                    format!("default of input `{name}`: \"{text}\" is not one of its values"),
+                    vocabulary_hint(&text, vocab),
+                );
+            }
+        }
+    }
     Some(InputDecl {
         name: name.to_string(),
         ty,
@@ -254,7 +296,86 @@ fn read_input(c: &mut Checker, p: &YPath, name: &str, v: &Value) -> Option<Input
         default,
         description,
         max_length,
+        values,
     })
+}
+
+/// `values:` is a list of strings or the name of one of the rule table's
+/// vocabularies; the inputs the rule table reads take theirs unasked.
+fn read_values(
+    c: &mut Checker,
+    p: &YPath,
+    name: &str,
+    ty: InputType,
+    v: Option<&Value>,
+    known: &Known,
+) -> Option<Vocabulary> {
+    let vp = p.key("values");
+    let named = |c: &mut Checker, vocab: &str| -> Option<Vocabulary> {
+        match known.vocabularies.get(vocab) {
+            Some(values) => Some(Vocabulary {
+                name: Some(vocab.to_string()),
+                values: values.clone(),
+            }),
+            None => {
+                let names: Vec<&str> = known.vocabularies.keys().map(String::as_str).collect();
+                let hint = match did_you_mean(vocab, names.iter().copied()) {
+                    Some(m) => format!("did you mean `{m}`?"),
+                    None => format!("list the values, or name one of: {}", names.join(", ")),
+                };
+                c.error_hint(&vp, format!("no vocabulary named \"{vocab}\""), hint);
+                None
+            }
+        }
+    };
+    let Some(v) = v else {
+        return VOCABULARY_INPUTS
+            .contains(&name)
+            .then(|| known.vocabularies.get(name))
+            .flatten()
+            .map(|values| Vocabulary {
+                name: Some(name.to_string()),
+                values: values.clone(),
+            });
+    };
+    if !matches!(ty, InputType::List | InputType::String) {
+        c.error(
+            &vp,
+            format!(
+                "`values` fits a list or string input; `{name}` is {}",
+                article(ty)
+            ),
+        );
+        return None;
+    }
+    match v {
+        Value::String(vocab) => named(c, vocab),
+        Value::Sequence(_) => {
+            let values = c.string_list(&vp, v, "`values`")?;
+            if values.is_empty() {
+                c.error(&vp, format!("`values` of input `{name}` lists nothing"));
+                return None;
+            }
+            Some(Vocabulary { name: None, values })
+        }
+        other => {
+            c.error(
+                &vp,
+                format!(
+                    "`values` must be a list of strings or a vocabulary's name, found {}",
+                    kind_of(other)
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Advice for a value outside `vocab`: the nearest one, else them all.
+pub fn vocabulary_hint(value: &str, vocab: &Vocabulary) -> String {
+    did_you_mean(value, vocab.values.iter().map(String::as_str))
+        .map(|m| format!("did you mean `{m}`?"))
+        .unwrap_or_else(|| format!("known: {}", vocab.values.join(", ")))
 }
 
 /// Checks a JSON value against an input type (defaults and `--input` values).

@@ -80,6 +80,17 @@ pub struct InputDecl {
     /// The longest text (or list item) accepted, in characters; default
     /// `DEFAULT_MAX_LENGTH`.
     pub max_length: Option<usize>,
+    /// The values it may take (each list item, or the string), when fixed.
+    pub values: Option<Vocabulary>,
+}
+
+/// A closed set of values an input takes: listed in the runbook, or one
+/// the rule table defines (`jurisdictions`, `data_elements`), by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vocabulary {
+    /// The rule table's vocabulary it names, if it names one.
+    pub name: Option<String>,
+    pub values: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

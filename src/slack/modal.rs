@@ -36,7 +36,7 @@ fn option(value: &str) -> Json {
 fn field(decl: &InputDecl) -> Json {
     let default = decl.default.as_ref().filter(|d| !d.is_null());
     let element = match decl.ty {
-        InputType::List => match crate::runbook::inputs::known_values(&decl.name) {
+        InputType::List => match decl.values.as_ref().map(|v| &v.values) {
             Some(known) => {
                 let mut e = json!({
                     "type": "multi_static_select",
@@ -48,7 +48,7 @@ fn field(decl: &InputDecl) -> Json {
                     .into_iter()
                     .flatten()
                     .filter_map(Json::as_str)
-                    .filter(|v| known.contains(v))
+                    .filter(|v| known.iter().any(|k| k == v))
                     .map(option)
                     .collect();
                 if !initial.is_empty() {

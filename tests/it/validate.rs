@@ -1235,3 +1235,64 @@ fn a_registry_missing_a_required_key_is_a_diagnostic_not_a_panic() {
     let d = Registry::parse("approved-tools.yaml", "tools:\n  - { vendor: OpenAI }\n").unwrap_err();
     assert!(d.to_string().contains("`name`"), "{d}");
 }
+
+// ---------------------------------------------------------------- input vocabularies
+
+#[test]
+fn defaults_outside_an_inputs_values_are_refused_where_they_stand() {
+    let src = "\
+version: 1
+name: vocab
+inputs:
+  jurisdictions: { type: list, default: [EU, US-CAA] }
+  data_elements: { type: list, values: data_element, default: [] }
+  channel: { type: string, values: [email, sms], default: emial }
+  count: { type: integer, values: [a] }
+steps:
+  - id: a
+    manual: { instructions: hi }
+";
+    check_runbook(
+        "vocab.yaml",
+        src,
+        &[
+            "vocab.yaml:4:46: error: default of input `jurisdictions`: \"US-CAA\" is not one of its values\n  hint: did you mean `US-CA`?",
+            "vocab.yaml:5:40: error: no vocabulary named \"data_element\"\n  hint: did you mean `data_elements`?",
+            "vocab.yaml:6:59: error: default of input `channel`: \"emial\" is not one of its values\n  hint: did you mean `email`?",
+            "vocab.yaml:7:35: error: `values` fits a list or string input; `count` is an integer",
+        ],
+        &["US-CAA", "data_element", "emial", "[a]"],
+    );
+}
+
+#[test]
+fn a_declared_vocabulary_is_checked_at_declaration_and_an_undeclared_input_is_free() {
+    let src = "\
+version: 1
+name: vocab
+inputs:
+  channels: { type: list, values: [email, sms] }
+  jurisdictions: { type: list, values: jurisdictions }
+  note: { type: string }
+steps:
+  - id: a
+    manual: { instructions: hi }
+";
+    let rb = quench::runbook::load("vocab.yaml", src, known()).unwrap();
+    let given = |kv: &[&str]| {
+        let kv: Vec<String> = kv.iter().map(|s| s.to_string()).collect();
+        quench::runbook::inputs::parse(&rb, &kv)
+    };
+    let err = given(&["channels=email,smss", "jurisdictions=EU,UK,Atlantis"])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "--input channels: unknown value \"smss\" (did you mean `sms`?)\n--input jurisdictions: unknown value \"Atlantis\" (known: {})",
+            known().vocabularies["jurisdictions"].join(", ")
+        ),
+    );
+    let ok = given(&["channels=sms", "jurisdictions=EU", "note=anything at all"]).unwrap();
+    assert_eq!(ok["channels"], serde_json::json!(["sms"]));
+}
