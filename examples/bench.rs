@@ -83,7 +83,7 @@ async fn fan_out(
                 inputs,
                 declared_by: "bench".into(),
                 token: None,
-                severity: "sev2".into(),
+                severity: quench::store::Severity::Sev2,
                 channel: None,
             },
         )

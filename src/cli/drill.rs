@@ -31,8 +31,8 @@ pub struct DrillArgs {
     #[arg(long, default_value = "5s", value_parser = parse_wait)]
     pub max_wait: Duration,
     /// Severity of the drill incident (sev1..sev4).
-    #[arg(long, default_value = "sev2", value_parser = ["sev1", "sev2", "sev3", "sev4"])]
-    pub severity: String,
+    #[arg(long, default_value = "sev2")]
+    pub severity: crate::store::Severity,
     /// A read-only run on the live platforms: what the runbook would
     /// revoke, pause and uninstall, and what a real incident would lack.
     /// Reads are sent; no write ever is.
@@ -202,7 +202,7 @@ pub async fn run(env: &Env, args: DrillArgs, drill: bool) -> anyhow::Result<Exit
                 inputs,
                 declared_by,
                 token: None,
-                severity: args.severity.clone(),
+                severity: args.severity,
                 channel: None,
             },
         )

@@ -15,7 +15,7 @@ mod runner;
 pub use channel::{Channel, Pending};
 
 use crate::engine::{Declaration, Engine, EngineError, Resolution, ResolveError};
-use crate::store::{IncidentStatus, Store, StoreError, TimelineEvent};
+use crate::store::{IncidentStatus, Severity, Store, StoreError, TimelineEvent};
 use crate::timeline::notes::{note_event, NoteFacts};
 use metrics::Metrics;
 use runner::Runner;
@@ -140,8 +140,6 @@ struct Inner {
     metrics: Metrics,
     started: Instant,
 }
-
-const SEVERITIES: [&str; 4] = ["sev1", "sev2", "sev3", "sev4"];
 
 impl Daemon {
     pub fn new(parts: DaemonParts) -> Daemon {
@@ -326,13 +324,15 @@ impl Daemon {
 
     pub async fn declare(&self, req: DeclareRequest) -> Result<String, OpError> {
         let engine = self.engine_for(req.drill)?.clone();
-        let severity = req.severity.unwrap_or_else(|| "sev2".into());
-        if !SEVERITIES.contains(&severity.as_str()) {
-            return Err(OpError::Invalid(format!(
-                "severity \"{severity}\" is not one of {}",
-                SEVERITIES.join(", ")
-            )));
-        }
+        let severity = match req.severity.as_deref() {
+            None => Severity::default(),
+            Some(s) => Severity::parse(s).ok_or_else(|| {
+                OpError::Invalid(format!(
+                    "severity \"{s}\" is not one of {}",
+                    Severity::NAMES.join(", ")
+                ))
+            })?,
+        };
         let (loaded, inputs) = Self::load_off_workers(&engine, &req.runbook, &req.inputs).await?;
         let id = engine
             .declare(

@@ -30,7 +30,8 @@ use crate::integrations::Executor;
 use crate::library::Library;
 use crate::runbook::{self, Diagnostics, Runbook};
 use crate::store::{
-    Incident, IncidentStatus, NewEvent, StepRun, StepStatus, Store, StoreError, TimelineEvent,
+    Incident, IncidentStatus, NewEvent, Severity, StepRun, StepStatus, Store, StoreError,
+    TimelineEvent,
 };
 use crate::template::{RenderError, Scope, Templates};
 pub use clock::{Clock, FakeClock, SystemClock};
@@ -97,7 +98,7 @@ pub struct Declaration {
     pub declared_by: String,
     /// The label of the credential the declaration came with.
     pub token: Option<String>,
-    pub severity: String,
+    pub severity: Severity,
     /// The Slack channel it was declared from: its updates go there.
     pub channel: Option<String>,
 }
@@ -244,7 +245,7 @@ impl Engine {
             status: IncidentStatus::Running,
             declared_at: now,
             declared_by: d.declared_by.clone(),
-            severity: d.severity.clone(),
+            severity: d.severity,
             inputs: d.inputs.clone(),
             drill: self.settings.drill,
             runbook_file: d.runbook_file,

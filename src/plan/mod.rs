@@ -145,7 +145,7 @@ async fn work(
                 inputs: req.inputs.clone(),
                 declared_by: req.by.clone(),
                 token: None,
-                severity: "sev4".into(),
+                severity: crate::store::Severity::Sev4,
                 channel: None,
             },
         )

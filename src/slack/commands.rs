@@ -195,7 +195,7 @@ async fn run(
                         "• *{}* {} · {} · {}{}",
                         escape(&i.id),
                         escape(&i.title),
-                        escape(&i.severity),
+                        i.severity.name(),
                         i.status.name(),
                         if i.drill { " (drill)" } else { "" }
                     )

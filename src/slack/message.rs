@@ -97,7 +97,7 @@ pub fn live_status(
         escape(&i.id),
         escape(&i.title),
         if i.drill { " (drill)" } else { "" },
-        escape(&i.severity),
+        i.severity.name(),
         i.status.name(),
         person(&i.declared_by),
         i.declared_at.format("%Y-%m-%d %H:%M UTC"),

@@ -20,7 +20,6 @@ use crate::runbook::{InputDecl, InputType, Runbook};
 pub const CALLBACK: &str = "quench_declare";
 /// The runbook select: choosing one redraws the form with its inputs.
 pub const PICK: &str = "quench_pick_runbook";
-const SEVERITIES: [&str; 4] = ["sev1", "sev2", "sev3", "sev4"];
 /// Slack's limit on a select's options.
 const MAX_OPTIONS: usize = 100;
 
@@ -139,7 +138,7 @@ fn view(d: &Daemon, rb: Option<&Runbook>, channel: Option<&str>) -> Result<Slack
                "label": text("Runbook"), "element": pick}),
         json!({"type": "input", "block_id": "severity", "label": text("Severity"),
                "element": {"type": "static_select", "action_id": "value",
-                           "options": SEVERITIES.map(option),
+                           "options": crate::store::Severity::NAMES.map(option),
                            "initial_option": option("sev2")}}),
     ];
     if let Some(rb) = rb {

@@ -238,7 +238,7 @@ where
                             ":rotating_light: *{}* {} ({}) is followed in <#{}>",
                             escape(&inc.id),
                             escape(&inc.title),
-                            escape(&inc.severity),
+                            inc.severity.name(),
                             st.channel
                         );
                         slack

@@ -30,6 +30,53 @@ impl IncidentStatus {
     }
 }
 
+/// How bad an incident is, sev1 (worst) to sev4; stored and shown as
+/// `sev1`..`sev4`.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Sev1,
+    #[default]
+    Sev2,
+    Sev3,
+    Sev4,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 4] = [
+        Severity::Sev1,
+        Severity::Sev2,
+        Severity::Sev3,
+        Severity::Sev4,
+    ];
+    pub const NAMES: [&'static str; 4] = ["sev1", "sev2", "sev3", "sev4"];
+
+    pub fn name(self) -> &'static str {
+        Severity::NAMES[self as usize]
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|v| v.name() == s)
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Severity, String> {
+        Severity::parse(s)
+            .ok_or_else(|| format!("\"{s}\" is not one of {}", Severity::NAMES.join(", ")))
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Incident {
     pub id: String,
@@ -38,7 +85,7 @@ pub struct Incident {
     pub status: IncidentStatus,
     pub declared_at: DateTime<Utc>,
     pub declared_by: String,
-    pub severity: String,
+    pub severity: Severity,
     pub inputs: Json,
     pub drill: bool,
     /// The runbook as declared, so a resume runs the same steps even if the
@@ -217,4 +264,25 @@ pub struct NoticeDraft {
 pub struct Snapshot {
     pub incident: Incident,
     pub steps: BTreeMap<String, StepRun>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_severity_is_stored_and_read_as_the_text_it_always_was() {
+        for s in Severity::ALL {
+            let text = serde_json::to_string(&s).unwrap();
+            assert_eq!(text, format!("\"{}\"", s.name()));
+            assert_eq!(serde_json::from_str::<Severity>(&text).unwrap(), s);
+            assert_eq!(s.name().parse::<Severity>(), Ok(s));
+        }
+        assert_eq!(Severity::default(), Severity::Sev2);
+        assert!(Severity::Sev1 < Severity::Sev3, "sev1 is the most severe");
+        assert_eq!(
+            "sev5".parse::<Severity>(),
+            Err("\"sev5\" is not one of sev1, sev2, sev3, sev4".to_string())
+        );
+    }
 }

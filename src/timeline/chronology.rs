@@ -262,7 +262,7 @@ steps:
                 status: IncidentStatus::Running,
                 declared_at: declared,
                 declared_by: "U0RESP".into(),
-                severity: "sev1".into(),
+                severity: crate::store::Severity::Sev1,
                 inputs: json!({}),
                 drill: false,
                 runbook_file: "t.yaml".into(),

@@ -105,7 +105,7 @@ pub fn overview(
                 id: i.id.clone(),
                 title: i.title.clone(),
                 runbook: i.runbook.clone(),
-                severity: i.severity.clone(),
+                severity: i.severity.name().to_string(),
                 status: i.status.name().to_string(),
                 open: i.status.is_open(),
                 drill: i.drill,

@@ -108,7 +108,7 @@ steps:
                 status: IncidentStatus::Waiting,
                 declared_at: t("2026-03-02T09:00:00Z"),
                 declared_by: "U0RESP".into(),
-                severity: "sev1".into(),
+                severity: crate::store::Severity::Sev1,
                 inputs: json!({"tool": tool, "jurisdictions": ["EU"], "data_elements": ["name", "email"], "records": 1200}),
                 drill: false,
                 runbook_file: "t.yaml".into(),

@@ -111,7 +111,7 @@ impl Drill {
                     inputs,
                     declared_by: RESPONDER.into(),
                     token: None,
-                    severity: "sev1".into(),
+                    severity: quench::store::Severity::Sev1,
                     channel: None,
                 },
             )

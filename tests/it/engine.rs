@@ -1221,7 +1221,7 @@ async fn a_step_that_panics_fails_itself_and_the_incident_still_ends() {
                 inputs: json!({}),
                 declared_by: "tester".into(),
                 token: None,
-                severity: "sev2".into(),
+                severity: quench::store::Severity::Sev2,
                 channel: None,
             },
         )

@@ -414,7 +414,7 @@ async fn an_incident_after_a_plan_says_where_it_differed() {
                 inputs,
                 declared_by: "operator".into(),
                 token: None,
-                severity: "sev1".into(),
+                severity: quench::store::Severity::Sev1,
                 channel: None,
             },
         )

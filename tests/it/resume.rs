@@ -47,7 +47,7 @@ async fn child_engine_process() {
                 inputs,
                 declared_by: "child".into(),
                 token: None,
-                severity: "sev2".into(),
+                severity: quench::store::Severity::Sev2,
                 channel: None,
             },
         )

@@ -550,7 +550,7 @@ async fn the_declare_form_types_its_fields_and_answers_errors_beside_them() {
     assert_eq!(body, json!({}), "an empty answer closes the form");
     let inc = h.daemon.store().incidents().unwrap().remove(0);
     assert_eq!(inc.declared_by, "U0RESP01");
-    assert_eq!(inc.severity, "sev1");
+    assert_eq!(inc.severity, quench::store::Severity::Sev1);
     assert_eq!(inc.inputs["records"], 1200);
     assert_eq!(inc.inputs["tool"], "ChatGPT");
     assert_eq!(inc.inputs["jurisdictions"], json!(["EU", "UK"]));

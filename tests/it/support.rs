@@ -403,7 +403,7 @@ impl Rig {
                     inputs: inputs.unwrap(),
                     declared_by: "tester".into(),
                     token: None,
-                    severity: "sev2".into(),
+                    severity: quench::store::Severity::Sev2,
                     channel: None,
                 },
             )

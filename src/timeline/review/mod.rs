@@ -506,7 +506,7 @@ pub fn review(rec: &Record, lens: &Lens) -> Review {
             id: inc.id.clone(),
             title: inc.title.clone(),
             runbook: inc.runbook.clone(),
-            severity: inc.severity.clone(),
+            severity: inc.severity.name().to_string(),
             status: inc.status.name().to_string(),
             open,
             drill: inc.drill,
