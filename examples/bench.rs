@@ -8,6 +8,7 @@
 // A benchmark measures real time.
 #![allow(clippy::disallowed_methods)]
 
+use quench::store::EventKind;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -135,7 +136,7 @@ async fn main() {
                 i,
                 &run,
                 chrono::Utc::now(),
-                NewEvent::new("item.attempt", "bench", "x"),
+                NewEvent::new(EventKind::ItemAttempt, "bench", "x"),
             )
             .await
             .unwrap();

@@ -1,6 +1,7 @@
 //! `quench drill RUNBOOK`: declare a drill incident and run it to the end,
 //! against the built-in simulator unless `--live`.
 
+use crate::store::EventKind;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -243,7 +244,7 @@ pub async fn run(env: &Env, args: DrillArgs, drill: bool) -> anyhow::Result<Exit
         rehearsal_text = crate::timeline::rehearsal::render_text(&r);
         let n = rehearsal_text.lines().count().saturating_sub(1);
         let ev = crate::store::NewEvent::new(
-            "drill.rehearsal",
+            EventKind::DrillRehearsal,
             "quench",
             format!("Rehearsal: {n} thing(s) a real incident would need that the drill filled in"),
         )
@@ -350,8 +351,8 @@ pub(super) fn progress_task(engine: &Engine, steps: usize) -> tokio::task::JoinH
                         }
                         // Plain logs get the step-level story; items are in the timeline.
                         None if !ev.kind.starts_with("item.")
-                            || ev.kind == "item.retry"
-                            || ev.kind == "item.failed" =>
+                            || ev.kind == EventKind::ItemRetry
+                            || ev.kind == EventKind::ItemFailed =>
                         {
                             eprintln!("{line}")
                         }

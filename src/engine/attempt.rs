@@ -3,6 +3,7 @@
 //! the event that records it. The driver (`engine::step::action`) writes
 //! each state before it acts on it and performs the call and the sleep.
 
+use crate::store::EventKind;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -31,7 +32,7 @@ impl Item<'_> {
         }
     }
 
-    fn event(&self, kind: &'static str, message: String) -> NewEvent {
+    fn event(&self, kind: EventKind, message: String) -> NewEvent {
         NewEvent::new(kind, "quench", message)
             .step(self.step)
             .item(self.index)
@@ -54,7 +55,7 @@ pub fn begin(ir: &mut ItemRun, now: DateTime<Utc>, item: Item, budget: u32) -> N
     ir.status = StepStatus::Running;
     ir.started_at.get_or_insert(now);
     item.event(
-        "item.attempt",
+        EventKind::ItemAttempt,
         format!(
             "{}: {}.{} attempt {} of {budget}",
             item.label(),
@@ -105,7 +106,7 @@ pub fn after(
                 format!("{label}: done (HTTP {})", ok.status)
             };
             After::Succeeded(
-                item.event("item.succeeded", msg)
+                item.event(EventKind::ItemSucceeded, msg)
                     .data(json!({"status": ok.status, "already_done": ok.already_done})),
             )
         }
@@ -126,7 +127,7 @@ pub fn after(
             };
             let event = item
                 .event(
-                    "item.retry",
+                    EventKind::ItemRetry,
                     format!(
                         "{label}: {message}; retrying in {}{why}",
                         duration_text(delay)
@@ -158,12 +159,13 @@ pub fn fail(ir: &mut ItemRun, error: String, now: DateTime<Utc>, item: Item) -> 
     ir.finished_at = Some(now);
     let msg = format!("{} failed: {error}", item.label());
     ir.error = Some(error);
-    item.event("item.failed", msg)
+    item.event(EventKind::ItemFailed, msg)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::EventKind;
 
     const ITEM: Item = Item {
         step: "revoke",
@@ -208,11 +210,11 @@ mod tests {
             assert_eq!(ev.data["attempt"], ir.attempts);
             match after(&mut ir, busy(None), t(1), ITEM, budget, &policy(), 1.0) {
                 After::Retry { delay, event } => {
-                    assert_eq!(event.kind, "item.retry");
+                    assert_eq!(event.kind, EventKind::ItemRetry);
                     delays.push(delay);
                 }
                 After::Failed(ev) => {
-                    assert_eq!(ev.kind, "item.failed");
+                    assert_eq!(ev.kind, EventKind::ItemFailed);
                     assert_eq!(ev.data["status"], 429);
                     break;
                 }

@@ -18,6 +18,7 @@ mod step;
 
 pub use step::{duration_text, idempotency_key};
 
+use crate::store::EventKind;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -258,7 +259,7 @@ impl Engine {
             "Incident"
         };
         let ev = NewEvent::new(
-            "incident.declared",
+            EventKind::IncidentDeclared,
             &d.declared_by,
             format!("{what} declared: {} ({})", rb.title, d.severity),
         )
@@ -320,7 +321,7 @@ impl Engine {
                 in_flight.join(", ")
             )
         };
-        self.record(id, NewEvent::new("incident.resumed", "quench", msg))
+        self.record(id, NewEvent::new(EventKind::IncidentResumed, "quench", msg))
             .await
     }
 
@@ -432,7 +433,7 @@ impl Engine {
                         ..runs.get(&sid).cloned().unwrap_or_default()
                     };
                     let ev = NewEvent::new(
-                        "step.failed",
+                        EventKind::StepFailed,
                         "quench",
                         format!("{sid} failed: quench crashed running it ({why})"),
                     )
@@ -464,7 +465,7 @@ impl Engine {
                 .events(id)?
                 .into_iter()
                 .rev()
-                .find(|e| e.kind == "incident.waiting")
+                .find(|e| e.kind == EventKind::IncidentWaiting)
                 .map(|e| e.message)
         } else {
             None

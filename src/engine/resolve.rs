@@ -5,6 +5,7 @@
 //! approval also makes the notices drafted before it ready: the timeline
 //! says who approved which version, and when.
 
+use crate::store::EventKind;
 use serde_json::json;
 
 use super::{Engine, EngineError};
@@ -170,7 +171,7 @@ impl Engine {
                     Decision::Done => "mark done",
                 };
                 let ev = NewEvent::new(
-                    "decision.late",
+                    EventKind::DecisionLate,
                     &actor,
                     format!(
                         "{} tried to {tried} {} after it was decided ({})",
@@ -196,7 +197,7 @@ impl Engine {
         let enforce = is_approval || roles.iter().any(|r| self.settings.roles.contains_key(r));
         if enforce && !self.holds_any(&res.by, &roles) {
             let ev = NewEvent::new(
-                "approval.refused",
+                EventKind::ApprovalRefused,
                 &actor,
                 format!(
                     "{} tried to resolve {} without the role {}",
@@ -217,17 +218,17 @@ impl Engine {
         let note = res.note.clone().unwrap_or_default();
         let (kind, msg, output) = match res.decision {
             Decision::Approve => (
-                "approval.granted",
+                EventKind::ApprovalGranted,
                 format!("Approved by {}{}", actor, suffix(&note)),
                 json!({"approved": true, "by": res.by, "via": res.via, "note": res.note}),
             ),
             Decision::Reject => (
-                "approval.rejected",
+                EventKind::ApprovalRejected,
                 format!("Rejected by {}{}", actor, suffix(&note)),
                 json!({"approved": false, "by": res.by, "via": res.via, "note": res.note}),
             ),
             Decision::Done => (
-                "manual.done",
+                EventKind::ManualDone,
                 format!("Done by {}{}", actor, suffix(&note)),
                 json!({"done": true, "by": res.by, "via": res.via, "note": res.note}),
             ),
@@ -246,8 +247,12 @@ impl Engine {
         run.status = StepStatus::Succeeded;
         run.finished_at = Some(now);
         run.output = output;
-        let ev = NewEvent::new("step.succeeded", &actor, format!("{} succeeded", res.step))
-            .step(&res.step);
+        let ev = NewEvent::new(
+            EventKind::StepSucceeded,
+            &actor,
+            format!("{} succeeded", res.step),
+        )
+        .step(&res.step);
         self.put_step(id, &res.step, &run, Some(ev)).await?;
         // A waiting incident runs again; `run` decides its new status.
         Ok(())
@@ -271,7 +276,7 @@ impl Engine {
             return Ok(());
         }
         let ev = NewEvent::new(
-            "exception.applied",
+            EventKind::ExceptionApplied,
             by,
             format!("Exception {name} applies (decided by {by} in step {step})"),
         )

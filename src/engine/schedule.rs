@@ -4,6 +4,7 @@
 //! clock, no HTTP: the driver (`Engine::run`) records what this decides
 //! and performs it, and the rules are tested here on plain values.
 
+use crate::store::EventKind;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::json;
@@ -44,11 +45,13 @@ impl Skip {
 
     pub fn event(&self, step: &str) -> NewEvent {
         match self {
-            Skip::Blocked(why) => {
-                NewEvent::new("step.skipped", "quench", format!("{step} skipped: {why}"))
-            }
+            Skip::Blocked(why) => NewEvent::new(
+                EventKind::StepSkipped,
+                "quench",
+                format!("{step} skipped: {why}"),
+            ),
             Skip::AfterWrite(write) => NewEvent::new(
-                "plan.after_write",
+                EventKind::PlanAfterWrite,
                 "plan",
                 format!("{step} would run after {write}"),
             )
@@ -264,7 +267,7 @@ impl Outcome {
                     format!("; skipped as dependents: {}", skipped.join(", "))
                 };
                 NewEvent::new(
-                    "incident.failed",
+                    EventKind::IncidentFailed,
                     "quench",
                     format!(
                         "Failed: {} failed under on_failure: abort (first: {first}: {first_error}); every step that did not depend on {} ran to the end{tail}",
@@ -284,7 +287,7 @@ impl Outcome {
                         failed.join(", ")
                     )
                 };
-                NewEvent::new("incident.completed", "quench", msg)
+                NewEvent::new(EventKind::IncidentCompleted, "quench", msg)
             }
             Outcome::Waiting { parked, aborting } => {
                 let doomed = if aborting.is_empty() {
@@ -296,7 +299,7 @@ impl Outcome {
                     )
                 };
                 NewEvent::new(
-                    "incident.waiting",
+                    EventKind::IncidentWaiting,
                     "quench",
                     format!("Waiting on people: {}{doomed}", parked.join(", ")),
                 )

@@ -2,6 +2,7 @@
 //! new approval) or records that it was sent (only an approved version can
 //! be). Both are timeline events. The CLI and the daemon share these.
 
+use crate::store::EventKind;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -75,7 +76,7 @@ pub async fn edit(
     new.approved_by = None;
     new.approved_at = None;
     let ev = NewEvent::new(
-        "notice.edited",
+        EventKind::NoticeEdited,
         by,
         format!("{key} edited by {by}: new version needs approval"),
     )
@@ -103,7 +104,7 @@ pub async fn mark_sent(
         });
     };
     let ev = NewEvent::new(
-        "notice.sent",
+        EventKind::NoticeSent,
         by,
         format!("{key} v{} sent by {by} (approved by {approver})", d.version),
     )

@@ -5,6 +5,7 @@
 //! asked, the waits, what would run after a write, and what a real incident
 //! would lack. Rendered as text, Markdown or JSON.
 
+use crate::store::EventKind;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value as Json};
@@ -58,7 +59,7 @@ pub fn build(f: &Facts<'_>) -> Json {
     for step in &f.runbook.steps {
         let events = by_step.get(step.id.as_str()).unwrap_or(&no_events);
         let run = f.snapshot.steps.get(&step.id).cloned().unwrap_or_default();
-        if let Some(e) = events.iter().find(|e| e.kind == "plan.after_write") {
+        if let Some(e) = events.iter().find(|e| e.kind == EventKind::PlanAfterWrite) {
             after.push(json!({"step": step.id, "after": e.data["after"], "phase": step.phase.map(|p| p.name())}));
             continue;
         }
@@ -75,11 +76,14 @@ pub fn build(f: &Facts<'_>) -> Json {
                     continue;
                 }
                 let p = platforms.entry(integration.clone()).or_default();
-                p.reads_sent += events.iter().filter(|e| e.kind == "item.attempt").count() as u64;
+                p.reads_sent += events
+                    .iter()
+                    .filter(|e| e.kind == EventKind::ItemAttempt)
+                    .count() as u64;
                 if run.status == StepStatus::Skipped {
                     p.not_run.push(json!({
                         "step": step.id,
-                        "why": events.iter().rev().find(|e| e.kind == "step.skipped").map(|e| e.message.clone()),
+                        "why": events.iter().rev().find(|e| e.kind == EventKind::StepSkipped).map(|e| e.message.clone()),
                     }));
                     continue;
                 }
@@ -89,7 +93,7 @@ pub fn build(f: &Facts<'_>) -> Json {
                         let status = events
                             .iter()
                             .rev()
-                            .find(|e| e.kind == "item.failed")
+                            .find(|e| e.kind == EventKind::ItemFailed)
                             .and_then(|e| e.data["status"].as_u64());
                         p.unreadable.push(json!({
                             "step": step.id,
@@ -251,7 +255,7 @@ fn platform_json(f: &Facts<'_>, name: &str, p: Platform) -> Json {
 
 /// Who a person's step would ask, from the plan's own record of it.
 fn asked(step: &Step, events: &[&TimelineEvent]) -> Option<Json> {
-    let e = events.iter().find(|e| e.kind == "plan.would_ask")?;
+    let e = events.iter().find(|e| e.kind == EventKind::PlanWouldAsk)?;
     Some(json!({
         "step": step.id,
         "kind": e.data["kind"],

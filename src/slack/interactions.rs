@@ -5,6 +5,7 @@
 //! another incident or step, or an action quench never offered, is refused:
 //! shown only to the presser and recorded in the incident's timeline.
 
+use crate::store::EventKind;
 use slack_morphism::prelude::*;
 
 use super::message::{escape, APPROVE, DONE, REJECT};
@@ -147,7 +148,7 @@ async fn refuse(d: &Daemon, incident: Option<&str>, by: &str, why: &str) -> Stri
     tracing::warn!(incident, by, why, "Slack button refused");
     if let Some(id) = incident.filter(|id| d.store().incident(id).is_ok()) {
         let ev = NewEvent::new(
-            "slack.refused",
+            EventKind::SlackRefused,
             by,
             format!("Slack button from {by} refused: {why}"),
         );

@@ -2,6 +2,7 @@
 //! ping `<!channel>` or forge links), incident status with the regulatory
 //! clocks and their time left, and the decision buttons.
 
+use crate::store::EventKind;
 use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 use slack_morphism::prelude::*;
@@ -198,7 +199,7 @@ pub fn live_status(
             .values()
             .map(|n| {
                 let sent = events.iter().any(|e| {
-                    e.kind == "notice.sent"
+                    e.kind == EventKind::NoticeSent
                         && e.data["audience"] == n.audience.as_str()
                         && e.data["jurisdiction"].as_str() == n.jurisdiction.as_deref()
                 });

@@ -10,6 +10,7 @@
 //! Retry-After) and never touches the incident: the engine only announces
 //! that something changed.
 
+use crate::store::EventKind;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -553,7 +554,8 @@ impl Courier {
                     escape(&step),
                     escape(&ev.message)
                 );
-                let blocks = decision_blocks(id, &step, kind == "approval.requested", &text);
+                let blocks =
+                    decision_blocks(id, &step, kind == EventKind::ApprovalRequested, &text);
                 (text, Some(blocks), true)
             }
             "incident.completed" | "incident.failed" => {
@@ -585,7 +587,7 @@ fn store_failure(e: crate::store::StoreError) -> Failure {
 pub fn declared(events: &[TimelineEvent]) -> Json {
     events
         .iter()
-        .find(|e| e.kind == "incident.declared")
+        .find(|e| e.kind == EventKind::IncidentDeclared)
         .map(|e| e.data.clone())
         .unwrap_or_else(|| json!({}))
 }

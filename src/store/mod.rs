@@ -16,6 +16,7 @@
 //! each returns only once a flush covers its write.
 
 pub mod audit;
+mod kind;
 pub mod model;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::Transactional;
 
 pub use audit::AuditReport;
+pub use kind::EventKind;
 pub use model::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -189,7 +191,7 @@ fn append_event(
     let te = TimelineEvent {
         seq,
         at,
-        kind: ev.kind.to_string(),
+        kind: ev.kind.name().to_string(),
         step: ev.step.clone(),
         item: ev.item,
         actor: ev.actor.clone(),
@@ -657,7 +659,7 @@ impl Store {
                             d.jurisdiction.as_deref().map(|j| format!(" for {j}")).unwrap_or_default(),
                             d.version
                         );
-                        let ev = NewEvent::new("notice.approved", by, msg)
+                        let ev = NewEvent::new(EventKind::NoticeApproved, by, msg)
                             .step(&d.step)
                             .data(serde_json::json!({"version": d.version, "jurisdiction": d.jurisdiction, "audience": d.audience}));
                         out.push(append_event(e, m, incident, at, &ev)?);

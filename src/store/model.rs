@@ -200,7 +200,7 @@ pub struct TimelineEvent {
 /// An event before the store gives it a sequence number.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
-    pub kind: &'static str,
+    pub kind: super::EventKind,
     pub step: Option<String>,
     pub item: Option<u32>,
     pub actor: String,
@@ -209,7 +209,7 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
-    pub fn new(kind: &'static str, actor: &str, message: impl Into<String>) -> Self {
+    pub fn new(kind: super::EventKind, actor: &str, message: impl Into<String>) -> Self {
         NewEvent {
             kind,
             step: None,

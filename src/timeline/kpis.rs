@@ -3,6 +3,7 @@
 //! and how many regulatory clocks ran out. Real incidents and drills are
 //! reported apart: drills measure readiness, incidents measure outcomes.
 
+use crate::store::EventKind;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value as Json};
 
@@ -57,7 +58,10 @@ pub fn rows(
                 .and_then(|rb| super::time_to_notify_ms(rb, &snap)),
             clocks: clocks.len(),
             overdue_clocks: clocks.iter().filter(|c| c["overdue"] == true).count(),
-            notices_sent: events.iter().filter(|e| e.kind == "notice.sent").count(),
+            notices_sent: events
+                .iter()
+                .filter(|e| e.kind == EventKind::NoticeSent)
+                .count(),
         });
     }
     Ok(out)

@@ -2,6 +2,7 @@
 //! regulatory clocks (a moment learned, a law-enforcement pause, an
 //! exception decided). The CLI, the REST API and Slack all build them here.
 
+use crate::store::EventKind;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
@@ -105,18 +106,22 @@ pub fn note_event(
             )));
         };
         return Ok(NewEvent::new(
-            "moment.recorded",
+            EventKind::MomentRecorded,
             by,
             format!("{}: {text}", moment.as_str()),
         )
         .data(json!({"moment": moment.as_str(), "at": at.to_rfc3339()})));
     }
     Ok(if facts.pause {
-        NewEvent::new("clock.paused", by, format!("Law-enforcement delay: {text}"))
-            .data(json!({"at": now.to_rfc3339()}))
+        NewEvent::new(
+            EventKind::ClockPaused,
+            by,
+            format!("Law-enforcement delay: {text}"),
+        )
+        .data(json!({"at": now.to_rfc3339()}))
     } else if facts.resume {
         NewEvent::new(
-            "clock.resumed",
+            EventKind::ClockResumed,
             by,
             format!("Law-enforcement delay ended: {text}"),
         )
@@ -142,10 +147,14 @@ pub fn note_event(
                 known.into_iter().collect::<Vec<_>>().join(", ")
             )));
         }
-        NewEvent::new("exception.applied", by, format!("Exception {x}: {text}"))
-            .data(json!({"exception": x}))
+        NewEvent::new(
+            EventKind::ExceptionApplied,
+            by,
+            format!("Exception {x}: {text}"),
+        )
+        .data(json!({"exception": x}))
     } else {
-        NewEvent::new("note", by, text)
+        NewEvent::new(EventKind::Note, by, text)
     })
 }
 
@@ -197,7 +206,7 @@ mod tests {
             now,
         )
         .unwrap();
-        assert_eq!(ev.kind, "exception.applied");
+        assert_eq!(ev.kind, crate::store::EventKind::ExceptionApplied);
         let e = note_event("x", "U0LEGAL1", &facts("inadvertant_disclosure"), now).unwrap_err();
         assert!(
             e.0.starts_with("unknown exception \"inadvertant_disclosure\"; did you mean inadvertent_disclosure? "),

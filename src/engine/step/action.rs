@@ -1,6 +1,7 @@
 //! Action steps: fan-out over items under the step's concurrency, and the
 //! attempts of one item with retries, each persisted before it starts.
 
+use crate::store::EventKind;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -41,7 +42,7 @@ impl Engine {
                     if matches!(source_status, "skipped" | "failed") {
                         run.status = StepStatus::Skipped;
                         run.finished_at = Some(self.clock.now());
-                        let ev = NewEvent::new("step.skipped", "quench", format!("{} skipped: {source}, whose output it iterates, was {source_status}", step.id)).step(&step.id);
+                        let ev = NewEvent::new(EventKind::StepSkipped, "quench", format!("{} skipped: {source}, whose output it iterates, was {source_status}", step.id)).step(&step.id);
                         self.put_step(id, &step.id, &run, Some(ev)).await?;
                         return Ok(run);
                     }
@@ -63,7 +64,7 @@ impl Engine {
         if fan_out && run.items.is_none() {
             run.items = Some(items.len() as u32);
             let ev = NewEvent::new(
-                "step.fanned_out",
+                EventKind::StepFannedOut,
                 "quench",
                 format!(
                     "{}: {} item(s), up to {} at a time",
@@ -182,7 +183,7 @@ impl Engine {
             let verdict = verify(&self.templates, v, &ctx, &output, fan_out);
             let (kind, msg, data) = match &verdict {
                 Ok(checked) => (
-                    "containment.verified",
+                    EventKind::ContainmentVerified,
                     format!(
                         "{integration} verified: {}: none remains ({checked} re-read)",
                         self.verdict_label(v, &ctx)
@@ -190,7 +191,7 @@ impl Engine {
                     json!({"platform": integration, "checked": checked, "remains": []}),
                 ),
                 Err(Unverified::Remain { checked, names }) => (
-                    "containment.unverified",
+                    EventKind::ContainmentUnverified,
                     format!(
                         "{integration} NOT contained: {}: {} of {checked} re-read remain: {}",
                         self.verdict_label(v, &ctx),
@@ -200,7 +201,7 @@ impl Engine {
                     json!({"platform": integration, "checked": checked, "remains": names}),
                 ),
                 Err(Unverified::Unreadable(e)) => (
-                    "containment.unverified",
+                    EventKind::ContainmentUnverified,
                     format!("{integration} could not be verified: {e}"),
                     json!({"platform": integration, "error": e}),
                 ),
@@ -340,12 +341,12 @@ impl Engine {
                 ir.status = StepStatus::Succeeded;
                 ir.output =
                     json!({"would": would, "item": ctx.get("item").cloned().unwrap_or(Json::Null)});
-                ("plan.would_call", msg)
+                (EventKind::PlanWouldCall, msg)
             }
             Err(e) => {
                 ir.status = StepStatus::Failed;
                 ir.error = Some(e.clone());
-                ("item.failed", format!("{label} failed: {e}"))
+                (EventKind::ItemFailed, format!("{label} failed: {e}"))
             }
         };
         let ev = NewEvent::new(kind, "plan", msg)
@@ -630,11 +631,11 @@ impl Engine {
         if prior.is_none() {
             let w = step.when.as_deref().unwrap_or_default();
             let (status, error, kind, msg) = match self.templates.render_str(w, ctx) {
-                Ok(v) if truthy(&v) => (None, None, "", String::new()),
+                Ok(v) if truthy(&v) => (None, None, EventKind::ItemSkipped, String::new()),
                 Ok(v) => (
                     Some(StepStatus::Skipped),
                     None,
-                    "item.skipped",
+                    EventKind::ItemSkipped,
                     format!(
                         "{} item {idx} skipped: `when` rendered \"{}\"",
                         step.id,
@@ -644,7 +645,7 @@ impl Engine {
                 Err(e) => (
                     Some(StepStatus::Failed),
                     Some(format!("`when`: {e}")),
-                    "item.failed",
+                    EventKind::ItemFailed,
                     format!("{} item {idx} failed: `when`: {e}", step.id),
                 ),
             };

@@ -6,6 +6,7 @@ mod action;
 mod notice;
 mod person;
 
+use crate::store::EventKind;
 use action::per_item_when;
 
 use std::collections::BTreeMap;
@@ -83,7 +84,11 @@ impl Engine {
                 run.status = StepStatus::Succeeded;
                 run.output = output;
                 run.error = None;
-                NewEvent::new("step.succeeded", "quench", format!("{} succeeded", step.id))
+                NewEvent::new(
+                    EventKind::StepSucceeded,
+                    "quench",
+                    format!("{} succeeded", step.id),
+                )
             }
             Err(e) => {
                 run.status = StepStatus::Failed;
@@ -95,7 +100,7 @@ impl Engine {
                     crate::runbook::OnFailure::Abort => "",
                 };
                 NewEvent::new(
-                    "step.failed",
+                    EventKind::StepFailed,
                     "quench",
                     format!(
                         "{} failed: {}{tail}",
@@ -126,7 +131,7 @@ impl Engine {
                         run.status = StepStatus::Skipped;
                         run.finished_at = Some(self.clock.now());
                         let ev = NewEvent::new(
-                            "step.skipped",
+                            EventKind::StepSkipped,
                             "quench",
                             format!("{} skipped: `when` rendered \"{}\"", step.id, v.trim()),
                         )
@@ -145,7 +150,7 @@ impl Engine {
             run.status = StepStatus::Running;
             run.started_at = Some(self.clock.now());
             let ev = NewEvent::new(
-                "step.started",
+                EventKind::StepStarted,
                 "quench",
                 format!("{} started ({})", step.id, describe(step)),
             )

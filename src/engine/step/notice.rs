@@ -1,5 +1,6 @@
 //! Notice steps: one draft per audience and jurisdiction, versioned.
 
+use crate::store::EventKind;
 use serde_json::{json, Value as Json};
 
 use super::StepFailure;
@@ -135,7 +136,7 @@ impl Engine {
                     .map(|c| format!(" for {c}"))
                     .unwrap_or_default()
             );
-            let ev = NewEvent::new("notice.drafted", "quench", msg).step(&step.id);
+            let ev = NewEvent::new(EventKind::NoticeDrafted, "quench", msg).step(&step.id);
             let (stored, te) = self
                 .store
                 .put_notice(draft, ev)

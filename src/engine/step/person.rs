@@ -1,5 +1,6 @@
 //! Approvals and manual tasks (people), and durable waits.
 
+use crate::store::EventKind;
 use std::time::Duration;
 
 use serde_json::json;
@@ -37,7 +38,7 @@ impl Engine {
                     json!({"done": true, "by": "plan", "assumed": true}),
                 )
             };
-            let ev = NewEvent::new("plan.would_ask", "plan", msg)
+            let ev = NewEvent::new(EventKind::PlanWouldAsk, "plan", msg)
                 .step(&step.id)
                 .data(json!({"kind": kind, "who": who, "text": text}));
             self.record(id, ev).await?;
@@ -46,13 +47,13 @@ impl Engine {
         if self.settings.drill {
             let (event, msg, output) = if kind == "approval" {
                 (
-                    "approval.granted",
+                    EventKind::ApprovalGranted,
                     format!("Auto-approved (drill) for {who_text}: {text}"),
                     json!({"approved": true, "by": "drill", "auto": true}),
                 )
             } else {
                 (
-                    "manual.done",
+                    EventKind::ManualDone,
                     format!("Auto-completed (drill) for {who_text}: {text}"),
                     json!({"done": true, "by": "drill", "auto": true}),
                 )
@@ -70,12 +71,12 @@ impl Engine {
         run.status = StepStatus::Waiting;
         let (event, msg) = if kind == "approval" {
             (
-                "approval.requested",
+                EventKind::ApprovalRequested,
                 format!("Waiting for approval by {who_text}: {text}"),
             )
         } else {
             (
-                "manual.requested",
+                EventKind::ManualRequested,
                 format!("Waiting for {who_text}: {text}"),
             )
         };
@@ -96,7 +97,7 @@ impl Engine {
         let id = inc.id.as_str();
         if self.settings.plan {
             let ev = NewEvent::new(
-                "plan.would_wait",
+                EventKind::PlanWouldWait,
                 "plan",
                 format!("Would wait {}", duration_text(d)),
             )
@@ -121,7 +122,7 @@ impl Engine {
         let left = (wake_at - now).to_std().unwrap_or(Duration::ZERO);
         let sleep = if self.settings.drill && left > self.settings.max_wait {
             let ev = NewEvent::new(
-                "wait.cut",
+                EventKind::WaitCut,
                 "drill",
                 format!(
                     "Waiting {} instead of {} (drill cap --max-wait)",

@@ -1,6 +1,7 @@
 //! The event log as a reader follows it: significant events (with the
 //! phases' starts and ends derived from the step runs) and every event.
 
+use crate::store::EventKind;
 use chrono::{DateTime, Utc};
 
 use super::{EventRow, Facts, Record, Rehearsal, PHASES};
@@ -121,7 +122,7 @@ pub(super) fn rehearsal(rec: &Record) -> Option<Rehearsal> {
     rec.events
         .iter()
         .rev()
-        .find(|e| e.kind == "drill.rehearsal")
+        .find(|e| e.kind == EventKind::DrillRehearsal)
         .map(|e| crate::timeline::rehearsal::render_text(&e.data))
         .filter(|t| !t.is_empty())
         .map(|t| {

@@ -1,6 +1,7 @@
 //! What the law asks and how it was met: the clocks (due in each
 //! jurisdiction's own zone), each notice's state, and time to notify.
 
+use crate::store::EventKind;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono_tz::Tz;
@@ -12,7 +13,7 @@ use crate::timeline::display::{duration_text, shown};
 /// The first notice of each (jurisdiction, audience) recorded as sent.
 pub(super) fn first_sent(events: &[TimelineEvent]) -> BTreeMap<(String, String), &TimelineEvent> {
     let mut out = BTreeMap::new();
-    for e in events.iter().filter(|e| e.kind == "notice.sent") {
+    for e in events.iter().filter(|e| e.kind == EventKind::NoticeSent) {
         let j = e.data["jurisdiction"].as_str().unwrap_or("-").to_string();
         let a = e.data["audience"].as_str().unwrap_or("").to_string();
         out.entry((j, a)).or_insert(e);
@@ -75,7 +76,7 @@ pub(super) fn notice_rows(f: &Facts) -> Vec<NoticeRow> {
         .iter()
         .map(|d| {
             let sent = rec.events.iter().find(|e| {
-                e.kind == "notice.sent"
+                e.kind == EventKind::NoticeSent
                     && e.data["version"] == d.version
                     && e.data["audience"] == d.audience.as_str()
                     && e.data["jurisdiction"] == serde_json::json!(d.jurisdiction)
