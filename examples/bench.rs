@@ -185,6 +185,7 @@ async fn main() {
 fn cpu_seconds() -> f64 {
     let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage writes a whole rusage into the pointer it is given.
+    #[allow(unsafe_code)]
     let u = unsafe {
         libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr());
         u.assume_init()

@@ -8,6 +8,7 @@ fn main() -> ExitCode {
     #[cfg(unix)]
     // SAFETY: restoring the default disposition of SIGPIPE before any
     // thread starts; no handler is involved.
+    #[allow(unsafe_code)]
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }

@@ -85,7 +85,7 @@ fn load(
 }
 
 /// `drill RUNBOOK --plan`: a read-only run; the report is kept in the store.
-pub async fn plan(env: &Env, args: DrillArgs) -> anyhow::Result<ExitCode> {
+pub(super) async fn plan(env: &Env, args: DrillArgs) -> anyhow::Result<ExitCode> {
     let (lib, loaded, inputs) = match load(env, &args) {
         Ok(l) => l,
         Err(code) => return Ok(code),
@@ -123,7 +123,7 @@ pub async fn plan(env: &Env, args: DrillArgs) -> anyhow::Result<ExitCode> {
 
 /// `declare`/`drill` with `--server URL` (or QUENCH_SERVER): the incident
 /// is declared through the daemon's API and runs there.
-pub async fn declare_remote(
+pub(super) async fn declare_remote(
     env: &Env,
     args: DrillArgs,
     url: &str,
@@ -174,7 +174,7 @@ fn parse_wait(s: &str) -> Result<Duration, String> {
 
 /// `drill` (simulated unless --live, people steps automatic) or `declare`
 /// (a real incident: live platforms, people steps wait for people).
-pub async fn run(env: &Env, args: DrillArgs, drill: bool) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(env: &Env, args: DrillArgs, drill: bool) -> anyhow::Result<ExitCode> {
     let (lib, loaded, inputs) = match load(env, &args) {
         Ok(l) => l,
         Err(code) => return Ok(code),

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use super::{report_diagnostics, Env};
 use crate::integrations::Secrets;
 
-pub fn list(env: &Env) -> anyhow::Result<ExitCode> {
+pub(super) fn list(env: &Env) -> anyhow::Result<ExitCode> {
     let lib = match env.library() {
         Ok(l) => l,
         Err(d) => return Ok(report_diagnostics(&d)),
@@ -56,7 +56,7 @@ pub fn list(env: &Env) -> anyhow::Result<ExitCode> {
 }
 
 /// `quench integrations check`: one harmless read per configured integration.
-pub async fn check(env: &Env, simulated: bool) -> anyhow::Result<ExitCode> {
+pub(super) async fn check(env: &Env, simulated: bool) -> anyhow::Result<ExitCode> {
     let lib = match env.library() {
         Ok(l) => l,
         Err(d) => return Ok(report_diagnostics(&d)),
@@ -123,7 +123,7 @@ pub async fn check(env: &Env, simulated: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// `quench inventory`: apps, grants and keys found, against the registry.
-pub async fn inventory(env: &Env, simulated: bool) -> anyhow::Result<ExitCode> {
+pub(super) async fn inventory(env: &Env, simulated: bool) -> anyhow::Result<ExitCode> {
     let lib = match env.library() {
         Ok(l) => l,
         Err(d) => return Ok(report_diagnostics(&d)),

@@ -130,7 +130,7 @@ async fn change(access: &Access, id: &str, c: &NoticeChange) -> anyhow::Result<(
     Ok(())
 }
 
-pub async fn run(
+pub(super) async fn run(
     env: &Env,
     id: &str,
     export: Option<PathBuf>,

@@ -10,11 +10,11 @@ use super::remote::Access;
 use super::{report_diagnostics, Env};
 use crate::engine::{Decision, Resolution};
 
-pub fn default_actor() -> String {
+pub(super) fn default_actor() -> String {
     std::env::var("USER").unwrap_or_else(|_| "operator".into())
 }
 
-pub async fn resolve(
+pub(super) async fn resolve(
     env: &Env,
     id: &str,
     step: &str,
@@ -113,7 +113,7 @@ pub struct NoteFacts {
     pub exception: Option<String>,
 }
 
-pub async fn note(
+pub(super) async fn note(
     env: &Env,
     id: &str,
     text: &str,
@@ -155,7 +155,7 @@ pub async fn note(
 /// `quench resume [ID]`: runs on incidents a stopped process left running
 /// (what the daemon does at start): finished steps are not redone, an
 /// in-flight call is retried with the same idempotency key.
-pub async fn resume(env: &Env, id: Option<String>) -> anyhow::Result<ExitCode> {
+pub(super) async fn resume(env: &Env, id: Option<String>) -> anyhow::Result<ExitCode> {
     let lib = match env.library() {
         Ok(l) => Arc::new(l),
         Err(d) => return Ok(report_diagnostics(&d)),

@@ -14,7 +14,7 @@ use crate::engine::{Engine, Settings, SystemClock};
 use crate::slack::{Slack, SlackSettings};
 use crate::store::Store;
 
-pub async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<ExitCode> {
     let lib = match env.library() {
         Ok(l) => Arc::new(l),
         Err(d) => return Ok(report_diagnostics(&d)),

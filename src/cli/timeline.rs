@@ -24,7 +24,7 @@ pub enum KpiFormat {
     Json,
 }
 
-pub async fn kpis(
+pub(super) async fn kpis(
     env: &Env,
     since: Option<chrono::DateTime<chrono::Utc>>,
     format: KpiFormat,
@@ -53,7 +53,7 @@ pub async fn kpis(
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn audit_verify(env: &Env, id: &str) -> anyhow::Result<ExitCode> {
+pub(super) async fn audit_verify(env: &Env, id: &str) -> anyhow::Result<ExitCode> {
     let report: AuditReport = match env.access()? {
         Access::Local(store) => store.audit(id)?,
         Access::Daemon(r) => {
@@ -86,7 +86,7 @@ pub async fn audit_verify(env: &Env, id: &str) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub async fn incidents(env: &Env) -> anyhow::Result<ExitCode> {
+pub(super) async fn incidents(env: &Env) -> anyhow::Result<ExitCode> {
     let list: Vec<Json> = match env.access()? {
         Access::Local(store) => store
             .incidents()?
@@ -119,7 +119,7 @@ pub async fn incidents(env: &Env) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn status(env: &Env, id: &str) -> anyhow::Result<ExitCode> {
+pub(super) async fn status(env: &Env, id: &str) -> anyhow::Result<ExitCode> {
     let inc = match env.access()? {
         Access::Local(store) => {
             let snap = store.snapshot(id)?;
@@ -166,7 +166,7 @@ pub async fn status(env: &Env, id: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn timeline(env: &Env, id: &str, format: Format) -> anyhow::Result<ExitCode> {
+pub(super) async fn timeline(env: &Env, id: &str, format: Format) -> anyhow::Result<ExitCode> {
     let format = if env.json { Format::Json } else { format };
     let store = match env.access()? {
         Access::Local(store) => store,

@@ -22,7 +22,12 @@ fn yaml_scalar(s: &str) -> String {
     }
 }
 
-pub fn new(env: &Env, user: &str, can: &[String], name: Option<&str>) -> anyhow::Result<ExitCode> {
+pub(super) fn new(
+    env: &Env,
+    user: &str,
+    can: &[String],
+    name: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     if user.trim().is_empty() || user.trim() != user {
         eprintln!("error: USER must be a user id or name without surrounding spaces");
         return Ok(ExitCode::from(2));

@@ -8,7 +8,7 @@ use super::{report_diagnostics, Env};
 use crate::integrations::manifest;
 use crate::runbook::{self, Diagnostic, Diagnostics, Pos};
 
-pub fn run(env: &Env, paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
+pub(super) fn run(env: &Env, paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let lib = match env.library() {
         Ok(l) => l,
         Err(d) => return Ok(report_diagnostics(&d)),

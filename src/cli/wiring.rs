@@ -14,7 +14,7 @@ use crate::integrations::{Executor, Routing, Secrets, Simulator};
 use crate::library::Library;
 use crate::store::Store;
 
-pub struct Wired {
+pub(super) struct Wired {
     pub engine: Engine,
     /// Kept alive while the engine may call it.
     _simulator: Option<Simulator>,
@@ -22,7 +22,7 @@ pub struct Wired {
 
 /// An executor and, for simulated runs, the simulator it talks to; with a
 /// store, the simulated platforms' state is kept in it.
-pub async fn executor(
+pub(super) async fn executor(
     env: &Env,
     lib: &Library,
     live: bool,
@@ -35,7 +35,7 @@ pub async fn executor(
 }
 
 /// An executor for a plan: it sends reads only and refuses every write.
-pub async fn plan_executor(
+pub(super) async fn plan_executor(
     env: &Env,
     lib: &Library,
     live: bool,
@@ -88,12 +88,12 @@ async fn routing(
 
 /// The secrets a `--live` run would have (environment and secrets file);
 /// None when the secrets file does not load.
-pub fn live_secrets(env: &Env, lib: &Library) -> Option<Secrets> {
+pub(super) fn live_secrets(env: &Env, lib: &Library) -> Option<Secrets> {
     let file = env.config.file_secrets().ok()?;
     Some(Secrets::resolve(&lib.catalog.secret_names(), &file))
 }
 
-pub async fn wire(
+pub(super) async fn wire(
     env: &Env,
     lib: Arc<Library>,
     store: Store,
@@ -111,7 +111,7 @@ pub async fn wire(
 }
 
 /// The engine's settings from the config.
-pub fn settings(env: &Env, drill: bool, max_wait: Duration) -> anyhow::Result<Settings> {
+pub(super) fn settings(env: &Env, drill: bool, max_wait: Duration) -> anyhow::Result<Settings> {
     Ok(Settings {
         drill,
         max_wait,
@@ -127,7 +127,10 @@ pub fn settings(env: &Env, drill: bool, max_wait: Duration) -> anyhow::Result<Se
 /// SIGTERM). Stopping is safe at any point: every transition is already
 /// durable, and an interrupted call is retried with the same idempotency
 /// key by `quench resume`.
-pub async fn until_stopped<T>(id: &str, work: impl std::future::Future<Output = T>) -> Option<T> {
+pub(super) async fn until_stopped<T>(
+    id: &str,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
     let stop = stop_signal();
     tokio::select! {
         out = work => Some(out),
@@ -139,7 +142,7 @@ pub async fn until_stopped<T>(id: &str, work: impl std::future::Future<Output = 
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-pub async fn stop_signal() {
+pub(super) async fn stop_signal() {
     #[cfg(unix)]
     {
         let mut term =

@@ -11,14 +11,14 @@ use tokio::task::JoinSet;
 use crate::engine::Engine;
 
 #[derive(Default)]
-pub struct Runner {
+pub(super) struct Runner {
     /// incident id -> kicked again while running
     active: Mutex<HashMap<String, bool>>,
     tasks: Mutex<JoinSet<()>>,
 }
 
 impl Runner {
-    pub fn kick(self: &Arc<Self>, engine: Engine, id: String) {
+    pub(super) fn kick(self: &Arc<Self>, engine: Engine, id: String) {
         {
             let mut active = self.active.lock().expect("runner lock");
             if let Some(dirty) = active.get_mut(&id) {
@@ -59,14 +59,14 @@ impl Runner {
         });
     }
 
-    pub fn active(&self) -> usize {
+    pub(super) fn active(&self) -> usize {
         self.active.lock().expect("runner lock").len()
     }
 
     /// Stops every driver. Safe at any point: each transition is durable
     /// before its effect starts, and a resume retries an interrupted call
     /// with the same idempotency key.
-    pub async fn stop(&self) -> usize {
+    pub(super) async fn stop(&self) -> usize {
         let mut tasks = std::mem::take(&mut *self.tasks.lock().expect("runner lock"));
         let n = self.active();
         tasks.shutdown().await;

@@ -38,7 +38,7 @@ fn recorded((by, via): (String, Option<String>)) -> String {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CreateIncident {
+pub(super) struct CreateIncident {
     runbook: String,
     #[serde(default)]
     inputs: Json_,
@@ -50,7 +50,7 @@ pub struct CreateIncident {
     drill: bool,
 }
 
-pub async fn create_incident(
+pub(super) async fn create_incident(
     State(d): State<Daemon>,
     Extension(caller): Extension<Identity>,
     ApiJson(body): ApiJson<CreateIncident>,
@@ -81,7 +81,7 @@ pub async fn create_incident(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CreatePlan {
+pub(super) struct CreatePlan {
     runbook: String,
     #[serde(default)]
     inputs: Json_,
@@ -93,7 +93,7 @@ pub struct CreatePlan {
 }
 
 /// Starts a plan; 202 with where its report will be.
-pub async fn create_plan(
+pub(super) async fn create_plan(
     State(d): State<Daemon>,
     Extension(caller): Extension<Identity>,
     ApiJson(body): ApiJson<CreatePlan>,
@@ -115,7 +115,10 @@ pub async fn create_plan(
         .into_response())
 }
 
-pub async fn get_plan(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
+pub(super) async fn get_plan(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Json_>> {
     d.store()
         .plan(&id)
         .map_err(super::OpError::from)?
@@ -140,7 +143,7 @@ fn snapshot_json(d: &Daemon, snap: &crate::store::Snapshot) -> ApiResult<Json_> 
     ))
 }
 
-pub async fn list_incidents(State(d): State<Daemon>) -> ApiResult<Json<Json_>> {
+pub(super) async fn list_incidents(State(d): State<Daemon>) -> ApiResult<Json<Json_>> {
     let list = d.store().incidents().map_err(super::OpError::from)?;
     let items = list
         .iter()
@@ -149,7 +152,7 @@ pub async fn list_incidents(State(d): State<Daemon>) -> ApiResult<Json<Json_>> {
     Ok(Json(json!({"incidents": items})))
 }
 
-pub async fn get_incident(
+pub(super) async fn get_incident(
     State(d): State<Daemon>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Json_>> {
@@ -173,13 +176,13 @@ pub async fn get_incident(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct TimelineQuery {
+pub(super) struct TimelineQuery {
     format: Option<String>,
 }
 
 /// Every event in order, as JSON (default) or rendered as `quench
 /// timeline --format` renders it (text, markdown, html).
-pub async fn timeline(
+pub(super) async fn timeline(
     State(d): State<Daemon>,
     Path(id): Path<String>,
     axum::extract::Query(q): axum::extract::Query<TimelineQuery>,
@@ -218,21 +221,24 @@ pub async fn timeline(
 }
 
 /// `quench audit verify` over the daemon's store.
-pub async fn audit(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
+pub(super) async fn audit(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Json_>> {
     let report = d.store().audit(&id).map_err(super::OpError::from)?;
     Ok(Json(json!({"intact": report.intact(), "report": report})))
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ApprovalBody {
+pub(super) struct ApprovalBody {
     approve: bool,
     /// Default: the token's user; only an admin token may name another.
     by: Option<String>,
     note: Option<String>,
 }
 
-pub async fn approval(
+pub(super) async fn approval(
     State(d): State<Daemon>,
     Extension(caller): Extension<Identity>,
     Path((id, step)): Path<(String, String)>,
@@ -248,12 +254,12 @@ pub async fn approval(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DoneBody {
+pub(super) struct DoneBody {
     by: Option<String>,
     note: Option<String>,
 }
 
-pub async fn done(
+pub(super) async fn done(
     State(d): State<Daemon>,
     Extension(caller): Extension<Identity>,
     Path((id, step)): Path<(String, String)>,
@@ -296,7 +302,7 @@ async fn decide(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NoteBody {
+pub(super) struct NoteBody {
     text: String,
     by: Option<String>,
     moment: Option<String>,
@@ -307,7 +313,7 @@ pub struct NoteBody {
     exception: Option<String>,
 }
 
-pub async fn note(
+pub(super) async fn note(
     State(d): State<Daemon>,
     Extension(caller): Extension<Identity>,
     Path(id): Path<String>,
@@ -331,12 +337,12 @@ pub async fn note(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct KpiQuery {
+pub(super) struct KpiQuery {
     since: Option<String>,
 }
 
 /// The KPIs `quench kpis --json` prints, over the daemon's store.
-pub async fn kpis(
+pub(super) async fn kpis(
     State(d): State<Daemon>,
     axum::extract::Query(q): axum::extract::Query<KpiQuery>,
 ) -> ApiResult<Json<Json_>> {
@@ -354,7 +360,10 @@ pub async fn kpis(
 }
 
 /// The latest version of each notice, with its text and approval.
-pub async fn notices(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
+pub(super) async fn notices(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Json_>> {
     let store = d.store();
     store.incident(&id).map_err(super::OpError::from)?;
     let drafts =
@@ -364,12 +373,12 @@ pub async fn notices(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResu
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EditBody {
+pub(super) struct EditBody {
     body: String,
     by: Option<String>,
 }
 
-pub async fn edit_notice(
+pub(super) async fn edit_notice(
     State(d): State<Daemon>,
     Extension(caller): Extension<Identity>,
     Path((id, key)): Path<(String, String)>,
@@ -388,11 +397,11 @@ pub async fn edit_notice(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SentBody {
+pub(super) struct SentBody {
     by: Option<String>,
 }
 
-pub async fn notice_sent(
+pub(super) async fn notice_sent(
     State(d): State<Daemon>,
     Extension(caller): Extension<Identity>,
     Path((id, key)): Path<(String, String)>,
@@ -407,7 +416,7 @@ pub async fn notice_sent(
         .into_response())
 }
 
-pub async fn healthz(State(d): State<Daemon>) -> Response {
+pub(super) async fn healthz(State(d): State<Daemon>) -> Response {
     // Healthy means the store can take a write now: a probe is written,
     // flushed and read back, so a full disk or a corrupted store shows
     // here rather than at the next incident's first step.
@@ -432,7 +441,7 @@ pub async fn healthz(State(d): State<Daemon>) -> Response {
 
 /// The REST API as OpenAPI 3.1, kept beside the routes; `tests/it/openapi.rs`
 /// checks every route and every status it answers against it.
-pub async fn openapi() -> Response {
+pub(super) async fn openapi() -> Response {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         include_str!("openapi.json"),
@@ -440,7 +449,7 @@ pub async fn openapi() -> Response {
         .into_response()
 }
 
-pub async fn not_found() -> ApiError {
+pub(super) async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",

@@ -66,7 +66,11 @@ fn unauthorized(given: bool) -> Response {
     resp
 }
 
-pub async fn require_api_token(State(d): State<Daemon>, mut req: Request, next: Next) -> Response {
+pub(super) async fn require_api_token(
+    State(d): State<Daemon>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let Some(id) = bearer(req.headers()).and_then(|t| d.access().identify(t)) else {
         return unauthorized(bearer(req.headers()).is_some());
     };
@@ -77,7 +81,11 @@ pub async fn require_api_token(State(d): State<Daemon>, mut req: Request, next: 
     next.run(req).await
 }
 
-pub async fn require_page_token(State(d): State<Daemon>, mut req: Request, next: Next) -> Response {
+pub(super) async fn require_page_token(
+    State(d): State<Daemon>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let id: Option<Identity> = bearer(req.headers())
         .and_then(|t| d.access().identify(t))
         .or_else(|| basic_password(req.headers()).and_then(|p| d.access().identify(&p)));

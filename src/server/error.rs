@@ -10,14 +10,14 @@ use serde_json::json;
 
 use super::OpError;
 
-pub struct ApiError {
+pub(super) struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -48,7 +48,7 @@ impl From<OpError> for ApiError {
 }
 
 /// `Json<T>` whose rejections are API errors.
-pub struct ApiJson<T>(pub T);
+pub(super) struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
@@ -83,12 +83,12 @@ where
 
 /// The longest request URI answered: longer ones get 414 here, in the
 /// API's shape (hyper answers far longer ones itself, with no body).
-pub const MAX_URI: usize = 8 * 1024;
+pub(super) const MAX_URI: usize = 8 * 1024;
 
 /// Errors that axum answers on its own (405, a path segment that does not
 /// decode, a query that does not parse) come back in the API's shape too,
 /// as does a URI over `MAX_URI`.
-pub async fn json_errors(req: Request, next: axum::middleware::Next) -> Response {
+pub(super) async fn json_errors(req: Request, next: axum::middleware::Next) -> Response {
     let uri_len = req.uri().to_string().len();
     if uri_len > MAX_URI {
         return ApiError::new(

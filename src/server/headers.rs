@@ -33,7 +33,7 @@ static CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
     HeaderValue::from_str(&policy).expect("a CSP is ASCII")
 });
 
-pub async fn security(req: Request, next: Next) -> Response {
+pub(super) async fn security(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, CSP.clone());

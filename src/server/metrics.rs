@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use crate::daemon::metrics::labels;
 use crate::daemon::Daemon;
 
-pub async fn endpoint(State(d): State<Daemon>) -> impl IntoResponse {
+pub(super) async fn endpoint(State(d): State<Daemon>) -> impl IntoResponse {
     let mut gauges = Vec::new();
     let mut by_status: BTreeMap<&str, u64> = ["running", "waiting", "completed", "failed"]
         .map(|s| (s, 0))

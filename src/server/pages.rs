@@ -17,7 +17,7 @@ fn rendered(r: Result<String, handlebars::RenderError>) -> Result<String, ApiErr
     r.map_err(|e| OpError::Internal(format!("rendering the page: {e}")).into())
 }
 
-pub async fn index(
+pub(super) async fn index(
     State(d): State<Daemon>,
     Query(filter): Query<Filter>,
 ) -> Result<Html<String>, ApiError> {
@@ -25,7 +25,7 @@ pub async fn index(
     Ok(Html(rendered(page::index(&overview))?))
 }
 
-pub async fn incident(
+pub(super) async fn incident(
     State(d): State<Daemon>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -35,7 +35,7 @@ pub async fn incident(
 }
 
 /// The same page as a file to pass on: no links back into the daemon.
-pub async fn standalone(
+pub(super) async fn standalone(
     State(d): State<Daemon>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -49,7 +49,7 @@ pub async fn standalone(
 }
 
 /// The postmortem draft, to edit and circulate.
-pub async fn postmortem(
+pub(super) async fn postmortem(
     State(d): State<Daemon>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -83,7 +83,10 @@ fn download(ctype: &'static str, name: &str, body: String) -> Response {
 }
 
 /// A plan's report; refreshes itself while the plan runs.
-pub async fn plan(State(d): State<Daemon>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub(super) async fn plan(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let report = d
         .store()
         .plan(&id)

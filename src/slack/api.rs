@@ -14,7 +14,7 @@ use super::Slack;
 
 /// Why a call failed.
 #[derive(Debug, Clone)]
-pub struct Failure {
+pub(super) struct Failure {
     /// Slack's error code (`name_taken`, `missing_scope`, ...), for API errors.
     pub code: Option<String>,
     /// Slack asked to wait this long (429 Retry-After).
@@ -27,7 +27,7 @@ pub struct Failure {
 impl Failure {
     /// A failure on quench's side (the store, a form that does not fit
     /// Block Kit), not Slack's answer; `transient` when trying again helps.
-    pub fn local(message: impl Into<String>, transient: bool) -> Failure {
+    pub(super) fn local(message: impl Into<String>, transient: bool) -> Failure {
         Failure {
             code: None,
             retry_after: None,
@@ -86,11 +86,11 @@ pub(super) fn no_token() -> Failure {
     }
 }
 
-pub type Result<T> = std::result::Result<T, Failure>;
+pub(super) type Result<T> = std::result::Result<T, Failure>;
 
 /// A message quench writes: text, optional blocks, and the metadata that
 /// lets a restarted daemon find it again instead of posting it twice.
-pub struct Outgoing {
+pub(super) struct Outgoing {
     pub text: String,
     pub blocks: Option<Vec<SlackBlock>>,
     pub metadata: Option<(String, Vec<(String, String)>)>,
@@ -99,7 +99,7 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    pub fn text(text: String) -> Self {
+    pub(super) fn text(text: String) -> Self {
         Outgoing {
             text,
             blocks: None,
@@ -108,7 +108,7 @@ impl Outgoing {
         }
     }
 
-    pub fn linked(mut self, link: Option<String>) -> Self {
+    pub(super) fn linked(mut self, link: Option<String>) -> Self {
         self.link = link;
         self
     }
@@ -303,7 +303,7 @@ impl Slack {
 }
 
 /// The metadata of the post of timeline event `seq` of `incident`.
-pub fn event_metadata(incident: &str, seq: u64) -> (String, Vec<(String, String)>) {
+pub(super) fn event_metadata(incident: &str, seq: u64) -> (String, Vec<(String, String)>) {
     (
         "quench_event".into(),
         vec![

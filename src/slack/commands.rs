@@ -19,7 +19,11 @@ const USAGE: &str = "*quench* — incident runbooks\n\
 `/quench approve ID STEP [note]` · `/quench reject ID STEP [note]` · `/quench done ID STEP [note]`\n\
 `/quench note ID TEXT` add a note to the timeline";
 
-pub async fn handle(d: &Daemon, slack: &Slack, ev: SlackCommandEvent) -> SlackCommandEventResponse {
+pub(super) async fn handle(
+    d: &Daemon,
+    slack: &Slack,
+    ev: SlackCommandEvent,
+) -> SlackCommandEventResponse {
     let text = ev.text.clone().unwrap_or_default();
     let reply = match run(d, slack, &text, &ev).await {
         Ok(r) => r,

@@ -17,7 +17,7 @@ use serde_json::Value as Json;
 
 /// Handles one interaction; Some(body) when Slack expects an answer in the
 /// HTTP response (a form's field errors).
-pub async fn handle(d: &Daemon, slack: &Slack, ev: SlackInteractionEvent) -> Option<Json> {
+pub(super) async fn handle(d: &Daemon, slack: &Slack, ev: SlackInteractionEvent) -> Option<Json> {
     let a = match ev {
         SlackInteractionEvent::BlockActions(a) => a,
         SlackInteractionEvent::ViewSubmission(v) => {

@@ -9,20 +9,20 @@ use slack_morphism::prelude::*;
 
 use crate::store::{Snapshot, StepStatus, TimelineEvent};
 
-pub const APPROVE: &str = "quench_approve";
-pub const REJECT: &str = "quench_reject";
-pub const DONE: &str = "quench_done";
+pub(super) const APPROVE: &str = "quench_approve";
+pub(super) const REJECT: &str = "quench_reject";
+pub(super) const DONE: &str = "quench_done";
 
 /// Slack's documented limits: a message's `text` (chat.postMessage:
 /// "truncated ... more than 40,000 characters") and a section block's text
 /// (Block Kit reference: "Maximum length ... 3000 characters").
-pub const TEXT_MAX: usize = 40_000;
-pub const SECTION_MAX: usize = 3_000;
+pub(super) const TEXT_MAX: usize = 40_000;
+pub(super) const SECTION_MAX: usize = 3_000;
 
 /// `text` cut to at most `max` characters, at a line end where there is
 /// one in the last quarter, with a note of the cut and where to read it
 /// all. A cut never splits an `&amp;`-style escape or a `<...>` link.
-pub fn fit(text: &str, max: usize, link: Option<&str>) -> String {
+pub(super) fn fit(text: &str, max: usize, link: Option<&str>) -> String {
     if text.chars().count() <= max {
         return text.to_string();
     }
@@ -47,7 +47,7 @@ pub fn fit(text: &str, max: usize, link: Option<&str>) -> String {
 }
 
 /// Slack's three control characters in mrkdwn.
-pub fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -55,7 +55,7 @@ pub fn escape(s: &str) -> String {
 
 /// One line per applicable clock, most urgent first, with the time left
 /// and overdue ones flagged.
-pub fn clocks_text(clocks: &[Json]) -> String {
+pub(super) fn clocks_text(clocks: &[Json]) -> String {
     let mut out = String::new();
     for c in clocks {
         let s = |k: &str| escape(c[k].as_str().unwrap_or(""));
@@ -78,7 +78,7 @@ pub fn clocks_text(clocks: &[Json]) -> String {
 /// The live status message at the top of an incident's room: the
 /// headline, phase progress, platforms verified, who is waited on,
 /// regulatory clocks with their time left, and the notices' states.
-pub fn live_status(
+pub(super) fn live_status(
     snap: &Snapshot,
     events: &[TimelineEvent],
     rb: Option<&crate::runbook::Runbook>,
@@ -222,7 +222,7 @@ pub fn live_status(
 }
 
 /// Whether `who` looks like a Slack user id (U... or W..., upper case).
-pub fn is_user_id(who: &str) -> bool {
+pub(super) fn is_user_id(who: &str) -> bool {
     who.len() >= 8
         && (who.starts_with('U') || who.starts_with('W'))
         && who
@@ -231,7 +231,7 @@ pub fn is_user_id(who: &str) -> bool {
 }
 
 /// A Slack user id as a mention; anything else as text.
-pub fn person(who: &str) -> String {
+pub(super) fn person(who: &str) -> String {
     if is_user_id(who) {
         format!("<@{who}>")
     } else {
@@ -241,7 +241,7 @@ pub fn person(who: &str) -> String {
 
 /// A decision asked of people: the prompt and its buttons. The button
 /// value names the incident and step; who pressed it comes from Slack.
-pub fn decision_blocks(id: &str, step: &str, approval: bool, text: &str) -> Vec<SlackBlock> {
+pub(super) fn decision_blocks(id: &str, step: &str, approval: bool, text: &str) -> Vec<SlackBlock> {
     let value = format!("{id} {step}");
     let buttons: Vec<SlackActionBlockElement> = if approval {
         vec![

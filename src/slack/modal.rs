@@ -17,9 +17,9 @@ use super::Slack;
 use crate::daemon::{Daemon, DeclareRequest};
 use crate::runbook::{InputDecl, InputType, Runbook};
 
-pub const CALLBACK: &str = "quench_declare";
+pub(super) const CALLBACK: &str = "quench_declare";
 /// The runbook select: choosing one redraws the form with its inputs.
-pub const PICK: &str = "quench_pick_runbook";
+pub(super) const PICK: &str = "quench_pick_runbook";
 /// Slack's limit on a select's options.
 const MAX_OPTIONS: usize = 100;
 
@@ -163,13 +163,18 @@ fn view(d: &Daemon, rb: Option<&Runbook>, channel: Option<&str>) -> Result<Slack
 
 /// Opens the form in answer to `/quench declare` (within 3 s of the
 /// trigger, which is why it is sent before anything slow).
-pub async fn open(slack: &Slack, d: &Daemon, trigger: &str, channel: &str) -> Result<(), Failure> {
+pub(super) async fn open(
+    slack: &Slack,
+    d: &Daemon,
+    trigger: &str,
+    channel: &str,
+) -> Result<(), Failure> {
     let v = view(d, None, Some(channel))?;
     slack.open_view(trigger, v).await
 }
 
 /// A runbook was picked: the form again, with its inputs.
-pub async fn picked(
+pub(super) async fn picked(
     slack: &Slack,
     d: &Daemon,
     view_id: &str,
@@ -210,7 +215,7 @@ fn value_of(v: &SlackViewStateValue) -> Option<Json> {
 
 /// The form was submitted: declare, or say what is wrong beside the field.
 /// The answer is the body of the HTTP response to Slack.
-pub async fn submitted(d: &Daemon, ev: &SlackInteractionViewSubmissionEvent) -> Json {
+pub(super) async fn submitted(d: &Daemon, ev: &SlackInteractionViewSubmissionEvent) -> Json {
     let errors = |e: Map<String, Json>| json!({"response_action": "errors", "errors": e});
     let one = |block: &str, msg: String| {
         let mut m = Map::new();

@@ -36,7 +36,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// Where an incident lives in Slack and how far its courier got.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RoomState {
+pub(super) struct RoomState {
     /// `channel` (its own) or `thread` (a thread in the declaring channel).
     pub mode: String,
     pub channel: String,
@@ -66,7 +66,7 @@ pub struct RoomState {
 
 /// One request for a decision, as posted.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Ask {
+pub(super) struct Ask {
     pub ts: String,
     pub text: String,
     /// Its buttons were replaced by who decided.
@@ -79,13 +79,13 @@ pub struct Ask {
 
 impl Ask {
     /// Whether the message `ts` is this request.
-    pub fn posted_as(&self, ts: &str) -> bool {
+    pub(super) fn posted_as(&self, ts: &str) -> bool {
         self.ts == ts || self.earlier.iter().any(|e| e == ts)
     }
 }
 
 impl RoomState {
-    pub fn thread_ts(&self) -> Option<&str> {
+    pub(super) fn thread_ts(&self) -> Option<&str> {
         if self.mode == "thread" {
             self.status_ts.as_deref()
         } else {
@@ -98,7 +98,7 @@ fn state_key(id: &str) -> String {
     format!("slack/{id}")
 }
 
-pub fn load_state(d: &Daemon, id: &str) -> Option<RoomState> {
+pub(super) fn load_state(d: &Daemon, id: &str) -> Option<RoomState> {
     let store = d.store();
     if let Some(v) = store.meta(&state_key(id)).ok().flatten() {
         return serde_json::from_value(v).ok();
@@ -168,7 +168,7 @@ impl Couriers {
     }
 }
 
-pub fn spawn(slack: Slack, d: Daemon) {
+pub(super) fn spawn(slack: Slack, d: Daemon) {
     if slack.inner.token.is_none() {
         tracing::info!("no Slack bot token: slash commands work, channel updates are off");
         return;
@@ -233,7 +233,7 @@ fn has_work(d: &Daemon, id: &str) -> bool {
 
 /// Stops every courier; their cursors are in the store, so the next start
 /// carries on where they were.
-pub fn stop(slack: &Slack) {
+pub(super) fn stop(slack: &Slack) {
     for t in slack.inner.tasks.lock().expect("slack tasks").drain(..) {
         t.abort();
     }
@@ -584,7 +584,7 @@ fn store_failure(e: crate::store::StoreError) -> Failure {
 }
 
 /// What the declaration says about where it came from.
-pub fn declared(events: &[TimelineEvent]) -> Json {
+pub(super) fn declared(events: &[TimelineEvent]) -> Json {
     events
         .iter()
         .find(|e| e.kind == EventKind::IncidentDeclared)

@@ -17,7 +17,7 @@ const WINDOW_S: i64 = 6 * 60;
 const CAP: usize = 100_000;
 
 #[derive(Default)]
-pub struct Replays {
+pub(super) struct Replays {
     seen: HashSet<String>,
     /// (expiry, signature), soonest first.
     by_expiry: BTreeSet<(i64, String)>,
@@ -26,7 +26,7 @@ pub struct Replays {
 impl Replays {
     /// True the first time `signature` (signed at `ts`, Unix seconds) is
     /// seen at `now`; false for a replay.
-    pub fn first_time(&mut self, signature: &str, ts: i64, now: i64) -> bool {
+    pub(super) fn first_time(&mut self, signature: &str, ts: i64, now: i64) -> bool {
         while let Some((expiry, sig)) = self.by_expiry.first().cloned() {
             if expiry >= now && self.by_expiry.len() < CAP {
                 break;

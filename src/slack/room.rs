@@ -20,7 +20,7 @@ const SUFFIXES: u32 = 20;
 
 /// A channel name Slack accepts: lower case, letters, digits, `-` and `_`,
 /// at most 80 characters, no leading or doubled separators.
-pub fn channel_name(raw: &str) -> String {
+pub(super) fn channel_name(raw: &str) -> String {
     let mut out = String::new();
     for c in raw.to_lowercase().chars() {
         let c = if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
@@ -50,7 +50,11 @@ fn with_suffix(base: &str, n: u32) -> String {
 
 /// Decides the room and creates the channel; None when there is nowhere
 /// to post. Transient failures come back to be retried.
-pub async fn open(slack: &Slack, d: &Daemon, id: &str) -> Result<Option<RoomState>, Failure> {
+pub(super) async fn open(
+    slack: &Slack,
+    d: &Daemon,
+    id: &str,
+) -> Result<Option<RoomState>, Failure> {
     let store = d.store();
     let inc = store
         .incident(id)
@@ -178,7 +182,7 @@ async fn invite(slack: &Slack, channel: &str, who: &[String]) -> Result<(), Fail
 /// The channel's setup after the status message is up, each part once
 /// (recorded in `st.setup` as it is done). A part Slack refuses for good
 /// is reported in the room and not tried again.
-pub async fn setup<F, Fut>(
+pub(super) async fn setup<F, Fut>(
     slack: &Slack,
     d: &Daemon,
     id: &str,

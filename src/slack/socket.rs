@@ -91,13 +91,13 @@ fn on_error(
     HttpStatusCode::OK
 }
 
-pub struct SocketMode {
+pub(super) struct SocketMode {
     listener: SlackClientSocketModeListener<SlackClientHyperHttpsConnector>,
 }
 
 impl SocketMode {
     /// Opens the socket (`apps.connections.open` with the app token).
-    pub async fn connect(
+    pub(super) async fn connect(
         slack: &Slack,
         daemon: Daemon,
         app_token: &str,
@@ -127,7 +127,7 @@ impl SocketMode {
         Ok(SocketMode { listener })
     }
 
-    pub async fn shutdown(&self) {
+    pub(super) async fn shutdown(&self) {
         self.listener.shutdown().await;
     }
 }

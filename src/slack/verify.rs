@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::http::HeaderMap;
 use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
 
-pub fn check(
+pub(super) fn check(
     verifier: &SlackEventSignatureVerifier,
     headers: &HeaderMap,
     body: &Bytes,

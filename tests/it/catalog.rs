@@ -482,7 +482,7 @@ fn normalising_paths() {
 /// A `with` object that renders every template of `manifest.action`: the
 /// values runbooks pass, plus a placeholder for any other `with.*` path the
 /// action reads (so a newly added action cannot slip past the simulator test).
-pub fn sample_with(a: &quench::integrations::manifest::Action) -> Json {
+pub(crate) fn sample_with(a: &quench::integrations::manifest::Action) -> Json {
     let mut with = json!({
         "campaign_id": "c1", "email_id": "e1", "token": "t1", "workflow_id": "w1", "flow_id": "f1",
         "name": "ChatGPT", "service_principal_id": "sp1", "grant_id": "g1", "user_id": "u1",

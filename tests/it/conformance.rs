@@ -2109,13 +2109,13 @@ mod schema {
     const MAX_DEPTH: usize = 24;
 
     #[derive(Clone, Copy)]
-    pub struct Doc<'a> {
+    pub(super) struct Doc<'a> {
         pub root: &'a Json,
     }
 
     impl<'a> Doc<'a> {
         /// Follows local `$ref`s (`#/components/...`, `#/definitions/...`).
-        pub fn resolve(self, mut v: &'a Json) -> &'a Json {
+        pub(super) fn resolve(self, mut v: &'a Json) -> &'a Json {
             for _ in 0..MAX_DEPTH {
                 let Some(r) = v.get("$ref").and_then(Json::as_str) else {
                     break;
@@ -2151,7 +2151,7 @@ mod schema {
     }
 
     #[derive(Clone, Default, Debug)]
-    pub enum Extra<'a> {
+    pub(super) enum Extra<'a> {
         /// No `additionalProperties`: only the listed properties (anything,
         /// when none are listed).
         #[default]
@@ -2164,7 +2164,7 @@ mod schema {
     /// One alternative of a schema with its `allOf` merged: what a value
     /// must be at this level.
     #[derive(Clone, Default, Debug)]
-    pub struct View<'a> {
+    pub(super) struct View<'a> {
         pub types: Option<BTreeSet<String>>,
         pub nullable: bool,
         /// Each property's schemas (all of them apply).
@@ -2284,7 +2284,7 @@ mod schema {
 
     /// The alternatives a value may match, for schemas that all apply:
     /// `allOf` merged in, `oneOf`/`anyOf` multiplied out.
-    pub fn alternatives<'a>(doc: Doc<'a>, parts: &[&'a Json]) -> Vec<View<'a>> {
+    pub(super) fn alternatives<'a>(doc: Doc<'a>, parts: &[&'a Json]) -> Vec<View<'a>> {
         alts(doc, parts, 0)
     }
 
@@ -2346,7 +2346,7 @@ mod schema {
     }
 
     #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-    pub enum Mode {
+    pub(super) enum Mode {
         /// What an action sends: templated values are not judged, readOnly
         /// properties are not required.
         Request,
@@ -2355,14 +2355,14 @@ mod schema {
     }
 
     #[derive(Debug, Clone)]
-    pub struct Issue {
+    pub(super) struct Issue {
         /// `data.attributes.status`, `data[0].id`
         pub field: String,
         pub kind: IssueKind,
     }
 
     #[derive(Debug, Clone)]
-    pub enum IssueKind {
+    pub(super) enum IssueKind {
         Unknown { parent: String, has: Vec<String> },
         NotInEnum { value: Json, allowed: Vec<Json> },
         Missing,
@@ -2421,7 +2421,7 @@ mod schema {
     /// the closest alternative when none fits: the one with the fewest wrong
     /// values (an enum or type acts as the discriminator), then the fewest
     /// issues.
-    pub fn check<'a>(
+    pub(super) fn check<'a>(
         doc: Doc<'a>,
         parts: &[&'a Json],
         v: &Json,
@@ -2544,7 +2544,7 @@ mod schema {
         }
     }
 
-    pub enum Found<'a> {
+    pub(super) enum Found<'a> {
         /// The schemas at the end of the path (all apply).
         At(Vec<&'a Json>),
         /// Somewhere free-form: anything may be there.
@@ -2553,7 +2553,7 @@ mod schema {
 
     /// Where a path left the schema.
     #[derive(Debug, Clone, Default)]
-    pub struct Miss {
+    pub(super) struct Miss {
         depth: usize,
         /// The part of the path that was there.
         pub at: String,
@@ -2565,7 +2565,11 @@ mod schema {
 
     /// Follows a dotted path (keys may hold dots, like `@odata.nextLink`;
     /// lists are walked into, numbers index them).
-    pub fn walk<'a>(doc: Doc<'a>, parts: &[&'a Json], segs: &[&str]) -> Result<Found<'a>, Miss> {
+    pub(super) fn walk<'a>(
+        doc: Doc<'a>,
+        parts: &[&'a Json],
+        segs: &[&str],
+    ) -> Result<Found<'a>, Miss> {
         walk_at(doc, parts, segs, 0, 0)
     }
 
@@ -2646,7 +2650,11 @@ mod schema {
 
     /// Whether every key along `segs` is required (lists walked into), so
     /// the vendor may not leave it out; None when the path is not there.
-    pub fn required_along<'a>(doc: Doc<'a>, parts: &[&'a Json], segs: &[&str]) -> Option<bool> {
+    pub(super) fn required_along<'a>(
+        doc: Doc<'a>,
+        parts: &[&'a Json],
+        segs: &[&str],
+    ) -> Option<bool> {
         required_at(doc, parts, segs, 0)
     }
 
@@ -2695,7 +2703,7 @@ mod schema {
 
     /// The element schemas of a list schema (its first list alternative);
     /// None when it is no list.
-    pub fn items<'a>(doc: Doc<'a>, parts: &[&'a Json]) -> Option<Vec<&'a Json>> {
+    pub(super) fn items<'a>(doc: Doc<'a>, parts: &[&'a Json]) -> Option<Vec<&'a Json>> {
         alternatives(doc, parts)
             .into_iter()
             .find(View::is_array)

@@ -211,6 +211,7 @@ async fn serve_limited(dir: &std::path::Path, max_file: u64) -> (std::process::C
         .stdout(std::process::Stdio::piped())
         .stderr(log);
     // SAFETY: only async-signal-safe calls between fork and exec.
+    #[allow(unsafe_code)]
     unsafe {
         cmd.pre_exec(move || {
             libc::signal(libc::SIGXFSZ, libc::SIG_IGN);

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value as Json};
 
 #[derive(Debug, Clone, Default)]
-pub struct Channel {
+pub(crate) struct Channel {
     pub id: String,
     pub name: String,
     pub topic: String,
@@ -27,7 +27,7 @@ pub struct Channel {
 }
 
 #[derive(Debug, Clone)]
-pub struct Message {
+pub(crate) struct Message {
     pub channel: String,
     pub ts: String,
     pub thread_ts: Option<String>,
@@ -41,7 +41,7 @@ pub struct Message {
 
 /// A scripted answer in place of the real one.
 #[derive(Debug, Clone)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// HTTP status, JSON body, Retry-After seconds.
     Status(u16, Option<u64>),
     /// Never answer.
@@ -67,14 +67,14 @@ struct S {
 }
 
 #[derive(Clone)]
-pub struct SlackApi {
+pub(crate) struct SlackApi {
     pub url: String,
     s: Arc<Mutex<S>>,
     changed: Arc<tokio::sync::Notify>,
 }
 
 impl SlackApi {
-    pub async fn start() -> SlackApi {
+    pub(crate) async fn start() -> SlackApi {
         let s = Arc::new(Mutex::new(S::default()));
         let changed = Arc::new(tokio::sync::Notify::new());
         let app = axum::Router::new()
@@ -88,19 +88,19 @@ impl SlackApi {
     }
 
     /// The next `n` calls of `method` answer `fault`.
-    pub fn fail(&self, method: &str, n: usize, fault: Fault) {
+    pub(crate) fn fail(&self, method: &str, n: usize, fault: Fault) {
         let mut s = self.s.lock().unwrap();
         let q = s.faults.entry(method.into()).or_default();
         q.extend(std::iter::repeat_n(fault, n));
     }
 
     /// `method` answers `body` (for methods this mock does not model).
-    pub fn reply(&self, method: &str, body: Json) {
+    pub(crate) fn reply(&self, method: &str, body: Json) {
         self.s.lock().unwrap().replies.insert(method.into(), body);
     }
 
     /// The Authorization header of each call of `method`.
-    pub fn auth_of(&self, method: &str) -> Vec<String> {
+    pub(crate) fn auth_of(&self, method: &str) -> Vec<String> {
         let s = self.s.lock().unwrap();
         s.auth
             .iter()
@@ -110,27 +110,27 @@ impl SlackApi {
     }
 
     /// The view `id` as last opened or updated.
-    pub fn view(&self, id: &str) -> Option<Json> {
+    pub(crate) fn view(&self, id: &str) -> Option<Json> {
         self.s.lock().unwrap().views.get(id).cloned()
     }
 
     /// What was posted to response_url `/respond/N`, in order.
-    pub fn responses(&self) -> Vec<Json> {
+    pub(crate) fn responses(&self) -> Vec<Json> {
         self.s.lock().unwrap().responses.clone()
     }
 
     /// A user Slack does not know (deactivated, or a typo in `roles:`).
-    pub fn unknown_user(&self, id: &str) {
+    pub(crate) fn unknown_user(&self, id: &str) {
         self.s.lock().unwrap().unknown_users.push(id.into());
     }
 
     /// The bot token lacks `scope`: the methods needing it answer missing_scope.
-    pub fn without_scope(&self, scope: &str) {
+    pub(crate) fn without_scope(&self, scope: &str) {
         self.s.lock().unwrap().missing_scopes.push(scope.into());
     }
 
     /// A channel that exists already (so its name is taken).
-    pub fn existing_channel(&self, name: &str) {
+    pub(crate) fn existing_channel(&self, name: &str) {
         let mut s = self.s.lock().unwrap();
         let id = format!("C0OLD{:04}", s.channels.len());
         s.channels.push(Channel {
@@ -140,20 +140,20 @@ impl SlackApi {
         });
     }
 
-    pub fn channels(&self) -> Vec<Channel> {
+    pub(crate) fn channels(&self) -> Vec<Channel> {
         self.s.lock().unwrap().channels.clone()
     }
 
-    pub fn channel_named(&self, name: &str) -> Option<Channel> {
+    pub(crate) fn channel_named(&self, name: &str) -> Option<Channel> {
         self.channels().into_iter().find(|c| c.name == name)
     }
 
-    pub fn messages(&self) -> Vec<Message> {
+    pub(crate) fn messages(&self) -> Vec<Message> {
         self.s.lock().unwrap().messages.clone()
     }
 
     /// Messages that are not thread replies.
-    pub fn roots(&self) -> Vec<Message> {
+    pub(crate) fn roots(&self) -> Vec<Message> {
         self.messages()
             .into_iter()
             .filter(|m| m.thread_ts.is_none())
@@ -161,7 +161,7 @@ impl SlackApi {
     }
 
     /// Messages with buttons: the decisions asked of people, still open.
-    pub fn asks(&self) -> Vec<Message> {
+    pub(crate) fn asks(&self) -> Vec<Message> {
         self.messages()
             .into_iter()
             .filter(|m| {
@@ -172,14 +172,14 @@ impl SlackApi {
             .collect()
     }
 
-    pub fn messages_in(&self, channel: &str) -> Vec<Message> {
+    pub(crate) fn messages_in(&self, channel: &str) -> Vec<Message> {
         self.messages()
             .into_iter()
             .filter(|m| m.channel == channel)
             .collect()
     }
 
-    pub fn calls(&self, method: &str) -> Vec<Json> {
+    pub(crate) fn calls(&self, method: &str) -> Vec<Json> {
         self.s
             .lock()
             .unwrap()
@@ -192,7 +192,7 @@ impl SlackApi {
 
     /// Waits until `pred` holds of the API's state (each change is awaited;
     /// the timeout only guards against a hang).
-    pub async fn until(&self, what: &str, pred: impl Fn(&SlackApi) -> bool) {
+    pub(crate) async fn until(&self, what: &str, pred: impl Fn(&SlackApi) -> bool) {
         let r = tokio::time::timeout(Duration::from_secs(60), async {
             loop {
                 let notified = self.changed.notified();

@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 
 /// One scripted answer.
 #[derive(Clone, Debug)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub body: Json,
     pub headers: Vec<(String, String)>,
@@ -29,7 +29,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn status(status: u16) -> Self {
+    pub(crate) fn status(status: u16) -> Self {
         Reply {
             status,
             body: Json::Null,
@@ -37,7 +37,7 @@ impl Reply {
             hang: false,
         }
     }
-    pub fn json(status: u16, body: Json) -> Self {
+    pub(crate) fn json(status: u16, body: Json) -> Self {
         Reply {
             status,
             body,
@@ -45,11 +45,11 @@ impl Reply {
             hang: false,
         }
     }
-    pub fn header(mut self, k: &str, v: &str) -> Self {
+    pub(crate) fn header(mut self, k: &str, v: &str) -> Self {
         self.headers.push((k.into(), v.into()));
         self
     }
-    pub fn hang() -> Self {
+    pub(crate) fn hang() -> Self {
         Reply {
             status: 200,
             body: Json::Null,
@@ -60,7 +60,7 @@ impl Reply {
 }
 
 #[derive(Clone, Debug)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub method: String,
     pub path: String,
     pub query: String,
@@ -80,13 +80,13 @@ struct MockState {
 }
 
 #[derive(Clone)]
-pub struct Mock {
+pub(crate) struct Mock {
     pub url: String,
     state: Arc<MockState>,
 }
 
 impl Mock {
-    pub async fn start() -> Mock {
+    pub(crate) async fn start() -> Mock {
         let state = Arc::new(MockState::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -98,7 +98,7 @@ impl Mock {
     }
 
     /// Answers `path` with `replies` in order; the last one repeats.
-    pub fn on(&self, path: &str, replies: Vec<Reply>) {
+    pub(crate) fn on(&self, path: &str, replies: Vec<Reply>) {
         self.state
             .script
             .lock()
@@ -107,30 +107,30 @@ impl Mock {
     }
 
     /// Answers every path without a script with `reply`.
-    pub fn otherwise(&self, reply: Reply) {
+    pub(crate) fn otherwise(&self, reply: Reply) {
         *self.state.otherwise.lock().unwrap() = Some(reply);
     }
 
-    pub fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.state.seen.lock().unwrap().clone()
     }
 
-    pub fn hits(&self, path: &str) -> usize {
+    pub(crate) fn hits(&self, path: &str) -> usize {
         self.seen().iter().filter(|s| s.path == path).count()
     }
 
     /// Highest number of requests in flight at once.
-    pub fn max_in_flight(&self) -> usize {
+    pub(crate) fn max_in_flight(&self) -> usize {
         self.state.in_flight.lock().unwrap().1
     }
 
     /// Waits until a request for `path` has arrived.
-    pub async fn wait_for(&self, path: &str) {
+    pub(crate) async fn wait_for(&self, path: &str) {
         self.wait_hits(path, 1).await
     }
 
     /// Waits until `n` requests for `path` have arrived.
-    pub async fn wait_hits(&self, path: &str, n: usize) {
+    pub(crate) async fn wait_hits(&self, path: &str, n: usize) {
         loop {
             let notified = self.state.arrived.notified();
             if self.hits(path) >= n {
@@ -200,7 +200,7 @@ async fn handle(
 }
 
 /// The test platform: every kind of call the engine tests need.
-pub const MOCK_MANIFEST: &str = r#"
+pub(crate) const MOCK_MANIFEST: &str = r#"
 name: mockp
 title: Mock platform
 base_url: "https://mock.invalid"
@@ -230,11 +230,11 @@ actions:
     headers: { X-Tag: "{{with.tag}}" }
 "#;
 
-pub const SECRET: &str = "tok-SEKRET-7f3a9c";
+pub(crate) const SECRET: &str = "tok-SEKRET-7f3a9c";
 
 /// After a kill during step `b` of runbook `a -> b` and a resume: `a` ran
 /// once, and `b` was retried with the idempotency key of its first attempt.
-pub fn assert_resumed_without_repeats(mock: &Mock) {
+pub(crate) fn assert_resumed_without_repeats(mock: &Mock) {
     assert_eq!(
         mock.hits("/a"),
         1,
@@ -253,11 +253,11 @@ pub fn assert_resumed_without_repeats(mock: &Mock) {
     );
 }
 
-pub fn tls() {
+pub(crate) fn tls() {
     quench::install_tls_provider();
 }
 
-pub struct Rig {
+pub(crate) struct Rig {
     pub engine: Engine,
     pub clock: FakeClock,
     pub store: Store,
@@ -265,12 +265,12 @@ pub struct Rig {
     pub dir: tempfile::TempDir,
 }
 
-pub fn write_manifest(dir: &Path) {
+pub(crate) fn write_manifest(dir: &Path) {
     std::fs::create_dir_all(dir.join("integrations")).unwrap();
     std::fs::write(dir.join("integrations/mockp.yaml"), MOCK_MANIFEST).unwrap();
 }
 
-pub fn library(dir: &Path) -> Arc<Library> {
+pub(crate) fn library(dir: &Path) -> Arc<Library> {
     write_manifest(dir);
     Arc::new(
         Library::load(&Folders {
@@ -283,7 +283,7 @@ pub fn library(dir: &Path) -> Arc<Library> {
 }
 
 /// An executor whose `mockp` calls go to `mock_url`; `read_only` for plans.
-pub fn mock_executor(lib: &Library, mock_url: &str, read_only: bool) -> Arc<Executor> {
+pub(crate) fn mock_executor(lib: &Library, mock_url: &str, read_only: bool) -> Arc<Executor> {
     let mut secrets = Secrets::default();
     secrets.insert("MOCKP_TOKEN", SECRET);
     let routing = Routing {
@@ -298,7 +298,7 @@ pub fn mock_executor(lib: &Library, mock_url: &str, read_only: bool) -> Arc<Exec
     Arc::new(Executor::new(&lib.catalog, routing).unwrap())
 }
 
-pub fn build_engine(
+pub(crate) fn build_engine(
     dir: &Path,
     mock_url: &str,
     clock: FakeClock,
@@ -308,7 +308,7 @@ pub fn build_engine(
 }
 
 /// `build_engine` with any clock (one that misbehaves, say).
-pub fn build_engine_on(
+pub(crate) fn build_engine_on(
     dir: &Path,
     mock_url: &str,
     clock: Arc<dyn quench::engine::Clock>,
@@ -343,12 +343,12 @@ pub fn build_engine_on(
     (engine, store, lib)
 }
 
-pub fn start_time() -> chrono::DateTime<chrono::Utc> {
+pub(crate) fn start_time() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc.with_ymd_and_hms(2026, 11, 29, 9, 0, 0).unwrap()
 }
 
 impl Rig {
-    pub fn new(mock: &Mock, drill: bool) -> Rig {
+    pub(crate) fn new(mock: &Mock, drill: bool) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let clock = FakeClock::new(start_time());
         let (engine, store, lib) = build_engine(dir.path(), &mock.url, clock.clone(), drill);
@@ -362,7 +362,7 @@ impl Rig {
     }
 
     /// Declares an incident of `runbook_src` with `inputs` and runs it.
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         runbook_src: &str,
         inputs: Json,
@@ -372,7 +372,7 @@ impl Rig {
         (id, status)
     }
 
-    pub async fn declare(&self, runbook_src: &str, inputs: Json) -> String {
+    pub(crate) async fn declare(&self, runbook_src: &str, inputs: Json) -> String {
         let rb = quench::runbook::load("test.yaml", runbook_src, &self.lib.known())
             .unwrap_or_else(|d| panic!("test runbook invalid:\n{d}"));
         let pairs: Vec<String> = inputs
@@ -411,11 +411,11 @@ impl Rig {
             .unwrap()
     }
 
-    pub fn step(&self, id: &str, step: &str) -> quench::store::StepRun {
+    pub(crate) fn step(&self, id: &str, step: &str) -> quench::store::StepRun {
         self.store.step_run(id, step).unwrap()
     }
 
-    pub fn kinds(&self, id: &str) -> Vec<String> {
+    pub(crate) fn kinds(&self, id: &str) -> Vec<String> {
         self.store
             .events(id)
             .unwrap()
