@@ -1,21 +1,33 @@
 //! quench: incident-response runbooks for marketing teams.
 //!
-//! A map of the crate:
+//! A map of the crate, from the inside out:
+//! - [`template`]: handlebars in one place: analysis at load (variables,
+//!   helpers), each source compiled once, strict rendering, the helpers
+//!   (`verdict` holding its approved-tools registry), Markdown escaping.
 //! - [`runbook`]: the YAML runbook format, loading, and validation with
-//!   `file:line:col` diagnostics.
+//!   `file:line:col` diagnostics; input vocabularies (`values:`).
 //! - [`integrations`]: platform manifests (data), the HTTP executor with
 //!   retries classification and per-integration rate limits, secrets, and
 //!   the built-in simulator drills run against.
-//! - [`engine`]: runs an incident's step graph concurrently and durably,
-//!   resuming after a crash without repeating finished effects.
-//! - [`store`]: the sled store: incidents, step runs, timeline events, notices.
-//! - [`notices`]: notice templates and drafting.
+//! - [`store`]: the sled store: incidents, step runs, timeline events
+//!   (their closed set of kinds, `EventKind`), notices, the audit chain.
+//! - [`engine`]: runs an incident's step graph. Its rules are pure
+//!   (`engine::schedule`: what starts, what is skipped, the outcome;
+//!   `engine::attempt`: an item's next state from an attempt's result);
+//!   the driver records each transition durably before its effect starts.
+//! - [`notices`]: notice templates, the rule table, deadlines.
 //! - [`timeline`]: KPIs and renderers (text, markdown, json, html).
 //! - [`plan`]: read-only runs (`drill --plan`) and their reports.
-//! - [`server`]: the daemon: REST API, pages, metrics, incident drivers.
-//! - [`slack`]: slash commands, buttons and incident threads in Slack.
+//! - [`daemon`]: the application service the API, Slack and the CLI call:
+//!   declare, decide, note, plan; access (tokens, scopes), the incident
+//!   drivers, counters; its channels (Slack) behind the `Channel` trait.
+//! - [`server`]: the HTTP adapter: REST API, pages, `/metrics`,
+//!   `/healthz`, security headers, JSON errors.
+//! - [`slack`]: the Slack adapter: slash commands, buttons, modals and
+//!   incident threads; implements `daemon::Channel`, serves `/slack/*`.
 //! - [`library`]: everything bundled or configured, validated together.
-//! - [`cli`]: the command-line interface (`main.rs` only dispatches to it).
+//! - [`cli`]: the command-line interface (`main.rs` only dispatches to it);
+//!   `cli::remote` is the one client of a daemon.
 
 pub mod bundled;
 pub mod cli;
