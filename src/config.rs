@@ -109,7 +109,7 @@ impl Config {
             return Ok(Config::default());
         }
         serde_yaml::from_str(&src).map_err(|e| {
-            let mut d = crate::runbook::yaml::typed_error(&shown, "config", &e);
+            let mut d = crate::source::yaml::typed_error(&shown, "config", &e);
             // serde places a value's own check (a time zone's name) at the
             // start of the map; the message names the key, so point at it.
             if let Some(key) = d
@@ -118,8 +118,8 @@ impl Config {
                 .and_then(|(_, rest)| rest.split_once("`:"))
                 .map(|(k, _)| k.to_string())
             {
-                if let Ok(doc) = crate::runbook::yaml::YamlDoc::parse(&shown, &src) {
-                    let pos = doc.pos(&crate::runbook::yaml::YPath::root().key(&key));
+                if let Ok(doc) = crate::source::yaml::YamlDoc::parse(&shown, &src) {
+                    let pos = doc.pos(&crate::source::yaml::YPath::root().key(&key));
                     (d.line, d.col) = (pos.line, pos.col);
                 }
             }
@@ -158,7 +158,7 @@ impl Config {
         serde_yaml::from_str(&src).map_err(|e| {
             Diagnostic::new(
                 &shown,
-                crate::runbook::yaml::error_pos(&e),
+                crate::source::yaml::error_pos(&e),
                 "the secrets file must be a map of NAME: value strings",
             )
         })

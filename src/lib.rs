@@ -1,6 +1,8 @@
 //! quench: incident-response runbooks for marketing teams.
 //!
 //! A map of the crate, from the inside out:
+//! - [`source`]: located YAML for every file kind: parsing with positions
+//!   and limits, checked reading, `file:line:col` diagnostics.
 //! - [`template`]: handlebars in one place: analysis at load (variables,
 //!   helpers), each source compiled once, strict rendering, the helpers
 //!   (`verdict` holding its approved-tools registry), Markdown escaping.
@@ -41,6 +43,7 @@ pub mod plan;
 pub mod runbook;
 pub mod server;
 pub mod slack;
+pub mod source;
 pub mod store;
 pub mod template;
 pub mod timeline;

@@ -143,7 +143,8 @@ impl Library {
         } else {
             let known: Vec<&str> = self.runbooks.keys().map(String::as_str).collect();
             let mut hint = format!("known runbooks: {}", known.join(", "));
-            if let Some(m) = runbook::diagnostic::did_you_mean(name_or_path, known.iter().copied())
+            if let Some(m) =
+                crate::source::diagnostic::did_you_mean(name_or_path, known.iter().copied())
             {
                 hint.push_str(&format!("; did you mean `{m}`?"));
             }

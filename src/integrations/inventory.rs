@@ -7,9 +7,9 @@ use serde_json::{json, Value as Json};
 use serde_yaml::Value;
 
 use super::{Catalog, Executor};
-use crate::runbook::check::{kind_of, Checker};
-use crate::runbook::yaml::{YPath, YamlDoc};
 use crate::runbook::Diagnostics;
+use crate::source::check::{kind_of, Checker};
+use crate::source::yaml::{YPath, YamlDoc};
 use crate::template::lookup as lookup_path;
 use crate::template::render_value;
 

@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value as Json;
 use serde_yaml::Value;
 
-use crate::runbook::check::{kind_of, show, Checker};
-use crate::runbook::diagnostic::{did_you_mean, Diagnostic, Diagnostics};
 use crate::runbook::load::{is_id, yaml_to_json};
-use crate::runbook::yaml::{YPath, YamlDoc};
+use crate::source::check::{kind_of, show, Checker};
+use crate::source::diagnostic::{did_you_mean, Diagnostic, Diagnostics};
+use crate::source::yaml::{YPath, YamlDoc};
 use crate::template;
 
 #[derive(Debug, Clone)]

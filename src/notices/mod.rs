@@ -10,8 +10,8 @@ use std::path::Path;
 
 use serde_json::Value as Json;
 
-use crate::runbook::diagnostic::did_you_mean;
 use crate::runbook::{Diagnostic, Diagnostics, Pos};
+use crate::source::diagnostic::did_you_mean;
 use crate::template::analyse;
 
 /// Jurisdiction codes of DESIGN.md and their names.

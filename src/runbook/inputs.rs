@@ -3,9 +3,9 @@
 
 use serde_json::{Map, Value as Json};
 
-use crate::runbook::diagnostic::did_you_mean;
 use crate::runbook::load::{article, coerce_input, vocabulary_hint};
 use crate::runbook::{InputDecl, InputType, Runbook};
+use crate::source::diagnostic::did_you_mean;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

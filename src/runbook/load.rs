@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::Value as Json;
 use serde_yaml::Value;
 
-use super::check::{kind_of, show, Checker};
-use super::diagnostic::{did_you_mean, Diagnostic, Diagnostics};
 use super::model::*;
-use super::yaml::{YPath, YamlDoc};
+use crate::source::check::{kind_of, show, Checker};
+use crate::source::diagnostic::{did_you_mean, Diagnostic, Diagnostics};
+use crate::source::yaml::{YPath, YamlDoc};
 use crate::template;
 
 /// What a runbook may refer to outside itself.

@@ -159,7 +159,7 @@ fn name_of(p: &Parameter) -> Option<String> {
 fn helper_name(p: &Parameter, pos: (usize, usize), out: &mut Analysis) {
     if let Some(n) = name_of(p) {
         if !HELPERS.contains(&n.as_str()) {
-            let hint = match crate::runbook::diagnostic::did_you_mean(&n, HELPERS.iter().copied()) {
+            let hint = match crate::source::diagnostic::did_you_mean(&n, HELPERS.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("helpers: {}", HELPERS.join(", ")),
             };

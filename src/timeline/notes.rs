@@ -2,12 +2,12 @@
 //! regulatory clocks (a moment learned, a law-enforcement pause, an
 //! exception decided). The CLI, the REST API and Slack all build them here.
 
-use crate::store::EventKind;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::notices::clocks::Moment;
+use crate::store::EventKind;
 use crate::store::NewEvent;
 
 /// What a note also records. At most one of these is set.
@@ -96,7 +96,7 @@ pub fn note_event(
                 let four: Vec<&str> = Moment::DETERMINATIONS.iter().map(|m| m.as_str()).collect();
                 format!("say which law's determination: {}; ", four.join(", "))
             } else {
-                crate::runbook::diagnostic::did_you_mean(name, all.iter().copied())
+                crate::source::diagnostic::did_you_mean(name, all.iter().copied())
                     .map(|m| format!("did you mean {m}? "))
                     .unwrap_or_default()
             };
@@ -139,7 +139,7 @@ pub fn note_event(
             })
             .collect();
         if !known.contains(x.as_str()) {
-            let hint = crate::runbook::diagnostic::did_you_mean(x, known.iter().copied())
+            let hint = crate::source::diagnostic::did_you_mean(x, known.iter().copied())
                 .map(|m| format!("did you mean {m}? "))
                 .unwrap_or_default();
             return Err(NoteError(format!(

@@ -29,9 +29,9 @@ use chrono::{
 };
 use chrono_tz::Tz;
 
-use crate::runbook::check::Checker;
-use crate::runbook::diagnostic::Diagnostics;
-use crate::runbook::yaml::YamlDoc;
+use crate::source::check::Checker;
+use crate::source::diagnostic::Diagnostics;
+use crate::source::yaml::YamlDoc;
 
 /// Where the bundled table lives, for diagnostics.
 pub const FILE: &str = "runbooks/notices/rules.yaml";

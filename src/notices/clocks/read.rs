@@ -7,10 +7,10 @@ use chrono_tz::Tz;
 use serde_yaml::Value;
 
 use super::*;
-use crate::runbook::check::{kind_of, show, Checker};
-use crate::runbook::diagnostic::did_you_mean;
 use crate::runbook::load::is_id;
-use crate::runbook::yaml::YPath;
+use crate::source::check::{kind_of, show, Checker};
+use crate::source::diagnostic::did_you_mean;
+use crate::source::yaml::YPath;
 
 const TOP_KEYS: &[&str] = &["version", "timezones", "holidays", "rules"];
 const RULE_KEYS: &[&str] = &[

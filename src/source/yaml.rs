@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use serde_yaml::Value;
 
-use super::diagnostic::{Diagnostic, Pos};
+use crate::source::diagnostic::{Diagnostic, Pos};
 
 /// A segment of a path into a YAML document.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -5,9 +5,9 @@
 
 use serde_yaml::{Mapping, Value};
 
-use super::diagnostic::{did_you_mean, Diagnostic};
-use super::model::parse_duration;
-use super::yaml::{YPath, YamlDoc};
+use crate::runbook::model::parse_duration;
+use crate::source::diagnostic::{did_you_mean, Diagnostic};
+use crate::source::yaml::{YPath, YamlDoc};
 
 pub struct Checker<'a> {
     pub doc: &'a YamlDoc,

@@ -1,0 +1,11 @@
+//! Located YAML for every file kind quench reads (runbooks, manifests,
+//! the rule table, the config, the approved-tools registry): parsing with
+//! positions and limits (`yaml`), checked reading that collects every
+//! problem (`check`), and diagnostics that name `file:line:col` and the
+//! fix (`diagnostic`).
+
+pub mod check;
+pub mod diagnostic;
+pub mod yaml;
+
+pub use diagnostic::{Diagnostic, Diagnostics, Pos};
