@@ -1,7 +1,6 @@
 //! `quench drill RUNBOOK`: declare a drill incident and run it to the end,
 //! against the built-in simulator unless `--live`.
 
-use crate::store::EventKind;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,6 +12,7 @@ use super::{report_diagnostics, Env};
 use crate::engine::{Declaration, Engine};
 use crate::runbook::inputs;
 use crate::runbook::parse_duration;
+use crate::store::EventKind;
 use crate::store::{IncidentStatus, Store};
 use crate::timeline;
 use serde_json::Value as Json;
@@ -336,15 +336,24 @@ pub(super) fn progress_task(engine: &Engine, steps: usize) -> tokio::task::JoinH
                     match &bar {
                         Some(b) => {
                             if matches!(
-                                ev.kind.as_str(),
-                                "step.succeeded" | "step.failed" | "step.skipped"
+                                EventKind::parse(&ev.kind),
+                                Some(
+                                    EventKind::StepSucceeded
+                                        | EventKind::StepFailed
+                                        | EventKind::StepSkipped
+                                )
                             ) {
                                 b.inc(1);
                             }
                             b.set_message(ev.message.clone());
                             if matches!(
-                                ev.kind.as_str(),
-                                "step.failed" | "item.retry" | "wait.cut" | "incident.failed"
+                                EventKind::parse(&ev.kind),
+                                Some(
+                                    EventKind::StepFailed
+                                        | EventKind::ItemRetry
+                                        | EventKind::WaitCut
+                                        | EventKind::IncidentFailed
+                                )
                             ) {
                                 b.println(line);
                             }

@@ -5,11 +5,11 @@
 //! approval also makes the notices drafted before it ready: the timeline
 //! says who approved which version, and when.
 
-use crate::store::EventKind;
 use serde_json::json;
 
 use super::{Engine, EngineError};
 use crate::runbook::StepKind;
+use crate::store::EventKind;
 use crate::store::{Incident, NewEvent, StepStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,8 +160,12 @@ impl Engine {
             let first = self.store.events(id)?.into_iter().rev().find(|e| {
                 e.step.as_deref() == Some(res.step.as_str())
                     && matches!(
-                        e.kind.as_str(),
-                        "approval.granted" | "approval.rejected" | "manual.done"
+                        EventKind::parse(&e.kind),
+                        Some(
+                            EventKind::ApprovalGranted
+                                | EventKind::ApprovalRejected
+                                | EventKind::ManualDone
+                        )
                     )
             });
             if let Some(first) = first {

@@ -2,11 +2,11 @@
 //! ping `<!channel>` or forge links), incident status with the regulatory
 //! clocks and their time left, and the decision buttons.
 
-use crate::store::EventKind;
 use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 use slack_morphism::prelude::*;
 
+use crate::store::EventKind;
 use crate::store::{Snapshot, StepStatus, TimelineEvent};
 
 pub(super) const APPROVE: &str = "quench_approve";
@@ -161,7 +161,10 @@ pub(super) fn live_status(
         }
         let asked = events.iter().rev().find(|e| {
             e.step.as_deref() == Some(step)
-                && matches!(e.kind.as_str(), "approval.requested" | "manual.requested")
+                && matches!(
+                    EventKind::parse(&e.kind),
+                    Some(EventKind::ApprovalRequested | EventKind::ManualRequested)
+                )
         });
         let who: Vec<String> = asked
             .and_then(|e| e.data["approvers"].as_array())

@@ -10,7 +10,6 @@
 //! Retry-After) and never touches the incident: the engine only announces
 //! that something changed.
 
-use crate::store::EventKind;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +25,7 @@ use super::api::{event_metadata, Failure, Outgoing};
 use super::message::{decision_blocks, escape, fit, person, SECTION_MAX};
 use super::{room, Slack};
 use crate::daemon::Daemon;
+use crate::store::EventKind;
 use crate::store::TimelineEvent;
 
 /// Slack allows about one chat.update per second per channel; a fan-out
@@ -484,8 +484,8 @@ impl Courier {
             }
         };
         let step = ev.step.clone().unwrap_or_default();
-        match ev.kind.as_str() {
-            "approval.requested" | "manual.requested" => {
+        match EventKind::parse(&ev.kind) {
+            Some(EventKind::ApprovalRequested | EventKind::ManualRequested) => {
                 let ask = st.asks.entry(step).or_default();
                 if !ask.ts.is_empty() {
                     ask.earlier.push(std::mem::take(&mut ask.ts));
@@ -495,11 +495,13 @@ impl Courier {
                 ask.decided = false;
             }
             // The request's buttons give way to who decided, and when.
-            "approval.granted" | "approval.rejected" | "manual.done" => {
+            Some(
+                EventKind::ApprovalGranted | EventKind::ApprovalRejected | EventKind::ManualDone,
+            ) => {
                 if let Some(ask) = st.asks.get_mut(&step).filter(|a| !a.decided) {
-                    let word = match ev.kind.as_str() {
-                        "approval.granted" => ":white_check_mark: Approved",
-                        "approval.rejected" => ":x: Rejected",
+                    let word = match EventKind::parse(&ev.kind) {
+                        Some(EventKind::ApprovalGranted) => ":white_check_mark: Approved",
+                        Some(EventKind::ApprovalRejected) => ":x: Rejected",
                         _ => ":white_check_mark: Done",
                     };
                     let decided = format!(
@@ -545,8 +547,8 @@ impl Courier {
         bool,
     ) {
         let id = self.id.as_str();
-        match ev.kind.as_str() {
-            kind @ ("approval.requested" | "manual.requested") => {
+        match EventKind::parse(&ev.kind) {
+            Some(kind @ (EventKind::ApprovalRequested | EventKind::ManualRequested)) => {
                 let step = ev.step.clone().unwrap_or_default();
                 let text = format!(
                     ":raised_hand: *{}* `{}`: {}",
@@ -558,7 +560,7 @@ impl Courier {
                     decision_blocks(id, &step, kind == EventKind::ApprovalRequested, &text);
                 (text, Some(blocks), true)
             }
-            "incident.completed" | "incident.failed" => {
+            Some(EventKind::IncidentCompleted | EventKind::IncidentFailed) => {
                 let mut text = escape(&ev.message);
                 // A copy of the chain head outside the store: `quench audit
                 // verify` can be checked against it later.
@@ -567,9 +569,12 @@ impl Courier {
                 }
                 (text, None, true)
             }
-            "step.failed" | "approval.refused" | "decision.late" | "slack.refused" => {
-                (format!(":warning: {}", escape(&ev.message)), None, false)
-            }
+            Some(
+                EventKind::StepFailed
+                | EventKind::ApprovalRefused
+                | EventKind::DecisionLate
+                | EventKind::SlackRefused,
+            ) => (format!(":warning: {}", escape(&ev.message)), None, false),
             _ => (
                 format!("{}: {}", person(&ev.actor), escape(&ev.message)),
                 None,

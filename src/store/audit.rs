@@ -8,6 +8,7 @@
 //! (it is printed by `quench audit verify` and posted when an incident
 //! ends) to catch that.
 
+use crate::store::EventKind;
 use serde::{Deserialize, Serialize};
 
 use super::{dec, key, prefix, NoticeDraft, Result, Store, TimelineEvent};
@@ -107,8 +108,10 @@ impl Store {
         let notices: Vec<NoticeDraft> = self.notices(incident)?;
         for n in &notices {
             let drafted = events.iter().find(|e| {
-                matches!(e.kind.as_str(), "notice.drafted" | "notice.edited")
-                    && e.step.as_deref() == Some(n.step.as_str())
+                matches!(
+                    EventKind::parse(&e.kind),
+                    Some(EventKind::NoticeDrafted | EventKind::NoticeEdited)
+                ) && e.step.as_deref() == Some(n.step.as_str())
                     && e.data["version"] == n.version
                     && e.data["audience"] == n.audience.as_str()
                     && e.data["jurisdiction"] == serde_json::json!(n.jurisdiction)

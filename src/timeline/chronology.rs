@@ -16,6 +16,7 @@ use super::clocks::at_of;
 use crate::integrations::Catalog;
 use crate::notices::clocks::Moment;
 use crate::runbook::Runbook;
+use crate::store::EventKind;
 use crate::store::{Snapshot, StepStatus, TimelineEvent};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -106,12 +107,12 @@ pub fn chronology(
             tasks.insert(step, asked(t));
         }
         let task = || tasks.get(step).cloned().unwrap_or_else(|| step.to_string());
-        let text = match e.kind.as_str() {
-            "incident.declared" => Some(format!(
+        let text = match EventKind::parse(&e.kind) {
+            Some(EventKind::IncidentDeclared) => Some(format!(
                 "Became aware of the breach; incident {} declared by {by}",
                 snap.incident.id
             )),
-            "moment.recorded" => {
+            Some(EventKind::MomentRecorded) => {
                 let moments = e.data.get("moment").and_then(Json::as_str).unwrap_or("");
                 for m in Moment::recorded(moments) {
                     out.push(Entry {
@@ -121,14 +122,16 @@ pub fn chronology(
                 }
                 None
             }
-            "approval.granted" => Some(format!("Approved by {by}: {}", task())),
-            "approval.rejected" => Some(format!("Declined by {by}: {}", task())),
-            "manual.done" => Some(format!("Done by {by}: {}", task())),
-            "exception.applied" => Some(e.message.clone()),
-            "clock.paused" | "clock.resumed" | "note" => Some(format!("{} ({by})", e.message)),
-            "notice.approved" | "notice.sent" => Some(e.message.clone()),
-            "step.failed" => Some(e.message.clone()),
-            "item.succeeded" => {
+            Some(EventKind::ApprovalGranted) => Some(format!("Approved by {by}: {}", task())),
+            Some(EventKind::ApprovalRejected) => Some(format!("Declined by {by}: {}", task())),
+            Some(EventKind::ManualDone) => Some(format!("Done by {by}: {}", task())),
+            Some(EventKind::ExceptionApplied) => Some(e.message.clone()),
+            Some(EventKind::ClockPaused | EventKind::ClockResumed | EventKind::Note) => {
+                Some(format!("{} ({by})", e.message))
+            }
+            Some(EventKind::NoticeApproved | EventKind::NoticeSent) => Some(e.message.clone()),
+            Some(EventKind::StepFailed) => Some(e.message.clone()),
+            Some(EventKind::ItemSucceeded) => {
                 if let Some(id) = e.step.as_deref() {
                     let c = changed.entry(id).or_default();
                     if e.data["already_done"] == true {

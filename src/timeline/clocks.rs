@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value as Json};
 
 use crate::notices::clocks::{span, Exposure, Moment, Moments, Pause, RuleTable, Status};
+use crate::store::EventKind;
 use crate::store::{Incident, TimelineEvent};
 
 /// The rule table is compiled in and validated by tests; loading it cannot
@@ -63,25 +64,25 @@ pub fn inputs_of(inc: &Incident, events: &[TimelineEvent]) -> (Exposure, Moments
     let mut moments = Moments::new(inc.declared_at);
     let mut pauses: Vec<Pause> = vec![];
     for e in events {
-        match e.kind.as_str() {
-            "moment.recorded" => {
+        match EventKind::parse(&e.kind) {
+            Some(EventKind::MomentRecorded) => {
                 let names = e.data.get("moment").and_then(Json::as_str).unwrap_or("");
                 for m in Moment::recorded(names) {
                     moments = moments.with(m, at_of(e));
                 }
             }
-            "clock.paused" => pauses.push(Pause {
+            Some(EventKind::ClockPaused) => pauses.push(Pause {
                 from: at_of(e),
                 until: None,
             }),
-            "clock.resumed" => {
+            Some(EventKind::ClockResumed) => {
                 if let Some(p) = pauses.iter_mut().rev().find(|p| p.until.is_none()) {
                     p.until = Some(at_of(e));
                 }
             }
             // California's AG copy counts from the residents' notice: the
             // first US-CA customers notice recorded as sent.
-            "notice.sent"
+            Some(EventKind::NoticeSent)
                 if e.data["audience"] == "customers"
                     && e.data["jurisdiction"] == "US-CA"
                     && !moments
@@ -90,7 +91,7 @@ pub fn inputs_of(inc: &Incident, events: &[TimelineEvent]) -> (Exposure, Moments
             {
                 moments = moments.with(Moment::UsCaResidentsNotified, e.at);
             }
-            "exception.applied" => {
+            Some(EventKind::ExceptionApplied) => {
                 if let Some(x) = e.data.get("exception").and_then(Json::as_str) {
                     exposure.exceptions.insert(x.to_string());
                 }

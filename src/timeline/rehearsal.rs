@@ -12,6 +12,7 @@ use serde_json::{json, Value as Json};
 
 use crate::integrations::Catalog;
 use crate::runbook::{Runbook, StepKind};
+use crate::store::EventKind;
 use crate::store::{NoticeDraft, TimelineEvent};
 
 /// The list, as JSON (`drill --json` fields, the stored event's data).
@@ -70,8 +71,8 @@ pub fn rehearsal(
     for e in events.iter().filter(|e| e.actor == "drill") {
         let step = e.step.clone().unwrap_or_default();
         let text = e.data["text"].as_str().unwrap_or(&e.message).to_string();
-        match e.kind.as_str() {
-            "manual.done" => {
+        match EventKind::parse(&e.kind) {
+            Some(EventKind::ManualDone) => {
                 let who = owner(&step);
                 manual_tasks.push(json!({
                     "step": step,
@@ -80,11 +81,11 @@ pub fn rehearsal(
                     "task": text,
                 }));
             }
-            "approval.granted" => {
+            Some(EventKind::ApprovalGranted) => {
                 let who = owner(&step);
                 approvals_assumed.push(json!({"step": step, "approvers": who, "asked": text}));
             }
-            "wait.cut" => waits_cut.push(json!({"step": step, "cut": e.message})),
+            Some(EventKind::WaitCut) => waits_cut.push(json!({"step": step, "cut": e.message})),
             _ => {}
         }
     }

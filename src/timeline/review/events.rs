@@ -18,25 +18,36 @@ fn significant(kind: &str) -> bool {
         || kind.starts_with("decision.")
         || kind.starts_with("leader.")
         || matches!(
-            kind,
-            "step.failed"
-                | "item.failed"
-                | "moment.recorded"
-                | "exception.applied"
-                | "note"
-                | "containment.verified"
-                | "containment.failed"
-                | "wait.cut"
-                | "slack.refused"
+            EventKind::parse(kind),
+            Some(
+                EventKind::StepFailed
+                    | EventKind::ItemFailed
+                    | EventKind::MomentRecorded
+                    | EventKind::ExceptionApplied
+                    | EventKind::Note
+                    | EventKind::ContainmentVerified
+                    | EventKind::ContainmentFailed
+                    | EventKind::WaitCut
+                    | EventKind::SlackRefused
+            )
         )
 }
 
 fn event_class(kind: &str) -> &'static str {
-    match kind {
-        "step.failed" | "item.failed" | "incident.failed" | "containment.failed"
-        | "approval.rejected" | "approval.refused" | "slack.refused" | "decision.late" => "bad",
-        "incident.completed" | "containment.verified" => "good",
-        k if k.starts_with("phase.") => "phase",
+    match EventKind::parse(kind) {
+        Some(
+            EventKind::StepFailed
+            | EventKind::ItemFailed
+            | EventKind::IncidentFailed
+            | EventKind::ContainmentFailed
+            | EventKind::ApprovalRejected
+            | EventKind::ApprovalRefused
+            | EventKind::SlackRefused
+            | EventKind::DecisionLate,
+        ) => "bad",
+        Some(EventKind::IncidentCompleted | EventKind::ContainmentVerified) => "good",
+        // The rows the review derives for phases (never stored events).
+        _ if kind.starts_with("phase.") => "phase",
         _ => "",
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::{Lens, Record, Task, Waits};
+use crate::store::EventKind;
 use crate::store::TimelineEvent;
 use crate::timeline::display::{duration_text, shown};
 
@@ -33,9 +34,13 @@ pub(super) fn tasks(rec: &Record, lens: &Lens) -> Vec<Task> {
         let Some(step) = e.step.as_deref() else {
             continue;
         };
-        let kind = match e.kind.as_str() {
-            "approval.requested" | "approval.granted" | "approval.rejected" => "approval",
-            "manual.requested" | "manual.done" => "manual task",
+        let kind = match EventKind::parse(&e.kind) {
+            Some(
+                EventKind::ApprovalRequested
+                | EventKind::ApprovalGranted
+                | EventKind::ApprovalRejected,
+            ) => "approval",
+            Some(EventKind::ManualRequested | EventKind::ManualDone) => "manual task",
             _ => continue,
         };
         let roles: Vec<String> = e.data["approvers"]
@@ -64,8 +69,8 @@ pub(super) fn tasks(rec: &Record, lens: &Lens) -> Vec<Task> {
             (out.len() - 1, None)
         });
         let t = &mut out[*i];
-        match e.kind.as_str() {
-            "approval.requested" | "manual.requested" => {
+        match EventKind::parse(&e.kind) {
+            Some(EventKind::ApprovalRequested | EventKind::ManualRequested) => {
                 *asked = Some(e.at);
                 t.asked_at = Some(shown(e.at, lens.zone));
             }
@@ -80,8 +85,8 @@ pub(super) fn tasks(rec: &Record, lens: &Lens) -> Vec<Task> {
                 t.automatic = e.actor == "drill";
                 t.answered_by = Some(e.actor.clone());
                 t.answer = match decided {
-                    "approval.granted" => "approved",
-                    "approval.rejected" => "rejected",
+                    Some(EventKind::ApprovalGranted) => "approved",
+                    Some(EventKind::ApprovalRejected) => "rejected",
                     _ => "done",
                 }
                 .into();
@@ -101,11 +106,20 @@ pub(super) fn people_waits(events: &[TimelineEvent], until: DateTime<Utc>) -> Wa
     let mut out: Waits = BTreeMap::new();
     for e in events {
         let Some(step) = e.step.clone() else { continue };
-        match e.kind.as_str() {
-            "approval.requested" | "manual.requested" | "notice.drafted" => {
+        match EventKind::parse(&e.kind) {
+            Some(
+                EventKind::ApprovalRequested
+                | EventKind::ManualRequested
+                | EventKind::NoticeDrafted,
+            ) => {
                 open.entry(step).or_insert(e.at);
             }
-            "approval.granted" | "approval.rejected" | "manual.done" | "notice.approved" => {
+            Some(
+                EventKind::ApprovalGranted
+                | EventKind::ApprovalRejected
+                | EventKind::ManualDone
+                | EventKind::NoticeApproved,
+            ) => {
                 if let Some(from) = open.remove(&step) {
                     out.entry(step).or_default().push((from, e.at));
                 }
