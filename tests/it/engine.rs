@@ -1098,7 +1098,7 @@ async fn a_person_approving_the_exception_step_records_the_exception_too() {
     rig.engine
         .resolve(
             &id,
-            by_person(
+            crate::support::by_person(
                 "inadvertent-disclosure",
                 quench::engine::Decision::Approve,
                 "U0LEGAL1",
@@ -1280,7 +1280,7 @@ async fn a_parked_incident_run_again_records_its_wait_once() {
     rig.engine
         .resolve(
             &id,
-            by_person("legal", quench::engine::Decision::Approve, "U0LEGAL1"),
+            crate::support::by_person("legal", quench::engine::Decision::Approve, "U0LEGAL1"),
         )
         .await
         .unwrap();
@@ -1294,7 +1294,7 @@ async fn a_parked_incident_run_again_records_its_wait_once() {
         .engine
         .resolve(
             &id,
-            by_person("legal", quench::engine::Decision::Done, "U0LEGAL1"),
+            crate::support::by_person("legal", quench::engine::Decision::Done, "U0LEGAL1"),
         )
         .await
         .unwrap_err()
@@ -1320,7 +1320,7 @@ async fn approving_a_step_that_runs_on_its_own_does_not_advise_approving_it() {
         .engine
         .resolve(
             &id,
-            by_person("call", quench::engine::Decision::Approve, "U0LEGAL1"),
+            crate::support::by_person("call", quench::engine::Decision::Approve, "U0LEGAL1"),
         )
         .await
         .unwrap_err()
@@ -1329,20 +1329,4 @@ async fn approving_a_step_that_runs_on_its_own_does_not_advise_approving_it() {
         e,
         format!("step \"call\" is action, not an approval or manual step; it runs on its own, and no one approves or completes it; `quench status {id}` shows where it is")
     );
-}
-
-/// A person's decision on `step`, as the CLI makes it.
-fn by_person(
-    step: &str,
-    decision: quench::engine::Decision,
-    by: &str,
-) -> quench::engine::Resolution {
-    quench::engine::Resolution {
-        step: step.into(),
-        decision,
-        by: by.into(),
-        via: None,
-        token: None,
-        note: None,
-    }
 }

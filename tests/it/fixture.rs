@@ -5,7 +5,7 @@
 //! If this fails, a change broke users' existing stores: migrate them,
 //! never regenerate the fixture.
 
-use quench::engine::{Decision, FakeClock, Resolution};
+use quench::engine::{Decision, FakeClock};
 use quench::store::{IncidentStatus, StepStatus};
 
 use crate::support::{build_engine, start_time, Mock};
@@ -60,21 +60,19 @@ async fn a_store_from_before_opens_and_its_waiting_incident_resumes() {
         engine.resume(waiting).await.unwrap(),
         IncidentStatus::Waiting
     );
-    let person = |step: &str, decision, by: &str| Resolution {
-        step: step.into(),
-        decision,
-        by: by.into(),
-        via: None,
-        token: None,
-        note: None,
-    };
     engine
-        .resolve(waiting, person("ask-legal", Decision::Approve, "U0LEGAL1"))
+        .resolve(
+            waiting,
+            crate::support::by_person("ask-legal", Decision::Approve, "U0LEGAL1"),
+        )
         .await
         .unwrap();
     engine.run(waiting).await.unwrap();
     engine
-        .resolve(waiting, person("tell-team", Decision::Done, "sam"))
+        .resolve(
+            waiting,
+            crate::support::by_person("tell-team", Decision::Done, "sam"),
+        )
         .await
         .unwrap();
     assert_eq!(

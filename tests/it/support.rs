@@ -424,3 +424,19 @@ impl Rig {
             .collect()
     }
 }
+
+/// A person's decision on `step`, as the CLI makes it.
+pub(crate) fn by_person(
+    step: &str,
+    decision: quench::engine::Decision,
+    by: &str,
+) -> quench::engine::Resolution {
+    quench::engine::Resolution {
+        step: step.into(),
+        decision,
+        by: by.into(),
+        via: None,
+        token: None,
+        note: None,
+    }
+}
