@@ -65,7 +65,7 @@ async fn fan_out(
         ..Settings::default()
     };
     let engine = Engine::new(
-        store.clone(),
+        Arc::new(store.clone()),
         exec.clone(),
         Arc::new(SystemClock),
         lib.clone(),
@@ -253,7 +253,7 @@ async fn daemon_bench(dir: &std::path::Path, exec: &Arc<Executor>) {
     let sdir = tempfile::tempdir().unwrap();
     let store = Store::open(sdir.path()).unwrap();
     let engine = Engine::new(
-        store,
+        Arc::new(store.clone()),
         exec.clone(),
         Arc::new(SystemClock),
         lib,
@@ -264,6 +264,7 @@ async fn daemon_bench(dir: &std::path::Path, exec: &Arc<Executor>) {
     );
     const TOKEN: &str = "bench-token-0123456789abcdef";
     let daemon = quench::daemon::Daemon::new(quench::daemon::DaemonParts {
+        store,
         live: engine,
         drill: None,
         access: quench::daemon::access::Access::legacy_only(TOKEN),

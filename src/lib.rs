@@ -17,6 +17,9 @@
 //!   (`engine::schedule`: what starts, what is skipped, the outcome;
 //!   `engine::attempt`: an item's next state from an attempt's result);
 //!   the driver records each transition durably before its effect starts.
+//!   Its effects sit behind two ports (`engine::journal`): a `Journal` the
+//!   store implements and `Actions` the HTTP executor implements, so the
+//!   driver's own tests run on memory and a scripted platform.
 //! - [`notices`]: notice templates, the rule table, deadlines.
 //! - [`timeline`]: KPIs and renderers (text, markdown, json, html).
 //! - [`plan`]: read-only runs (`drill --plan`) and their reports.

@@ -69,7 +69,7 @@ pub(super) async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<Exi
     };
     let settings = super::wiring::settings(env, false, Duration::from_secs(5))?;
     let live = Engine::new(
-        store,
+        Arc::new(store.clone()),
         live_exec,
         Arc::new(SystemClock),
         lib,
@@ -84,6 +84,7 @@ pub(super) async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<Exi
     );
     let slack_on = slack.is_some();
     let daemon = Daemon::new(DaemonParts {
+        store,
         live,
         drill: Some(drill),
         access,

@@ -103,7 +103,13 @@ pub(super) async fn wire(
 ) -> anyhow::Result<Wired> {
     let (executor, simulator) = executor(env, &lib, live, Some(&store)).await?;
     let settings = settings(env, drill, max_wait)?;
-    let engine = Engine::new(store, executor, Arc::new(SystemClock), lib, settings);
+    let engine = Engine::new(
+        Arc::new(store),
+        executor,
+        Arc::new(SystemClock),
+        lib,
+        settings,
+    );
     Ok(Wired {
         engine,
         _simulator: simulator,

@@ -80,6 +80,8 @@ impl From<ResolveError> for OpError {
 
 /// What a daemon is built from (see `cli::serve`, and the tests).
 pub struct DaemonParts {
+    /// The store the engines' journal is: the API, pages and Slack read it.
+    pub store: Store,
     /// Calls the real platforms (or the configured base_url overrides).
     pub live: Engine,
     /// Calls the built-in simulator; approvals automatic. None: no drills.
@@ -129,6 +131,7 @@ pub struct Daemon {
 }
 
 struct Inner {
+    store: Store,
     live: Engine,
     drill: Option<Engine>,
     access: access::Access,
@@ -145,6 +148,7 @@ impl Daemon {
     pub fn new(parts: DaemonParts) -> Daemon {
         Daemon {
             inner: Arc::new(Inner {
+                store: parts.store,
                 live: parts.live,
                 drill: parts.drill,
                 access: parts.access,
@@ -159,7 +163,7 @@ impl Daemon {
     }
 
     pub fn store(&self) -> &Store {
-        self.inner.live.store()
+        &self.inner.store
     }
 
     pub fn engine(&self) -> &Engine {

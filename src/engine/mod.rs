@@ -11,10 +11,13 @@
 
 pub mod attempt;
 pub mod clock;
+pub mod journal;
 mod resolve;
 pub mod retry;
 pub mod schedule;
 mod step;
+#[cfg(test)]
+mod tests;
 
 pub use step::{duration_text, idempotency_key};
 
@@ -27,15 +30,14 @@ use serde_json::{json, Value as Json};
 use tokio::sync::broadcast;
 use tokio::task::JoinSet;
 
-use crate::integrations::Executor;
 use crate::library::Library;
 use crate::runbook::{self, Diagnostics, Runbook};
 use crate::store::{
-    Incident, IncidentStatus, NewEvent, Severity, StepRun, StepStatus, Store, StoreError,
-    TimelineEvent,
+    Incident, IncidentStatus, NewEvent, Severity, StepRun, StepStatus, StoreError, TimelineEvent,
 };
 use crate::template::{RenderError, Scope, Templates};
 pub use clock::{Clock, FakeClock, SystemClock};
+pub use journal::{Actions, Journal};
 pub use resolve::{actor_of, Decision, Resolution, ResolveError};
 
 #[derive(Debug, thiserror::Error)]
@@ -106,8 +108,8 @@ pub struct Declaration {
 
 #[derive(Clone)]
 pub struct Engine {
-    pub(crate) store: Store,
-    pub(crate) executor: Arc<Executor>,
+    pub(crate) journal: Arc<dyn Journal>,
+    pub(crate) actions: Arc<dyn Actions>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) library: Arc<Library>,
     pub(crate) settings: Arc<Settings>,
@@ -124,16 +126,16 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(
-        store: Store,
-        executor: Arc<Executor>,
+        journal: Arc<dyn Journal>,
+        actions: Arc<dyn Actions>,
         clock: Arc<dyn Clock>,
         library: Arc<Library>,
         settings: Settings,
     ) -> Self {
         let (events, _) = broadcast::channel(1024);
         Engine {
-            store,
-            executor,
+            journal,
+            actions,
             clock,
             library,
             templates: templates_for(&settings),
@@ -143,17 +145,17 @@ impl Engine {
         }
     }
 
-    /// The same store, clock, library and event feed, calling another
-    /// executor with other settings: the daemon's drill engine beside its
-    /// live one, so one subscription sees both.
-    /// The same engine (store, executor, clock) with other settings.
+    /// The same engine (journal, actions, clock) with other settings.
     pub fn with_settings(&self, settings: Settings) -> Engine {
-        self.sibling(self.executor.clone(), settings)
+        self.sibling(self.actions.clone(), settings)
     }
 
-    pub fn sibling(&self, executor: Arc<Executor>, settings: Settings) -> Engine {
+    /// The same journal, clock, library and event feed, performing other
+    /// actions with other settings: the daemon's drill engine beside its
+    /// live one, so one subscription sees both.
+    pub fn sibling(&self, actions: Arc<dyn Actions>, settings: Settings) -> Engine {
         Engine {
-            executor,
+            actions,
             templates: templates_for(&settings),
             settings: Arc::new(settings),
             ..self.clone()
@@ -163,10 +165,6 @@ impl Engine {
     /// Renders one of the runbook's templates against a step's context.
     pub(crate) fn render(&self, src: &str, ctx: &Json) -> Result<String, RenderError> {
         self.templates.render_str(src, &Scope::new(ctx.clone()))
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 
     pub fn library(&self) -> &Arc<Library> {
@@ -190,7 +188,7 @@ impl Engine {
 
     /// Appends an event on its own (now) and announces it.
     pub(crate) async fn record(&self, id: &str, ev: NewEvent) -> Result<(), EngineError> {
-        let te = self.store.append(id, self.clock.now(), ev).await?;
+        let te = self.journal.append(id, self.clock.now(), ev).await?;
         self.announce(id, Some(te));
         Ok(())
     }
@@ -204,7 +202,7 @@ impl Engine {
         ev: Option<NewEvent>,
     ) -> Result<(), EngineError> {
         let te = self
-            .store
+            .journal
             .put_step(id, step, run, self.clock.now(), ev)
             .await?;
         self.announce(id, te);
@@ -221,7 +219,7 @@ impl Engine {
         ev: NewEvent,
     ) -> Result<(), EngineError> {
         let te = self
-            .store
+            .journal
             .put_item(id, step, idx, run, self.clock.now(), ev)
             .await?;
         self.announce(id, Some(te));
@@ -238,7 +236,7 @@ impl Engine {
     /// typed against the runbook (see `cli::inputs`).
     pub async fn declare(&self, rb: &Runbook, d: Declaration) -> Result<String, EngineError> {
         let now = self.clock.now();
-        let id = self.store.next_incident_id(now)?;
+        let id = self.journal.next_incident_id(now).await?;
         let inc = Incident {
             id: id.clone(),
             runbook: rb.name.clone(),
@@ -265,14 +263,14 @@ impl Engine {
         )
         .data(json!({"runbook": rb.name, "inputs": d.inputs, "drill": self.settings.drill, "channel": d.channel}))
         .token(d.token.as_deref());
-        let te = self.store.create_incident(&inc, ev).await?;
+        let te = self.journal.create_incident(&inc, ev).await?;
         self.announce(&id, Some(te));
         Ok(id)
     }
 
     /// Resumes every incident that was running when the process stopped.
     pub async fn resume_all(&self) -> Vec<(String, Result<IncidentStatus, EngineError>)> {
-        let open = match self.store.incidents() {
+        let open = match self.journal.incidents().await {
             Ok(list) => list
                 .into_iter()
                 .filter(|i| i.status == IncidentStatus::Running)
@@ -307,8 +305,9 @@ impl Engine {
     /// steps that were in flight (they are retried with their keys).
     pub async fn record_resume(&self, id: &str) -> Result<(), EngineError> {
         let in_flight: Vec<String> = self
-            .store
-            .step_runs(id)?
+            .journal
+            .step_runs(id)
+            .await?
             .into_iter()
             .filter(|(_, r)| r.status == StepStatus::Running)
             .map(|(s, _)| s)
@@ -339,7 +338,7 @@ impl Engine {
 
     /// Drives the incident until every step is final or parked on a person.
     pub async fn run(&self, id: &str) -> Result<IncidentStatus, EngineError> {
-        let inc = self.store.incident(id)?;
+        let inc = self.journal.incident(id).await?;
         if !inc.status.is_open() {
             return Ok(inc.status);
         }
@@ -353,7 +352,7 @@ impl Engine {
         };
         let rb = Arc::new(rb);
         let inc = Arc::new(inc);
-        let mut runs: BTreeMap<String, StepRun> = self.store.step_runs(id)?;
+        let mut runs: BTreeMap<String, StepRun> = self.journal.step_runs(id).await?;
         let mut active: HashSet<String> = HashSet::new();
         let mut set: JoinSet<(String, Result<StepRun, EngineError>)> = JoinSet::new();
         // Which step each task runs, to name the one that panicked.
@@ -461,8 +460,9 @@ impl Engine {
         let outcome = schedule::outcome(&rb, &runs);
         let status = outcome.status();
         let last_wait = if inc.status == IncidentStatus::Waiting {
-            self.store
-                .events(id)?
+            self.journal
+                .events(id)
+                .await?
                 .into_iter()
                 .rev()
                 .find(|e| e.kind == EventKind::IncidentWaiting)
@@ -472,7 +472,7 @@ impl Engine {
         };
         if outcome.is_news(inc.status, last_wait.as_deref()) {
             let te = self
-                .store
+                .journal
                 .set_incident_status(id, status, self.clock.now(), outcome.event())
                 .await?;
             self.announce(id, Some(te));

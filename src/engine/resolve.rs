@@ -97,7 +97,7 @@ impl Engine {
     /// incident on (`Engine::run`).
     pub async fn resolve(&self, id: &str, res: Resolution) -> Result<(), ResolveError> {
         let actor = res.actor();
-        let inc = self.store.incident(id)?;
+        let inc = self.journal.incident(id).await?;
         let rb = self.runbook_of(&inc)?;
         let step = rb.step(&res.step).ok_or_else(|| ResolveError::NoStep {
             id: id.into(),
@@ -109,7 +109,8 @@ impl Engine {
                 integration,
                 action,
             } => self
-                .executor
+                .library
+                .catalog
                 .action(integration, action)
                 .is_some_and(|a| a.manual.is_some()),
             _ => false,
@@ -154,10 +155,10 @@ impl Engine {
         }
         // From here to the step's new state, one decision at a time.
         let _deciding = self.deciding.lock().await;
-        let mut run = self.store.step_run(id, &res.step)?;
+        let mut run = self.journal.step_run(id, &res.step).await?;
         if run.status != StepStatus::Waiting {
             // Lost a race, or late: say who decided, and keep the attempt.
-            let first = self.store.events(id)?.into_iter().rev().find(|e| {
+            let first = self.journal.events(id).await?.into_iter().rev().find(|e| {
                 e.step.as_deref() == Some(res.step.as_str())
                     && matches!(
                         EventKind::parse(&e.kind),
@@ -312,7 +313,7 @@ impl Engine {
             return Ok(());
         }
         for te in self
-            .store
+            .journal
             .approve_notices(&inc.id, &notice_steps, by, self.clock.now())
             .await?
         {

@@ -65,11 +65,15 @@ impl Catalog {
         self.manifests.get(name)
     }
 
+    /// The manifest's declaration of `integration.action`.
+    pub fn action(&self, integration: &str, action: &str) -> Option<&manifest::Action> {
+        self.get(integration)?.actions.get(action)
+    }
+
     /// Whether `integration.action` changes a platform: an API call that
     /// is not a read (a person's UI task is not).
     pub fn is_write(&self, integration: &str, action: &str) -> bool {
-        self.get(integration)
-            .and_then(|m| m.actions.get(action))
+        self.action(integration, action)
             .is_some_and(|a| a.manual.is_none() && !a.reads())
     }
 

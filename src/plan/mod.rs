@@ -130,7 +130,7 @@ async fn work(
     let registry = settings.registry.clone();
     let roles = settings.roles.clone();
     let engine = Engine::new(
-        scratch.clone(),
+        Arc::new(scratch.clone()),
         executor.clone(),
         Arc::new(SystemClock),
         lib.clone(),

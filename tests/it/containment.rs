@@ -63,7 +63,7 @@ async fn build(auto: bool, store: Store, dir: tempfile::TempDir) -> Drill {
         ..Settings::default()
     };
     let engine = Engine::new(
-        store.clone(),
+        Arc::new(store.clone()),
         exec,
         Arc::new(FakeClock::new(start_time())),
         lib,

@@ -396,7 +396,7 @@ async fn an_incident_after_a_plan_says_where_it_differed() {
         Executor::new(&p.lib.catalog, p.sim.routing(&p.lib.catalog.secret_names())).unwrap(),
     );
     let engine = quench::engine::Engine::new(
-        store.clone(),
+        std::sync::Arc::new(store.clone()),
         exec,
         Arc::new(quench::engine::SystemClock),
         p.lib.clone(),

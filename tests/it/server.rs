@@ -109,7 +109,7 @@ pub(crate) async fn host_build(
     std::fs::create_dir_all(dir.path().join("runbooks")).unwrap();
     std::fs::write(dir.path().join("runbooks/contain.yaml"), RUNBOOK).unwrap();
     let clock = quench::engine::FakeClock::new(crate::support::start_time());
-    let (engine, _, _) = build_engine(dir.path(), &platform.url, clock, false);
+    let (engine, store, _) = build_engine(dir.path(), &platform.url, clock, false);
     let slack_mock = if with_slack {
         Some(SlackApi::start().await)
     } else {
@@ -130,6 +130,7 @@ pub(crate) async fn host_build(
         .unwrap()
     });
     let daemon = Daemon::new(DaemonParts {
+        store,
         live: engine,
         drill: None,
         access,

@@ -339,7 +339,7 @@ pub(crate) fn build_engine_on(
         plan: false,
         zone: chrono_tz::Tz::UTC,
     };
-    let engine = Engine::new(store.clone(), exec, clock, lib.clone(), settings);
+    let engine = Engine::new(Arc::new(store.clone()), exec, clock, lib.clone(), settings);
     (engine, store, lib)
 }
 

@@ -31,7 +31,7 @@ impl Engine {
         let id = inc.id.as_str();
         let (items, parents) = match &step.for_each {
             None => (vec![Json::Null], None),
-            Some(path) => match self.for_each_items(id, rb, step, &ctx, path) {
+            Some(path) => match self.for_each_items(id, rb, step, &ctx, path).await {
                 Ok(Some(found)) => found,
                 Ok(None) => {
                     // Nothing to fan out over because the step that lists it
@@ -80,7 +80,7 @@ impl Engine {
         // step's templates read, or a fan-out over a long list copies every
         // earlier output (and the list itself) once per item.
         let ctx = narrow(ctx, step);
-        let done = self.store.item_runs(id, &step.id)?;
+        let done = self.journal.item_runs(id, &step.id).await?;
         let slots = Arc::new(Semaphore::new(step.concurrency));
         let mut set: JoinSet<(u32, Result<ItemRun, EngineError>)> = JoinSet::new();
         let mut results: BTreeMap<u32, ItemRun> = BTreeMap::new();
@@ -255,7 +255,8 @@ impl Engine {
 
         if self.settings.plan
             && self
-                .executor
+                .library
+                .catalog
                 .action(integration, action)
                 .is_some_and(|a| !a.reads())
         {
@@ -279,8 +280,8 @@ impl Engine {
             let ev = attempt::begin(&mut ir, self.clock.now(), who, budget);
             self.put_item(id, &step.id, idx, &ir, ev).await?;
             let result = self
-                .executor
-                .call_for(
+                .actions
+                .call(
                     Some(id),
                     integration,
                     action,
@@ -331,7 +332,7 @@ impl Engine {
         let now = self.clock.now();
         ir.started_at.get_or_insert(now);
         ir.finished_at = Some(now);
-        let (kind, msg) = match self.executor.preview(integration, action, with) {
+        let (kind, msg) = match self.actions.preview(integration, action, with) {
             Ok(would) => {
                 let msg = format!(
                     "{label}: would send {} {}",
@@ -454,7 +455,7 @@ impl Engine {
     /// project key carries no project id), yet the call that changes one
     /// needs it: `parent` is the only honest place to take it from.
     #[allow(clippy::type_complexity)]
-    fn for_each_items(
+    async fn for_each_items(
         &self,
         id: &str,
         rb: &Runbook,
@@ -500,8 +501,9 @@ impl Engine {
         // The output leaves out items its own `when` skipped: line the rest
         // up with the items they came from by index.
         let kept: Vec<usize> = self
-            .store
+            .journal
             .item_runs(id, &source.id)
+            .await
             .map_err(|e| format!("`parent`: reading step {}'s items: {e}", source.id))?
             .into_iter()
             .filter(|(_, r)| r.status != StepStatus::Skipped)

@@ -92,7 +92,7 @@ impl Engine {
             }
             Err(e) => {
                 run.status = StepStatus::Failed;
-                run.error = Some(self.executor.redact(&e));
+                run.error = Some(self.actions.redact(&e));
                 let tail = match step.on_failure {
                     crate::runbook::OnFailure::Continue => {
                         " (on_failure: continue, the incident goes on)"
@@ -164,7 +164,8 @@ impl Engine {
                 action,
             } => {
                 let manual = self
-                    .executor
+                    .library
+                    .catalog
                     .action(integration, action)
                     .and_then(|a| a.manual.clone());
                 match manual {

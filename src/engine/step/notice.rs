@@ -56,16 +56,21 @@ impl Engine {
         // The moments recorded so far (a determination's date), for the
         // templates that must print it rather than the declaration time.
         let events = self
-            .store
+            .journal
             .events(&inc.id)
+            .await
             .map_err(|e| StepFailure::Engine(e.into()))?;
         let (exposure, moments, _) = crate::timeline::clocks::inputs_of(inc, &events);
         // The steps taken so far, for the notices that give an account of
         // them (Singapore's chronology).
-        let snap = self
-            .store
-            .snapshot(&inc.id)
-            .map_err(|e| StepFailure::Engine(e.into()))?;
+        let snap = crate::store::Snapshot {
+            incident: inc.clone(),
+            steps: self
+                .journal
+                .step_runs(&inc.id)
+                .await
+                .map_err(|e| StepFailure::Engine(e.into()))?,
+        };
         let chronology =
             crate::timeline::chronology::chronology(rb, &snap, &events, &self.library.catalog);
         let chronology = serde_json::to_value(chronology).unwrap_or_default();
@@ -138,7 +143,7 @@ impl Engine {
             );
             let ev = NewEvent::new(EventKind::NoticeDrafted, "quench", msg).step(&step.id);
             let (stored, te) = self
-                .store
+                .journal
                 .put_notice(draft, ev)
                 .await
                 .map_err(|e| StepFailure::Engine(e.into()))?;
