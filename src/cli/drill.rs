@@ -11,7 +11,7 @@ use clap::Args;
 use super::{report_diagnostics, Env};
 use crate::engine::{Declaration, Engine};
 use crate::runbook::inputs;
-use crate::runbook::parse_duration;
+use crate::source::duration::parse_duration;
 use crate::store::EventKind;
 use crate::store::{IncidentStatus, Store};
 use crate::timeline;
@@ -259,7 +259,9 @@ pub(super) async fn run(env: &Env, args: DrillArgs, drill: bool) -> anyhow::Resu
         println!("{}", timeline::render_text(&snap.incident, &events));
         let ttc = report["time_to_contain_ms"]
             .as_i64()
-            .map(|ms| crate::engine::duration_text(Duration::from_millis(ms.max(0) as u64)))
+            .map(|ms| {
+                crate::source::duration::duration_text(Duration::from_millis(ms.max(0) as u64))
+            })
             .unwrap_or_else(|| "not reached".into());
         let platforms = report["verification"]
             .as_array()

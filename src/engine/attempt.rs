@@ -9,9 +9,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{duration_text, retry};
+use super::retry;
 use crate::integrations::{CallError, Success};
 use crate::runbook::RetryPolicy;
+use crate::source::duration::duration_text;
 use crate::store::{ItemRun, NewEvent, StepStatus};
 
 /// Which item of which step, calling what: names it in events.

@@ -19,7 +19,7 @@ mod step;
 #[cfg(test)]
 mod tests;
 
-pub use step::{duration_text, idempotency_key};
+pub use step::idempotency_key;
 
 use crate::store::EventKind;
 use std::collections::{BTreeMap, HashSet};

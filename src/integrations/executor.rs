@@ -716,7 +716,7 @@ impl Executor {
                     message: format!(
                         "{what}: {} {shown}: timed out after {} (no complete answer; the timeout covers the body)",
                         action.method,
-                        crate::engine::duration_text(deadline)
+                        crate::source::duration::duration_text(deadline)
                     ),
                 })
             }

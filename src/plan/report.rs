@@ -10,11 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value as Json};
 
-use crate::engine::duration_text;
 use crate::integrations::inventory::{Registry, Verdict};
 use crate::integrations::Executor;
 use crate::library::Library;
 use crate::runbook::{Runbook, Step, StepKind};
+use crate::source::duration::duration_text;
 use crate::store::{ItemRun, Snapshot, StepStatus, TimelineEvent};
 use crate::template::lookup;
 

@@ -5,7 +5,7 @@
 
 use serde_yaml::{Mapping, Value};
 
-use crate::runbook::model::parse_duration;
+use super::duration::parse_duration;
 use crate::source::diagnostic::{did_you_mean, Diagnostic};
 use crate::source::yaml::{YPath, YamlDoc};
 

@@ -123,7 +123,11 @@ pub fn summarize(rows: &[Row], since: Option<DateTime<Utc>>) -> Json {
 
 fn ms(v: &Json) -> String {
     v.as_i64()
-        .map(|ms| crate::engine::duration_text(std::time::Duration::from_millis(ms.max(0) as u64)))
+        .map(|ms| {
+            crate::source::duration::duration_text(std::time::Duration::from_millis(
+                ms.max(0) as u64
+            ))
+        })
         .unwrap_or_else(|| "-".into())
 }
 

@@ -9,8 +9,8 @@ mod person;
 use crate::store::EventKind;
 use action::per_item_when;
 
+use crate::source::duration::duration_text;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde_json::{json, Value as Json};
 
@@ -52,22 +52,6 @@ pub(crate) fn context(
 /// across retries and restarts, distinct between items.
 pub fn idempotency_key(incident: &str, step: &str, item: u32) -> String {
     format!("quench-{incident}-{step}-{item}")
-}
-
-pub fn duration_text(d: Duration) -> String {
-    let ms = d.as_millis();
-    let s = d.as_secs();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms % 1000 != 0 {
-        format!("{:.1}s", d.as_secs_f64())
-    } else if s % 3600 == 0 {
-        format!("{}h", s / 3600)
-    } else if s % 60 == 0 && s >= 60 {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
-    }
 }
 
 impl Engine {

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::duration_text;
 use crate::engine::{Engine, EngineError};
 use crate::runbook::Step;
+use crate::source::duration::duration_text;
 use crate::store::{Incident, NewEvent, StepRun, StepStatus};
 
 impl Engine {
