@@ -58,18 +58,14 @@ impl Library {
             }
         };
         let mut runbooks = BTreeMap::new();
-        let mut diags = Diagnostics::default();
-        for (file, src) in crate::bundled::RUNBOOKS {
-            runbooks.insert(stem(file), (format!("runbooks/{file}"), src.to_string()));
-        }
-        if let Some(dir) = &folders.runbooks {
-            for (path, src) in crate::bundled::read_dir(dir, "yaml", &mut diags) {
-                runbooks.insert(stem(&path), (path, src));
-            }
-        }
-        if !diags.is_empty() {
-            return Err(diags);
-        }
+        // Indexed only: `validate_runbooks` reports their problems.
+        crate::bundled::load_each(
+            &crate::bundled::RUNBOOK_FILES,
+            folders.runbooks.as_deref(),
+            |file, src, _| {
+                runbooks.insert(stem(file), (file.to_string(), src.to_string()));
+            },
+        )?;
         Ok(Library {
             catalog,
             notices,

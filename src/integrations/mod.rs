@@ -35,20 +35,10 @@ impl Catalog {
     /// in every file is reported together.
     pub fn load(dir: Option<&Path>) -> Result<Catalog, Diagnostics> {
         let mut cat = Catalog::default();
-        let mut diags = Diagnostics::default();
-        for (file, src) in crate::bundled::INTEGRATIONS {
-            cat.add(&format!("integrations/{file}"), src, &mut diags);
-        }
-        if let Some(dir) = dir {
-            for (path, src) in crate::bundled::read_dir(dir, "yaml", &mut diags) {
-                cat.add(&path, &src, &mut diags);
-            }
-        }
-        if diags.is_empty() {
-            Ok(cat)
-        } else {
-            Err(diags.sorted())
-        }
+        crate::bundled::load_each(&crate::bundled::MANIFESTS, dir, |file, src, diags| {
+            cat.add(file, src, diags)
+        })?;
+        Ok(cat)
     }
 
     fn add(&mut self, file: &str, src: &str, diags: &mut Diagnostics) {

@@ -69,20 +69,10 @@ pub struct DraftError {
 impl NoticeTemplates {
     pub fn load(dir: Option<&Path>) -> Result<Self, Diagnostics> {
         let mut t = NoticeTemplates::default();
-        let mut diags = Diagnostics::default();
-        for (file, src) in crate::bundled::NOTICES {
-            t.add(&format!("runbooks/notices/{file}"), src, &mut diags);
-        }
-        if let Some(dir) = dir {
-            for (path, src) in crate::bundled::read_dir(dir, "hbs", &mut diags) {
-                t.add(&path, &src, &mut diags);
-            }
-        }
-        if diags.is_empty() {
-            Ok(t)
-        } else {
-            Err(diags.sorted())
-        }
+        crate::bundled::load_each(&crate::bundled::NOTICE_FILES, dir, |file, src, diags| {
+            t.add(file, src, diags)
+        })?;
+        Ok(t)
     }
 
     /// Validates one template file on its own.
