@@ -698,26 +698,74 @@ fn read_kind(c: &mut Checker, p: &YPath, key: &str, v: &Value) -> Option<StepKin
 /// `yaml_index[i]` is where `rb.steps[i]` sits in the YAML `steps` list.
 fn cross_check(c: &mut Checker, rb: &Runbook, yaml_index: &[usize], known: &Known) {
     let steps_path = YPath::root().key("steps");
-    // id -> YAML index of the step that defines it first.
-    let index: HashMap<&str, usize> = {
-        let mut seen: HashMap<&str, usize> = HashMap::new();
-        for (s, &i) in rb.steps.iter().zip(yaml_index) {
-            if s.id.is_empty() {
-                continue;
+    let index = check_ids(c, rb, yaml_index);
+    check_needs(c, rb, yaml_index, &index);
+    let graph = crate::runbook::graph::Graph::new(rb);
+    check_cycle(c, rb, &graph, &index);
+
+    // Declared in the YAML, even where the declaration itself is broken
+    // (reported already): a reference to it is not "unknown".
+    let doc = c.doc;
+    let input_names: Vec<&str> = doc.value["inputs"]
+        .as_mapping()
+        .map(|m| m.keys().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    for (s, &si) in rb.steps.iter().zip(yaml_index) {
+        let sp = steps_path.index(si);
+        let deps = Deps {
+            graph: &graph,
+            step: &s.id,
+        };
+        match &s.kind {
+            StepKind::Action {
+                integration,
+                action,
+            } => check_action_ref(c, &sp, integration, action, known),
+            StepKind::Notice(n) => {
+                check_notice_ref(c, &sp, n, known);
+                if let Some(Jurisdictions::Path(path)) = &n.jurisdictions {
+                    let at = sp.key("notice").key("jurisdictions");
+                    check_path(c, rb, &at, path, &deps, "`notice.jurisdictions`");
+                }
             }
-            if let Some(first) = seen.get(s.id.as_str()) {
-                let first_line = c.doc.pos(&steps_path.index(*first).key("id")).line;
-                c.error_hint(
-                    &steps_path.index(i).key("id"),
-                    format!("duplicate step id \"{}\"", s.id),
-                    format!("first defined on line {first_line}; step ids must be unique"),
-                );
-            } else {
-                seen.insert(&s.id, i);
-            }
+            _ => {}
         }
-        seen
-    };
+        if let Some(fe) = s.for_each.as_ref().filter(|fe| !fe.contains("{{")) {
+            check_path(c, rb, &sp.key("for_each"), fe, &deps, "`for_each`");
+        }
+        check_step_templates(c, rb, s, si, &deps, &input_names);
+    }
+}
+
+/// Reports duplicate ids; returns id -> YAML index of the step that
+/// defines it first.
+fn check_ids<'r>(
+    c: &mut Checker,
+    rb: &'r Runbook,
+    yaml_index: &[usize],
+) -> HashMap<&'r str, usize> {
+    let steps_path = YPath::root().key("steps");
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (s, &i) in rb.steps.iter().zip(yaml_index) {
+        if s.id.is_empty() {
+            continue;
+        }
+        if let Some(first) = seen.get(s.id.as_str()) {
+            let first_line = c.doc.pos(&steps_path.index(*first).key("id")).line;
+            c.error_hint(
+                &steps_path.index(i).key("id"),
+                format!("duplicate step id \"{}\"", s.id),
+                format!("first defined on line {first_line}; step ids must be unique"),
+            );
+        } else {
+            seen.insert(&s.id, i);
+        }
+    }
+    seen
+}
+
+fn check_needs(c: &mut Checker, rb: &Runbook, yaml_index: &[usize], index: &HashMap<&str, usize>) {
+    let steps_path = YPath::root().key("steps");
     for (s, &si) in rb.steps.iter().zip(yaml_index) {
         let sp = steps_path.index(si);
         for (j, n) in s.needs.iter().enumerate() {
@@ -739,161 +787,148 @@ fn cross_check(c: &mut Checker, rb: &Runbook, yaml_index: &[usize], known: &Know
             }
         }
     }
+}
 
-    let graph = crate::runbook::graph::Graph::new(rb);
-    if let Some(cycle) = graph.cycle() {
-        let first = &cycle[0];
-        let next = &cycle[1];
-        if let Some(&si) = index.get(first.as_str()) {
-            let j = rb
-                .step(first)
-                .and_then(|s| s.needs.iter().position(|n| n == next))
-                .unwrap_or(0);
+/// Reports one dependency cycle, at the `needs` entry that closes it.
+fn check_cycle(
+    c: &mut Checker,
+    rb: &Runbook,
+    graph: &crate::runbook::graph::Graph,
+    index: &HashMap<&str, usize>,
+) {
+    let Some(cycle) = graph.cycle() else {
+        return;
+    };
+    let (first, next) = (&cycle[0], &cycle[1]);
+    if let Some(&si) = index.get(first.as_str()) {
+        let j = rb
+            .step(first)
+            .and_then(|s| s.needs.iter().position(|n| n == next))
+            .unwrap_or(0);
+        c.error_hint(
+            &YPath::root().key("steps").index(si).key("needs").index(j),
+            format!("dependency cycle: {}", cycle.join(" -> ")),
+            "remove one of these `needs` so the steps can be ordered",
+        );
+    }
+}
+
+/// An action names an installed integration and one of its actions.
+fn check_action_ref(c: &mut Checker, sp: &YPath, integration: &str, action: &str, known: &Known) {
+    match known.integrations.get(integration) {
+        None => {
+            let names = known.integrations.keys().map(String::as_str);
+            let hint = match did_you_mean(integration, names) {
+                Some(m) => format!("did you mean `{m}`?"),
+                None => format!(
+                    "known integrations: {}",
+                    known
+                        .integrations
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
             c.error_hint(
-                &steps_path.index(si).key("needs").index(j),
-                format!("dependency cycle: {}", cycle.join(" -> ")),
-                "remove one of these `needs` so the steps can be ordered",
+                &sp.key("action"),
+                format!(
+                    "unknown integration \"{integration}\" in action \"{integration}.{action}\""
+                ),
+                hint,
             );
         }
+        Some(actions) if !actions.contains(action) => {
+            let hint = match did_you_mean(action, actions.iter().map(String::as_str)) {
+                Some(m) => format!("did you mean `{integration}.{m}`?"),
+                None => format!(
+                    "{integration} offers: {}",
+                    actions.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            };
+            c.error_hint(
+                &sp.key("action"),
+                format!("integration \"{integration}\" has no action \"{action}\""),
+                hint,
+            );
+        }
+        Some(_) => {}
     }
+}
 
-    // Declared in the YAML, even where the declaration itself is broken
-    // (reported already): a reference to it is not "unknown".
-    let doc = c.doc;
-    let input_names: Vec<&str> = doc.value["inputs"]
-        .as_mapping()
-        .map(|m| m.keys().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    for (s, &si) in rb.steps.iter().zip(yaml_index) {
-        let sp = steps_path.index(si);
-        let my_deps = Deps {
-            graph: &graph,
-            step: &s.id,
-        };
+/// A notice names a template, or its audience has one.
+fn check_notice_ref(c: &mut Checker, sp: &YPath, n: &NoticeSpec, known: &Known) {
+    let names = &known.notice_templates;
+    if let Some(t) = &n.template {
+        if !names.contains(t) {
+            let hint = did_you_mean(t, names.iter().map(String::as_str))
+                .map(|m| format!("did you mean `{m}`?"))
+                .unwrap_or_else(|| "notice templates live in runbooks/notices/<name>.hbs".into());
+            c.error_hint(
+                &sp.key("notice").key("template"),
+                format!("unknown notice template \"{t}\""),
+                hint,
+            );
+        }
+        return;
+    }
+    let prefix = format!("{}-", n.audience);
+    if !names
+        .iter()
+        .any(|t| t == &n.audience || t.starts_with(&prefix))
+    {
+        c.error_hint(
+            &sp.key("notice").key("audience"),
+            format!("no notice template for audience \"{}\"", n.audience),
+            format!(
+                "add runbooks/notices/{}.hbs or {}-<JURISDICTION>.hbs",
+                n.audience, n.audience
+            ),
+        );
+    }
+}
 
-        match &s.kind {
-            StepKind::Action {
-                integration,
-                action,
-            } => match known.integrations.get(integration) {
-                None => {
-                    let hint = match did_you_mean(
-                        integration,
-                        known.integrations.keys().map(String::as_str),
-                    ) {
-                        Some(m) => format!("did you mean `{m}`?"),
-                        None => format!(
-                            "known integrations: {}",
-                            known
-                                .integrations
-                                .keys()
-                                .cloned()
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    };
-                    c.error_hint(&sp.key("action"), format!("unknown integration \"{integration}\" in action \"{integration}.{action}\""), hint);
-                }
-                Some(actions) if !actions.contains(action) => {
-                    let hint = match did_you_mean(action, actions.iter().map(String::as_str)) {
-                        Some(m) => format!("did you mean `{integration}.{m}`?"),
-                        None => format!(
-                            "{integration} offers: {}",
-                            actions.iter().cloned().collect::<Vec<_>>().join(", ")
-                        ),
-                    };
-                    c.error_hint(
-                        &sp.key("action"),
-                        format!("integration \"{integration}\" has no action \"{action}\""),
-                        hint,
-                    );
-                }
-                Some(_) => {}
-            },
-            StepKind::Notice(n) => {
-                let names = &known.notice_templates;
-                if let Some(t) = &n.template {
-                    if !names.contains(t) {
-                        let hint = did_you_mean(t, names.iter().map(String::as_str))
-                            .map(|m| format!("did you mean `{m}`?"))
-                            .unwrap_or_else(|| {
-                                "notice templates live in runbooks/notices/<name>.hbs".into()
-                            });
-                        c.error_hint(
-                            &sp.key("notice").key("template"),
-                            format!("unknown notice template \"{t}\""),
-                            hint,
-                        );
-                    }
-                } else {
-                    let prefix = format!("{}-", n.audience);
-                    if !names
-                        .iter()
-                        .any(|t| t == &n.audience || t.starts_with(&prefix))
-                    {
-                        c.error_hint(
-                            &sp.key("notice").key("audience"),
-                            format!("no notice template for audience \"{}\"", n.audience),
-                            format!(
-                                "add runbooks/notices/{}.hbs or {}-<JURISDICTION>.hbs",
-                                n.audience, n.audience
-                            ),
-                        );
-                    }
-                }
-                if let Some(Jurisdictions::Path(path)) = &n.jurisdictions {
-                    check_path(
-                        c,
-                        rb,
-                        &sp.key("notice").key("jurisdictions"),
-                        path,
-                        &my_deps,
-                        "`notice.jurisdictions`",
-                    );
-                }
-            }
-            _ => {}
+/// Every template a step renders: `with` (each string leaf), `when`, an
+/// approval's prompt, a manual task's instructions, and a verification's
+/// (which read each re-read item, with or without for_each).
+fn check_step_templates(
+    c: &mut Checker,
+    rb: &Runbook,
+    s: &Step,
+    si: usize,
+    deps: &Deps,
+    input_names: &[&str],
+) {
+    let sp = YPath::root().key("steps").index(si);
+    let mut templates: Vec<(YPath, String)> = Vec::new();
+    collect_strings(&s.with, &sp.key("with"), &mut templates);
+    if let Some(w) = &s.when {
+        templates.push((sp.key("when"), w.clone()));
+    }
+    match &s.kind {
+        StepKind::Approval {
+            prompt: Some(pr), ..
+        } => templates.push((sp.key("approval").key("prompt"), pr.clone())),
+        StepKind::Manual { instructions, .. } => {
+            let path = if matches!(c.doc.value["steps"][si]["manual"], Value::String(_)) {
+                sp.key("manual")
+            } else {
+                sp.key("manual").key("instructions")
+            };
+            templates.push((path, instructions.clone()))
         }
-
-        if let Some(fe) = &s.for_each {
-            if !fe.contains("{{") {
-                check_path(c, rb, &sp.key("for_each"), fe, &my_deps, "`for_each`");
-            }
-        }
-
-        // Templates: with (every string leaf), when, approval prompt, manual instructions.
-        let mut templates: Vec<(YPath, String)> = Vec::new();
-        collect_strings(&s.with, &sp.key("with"), &mut templates);
-        if let Some(w) = &s.when {
-            templates.push((sp.key("when"), w.clone()));
-        }
-        match &s.kind {
-            StepKind::Approval {
-                prompt: Some(pr), ..
-            } => templates.push((sp.key("approval").key("prompt"), pr.clone())),
-            StepKind::Manual { instructions, .. } => {
-                let path = if matches!(c.doc.value["steps"][si]["manual"], Value::String(_)) {
-                    sp.key("manual")
-                } else {
-                    sp.key("manual").key("instructions")
-                };
-                templates.push((path, instructions.clone()))
-            }
-            _ => {}
-        }
-        for (path, src) in templates {
-            check_template(c, rb, &path, &src, s, &my_deps, &input_names, false);
-        }
-        // A verification's templates read each re-read item, with or
-        // without for_each.
-        if let Some(v) = &s.verify {
-            let vp = sp.key("verify");
-            let mut texts = vec![(vp.key("remains"), v.remains.clone())];
-            texts.extend(v.shows.iter().map(|t| (vp.key("shows"), t.clone())));
-            texts.extend(v.label.iter().map(|t| (vp.key("label"), t.clone())));
-            for (path, src) in texts {
-                check_template(c, rb, &path, &src, s, &my_deps, &input_names, true);
-            }
+        _ => {}
+    }
+    for (path, src) in templates {
+        check_template(c, rb, &path, &src, s, deps, input_names, false);
+    }
+    if let Some(v) = &s.verify {
+        let vp = sp.key("verify");
+        let mut texts = vec![(vp.key("remains"), v.remains.clone())];
+        texts.extend(v.shows.iter().map(|t| (vp.key("shows"), t.clone())));
+        texts.extend(v.label.iter().map(|t| (vp.key("label"), t.clone())));
+        for (path, src) in texts {
+            check_template(c, rb, &path, &src, s, deps, input_names, true);
         }
     }
 }
