@@ -1,0 +1,301 @@
+//! `quench serve` as a process: started, killed, resumed, refused.
+
+use super::*;
+
+/// A project whose `mockp` points at `mock`, with runbook `two`: a, then b.
+pub(crate) fn project(mock: &Mock) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::write_manifest(dir.path());
+    std::fs::create_dir_all(dir.path().join("runbooks")).unwrap();
+    std::fs::write(
+        dir.path().join("runbooks/two.yaml"),
+        "version: 1\nname: two\nsteps:\n  - id: a\n    action: mockp.get\n    with: { path: a }\n  - id: b\n    action: mockp.get\n    needs: [a]\n    with: { path: b }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("quench.yaml"),
+        format!("integrations:\n  mockp: {{ base_url: \"{}\" }}\n", mock.url),
+    )
+    .unwrap();
+    dir
+}
+
+/// Starts `quench serve` on port 0, its log appended to `dir/serve.log` (a
+/// file, not a pipe nobody reads, which would block it); returns it and the
+/// URL from its first line.
+async fn spawn_serve(dir: &std::path::Path) -> (std::process::Child, String) {
+    spawn_serve_with(dir, &[]).await
+}
+
+/// `spawn_serve` with these environment variables (Slack's secrets).
+pub(crate) async fn spawn_serve_with(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("serve.log"))
+        .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_quench"))
+        .current_dir(dir)
+        .args([
+            "--data-dir",
+            "store",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ])
+        .env("QUENCH_API_TOKEN", TOKEN)
+        .env("MOCKP_TOKEN", crate::support::SECRET)
+        // Everything quench and its libraries log, so a leaked secret shows.
+        .env("QUENCH_LOG", "trace")
+        .env_remove("SLACK_SIGNING_SECRET")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let url = listening(&mut child).await;
+    (child, url)
+}
+
+/// The URL a spawned `quench serve` prints on its first line.
+pub(crate) async fn listening(child: &mut std::process::Child) -> String {
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    line.trim()
+        .strip_prefix("quench serve: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string()
+}
+
+/// GET `path` from a daemon process with the API token, as JSON.
+async fn get_json(http: &reqwest::Client, url: &str, path: &str) -> Json {
+    http.get(format!("{url}{path}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn incident_status(http: &reqwest::Client, url: &str, id: &str) -> String {
+    let j = get_json(http, url, &format!("/api/v1/incidents/{id}")).await;
+    j["status"].as_str().unwrap_or_default().to_string()
+}
+
+/// The incident's status once it stops running (a daemon in another
+/// process: its record is polled, bounded).
+async fn completed(http: &reqwest::Client, url: &str, id: &str) -> String {
+    let mut status = incident_status(http, url, id).await;
+    for _ in 0..500 {
+        if status != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        status = incident_status(http, url, id).await;
+    }
+    status
+}
+
+#[tokio::test]
+async fn a_killed_daemon_resumes_its_incidents_without_repeating_effects() {
+    crate::support::tls();
+    let mock = Mock::start().await;
+    mock.on("/a", vec![Reply::json(200, json!({"ok": true}))]);
+    mock.on(
+        "/b",
+        vec![Reply::hang(), Reply::json(200, json!({"ok": true}))],
+    );
+    let dir = project(&mock);
+    let (mut daemon, url) = spawn_serve(dir.path()).await;
+
+    // The CLI declares through the daemon, which holds the store.
+    let dir_path = dir.path().to_path_buf();
+    let u = url.clone();
+    let o = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_quench"))
+            .current_dir(dir_path)
+            .args(["declare", "two", "--server", &u])
+            .env("QUENCH_API_TOKEN", TOKEN)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let id = out.split_whitespace().next().unwrap().to_string();
+    assert!(out.contains(&format!("{url}/incidents/{id}")), "{out}");
+
+    mock.wait_for("/b").await;
+    daemon.kill().unwrap(); // SIGKILL with the call to b in flight
+    daemon.wait().unwrap();
+
+    let (daemon, url) = spawn_serve(dir.path()).await;
+    mock.wait_hits("/b", 2).await;
+    let http = reqwest::Client::new();
+    // The run records its end right after b answers: wait for that.
+    assert_eq!(completed(&http, &url, &id).await, "completed");
+    crate::support::assert_resumed_without_repeats(&mock);
+    let tl = get_json(&http, &url, &format!("/api/v1/incidents/{id}/timeline")).await;
+    assert!(tl["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "incident.resumed"
+            && e["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("with their idempotency keys: b")));
+
+    // While the daemon holds the store, the CLI goes through it.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_quench"))
+            .current_dir(dir.path())
+            .args(["--data-dir", "store"])
+            .args(args)
+            .env("QUENCH_API_TOKEN", TOKEN)
+            .env("QUENCH_SERVER", &url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // A drill declared on the daemon runs on its simulator, never the platform.
+    let out = cli(&["drill", "two", "--server", &url]);
+    let drill_id = out.split_whitespace().next().unwrap().to_string();
+    assert_eq!(completed(&http, &url, &drill_id).await, "completed");
+    assert_eq!(mock.hits("/a"), 1, "the drill did not call the platform");
+    let d = get_json(&http, &url, &format!("/api/v1/incidents/{drill_id}")).await;
+    assert_eq!(d["drill"], true);
+    let out = cli(&["notices", &id]);
+    assert!(out.contains("no notices drafted"), "{out}");
+    let out = cli(&["status", &id]);
+    assert!(out.contains("· two · sev2 · completed"), "{out}");
+    assert!(out.contains("  b "), "{out}");
+    let list: Json = serde_json::from_str(&cli(&["--json", "incidents"])).unwrap();
+    assert_eq!(list["incidents"][0]["id"], id.as_str());
+    let out = cli(&["note", &id, "Reviewed by the DPO", "--by", "dpo"]);
+    assert!(out.contains("note #"), "{out}");
+    let md = cli(&["timeline", &id, "--format", "markdown"]);
+    assert!(md.contains("Reviewed by the DPO"), "{md}");
+    assert!(cli(&["audit", "verify", &id]).contains(": intact"));
+    let k: Json = serde_json::from_str(&cli(&["--json", "kpis"])).unwrap();
+    assert_eq!(k["incidents"]["completed"], 1);
+    // Decisions go through the daemon too; its refusal comes back as is.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_quench"))
+        .current_dir(dir.path())
+        .args([
+            "--data-dir",
+            "store",
+            "approve",
+            &id,
+            "b",
+            "--by",
+            "U0LEGAL1",
+        ])
+        .env("QUENCH_API_TOKEN", TOKEN)
+        .env("QUENCH_SERVER", &url)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("answered 409 Conflict: step \"b\" is action"),
+        "{err}"
+    );
+    // Without the token the CLI says what to set.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_quench"))
+        .current_dir(dir.path())
+        .args(["--data-dir", "store", "status", &id])
+        .env_remove("QUENCH_API_TOKEN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("set QUENCH_TOKEN"), "{err}");
+
+    // SIGTERM: a clean stop, logged as JSON lines without the token.
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let o = tokio::task::spawn_blocking(move || daemon.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    // Both daemons' logs, at trace level.
+    let err = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(
+        err.contains("\"daemon stopped\""),
+        "{}",
+        &err[err.len().saturating_sub(2000)..]
+    );
+    for line in err.lines() {
+        serde_json::from_str::<Json>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    }
+    assert!(!err.contains(TOKEN), "the API token reached the log");
+    assert!(
+        !err.contains(crate::support::SECRET),
+        "a platform secret reached the log"
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_without_an_api_token() {
+    let dir = tempfile::tempdir().unwrap();
+    // `serve` with this token (none: unset), its exit code and stderr.
+    let serve = |token: Option<String>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_quench"));
+        cmd.current_dir(dir.path())
+            .args(["serve", "--listen", "127.0.0.1:0"]);
+        match token {
+            Some(t) => cmd.env("QUENCH_API_TOKEN", t),
+            None => cmd.env_remove("QUENCH_API_TOKEN"),
+        };
+        let o = cmd.output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, err) = serve(None);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("export QUENCH_API_TOKEN="), "{err}");
+    // A token padded with a newline could never be presented: refused.
+    let (code, err) = serve(Some(format!("{TOKEN}\n")));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("starts or ends with whitespace"), "{err}");
+    // A malformed `access:` entry is named with the fix.
+    std::fs::write(
+        dir.path().join("quench.yaml"),
+        "access:\n  - { user: U0LEGAL1, token_sha256: \"abc\", can: [read] }\n",
+    )
+    .unwrap();
+    let (code, err) = serve(None);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("access[0] (U0LEGAL1): `token_sha256` must be 64 hex characters"),
+        "{err}"
+    );
+}
