@@ -52,7 +52,7 @@ impl<'de> Deserialize<'de> for Zone {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SlackConfig {
-    /// Web API base (a local mock in tests); default https://slack.com/api.
+    /// Web API base (a local mock in tests); default <https://slack.com/api>.
     pub api_url: Option<String>,
     /// Env var holding the signing secret; unset secret = Slack off.
     pub signing_secret_env: Option<String>,
@@ -64,7 +64,7 @@ pub struct SlackConfig {
     /// Channel id for updates on incidents not declared from Slack.
     pub channel: Option<String>,
     /// The only origin response_url replies go to (default
-    /// https://hooks.slack.com; a local mock in tests).
+    /// <https://hooks.slack.com>; a local mock in tests).
     pub hooks_url: Option<String>,
     /// How people reach this daemon (links to /incidents/ID in messages).
     pub public_url: Option<String>,

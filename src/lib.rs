@@ -1,11 +1,15 @@
 //! quench: incident-response runbooks for marketing teams.
 //!
-//! A map of the crate, from the inside out:
+//! A map of the crate, from the inside out (no module imports one that
+//! imports it back: `.ci/house.py` lists any cycle):
 //! - [`source`]: located YAML for every file kind: parsing with positions
-//!   and limits, checked reading, `file:line:col` diagnostics.
+//!   and limits, checked reading, `file:line:col` diagnostics, durations.
+//! - [`clock`]: time, injectable: the system clock, and a fake for tests.
+//! - [`registry`]: the approved-tools registry and its verdict on a name.
+//! - [`bundled`]: files compiled in, overlaid by the user's folders.
 //! - [`template`]: handlebars in one place: analysis at load (variables,
 //!   helpers), each source compiled once, strict rendering, the helpers
-//!   (`verdict` holding its approved-tools registry), Markdown escaping.
+//!   (`verdict` holding its registry), Markdown escaping.
 //! - [`runbook`]: the YAML runbook format, loading, and validation with
 //!   `file:line:col` diagnostics; input vocabularies (`values:`).
 //! - [`integrations`]: platform manifests (data), the HTTP executor with
@@ -36,6 +40,7 @@
 
 pub mod bundled;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod engine;
@@ -43,6 +48,7 @@ pub mod integrations;
 pub mod library;
 pub mod notices;
 pub mod plan;
+pub mod registry;
 pub mod runbook;
 pub mod server;
 pub mod slack;

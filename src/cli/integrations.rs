@@ -133,7 +133,7 @@ pub(super) async fn inventory(env: &Env, simulated: bool) -> anyhow::Result<Exit
         .approved_tools
         .clone()
         .unwrap_or_else(|| "approved-tools.yaml".into());
-    let registry = match crate::integrations::inventory::Registry::load(&path) {
+    let registry = match crate::registry::Registry::load(&path) {
         Ok(r) => r,
         Err(d) => return Ok(report_diagnostics(&d)),
     };

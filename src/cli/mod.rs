@@ -258,13 +258,13 @@ impl Env {
 
     /// The approved-tools registry (config `approved_tools`, default
     /// ./approved-tools.yaml; none means every app is unknown).
-    pub fn registry(&self) -> Result<crate::integrations::inventory::Registry, Diagnostics> {
+    pub fn registry(&self) -> Result<crate::registry::Registry, Diagnostics> {
         let path = self
             .config
             .approved_tools
             .clone()
             .unwrap_or_else(|| "approved-tools.yaml".into());
-        crate::integrations::inventory::Registry::load(&path)
+        crate::registry::Registry::load(&path)
     }
 
     /// The API token's variable name (api_token_env, default

@@ -10,7 +10,6 @@
 //! executor, shared by every incident.
 
 pub mod attempt;
-pub mod clock;
 pub mod journal;
 mod resolve;
 pub mod retry;
@@ -30,13 +29,13 @@ use serde_json::{json, Value as Json};
 use tokio::sync::broadcast;
 use tokio::task::JoinSet;
 
+pub use crate::clock::{Clock, FakeClock, SystemClock};
 use crate::library::Library;
 use crate::runbook::{self, Diagnostics, Runbook};
 use crate::store::{
     Incident, IncidentStatus, NewEvent, Severity, StepRun, StepStatus, StoreError, TimelineEvent,
 };
 use crate::template::{RenderError, Scope, Templates};
-pub use clock::{Clock, FakeClock, SystemClock};
 pub use journal::{Actions, Journal};
 pub use resolve::{actor_of, Decision, Resolution, ResolveError};
 
@@ -69,7 +68,7 @@ pub struct Settings {
     /// role -> member ids (Slack user ids or user names), from the config.
     pub roles: std::collections::BTreeMap<String, Vec<String>>,
     /// The approved-tools registry, for the `verdict` template helper.
-    pub registry: crate::integrations::inventory::Registry,
+    pub registry: crate::registry::Registry,
     /// A plan: reads run, writes are recorded as what would be sent,
     /// people's steps as who would be asked (assumed yes), waits as their
     /// length, and what needs a write's effect as "would run after" it.

@@ -93,7 +93,7 @@ pub struct Executor {
     read_only: bool,
     /// What "now" is for a `Retry-After` given as an HTTP date: the
     /// engine's clock, so tests with a fake one read the same delay.
-    clock: Arc<dyn crate::engine::Clock>,
+    clock: Arc<dyn crate::clock::Clock>,
 }
 
 /// One HTTP exchange, as the classifier sees it.
@@ -161,13 +161,13 @@ impl Executor {
             issued: Default::default(),
             simulated: routing.simulated,
             read_only: routing.read_only,
-            clock: Arc::new(crate::engine::SystemClock),
+            clock: Arc::new(crate::clock::SystemClock),
         })
     }
 
     /// The clock `Retry-After` dates are measured against (default: the
     /// system's).
-    pub fn with_clock(mut self, clock: Arc<dyn crate::engine::Clock>) -> Self {
+    pub fn with_clock(mut self, clock: Arc<dyn crate::clock::Clock>) -> Self {
         self.clock = clock;
         self
     }

@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value as Json};
 
-use crate::integrations::inventory::{Registry, Verdict};
 use crate::integrations::Executor;
 use crate::library::Library;
+use crate::registry::{Registry, Verdict};
 use crate::runbook::{Runbook, Step, StepKind};
 use crate::source::duration::duration_text;
 use crate::store::{ItemRun, Snapshot, StepStatus, TimelineEvent};

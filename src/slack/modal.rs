@@ -5,7 +5,7 @@
 //! optional); submitting checks them as the API does and answers the
 //! errors beside their fields (`response_action: errors`).
 //!
-//! The view is written as Block Kit JSON (https://docs.slack.dev/reference/block-kit)
+//! The view is written as Block Kit JSON (<https://docs.slack.dev/reference/block-kit>)
 //! and read into slack-morphism's models, which refuse a block they would
 //! not read back from Slack's payloads.
 

@@ -11,7 +11,7 @@ use handlebars::{
 use serde_json::Value as Json;
 
 use super::plain;
-use crate::integrations::inventory::{Registry, Verdict};
+use crate::registry::{Registry, Verdict};
 
 /// Writes a helper's text the way `{{...}}` writes a value: through the
 /// registry's escape, unless the helper was called with `{{{...}}}`.

@@ -13,7 +13,7 @@ use handlebars::{
 use serde_json::Value as Json;
 
 use super::{compiled, helpers, markdown};
-use crate::integrations::inventory::Registry;
+use crate::registry::Registry;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -1193,7 +1193,7 @@ impl quench::engine::Clock for PanickingSleep {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.0.now()
     }
-    fn sleep(&self, _: Duration) -> quench::engine::clock::Sleep {
+    fn sleep(&self, _: Duration) -> quench::clock::Sleep {
         panic!("injected: sleeping is broken")
     }
 }

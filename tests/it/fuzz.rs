@@ -186,8 +186,7 @@ fn the_loaders_never_panic_and_locate_every_problem() {
                 "manifest" => quench::integrations::manifest::load("m.yaml", &src).map(|_| ()),
                 "rules" => quench::notices::clocks::RuleTable::load("rules.yaml", &src).map(|_| ()),
                 "registry" => {
-                    quench::integrations::inventory::Registry::parse("approved-tools.yaml", &src)
-                        .map(|_| ())
+                    quench::registry::Registry::parse("approved-tools.yaml", &src).map(|_| ())
                 }
                 _ => {
                     let p = dir.path().join("quench.yaml");

@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use quench::engine::Settings;
-use quench::integrations::inventory::Registry;
 use quench::integrations::{Executor, Simulator};
 use quench::library::Library;
 use quench::plan::{PlanRequest, Target};
+use quench::registry::Registry;
 use quench::store::Store;
 use serde_json::{json, Value as Json};
 

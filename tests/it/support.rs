@@ -331,7 +331,7 @@ pub(crate) fn build_engine_on(
             ("legal".to_string(), vec!["U0LEGAL1".to_string()]),
             ("responder".to_string(), vec!["U0RESP01".to_string()]),
         ]),
-        registry: quench::integrations::inventory::Registry::parse(
+        registry: quench::registry::Registry::parse(
             "approved-tools.yaml",
             "tools:\n  - { name: Approved CRM, match: [approved crm] }\n  - { name: Jasper, status: unapproved }\n",
         )

@@ -1229,7 +1229,7 @@ fn a_long_chain_of_needs_is_checked_and_its_cycle_found() {
 /// read anyway, and the read panicked.
 #[test]
 fn a_registry_missing_a_required_key_is_a_diagnostic_not_a_panic() {
-    use quench::integrations::inventory::Registry;
+    use quench::registry::Registry;
     let d = Registry::parse("approved-tools.yaml", "other: 1\n").unwrap_err();
     assert!(d.to_string().contains("`tools`"), "{d}");
     let d = Registry::parse("approved-tools.yaml", "tools:\n  - { vendor: OpenAI }\n").unwrap_err();
