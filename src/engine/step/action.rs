@@ -80,12 +80,64 @@ impl Engine {
         // step's templates read, or a fan-out over a long list copies every
         // earlier output (and the list itself) once per item.
         let ctx = narrow(ctx, step);
+        let results = self
+            .fan_out(
+                id,
+                step,
+                &ctx,
+                Items {
+                    list: items,
+                    parents,
+                    fan_out,
+                    filter: filter_items,
+                },
+                integration,
+                action,
+            )
+            .await?;
+        run.attempts = results.values().map(|r| r.attempts).max().unwrap_or(0);
+        let output = match step_output(results, fan_out) {
+            Ok(output) => output,
+            Err((msg, partial)) => {
+                run.output = partial;
+                return self.finish(id, step, run, Err(msg)).await;
+            }
+        };
+        if let Some(v) = &step.verify {
+            if let Err(msg) = self
+                .record_verification(id, step, v, &ctx, &output, fan_out, integration)
+                .await?
+            {
+                run.output = output;
+                return self.finish(id, step, run, Err(msg)).await;
+            }
+        }
+        self.finish(id, step, run, Ok(output)).await
+    }
+
+    /// Runs every item not already final, up to the step's concurrency at
+    /// once, and returns every item's run (finished before or now) by index.
+    async fn fan_out(
+        &self,
+        id: &str,
+        step: &Step,
+        ctx: &Json,
+        items: Items,
+        integration: &str,
+        action: &str,
+    ) -> Result<BTreeMap<u32, ItemRun>, EngineError> {
+        let Items {
+            list,
+            parents,
+            fan_out,
+            filter: filter_items,
+        } = items;
         let done = self.journal.item_runs(id, &step.id).await?;
         let slots = Arc::new(Semaphore::new(step.concurrency));
         let mut set: JoinSet<(u32, Result<ItemRun, EngineError>)> = JoinSet::new();
         let mut results: BTreeMap<u32, ItemRun> = BTreeMap::new();
         let mut parents = parents.map(Vec::into_iter);
-        for (i, item) in items.into_iter().enumerate() {
+        for (i, item) in list.into_iter().enumerate() {
             let idx = i as u32;
             let parent = parents.as_mut().and_then(Iterator::next);
             let prior = done.get(&idx).cloned();
@@ -140,85 +192,59 @@ impl Engine {
                 Err(_) => {}
             }
         }
-        if let Some(e) = first_err {
-            return Err(e);
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(results),
         }
-        run.attempts = results.values().map(|r| r.attempts).max().unwrap_or(0);
-        let failed: Vec<(u32, &ItemRun)> = results
-            .iter()
-            .filter(|(_, r)| r.status == StepStatus::Failed)
-            .map(|(i, r)| (*i, r))
-            .collect();
-        if !failed.is_empty() {
-            let first = failed[0].1.error.clone().unwrap_or_default();
-            let msg = if fan_out {
+    }
+
+    /// Re-reads what the step changed and records whether anything of the
+    /// tool remains: `Err` with the reason when it does (or cannot tell).
+    #[allow(clippy::too_many_arguments)]
+    async fn record_verification(
+        &self,
+        id: &str,
+        step: &Step,
+        v: &crate::runbook::Verify,
+        ctx: &Json,
+        output: &Json,
+        fan_out: bool,
+        integration: &str,
+    ) -> Result<Result<(), String>, EngineError> {
+        let verdict = verify(&self.templates, v, ctx, output, fan_out);
+        let (kind, msg, data) = match &verdict {
+            Ok(checked) => (
+                EventKind::ContainmentVerified,
                 format!(
-                    "{} of {} item(s) failed; first (item {}): {first}",
-                    failed.len(),
-                    results.len(),
-                    failed[0].0
-                )
-            } else {
-                first
-            };
-            run.output = if fan_out {
-                Json::Array(results.values().map(|r| r.output.clone()).collect())
-            } else {
-                Json::Null
-            };
-            return self.finish(id, step, run, Err(msg)).await;
-        }
-        let output = if fan_out {
-            Json::Array(
-                results
-                    .values()
-                    .filter(|r| r.status != StepStatus::Skipped)
-                    .map(|r| r.output.clone())
-                    .collect(),
-            )
-        } else {
-            results.remove(&0).map(|r| r.output).unwrap_or(Json::Null)
+                    "{integration} verified: {}: none remains ({checked} re-read)",
+                    self.verdict_label(v, ctx)
+                ),
+                json!({"platform": integration, "checked": checked, "remains": []}),
+            ),
+            Err(Unverified::Remain { checked, names }) => (
+                EventKind::ContainmentUnverified,
+                format!(
+                    "{integration} NOT contained: {}: {} of {checked} re-read remain: {}",
+                    self.verdict_label(v, ctx),
+                    names.len(),
+                    names.join(", ")
+                ),
+                json!({"platform": integration, "checked": checked, "remains": names}),
+            ),
+            Err(Unverified::Unreadable(e)) => (
+                EventKind::ContainmentUnverified,
+                format!("{integration} could not be verified: {e}"),
+                json!({"platform": integration, "error": e}),
+            ),
         };
-        if let Some(v) = &step.verify {
-            let verdict = verify(&self.templates, v, &ctx, &output, fan_out);
-            let (kind, msg, data) = match &verdict {
-                Ok(checked) => (
-                    EventKind::ContainmentVerified,
-                    format!(
-                        "{integration} verified: {}: none remains ({checked} re-read)",
-                        self.verdict_label(v, &ctx)
-                    ),
-                    json!({"platform": integration, "checked": checked, "remains": []}),
-                ),
-                Err(Unverified::Remain { checked, names }) => (
-                    EventKind::ContainmentUnverified,
-                    format!(
-                        "{integration} NOT contained: {}: {} of {checked} re-read remain: {}",
-                        self.verdict_label(v, &ctx),
-                        names.len(),
-                        names.join(", ")
-                    ),
-                    json!({"platform": integration, "checked": checked, "remains": names}),
-                ),
-                Err(Unverified::Unreadable(e)) => (
-                    EventKind::ContainmentUnverified,
-                    format!("{integration} could not be verified: {e}"),
-                    json!({"platform": integration, "error": e}),
-                ),
-            };
-            self.record(
-                id,
-                NewEvent::new(kind, "quench", msg.clone())
-                    .step(&step.id)
-                    .data(data),
-            )
-            .await?;
-            if verdict.is_err() {
-                run.output = output;
-                return self.finish(id, step, run, Err(msg)).await;
-            }
-        }
-        self.finish(id, step, run, Ok(output)).await
+        self.record(
+            id,
+            NewEvent::new(kind, "quench", msg.clone())
+                .step(&step.id)
+                .data(data),
+        )
+        .await?;
+        Ok(verdict.map(|_| ()).map_err(|_| msg))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -366,6 +392,57 @@ enum Unverified {
 
 /// Checks what a verification step re-read: the number of items checked,
 /// or what remains (named by `shows`).
+/// What a step iterates: the items, each one's parent (when the step reads
+/// `parent`), whether it fans out at all, and whether each item has its
+/// own `when`.
+struct Items {
+    list: Vec<Json>,
+    parents: Option<Vec<Json>>,
+    fan_out: bool,
+    filter: bool,
+}
+
+/// A step's output from its items' runs: the one call's output, or for a
+/// fan-out the outputs of the items not skipped, in item order. `Err` when
+/// an item failed: the step's error and the outputs so far.
+fn step_output(mut results: BTreeMap<u32, ItemRun>, fan_out: bool) -> Result<Json, (String, Json)> {
+    let failed: Vec<(u32, &ItemRun)> = results
+        .iter()
+        .filter(|(_, r)| r.status == StepStatus::Failed)
+        .map(|(i, r)| (*i, r))
+        .collect();
+    if !failed.is_empty() {
+        let first = failed[0].1.error.clone().unwrap_or_default();
+        let msg = if fan_out {
+            format!(
+                "{} of {} item(s) failed; first (item {}): {first}",
+                failed.len(),
+                results.len(),
+                failed[0].0
+            )
+        } else {
+            first
+        };
+        let partial = if fan_out {
+            Json::Array(results.values().map(|r| r.output.clone()).collect())
+        } else {
+            Json::Null
+        };
+        return Err((msg, partial));
+    }
+    Ok(if fan_out {
+        Json::Array(
+            results
+                .values()
+                .filter(|r| r.status != StepStatus::Skipped)
+                .map(|r| r.output.clone())
+                .collect(),
+        )
+    } else {
+        results.remove(&0).map(|r| r.output).unwrap_or(Json::Null)
+    })
+}
+
 fn verify(
     templates: &Templates,
     v: &crate::runbook::Verify,
@@ -676,6 +753,51 @@ impl Engine {
 mod tests {
     use super::*;
     use crate::runbook::{OnFailure, RetryPolicy, StepKind};
+
+    fn ran(status: StepStatus, output: Json, error: Option<&str>) -> ItemRun {
+        ItemRun {
+            status,
+            output,
+            error: error.map(str::to_string),
+            ..ItemRun::pending("k".into())
+        }
+    }
+
+    #[test]
+    fn a_fan_outs_output_is_its_items_in_order_without_the_skipped_ones() {
+        let results = BTreeMap::from([
+            (0, ran(StepStatus::Succeeded, json!("a"), None)),
+            (1, ran(StepStatus::Skipped, Json::Null, None)),
+            (2, ran(StepStatus::Succeeded, json!("c"), None)),
+        ]);
+        assert_eq!(step_output(results.clone(), true), Ok(json!(["a", "c"])));
+        let one = BTreeMap::from([(0, ran(StepStatus::Succeeded, json!({"id": 7}), None))]);
+        assert_eq!(step_output(one, false), Ok(json!({"id": 7})));
+    }
+
+    #[test]
+    fn a_failed_item_fails_the_step_naming_how_many_and_the_first() {
+        let results = BTreeMap::from([
+            (0, ran(StepStatus::Succeeded, json!("a"), None)),
+            (
+                1,
+                ran(StepStatus::Failed, Json::Null, Some("403 Forbidden")),
+            ),
+            (2, ran(StepStatus::Failed, Json::Null, Some("404"))),
+        ]);
+        assert_eq!(
+            step_output(results, true),
+            Err((
+                "2 of 3 item(s) failed; first (item 1): 403 Forbidden".to_string(),
+                json!(["a", null, null])
+            ))
+        );
+        let one = BTreeMap::from([(0, ran(StepStatus::Failed, Json::Null, Some("timed out")))]);
+        assert_eq!(
+            step_output(one, false),
+            Err(("timed out".to_string(), Json::Null))
+        );
+    }
 
     fn step(with: Json, when: Option<&str>) -> Step {
         Step {
