@@ -13,8 +13,9 @@ use serde_json::{json, Value as Json};
 use tokio::time::Instant;
 
 use super::manifest::{Action, Auth, Limits, Manifest, Means};
+use super::paginate;
 use super::rate_limit::Limiter;
-use super::response::{absolute, classify, next_link, scalar_text, type_name};
+use super::response::{classify, type_name};
 use super::secrets::{Secret, Secrets};
 use super::Catalog;
 use crate::template::{lookup as lookup_path, render_path, render_str, render_value};
@@ -435,65 +436,17 @@ impl Executor {
                     let got = page_items.len();
                     items.extend(page_items);
                     pages += 1;
-                    let more = pg.has_more.as_ref().map(|p| {
-                        lookup_path(&ex.body, p)
-                            .and_then(Json::as_bool)
-                            .unwrap_or(false)
-                    });
-                    let next = if more == Some(false) {
-                        None
-                    } else if let (Some(cur), Some(param)) = (&pg.cursor, &pg.cursor_param) {
-                        let next = lookup_path(&ex.body, cur)
-                            .map(scalar_text)
-                            .filter(|c| !c.is_empty());
-                        if next.is_some()
-                            && next.as_deref() == extra.first().map(|(_, v)| v.as_str())
-                        {
-                            // A vendor (or proxy) ignoring the cursor would loop forever.
-                            return Err(fatal(self.redact(&format!(
-                                "{what}: pagination did not advance: page {pages} returned the cursor it was asked for"
-                            ))));
-                        }
-                        next.map(|c| (first_url.clone(), false, vec![(param.clone(), c)]))
-                    } else if let Some(nu) = &pg.next_url {
-                        lookup_path(&ex.body, nu)
-                            .and_then(Json::as_str)
-                            .filter(|u| !u.is_empty())
-                            .map(|u| (absolute(&first_url, u), true, vec![]))
-                    } else if pg.link_header {
-                        next_link(&ex.headers).map(|u| (absolute(&first_url, &u), true, vec![]))
-                    } else if let Some(param) = &pg.page_param {
-                        let total = pg
-                            .total
-                            .as_ref()
-                            .and_then(|t| lookup_path(&ex.body, t))
-                            .and_then(Json::as_u64);
-                        let more = got > 0 && total.is_none_or(|t| (items.len() as u64) < t);
-                        let next_page = pg.first_page + u64::from(pages);
-                        more.then(|| {
-                            (
-                                first_url.clone(),
-                                false,
-                                vec![(param.clone(), next_page.to_string())],
-                            )
-                        })
-                    } else if let Some(param) = &pg.offset_param {
-                        let total = pg
-                            .total
-                            .as_ref()
-                            .and_then(|t| lookup_path(&ex.body, t))
-                            .and_then(Json::as_u64);
-                        (got > 0 && total.is_none_or(|t| (items.len() as u64) < t)).then(|| {
-                            (
-                                first_url.clone(),
-                                false,
-                                vec![(param.clone(), items.len().to_string())],
-                            )
-                        })
-                    } else {
-                        None
+                    let read = paginate::Read {
+                        body: &ex.body,
+                        headers: &ex.headers,
+                        got,
+                        so_far: items.len(),
+                        pages,
+                        asked: &extra,
                     };
-                    if let Some((u, _, _)) = &next {
+                    let next = paginate::next(pg, &first_url, &read)
+                        .map_err(|e| fatal(self.redact(&format!("{what}: {e}"))))?;
+                    if let Some(paginate::Next { url: u, .. }) = &next {
                         if pages >= pg.max_pages {
                             // Returning what was read would let a revocation
                             // or a verification miss the rest unseen.
@@ -512,10 +465,10 @@ impl Executor {
                         }
                     }
                     match next {
-                        Some((u, v, q)) => {
-                            url = u;
-                            verbatim = v;
-                            extra = q;
+                        Some(n) => {
+                            url = n.url;
+                            verbatim = n.verbatim;
+                            extra = n.query;
                         }
                         None => {
                             return Ok(Success {

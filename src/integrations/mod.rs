@@ -6,6 +6,7 @@ pub mod inventory;
 pub mod jwt;
 pub mod manifest;
 mod oauth;
+mod paginate;
 pub mod rate_limit;
 pub(crate) mod response;
 pub mod secrets;
