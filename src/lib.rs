@@ -54,6 +54,7 @@ pub mod server;
 pub mod slack;
 pub mod source;
 pub mod store;
+pub mod telemetry;
 pub mod template;
 pub mod timeline;
 

@@ -28,6 +28,7 @@ use std::time::Duration;
 use serde_json::{json, Value as Json};
 use tokio::sync::broadcast;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 pub use crate::clock::{Clock, FakeClock, SystemClock};
 use crate::library::Library;
@@ -336,7 +337,15 @@ impl Engine {
     }
 
     /// Drives the incident until every step is final or parked on a person.
+    /// Every log line of its work carries the incident's id (a span field),
+    /// and a step's its step id too.
     pub async fn run(&self, id: &str) -> Result<IncidentStatus, EngineError> {
+        self.drive(id)
+            .instrument(tracing::info_span!("incident", incident = %id))
+            .await
+    }
+
+    async fn drive(&self, id: &str) -> Result<IncidentStatus, EngineError> {
         let inc = self.journal.incident(id).await?;
         if !inc.status.is_open() {
             return Ok(inc.status);
@@ -394,14 +403,21 @@ impl Engine {
                 let me = self.clone();
                 let (rb, inc) = (rb.clone(), inc.clone());
                 let prior = runs.get(&sid).cloned().unwrap_or_default();
-                let task = set.spawn({
-                    let sid = sid.clone();
-                    async move {
-                        let step = rb.step(&sid).expect("scheduled steps exist");
-                        let r = me.run_step(&inc, step, prior, ctx, &rb).await;
-                        (sid, r)
+                let span = tracing::info_span!("step", step = %sid);
+                let task = set.spawn(
+                    {
+                        let sid = sid.clone();
+                        async move {
+                            let step = rb.step(&sid).expect("scheduled steps exist");
+                            let r = me.run_step(&inc, step, prior, ctx, &rb).await;
+                            if let Ok(run) = &r {
+                                tracing::info!(status = run.status.name(), "step ran");
+                            }
+                            (sid, r)
+                        }
                     }
-                });
+                    .instrument(span),
+                );
                 task_step.insert(task.id(), sid);
             }
             let Some(joined) = set.join_next_with_id().await else {
@@ -419,31 +435,15 @@ impl Engine {
                     let Some(sid) = task_step.remove(&e.id()) else {
                         continue;
                     };
-                    let why = if e.is_panic() {
-                        panic_text(e.into_panic())
-                    } else {
-                        "it was cancelled".to_string()
-                    };
-                    let run = StepRun {
-                        status: StepStatus::Failed,
-                        finished_at: Some(self.clock.now()),
-                        error: Some(format!("quench crashed running this step ({why}); this is a bug in quench, please report it")),
-                        ..runs.get(&sid).cloned().unwrap_or_default()
-                    };
-                    let ev = NewEvent::new(
-                        EventKind::StepFailed,
-                        "quench",
-                        format!("{sid} failed: quench crashed running it ({why})"),
-                    )
-                    .step(&sid);
-                    tracing::error!(incident = %id, step = %sid, panic = %why, "a step crashed; it is recorded as failed");
-                    let stored = self.put_step(id, &sid, &run, Some(ev)).await.map(|()| run);
+                    let prior = runs.get(&sid).cloned().unwrap_or_default();
+                    let stored = self.record_crash(id, &sid, prior, e).await;
                     (sid, stored)
                 }
             };
             active.remove(&sid);
             match result {
                 Ok(run) => {
+                    observe_step(&rb, &sid, &run);
                     runs.insert(sid, run);
                 }
                 Err(e) => {
@@ -478,6 +478,52 @@ impl Engine {
         }
         Ok(status)
     }
+}
+
+impl Engine {
+    /// A step task that panicked (a bug) or was cancelled: recorded as a
+    /// failed step, saying so, so the incident's driver and its other
+    /// steps go on.
+    async fn record_crash(
+        &self,
+        id: &str,
+        sid: &str,
+        prior: StepRun,
+        e: tokio::task::JoinError,
+    ) -> Result<StepRun, EngineError> {
+        let why = if e.is_panic() {
+            panic_text(e.into_panic())
+        } else {
+            "it was cancelled".to_string()
+        };
+        let run = StepRun {
+            status: StepStatus::Failed,
+            finished_at: Some(self.clock.now()),
+            error: Some(format!("quench crashed running this step ({why}); this is a bug in quench, please report it")),
+            ..prior
+        };
+        let ev = NewEvent::new(
+            EventKind::StepFailed,
+            "quench",
+            format!("{sid} failed: quench crashed running it ({why})"),
+        )
+        .step(sid);
+        tracing::error!(step = %sid, panic = %why, "a step crashed; it is recorded as failed");
+        self.put_step(id, sid, &run, Some(ev)).await.map(|()| run)
+    }
+}
+
+/// A step that ended, in `quench_step_seconds` (on the engine's clock).
+fn observe_step(rb: &Runbook, sid: &str, run: &StepRun) {
+    let (Some(start), Some(end)) = (run.started_at, run.finished_at) else {
+        return;
+    };
+    if !run.status.is_final() {
+        return;
+    }
+    let phase = rb.step(sid).and_then(|s| s.phase).map(|p| p.name());
+    let took = (end - start).to_std().unwrap_or_default();
+    crate::telemetry::global().step(&rb.name, phase, run.status.name(), took);
 }
 
 fn templates_for(settings: &Settings) -> Arc<Templates> {

@@ -18,6 +18,7 @@ use super::rate_limit::Limiter;
 use super::response::{classify, type_name};
 use super::secrets::{Secret, Secrets};
 use super::Catalog;
+use crate::telemetry::Answer;
 use crate::template::{lookup as lookup_path, render_path, render_str, render_value};
 
 /// Statuses worth another try: throttling, timeouts and server trouble.
@@ -595,11 +596,14 @@ impl Executor {
         }
         let shown = self.redact(&strip_query(page.url));
         // The endpoint's own limits first, then the account-wide one.
+        let telemetry = crate::telemetry::global();
+        let held = Instant::now();
         let mut _endpoint = Vec::new();
         for l in t.action_limiters.get(&action.name).into_iter().flatten() {
             _endpoint.push(l.acquire().await);
         }
         let _permit = t.limiter.acquire().await;
+        telemetry.rate_limit_wait(&t.manifest.name, held.elapsed());
         // One deadline over sending and reading the whole body: a peer that
         // trickles bytes is as stuck as one that never answers.
         let deadline = limits.timeout();
@@ -660,7 +664,15 @@ impl Executor {
             })?;
             Ok((status, headers, bytes))
         };
-        let (status, headers, bytes) = match tokio::time::timeout(deadline, read).await {
+        let sent = Instant::now();
+        let answered = tokio::time::timeout(deadline, read).await;
+        let answer = match &answered {
+            Ok(Ok((status, _, _))) => Answer::Status(*status),
+            Ok(Err(e)) => e.status().map_or(Answer::NoAnswer, Answer::Status),
+            Err(_) => Answer::TimedOut,
+        };
+        telemetry.call(&t.manifest.name, &action.name, answer, sent.elapsed());
+        let (status, headers, bytes) = match answered {
             Ok(r) => r?,
             Err(_) => {
                 return Err(CallError::Retriable {

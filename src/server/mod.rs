@@ -97,7 +97,7 @@ async fn observe(State(d): State<Daemon>, req: Request, next: Next) -> Response 
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
     d.metrics().inc(
-        "quench_http_requests_total",
+        crate::daemon::metrics::Count::HttpRequests,
         &[
             ("method", method.as_str()),
             ("route", &route),

@@ -129,11 +129,15 @@ impl Outgoing {
 }
 
 impl Slack {
+    /// Counts a Web API call's outcome and times it from `since`.
     pub(super) fn counted<T>(
         &self,
         method: &str,
+        since: std::time::Instant,
         r: std::result::Result<T, SlackClientError>,
     ) -> Result<T> {
+        let outcome = if r.is_ok() { "ok" } else { "error" };
+        crate::telemetry::global().slack_post(method, outcome, since.elapsed());
         match r {
             Ok(v) => {
                 self.count("ok");
@@ -165,8 +169,9 @@ impl Slack {
                 req = req.with_reply_broadcast(true);
             }
         }
+        let since = std::time::Instant::now();
         let r = session.chat_post_message(&req).await;
-        self.counted("chat.postMessage", r)
+        self.counted("chat.postMessage", since, r)
             .map(|r| r.ts.to_string())
     }
 
@@ -175,8 +180,9 @@ impl Slack {
         let token = self.inner.token.as_ref().ok_or_else(no_token)?;
         let session = self.inner.client.open_session(token);
         let req = SlackApiChatUpdateRequest::new(channel.into(), msg.content(), ts.into());
+        let since = std::time::Instant::now();
         let r = session.chat_update(&req).await;
-        self.counted("chat.update", r).map(|_| ())
+        self.counted("chat.update", since, r).map(|_| ())
     }
 
     /// conversations.create (public); the new channel's id.
@@ -184,8 +190,9 @@ impl Slack {
         let token = self.inner.token.as_ref().ok_or_else(no_token)?;
         let session = self.inner.client.open_session(token);
         let req = SlackApiConversationsCreateRequest::new(name.into());
+        let since = std::time::Instant::now();
         let r = session.conversations_create(&req).await;
-        self.counted("conversations.create", r)
+        self.counted("conversations.create", since, r)
             .map(|r| r.channel.id.to_string())
     }
 
@@ -193,8 +200,9 @@ impl Slack {
         let token = self.inner.token.as_ref().ok_or_else(no_token)?;
         let session = self.inner.client.open_session(token);
         let req = SlackApiConversationsSetTopicRequest::new(channel.into(), topic.into());
+        let since = std::time::Instant::now();
         let r = session.conversations_set_topic(&req).await;
-        self.counted("conversations.setTopic", r).map(|_| ())
+        self.counted("conversations.setTopic", since, r).map(|_| ())
     }
 
     pub(super) async fn invite(&self, channel: &str, users: &[String]) -> Result<()> {
@@ -204,16 +212,18 @@ impl Slack {
             channel.into(),
             users.iter().map(|u| u.as_str().into()).collect(),
         );
+        let since = std::time::Instant::now();
         let r = session.conversations_invite(&req).await;
-        self.counted("conversations.invite", r).map(|_| ())
+        self.counted("conversations.invite", since, r).map(|_| ())
     }
 
     pub(super) async fn pin(&self, channel: &str, ts: &str) -> Result<()> {
         let token = self.inner.token.as_ref().ok_or_else(no_token)?;
         let session = self.inner.client.open_session(token);
         let req = SlackApiPinsAddRequest::new(channel.into(), ts.into());
+        let since = std::time::Instant::now();
         let r = session.pins_add(&req).await;
-        self.counted("pins.add", r).map(|_| ())
+        self.counted("pins.add", since, r).map(|_| ())
     }
 
     /// bookmarks.add (a link in the channel header). slack-morphism has no
@@ -225,11 +235,12 @@ impl Slack {
         let token = self.inner.token.as_ref().ok_or_else(no_token)?;
         let session = self.inner.client.open_session(token);
         let body = json!({"channel_id": channel, "title": title, "type": "link", "link": link});
+        let since = std::time::Instant::now();
         let r: std::result::Result<Added, _> = session
             .http_session_api
             .http_post("bookmarks.add", &body, None)
             .await;
-        self.counted("bookmarks.add", r).map(|_| ())
+        self.counted("bookmarks.add", since, r).map(|_| ())
     }
 
     /// The ts of a message quench posted in `channel` (in `thread_ts`'s
@@ -263,19 +274,21 @@ impl Slack {
                     ("limit", Some("200".to_string())),
                     ("include_all_metadata", Some("true".to_string())),
                 ];
+                let since = std::time::Instant::now();
                 let r: std::result::Result<SlackApiConversationsRepliesResponse, _> = session
                     .http_session_api
                     .http_get("conversations.replies", &params, None)
                     .await;
-                self.counted("conversations.replies", r)?.messages
+                self.counted("conversations.replies", since, r)?.messages
             }
             None => {
                 let req = SlackApiConversationsHistoryRequest::new()
                     .with_channel(channel.into())
                     .with_limit(100)
                     .with_include_all_metadata(true);
+                let since = std::time::Instant::now();
                 let r = session.conversations_history(&req).await;
-                self.counted("conversations.history", r)?.messages
+                self.counted("conversations.history", since, r)?.messages
             }
         };
         Ok(messages
@@ -291,13 +304,17 @@ impl Slack {
         req: &SlackApiPostWebhookMessageRequest,
     ) {
         // response_url carries its own authority: no token is sent.
+        let since = std::time::Instant::now();
         let r = self.inner.client.respond_to_event(url, req).await;
-        let _ = self.counted("response_url", r);
+        let _ = self.counted("response_url", since, r);
     }
 
     pub(super) fn count(&self, outcome: &str) {
         if let Some(m) = &*self.inner.metrics.lock().expect("slack metrics") {
-            m.inc("quench_slack_messages_total", &[("outcome", outcome)]);
+            m.inc(
+                crate::daemon::metrics::Count::SlackMessages,
+                &[("outcome", outcome)],
+            );
         }
     }
 }

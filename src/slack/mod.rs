@@ -408,7 +408,7 @@ fn admit(
     };
     if let Err(why) = verify::check(verifier, headers, body) {
         d.metrics().inc(
-            "quench_slack_requests_total",
+            crate::daemon::metrics::Count::SlackRequests,
             &[("endpoint", endpoint), ("outcome", "rejected")],
         );
         tracing::warn!(endpoint, reason = %why, "Slack request rejected");
@@ -416,14 +416,14 @@ fn admit(
     }
     if !slack.first_time(headers) {
         d.metrics().inc(
-            "quench_slack_requests_total",
+            crate::daemon::metrics::Count::SlackRequests,
             &[("endpoint", endpoint), ("outcome", "replayed")],
         );
         tracing::warn!(endpoint, "Slack request replayed: answered, not acted on");
         return Err(Refused::Replayed);
     }
     d.metrics().inc(
-        "quench_slack_requests_total",
+        crate::daemon::metrics::Count::SlackRequests,
         &[("endpoint", endpoint), ("outcome", "accepted")],
     );
     Ok(slack.clone())

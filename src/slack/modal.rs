@@ -310,18 +310,20 @@ impl Slack {
     async fn open_view(&self, trigger: &str, view: SlackView) -> Result<(), Failure> {
         let token = self.inner.token.as_ref().ok_or_else(super::api::no_token)?;
         let session = self.inner.client.open_session(token);
+        let since = std::time::Instant::now();
         let r = session
             .views_open(&SlackApiViewsOpenRequest::new(trigger.into(), view))
             .await;
-        self.counted("views.open", r).map(|_| ())
+        self.counted("views.open", since, r).map(|_| ())
     }
 
     async fn update_view(&self, view_id: &str, view: SlackView) -> Result<(), Failure> {
         let token = self.inner.token.as_ref().ok_or_else(super::api::no_token)?;
         let session = self.inner.client.open_session(token);
+        let since = std::time::Instant::now();
         let r = session
             .views_update(&SlackApiViewsUpdateRequest::new(view).with_view_id(view_id.into()))
             .await;
-        self.counted("views.update", r).map(|_| ())
+        self.counted("views.update", since, r).map(|_| ())
     }
 }

@@ -37,7 +37,7 @@ async fn on_command(
 ) -> Result<SlackCommandEventResponse, Error> {
     let h = handlers(&states).await?;
     h.daemon.metrics().inc(
-        "quench_slack_requests_total",
+        crate::daemon::metrics::Count::SlackRequests,
         &[("endpoint", "socket.commands"), ("outcome", "accepted")],
     );
     Ok(super::commands::handle(&h.daemon, &h.slack, ev).await)
@@ -50,7 +50,7 @@ async fn on_interaction(
 ) -> Result<SlackInteractionResponse, Error> {
     let h = handlers(&states).await?;
     h.daemon.metrics().inc(
-        "quench_slack_requests_total",
+        crate::daemon::metrics::Count::SlackRequests,
         &[("endpoint", "socket.interactions"), ("outcome", "accepted")],
     );
     // The answer over HTTP is the socket's acknowledgement payload: a

@@ -377,7 +377,9 @@ impl Store {
         if g.flushed < mine && !self.scratch {
             // Holding the gate: no transaction can start during the flush.
             let covers = g.applied;
+            let started = std::time::Instant::now();
             self.db.flush_async().await?;
+            crate::telemetry::global().flush(started.elapsed(), covers - g.flushed);
             g.flushed = covers;
         }
         Ok(out)

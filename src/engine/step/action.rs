@@ -1,9 +1,11 @@
 //! Action steps: fan-out over items under the step's concurrency, and the
 //! attempts of one item with retries, each persisted before it starts.
 
+use crate::integrations::CallError;
 use crate::store::EventKind;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tracing::Instrument;
 
 use serde_json::{json, Value as Json};
 use tokio::sync::Semaphore;
@@ -156,28 +158,32 @@ impl Engine {
                 action.to_string(),
                 slots.clone(),
             );
-            set.spawn(async move {
-                let _slot = slots
-                    .acquire_owned()
-                    .await
-                    .expect("step semaphore is never closed");
-                // The item's context, wrapped once for all its renders.
-                let mut ictx = Scope::new(ctx_c);
-                if fan_out {
-                    ictx.insert("item", item);
-                }
-                if let Some(p) = parent {
-                    ictx.insert("parent", p);
-                }
-                let r = if filter_items {
-                    me.item_when(&inc_id, &step_c, idx, prior, &ictx, &integ, &act)
+            set.spawn(
+                async move {
+                    let _slot = slots
+                        .acquire_owned()
                         .await
-                } else {
-                    me.run_item(&inc_id, &step_c, idx, fan_out, prior, &ictx, &integ, &act)
-                        .await
-                };
-                (idx, r)
-            });
+                        .expect("step semaphore is never closed");
+                    // The item's context, wrapped once for all its renders.
+                    let mut ictx = Scope::new(ctx_c);
+                    if fan_out {
+                        ictx.insert("item", item);
+                    }
+                    if let Some(p) = parent {
+                        ictx.insert("parent", p);
+                    }
+                    let r = if filter_items {
+                        me.item_when(&inc_id, &step_c, idx, prior, &ictx, &integ, &act)
+                            .await
+                    } else {
+                        me.run_item(&inc_id, &step_c, idx, fan_out, prior, &ictx, &integ, &act)
+                            .await
+                    };
+                    (idx, r)
+                }
+                // Items log inside their step's span.
+                .in_current_span(),
+            );
         }
         let mut first_err: Option<EngineError> = None;
         while let Some(j) = set.join_next().await {
@@ -317,6 +323,7 @@ impl Engine {
                 )
                 .await;
             let now = self.clock.now();
+            let refused = result.as_ref().err().map(CallError::status);
             match attempt::after(
                 &mut ir,
                 result,
@@ -327,6 +334,7 @@ impl Engine {
                 fastrand::f64(),
             ) {
                 attempt::After::Retry { delay, event } => {
+                    crate::telemetry::global().retry(integration, refused.flatten());
                     self.record(id, event).await?;
                     self.clock.sleep(delay).await;
                 }

@@ -566,3 +566,164 @@ async fn notices_are_edited_approved_and_sent_through_the_daemon() {
     assert_eq!(audit["intact"], true, "{audit}");
     assert_eq!(audit["report"]["notices"], 2);
 }
+
+/// `/metrics` read as Prometheus reads it: every series a histogram or
+/// counter of the right type, and the work of one declaration in them.
+#[tokio::test]
+async fn metrics_parse_as_prometheus_text_and_hold_a_runs_latencies() {
+    // With Slack and a channel per incident, so Slack's series have
+    // samples too (a series with none is not written at all).
+    let h = host_opts(SlackKind::Http, false, true).await;
+    // One refusal, then the revocation: a retry with a cause, two calls.
+    h.platform.on(
+        "/grants/Gemini",
+        vec![Reply::status(503), Reply::status(204)],
+    );
+    let before = scrape(&h.metrics().await);
+
+    let id = h.declare_and_settle(json!({"tool": "Gemini"})).await;
+    assert_eq!(h.platform.hits("/grants/Gemini"), 2, "{id}");
+    let slack = h.slack.as_ref().unwrap();
+    slack
+        .until("a post about the incident", |s| {
+            !s.calls("chat.postMessage").is_empty()
+        })
+        .await;
+    let text = h.metrics().await;
+    let after = scrape(&text);
+
+    for s in &after.samples {
+        assert!(s.metric.starts_with("quench_"), "{}", s.metric);
+        if let prometheus_parse::Value::Histogram(buckets) = &s.value {
+            let counts: Vec<f64> = buckets.iter().map(|b| b.count).collect();
+            assert!(
+                counts.windows(2).all(|w| w[0] <= w[1]),
+                "{}: buckets are cumulative: {counts:?}",
+                s.metric
+            );
+            assert_eq!(
+                buckets.last().map(|b| b.less_than),
+                Some(f64::INFINITY),
+                "{}",
+                s.metric
+            );
+        }
+    }
+    // Other tests in this process use the same mock integration, so the
+    // figures are compared as "at least this run's share".
+    let grew = |name: &str, labels: &[(&str, &str)]| {
+        observations(&after, name, labels) - observations(&before, name, labels)
+    };
+    let call = "quench_integration_call_seconds";
+    let revoke = [("integration", "mockp"), ("action", "revoke")];
+    assert!(
+        grew(call, &[revoke[0], revoke[1], ("status_class", "5xx")]) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        grew(call, &[revoke[0], revoke[1], ("status_class", "2xx")]) >= 1.0,
+        "{text}"
+    );
+    let retries = [("integration", "mockp"), ("cause", "server_error")];
+    assert!(
+        grew("quench_integration_retries_total", &retries) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        grew(
+            "quench_rate_limit_wait_seconds",
+            &[("integration", "mockp")]
+        ) >= 2.0
+    );
+    let contain = [
+        ("runbook", "contain"),
+        ("phase", "contain"),
+        ("status", "succeeded"),
+    ];
+    assert!(grew("quench_step_seconds", &contain) >= 1.0, "{text}");
+    assert!(grew("quench_store_flush_seconds", &[]) >= 1.0, "{text}");
+    assert!(grew("quench_store_flush_writes", &[]) >= 1.0, "{text}");
+    // Each regulatory clock with a due time, as the API shows it.
+    let (_, inc) = h
+        .call("GET", &format!("/api/v1/incidents/{id}"), None)
+        .await;
+    let due: Vec<&Json> = inc["clocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["due"].is_string())
+        .collect();
+    assert!(!due.is_empty(), "{inc}");
+    let now = h.daemon.engine().now();
+    for c in due {
+        let at: chrono::DateTime<chrono::Utc> = c["due"].as_str().unwrap().parse().unwrap();
+        let rule = c["rule"].as_str().unwrap();
+        let labels = [("incident", id.as_str()), ("rule", rule)];
+        assert_eq!(
+            observations(&after, "quench_deadline_seconds_left", &labels),
+            (at - now).num_milliseconds() as f64 / 1000.0,
+            "{rule}"
+        );
+    }
+    // The Grafana dashboard asks only for series that exist.
+    let dashboard: Json = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/grafana-dashboard.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut asked = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(at) = rest.find("quench_") {
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[at + name.len()..];
+                asked.push(name);
+            }
+        }
+    }
+    assert!(asked.len() >= 14, "{asked:?}");
+    for name in asked {
+        let base = ["_bucket", "_count", "_sum"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(&name);
+        assert!(
+            text.contains(&format!("# TYPE {base} ")),
+            "the dashboard asks for {name}, which /metrics does not have"
+        );
+    }
+    let slack = [("method", "chat.postMessage"), ("outcome", "ok")];
+    assert!(grew("quench_slack_post_seconds", &slack) >= 1.0, "{text}");
+    assert!(text.contains("# TYPE quench_integration_call_seconds histogram"));
+    assert!(text.contains("# TYPE quench_integration_retries_total counter"));
+}
+
+fn scrape(text: &str) -> prometheus_parse::Scrape {
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    prometheus_parse::Scrape::parse(lines).expect("/metrics is Prometheus text")
+}
+
+/// A histogram's number of observations (its +Inf bucket), or a counter's
+/// or gauge's value, summed over the series whose labels include `labels`.
+fn observations(s: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    s.samples
+        .iter()
+        .filter(|x| x.metric == name)
+        .filter(|x| labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
+        .map(|x| match &x.value {
+            prometheus_parse::Value::Histogram(b) => b.last().map_or(0.0, |b| b.count),
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
+            _ => 0.0,
+        })
+        .sum()
+}

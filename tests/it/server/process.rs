@@ -1,5 +1,7 @@
 //! `quench serve` as a process: started, killed, resumed, refused.
 
+use std::collections::BTreeMap;
+
 use super::*;
 
 /// A project whose `mockp` points at `mock`, with runbook `two`: a, then b.
@@ -298,4 +300,64 @@ fn serve_refuses_to_start_without_an_api_token() {
         err.contains("access[0] (U0LEGAL1): `token_sha256` must be 64 hex characters"),
         "{err}"
     );
+}
+
+/// `--log-format json`: every line of an incident's work names the
+/// incident, and every line of a step's work (its platform calls, the
+/// HTTP client's own lines) names the step too, as span fields.
+#[tokio::test]
+async fn the_json_log_names_the_incident_and_step_on_every_line_of_their_work() {
+    crate::support::tls();
+    let mock = Mock::start().await;
+    mock.on("/a", vec![Reply::json(200, json!({"ok": true}))]);
+    mock.on("/b", vec![Reply::json(200, json!({"ok": true}))]);
+    let dir = project(&mock);
+    let (mut daemon, url) = spawn_serve(dir.path()).await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{url}/api/v1/incidents"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"runbook": "two", "by": "U0RESP01"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Json>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(completed(&http, &url, &id).await, "completed");
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    let lines: Vec<Json> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let spans_of = |l: &Json, key: &str| -> Vec<String> {
+        l["spans"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s[key].as_str().map(str::to_string))
+            .collect()
+    };
+    let mut per_step: BTreeMap<String, usize> = BTreeMap::new();
+    for l in &lines {
+        let steps = spans_of(l, "step");
+        if steps.is_empty() {
+            continue;
+        }
+        assert_eq!(spans_of(l, "incident"), [id.as_str()], "{l}");
+        *per_step.entry(steps[0].clone()).or_default() += 1;
+    }
+    // Each step logged its outcome and its call's lines, under its own name.
+    assert_eq!(per_step.keys().collect::<Vec<_>>(), ["a", "b"], "{log}");
+    assert!(per_step.values().all(|n| *n >= 2), "{per_step:?}");
+    let ran: Vec<&Json> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "step ran")
+        .collect();
+    assert_eq!(ran.len(), 2, "{log}");
 }
