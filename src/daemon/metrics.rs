@@ -64,6 +64,8 @@ struct Inner {
     drivers: Gauge,
     uptime: Gauge<f64, AtomicU64>,
     deadlines: Family<Labels, Gauge<f64, AtomicU64>>,
+    /// One scrape at a time: each sets the gauges it then encodes.
+    scraping: std::sync::Mutex<()>,
 }
 
 impl Default for Metrics {
@@ -78,6 +80,7 @@ impl Default for Metrics {
             drivers: Gauge::default(),
             uptime: Gauge::default(),
             deadlines: Family::default(),
+            scraping: std::sync::Mutex::default(),
             registry: Registry::default(),
         };
         // Help texts without a final period: the encoder adds one.
@@ -162,6 +165,7 @@ impl Metrics {
     /// The exposition, with the gauges set to `now`.
     pub fn render(&self, now: &Gauges) -> String {
         let i = &self.inner;
+        let _one = i.scraping.lock().unwrap_or_else(|e| e.into_inner());
         for (status, n) in now.incidents_by_status {
             let labels = vec![("status".to_string(), status.to_string())];
             i.incidents.get_or_create(&labels).set(*n as i64);
