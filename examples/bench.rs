@@ -1,7 +1,8 @@
 //! Prints quench's throughput figures: store writes, fan-out against the
 //! built-in simulator, how close a rate-limited fan-out runs to the
 //! manifest's limit, and the daemon over HTTP (declarations per second to
-//! completion, read latency). Run: `cargo run --release --example bench`.
+//! completion, read latency), and declaration to first call (scenario D;
+//! alone: `... --example bench -- declare`). Run: `cargo run --release --example bench`.
 //!
 //! Figures, not assertions: this machine is shared and noisy, so tests
 //! never assert on wall-clock time.
@@ -109,6 +110,12 @@ async fn main() {
         })
         .unwrap(),
     );
+    // `bench declare`: only scenario D.
+    if std::env::args().nth(1).as_deref() == Some("declare") {
+        let d = tempfile::tempdir().unwrap();
+        declare_to_first_call(d.path(), &dir.path().join("integrations")).await;
+        return;
+    }
     let sim = Simulator::start(&lib.catalog).await.unwrap();
     let exec =
         Arc::new(Executor::new(&lib.catalog, sim.routing(&lib.catalog.secret_names())).unwrap());
@@ -179,6 +186,10 @@ async fn main() {
     // 4. The daemon over HTTP: incidents declared by concurrent API clients
     //    and run to completion, then read latency of one incident's JSON.
     daemon_bench(dir.path(), &exec).await;
+
+    // 5. Declaration to the first outbound call, through the API.
+    let d = tempfile::tempdir().unwrap();
+    declare_to_first_call(d.path(), &dir.path().join("integrations")).await;
 }
 
 /// Process CPU time (user + system), every thread.
@@ -354,4 +365,109 @@ async fn daemon_bench(dir: &std::path::Path, exec: &Arc<Executor>) {
         lat[250].as_secs_f64() * 1000.0,
         lat[495].as_secs_f64() * 1000.0
     );
+}
+
+/// D: declaration to the first outbound call, through the API: a platform
+/// on loopback notes when each request arrives; 200 declarations, one at
+/// a time, each making one call.
+async fn declare_to_first_call(dir: &std::path::Path, lib_dir: &std::path::Path) {
+    use std::collections::BTreeMap;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let platform = axum::Router::new().fallback(move || {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(Instant::now());
+            axum::http::StatusCode::NO_CONTENT
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let platform_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, platform).await.unwrap() });
+
+    std::fs::create_dir_all(dir.join("runbooks")).unwrap();
+    std::fs::write(dir.join("runbooks/bench.yaml"), runbook("benchp", 1, 1)).unwrap();
+    let lib = Arc::new(
+        Library::load(&Folders {
+            runbooks: Some(dir.join("runbooks")),
+            integrations: Some(lib_dir.to_path_buf()),
+        })
+        .unwrap(),
+    );
+    let mut secrets = quench::integrations::Secrets::default();
+    secrets.insert("BENCH_TOKEN", "bench-secret-token");
+    let exec = Arc::new(
+        Executor::new(
+            &lib.catalog,
+            quench::integrations::Routing {
+                base_urls: BTreeMap::from([("benchp".to_string(), platform_url)])
+                    .into_iter()
+                    .collect(),
+                token_urls: Default::default(),
+                secrets,
+                simulated: false,
+                read_only: false,
+            },
+        )
+        .unwrap(),
+    );
+    let sdir = tempfile::tempdir().unwrap();
+    let store = Store::open(sdir.path()).unwrap();
+    let engine = Engine::new(
+        Arc::new(store.clone()),
+        exec,
+        Arc::new(SystemClock),
+        lib,
+        Settings {
+            drill: false,
+            ..Settings::default()
+        },
+    );
+    const TOKEN: &str = "bench-token-0123456789abcdef";
+    let daemon = quench::daemon::Daemon::new(quench::daemon::DaemonParts {
+        store,
+        live: engine,
+        drill: None,
+        access: quench::daemon::access::Access::legacy_only(TOKEN),
+        channel: None,
+        planners: Default::default(),
+    });
+    daemon.start().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let d = daemon.clone();
+    tokio::spawn(async move {
+        quench::server::serve(d, axum::Router::new(), listener, std::future::pending())
+            .await
+            .unwrap()
+    });
+    let http = reqwest::Client::new();
+    let mut took = Vec::new();
+    let mut acked = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        let r = http
+            .post(format!("{url}/api/v1/incidents"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"runbook": "bench", "by": "bench"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        acked.push(t.elapsed());
+        let first = rx.recv().await.unwrap();
+        took.push(first - t);
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let q = |v: &mut Vec<Duration>, p: f64| {
+        v.sort();
+        v[((v.len() as f64 * p) as usize).min(v.len() - 1)]
+    };
+    println!(
+        "D declare to first call (API, 200 declarations): median {:.2} ms, p99 {:.2} ms; the 201 itself: median {:.2} ms, p99 {:.2} ms",
+        ms(q(&mut took, 0.5)),
+        ms(q(&mut took, 0.99)),
+        ms(q(&mut acked, 0.5)),
+        ms(q(&mut acked, 0.99)),
+    );
+    daemon.stop().await;
 }
