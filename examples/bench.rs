@@ -262,35 +262,7 @@ async fn daemon_bench(dir: &std::path::Path, exec: &Arc<Executor>) {
         .unwrap(),
     );
     let sdir = tempfile::tempdir().unwrap();
-    let store = Store::open(sdir.path()).unwrap();
-    let engine = Engine::new(
-        Arc::new(store.clone()),
-        exec.clone(),
-        Arc::new(SystemClock),
-        lib,
-        Settings {
-            drill: false,
-            ..Settings::default()
-        },
-    );
-    const TOKEN: &str = "bench-token-0123456789abcdef";
-    let daemon = quench::daemon::Daemon::new(quench::daemon::DaemonParts {
-        store,
-        live: engine,
-        drill: None,
-        access: quench::daemon::access::Access::legacy_only(TOKEN),
-        channel: None,
-        planners: Default::default(),
-    });
-    daemon.start().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let d = daemon.clone();
-    tokio::spawn(async move {
-        quench::server::serve(d, axum::Router::new(), listener, std::future::pending())
-            .await
-            .unwrap()
-    });
+    let (daemon, url) = serve_daemon(sdir.path(), lib, exec.clone()).await;
     let http = reqwest::Client::new();
     let n = 200;
     let clients = 16;
@@ -411,35 +383,7 @@ async fn declare_to_first_call(dir: &std::path::Path, lib_dir: &std::path::Path)
         .unwrap(),
     );
     let sdir = tempfile::tempdir().unwrap();
-    let store = Store::open(sdir.path()).unwrap();
-    let engine = Engine::new(
-        Arc::new(store.clone()),
-        exec,
-        Arc::new(SystemClock),
-        lib,
-        Settings {
-            drill: false,
-            ..Settings::default()
-        },
-    );
-    const TOKEN: &str = "bench-token-0123456789abcdef";
-    let daemon = quench::daemon::Daemon::new(quench::daemon::DaemonParts {
-        store,
-        live: engine,
-        drill: None,
-        access: quench::daemon::access::Access::legacy_only(TOKEN),
-        channel: None,
-        planners: Default::default(),
-    });
-    daemon.start().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let d = daemon.clone();
-    tokio::spawn(async move {
-        quench::server::serve(d, axum::Router::new(), listener, std::future::pending())
-            .await
-            .unwrap()
-    });
+    let (daemon, url) = serve_daemon(sdir.path(), lib, exec).await;
     let http = reqwest::Client::new();
     let mut took = Vec::new();
     let mut acked = Vec::new();
@@ -470,4 +414,43 @@ async fn declare_to_first_call(dir: &std::path::Path, lib_dir: &std::path::Path)
         ms(q(&mut acked, 0.99)),
     );
     daemon.stop().await;
+}
+
+const TOKEN: &str = "bench-token-0123456789abcdef";
+
+/// A live daemon on a store in `dir`, serving its API on loopback.
+async fn serve_daemon(
+    dir: &std::path::Path,
+    lib: Arc<Library>,
+    exec: Arc<Executor>,
+) -> (quench::daemon::Daemon, String) {
+    let store = Store::open(dir).unwrap();
+    let engine = Engine::new(
+        Arc::new(store.clone()),
+        exec,
+        Arc::new(SystemClock),
+        lib,
+        Settings {
+            drill: false,
+            ..Settings::default()
+        },
+    );
+    let daemon = quench::daemon::Daemon::new(quench::daemon::DaemonParts {
+        store,
+        live: engine,
+        drill: None,
+        access: quench::daemon::access::Access::legacy_only(TOKEN),
+        channel: None,
+        planners: Default::default(),
+    });
+    daemon.start().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let d = daemon.clone();
+    tokio::spawn(async move {
+        quench::server::serve(d, axum::Router::new(), listener, std::future::pending())
+            .await
+            .unwrap()
+    });
+    (daemon, url)
 }
