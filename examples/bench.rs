@@ -274,14 +274,7 @@ async fn daemon_bench(dir: &std::path::Path, exec: &Arc<Executor>) {
         set.spawn(async move {
             let mut ids = Vec::new();
             for _ in (c..n).step_by(clients) {
-                let r = http
-                    .post(format!("{url}/api/v1/incidents"))
-                    .bearer_auth(TOKEN)
-                    .json(&json!({"runbook": "bench", "by": "bench"}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), 201);
+                let r = declare_bench(&http, &url).await;
                 let j: serde_json::Value = r.json().await.unwrap();
                 ids.push(j["id"].as_str().unwrap().to_string());
             }
@@ -389,14 +382,7 @@ async fn declare_to_first_call(dir: &std::path::Path, lib_dir: &std::path::Path)
     let mut acked = Vec::new();
     for _ in 0..200 {
         let t = Instant::now();
-        let r = http
-            .post(format!("{url}/api/v1/incidents"))
-            .bearer_auth(TOKEN)
-            .json(&json!({"runbook": "bench", "by": "bench"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
+        declare_bench(&http, &url).await;
         acked.push(t.elapsed());
         let first = rx.recv().await.unwrap();
         took.push(first - t);
@@ -453,4 +439,17 @@ async fn serve_daemon(
             .unwrap()
     });
     (daemon, url)
+}
+
+/// Declares runbook `bench` through the API; the answer is a 201.
+async fn declare_bench(http: &reqwest::Client, url: &str) -> reqwest::Response {
+    let r = http
+        .post(format!("{url}/api/v1/incidents"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"runbook": "bench", "by": "bench"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r
 }
