@@ -2,6 +2,7 @@
 //! and a JSON body extractor whose rejections (too large, not JSON, wrong
 //! shape) come back the same way.
 
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
@@ -47,7 +48,9 @@ impl From<OpError> for ApiError {
     }
 }
 
-/// `Json<T>` whose rejections are API errors.
+/// `Json<T>` whose rejections are API errors, and which takes only a JSON
+/// object: serde reads a JSON array into a struct field by field, so
+/// `[true]` would otherwise be a declaration whose first field is `true`.
 pub(super) struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -58,27 +61,48 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|r| rejected(r.status(), r.body_text()))?;
+        let is_object = bytes
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{');
+        let req = Request::from_parts(parts, Body::from(bytes));
+        if !is_object {
+            // A wrong content type or broken JSON is told as such first.
+            return match axum::Json::<serde::de::IgnoredAny>::from_request(req, state).await {
+                Ok(_) => Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "bad_request",
+                    "the body must be a JSON object; nothing was recorded",
+                )),
+                Err(r) => Err(rejected(r.status(), r.body_text())),
+            };
+        }
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(r) => {
-                let status = r.status();
-                let code = match status {
-                    StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-                    _ => "bad_request",
-                };
-                let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    format!(
-                        "the request body is over {} bytes; nothing was recorded",
-                        super::MAX_BODY
-                    )
-                } else {
-                    r.body_text()
-                };
-                Err(ApiError::new(status, code, message))
-            }
+            Err(r) => Err(rejected(r.status(), r.body_text())),
         }
     }
+}
+
+fn rejected(status: StatusCode, text: String) -> ApiError {
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "bad_request",
+    };
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!(
+            "the request body is over {} bytes; nothing was recorded",
+            super::MAX_BODY
+        )
+    } else {
+        text
+    };
+    ApiError::new(status, code, message)
 }
 
 /// The longest request URI answered: longer ones get 414 here, in the

@@ -365,6 +365,29 @@ async fn bad_requests_get_clear_errors_and_record_nothing() {
         .as_str()
         .unwrap()
         .contains("unknown field `surprise`"));
+    // serde reads an array into a struct field by field: `[.., true]` was
+    // once a declaration with `drill: true`. Only objects are bodies.
+    for (path, body) in [
+        ("/api/v1/incidents", json!(["", null, null, "", true])),
+        ("/api/v1/incidents", json!(["contain", {"tool": "x"}])),
+        ("/api/v1/plans", json!(["contain", {"tool": "x"}, true])),
+        ("/api/v1/incidents/INC-1/notes", json!(["text", "U0RESP01"])),
+        ("/api/v1/incidents", json!("contain")),
+    ] {
+        let (s, b) = h.call("POST", path, Some(body)).await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (422, Some("bad_request")),
+            "{path}: {b}"
+        );
+        assert!(
+            b["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("must be a JSON object"),
+            "{b}"
+        );
+    }
 
     let r = h
         .http
