@@ -106,13 +106,13 @@ impl Library {
         }
     }
 
-    /// A runbook by path (anything with a `/` or ending in .yaml that
-    /// exists) or by name.
     /// The names of the runbooks it knows, sorted.
     pub fn runbook_names(&self) -> Vec<String> {
         self.runbooks.keys().cloned().collect()
     }
 
+    /// A runbook by path (anything with a `/` or ending in .yaml that
+    /// exists) or by name.
     pub fn runbook(&self, name_or_path: &str) -> Result<LoadedRunbook, Diagnostics> {
         self.find(name_or_path, true)
     }

@@ -4,10 +4,17 @@
 //! completion, read latency), and declaration to first call (scenario D;
 //! alone: `... --example bench -- declare`). Run: `cargo run --release --example bench`.
 //!
+//! The scenario table of issue 14 (A, B, B4, C, S: mock platforms with
+//! latency, 429s and 503s, quench in a child process):
+//! `... --example bench -- table [A B B4 C S20k S200k]`.
+//!
 //! Figures, not assertions: this machine is shared and noisy, so tests
 //! never assert on wall-clock time.
 // A benchmark measures real time.
 #![allow(clippy::disallowed_methods)]
+
+mod platform;
+mod scenarios;
 
 use quench::store::EventKind;
 use std::sync::Arc;
@@ -61,27 +68,39 @@ async fn fan_out(
 ) -> (Duration, usize) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let settings = Settings {
-        drill: true,
-        ..Settings::default()
-    };
+    let src = runbook(integration, n, concurrency);
+    let t = Instant::now();
+    let id = run_to_completion(&store, exec.clone(), lib, true, &src).await;
+    (t.elapsed(), store.events(&id).unwrap().len())
+}
+
+/// Declares runbook `src` on a fresh engine over `store` and runs it; an
+/// incident that does not complete prints its timeline and panics.
+async fn run_to_completion(
+    store: &Store,
+    exec: Arc<Executor>,
+    lib: &Arc<Library>,
+    drill: bool,
+    src: &str,
+) -> String {
     let engine = Engine::new(
         Arc::new(store.clone()),
-        exec.clone(),
+        exec,
         Arc::new(SystemClock),
         lib.clone(),
-        settings,
+        Settings {
+            drill,
+            ..Settings::default()
+        },
     );
-    let src = runbook(integration, n, concurrency);
-    let rb = quench::runbook::load("bench.yaml", &src, &lib.known()).unwrap();
+    let rb = quench::runbook::load("bench.yaml", src, &lib.known()).unwrap();
     let inputs = quench::runbook::inputs::parse(&rb, &[]).unwrap();
-    let t = Instant::now();
     let id = engine
         .declare(
             &rb,
             Declaration {
                 runbook_file: "bench.yaml".into(),
-                runbook_source: src.clone(),
+                runbook_source: src.to_string(),
                 inputs,
                 declared_by: "bench".into(),
                 token: None,
@@ -92,8 +111,13 @@ async fn fan_out(
         .await
         .unwrap();
     let status = engine.run(&id).await.unwrap();
-    assert_eq!(status.name(), "completed");
-    (t.elapsed(), store.events(&id).unwrap().len())
+    if status.name() != "completed" {
+        for e in store.events(&id).unwrap() {
+            eprintln!("{} {}", e.kind, e.message);
+        }
+        panic!("the incident {}", status.name());
+    }
+    id
 }
 
 #[tokio::main]
@@ -110,8 +134,14 @@ async fn main() {
         })
         .unwrap(),
     );
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("child") => return scenarios::child(&args[1]).await,
+        Some("table") => return scenarios::table(&args[1..]).await,
+        _ => {}
+    }
     // `bench declare`: only scenario D.
-    if std::env::args().nth(1).as_deref() == Some("declare") {
+    if args.first().map(String::as_str) == Some("declare") {
         let d = tempfile::tempdir().unwrap();
         declare_to_first_call(d.path(), &dir.path().join("integrations")).await;
         return;
@@ -190,6 +220,9 @@ async fn main() {
     // 5. Declaration to the first outbound call, through the API.
     let d = tempfile::tempdir().unwrap();
     declare_to_first_call(d.path(), &dir.path().join("integrations")).await;
+
+    // 6. The scenario table.
+    scenarios::table(&[]).await;
 }
 
 /// Process CPU time (user + system), every thread.
@@ -210,7 +243,7 @@ fn cpu_seconds() -> f64 {
 /// the engine does (compiled once, one context per item), against
 /// handlebars compiling it and copying the context for every render.
 fn templates_bench() {
-    let when = include_str!("../runbooks/shadow-ai-exposure.yaml")
+    let when = include_str!("../../runbooks/shadow-ai-exposure.yaml")
         .lines()
         .map(str::trim)
         .filter_map(|l| l.strip_prefix("when: '"))

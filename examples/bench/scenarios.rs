@@ -1,0 +1,446 @@
+//! The scenario table (issue 14): mock platforms in this process, quench in
+//! a child process of its own, so its CPU and peak RSS are quench's alone.
+//!
+//! The parent starts the platforms, runs `bench child SPEC` and reads one
+//! JSON line back; the platforms then say what really happened: grants left,
+//! 429s, 503s, replays and duplicate effects.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use quench::integrations::{Executor, Routing, Secrets};
+use quench::library::{Folders, Library};
+use quench::store::Store;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::platform::{Config, Platform};
+
+/// What the child runs.
+#[derive(Serialize, Deserialize)]
+struct Spec {
+    /// Per platform: its URL and the limit its manifest documents.
+    platforms: Vec<(String, Option<(f64, f64)>)>,
+    concurrency: usize,
+    shape: Shape,
+}
+
+#[derive(Serialize, Deserialize)]
+enum Shape {
+    /// One incident, one revoking step per platform over the ids given.
+    Revoke { per_platform: usize },
+    /// One incident: list every grant of platform 0 in pages, then revoke
+    /// what was listed.
+    ListThenRevoke,
+    /// Incidents declared at once through the daemon's API, each with its
+    /// severity and its own `n` grants of platform 0.
+    Daemon { severities: Vec<String>, n: usize },
+}
+
+#[derive(Serialize, Deserialize)]
+struct Report {
+    seconds: f64,
+    cpu: f64,
+    rss_mb: f64,
+    store_bytes: u64,
+    /// Unix seconds when each incident was declared (the daemon shape).
+    declared_at: Vec<f64>,
+    /// Unix seconds when each incident completed.
+    completed_at: Vec<f64>,
+}
+
+struct Scenario {
+    name: &'static str,
+    latency: Duration,
+    limit: Option<(f64, f64)>,
+    fail_share: f64,
+    platforms: usize,
+    concurrency: usize,
+    shape: Shape,
+}
+
+fn scenarios(which: &[String]) -> Vec<Scenario> {
+    let ms = Duration::from_millis;
+    let limited = Some((100.0, 10.0));
+    let all = vec![
+        Scenario {
+            name: "A",
+            latency: ms(50),
+            limit: None,
+            fail_share: 0.0,
+            platforms: 1,
+            concurrency: 100,
+            shape: Shape::Revoke { per_platform: 1200 },
+        },
+        Scenario {
+            name: "B",
+            latency: ms(50),
+            limit: limited,
+            fail_share: 0.02,
+            platforms: 1,
+            concurrency: 100,
+            shape: Shape::Revoke { per_platform: 1200 },
+        },
+        Scenario {
+            name: "B4",
+            latency: ms(50),
+            limit: limited,
+            fail_share: 0.0,
+            platforms: 4,
+            concurrency: 100,
+            shape: Shape::Revoke { per_platform: 300 },
+        },
+        Scenario {
+            name: "C",
+            latency: ms(50),
+            limit: limited,
+            fail_share: 0.0,
+            platforms: 1,
+            concurrency: 20,
+            // The sev1 is declared last: it still goes ahead.
+            shape: Shape::Daemon {
+                severities: ["sev3"; 9]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .chain(["sev1".to_string()])
+                    .collect(),
+                n: 100,
+            },
+        },
+        scale("S20k"),
+        scale("S200k"),
+    ];
+    all.into_iter()
+        .filter(|s| which.is_empty() || which.iter().any(|w| w == s.name))
+        .collect()
+}
+
+/// S: list then revoke at 10 ms, concurrency 200.
+fn scale(name: &'static str) -> Scenario {
+    Scenario {
+        name,
+        latency: Duration::from_millis(10),
+        limit: None,
+        fail_share: 0.0,
+        platforms: 1,
+        concurrency: 200,
+        shape: Shape::ListThenRevoke,
+    }
+}
+
+fn grants(s: &Scenario) -> usize {
+    match &s.shape {
+        Shape::Revoke { per_platform } => *per_platform,
+        Shape::ListThenRevoke => match s.name {
+            "S20k" => 20_000,
+            _ => 200_000,
+        },
+        Shape::Daemon { severities, n } => severities.len() * n,
+    }
+}
+
+/// Runs the scenarios named in `which` (all when empty) and prints the table.
+pub(crate) async fn table(which: &[String]) {
+    println!(
+        "| scenario | contained in | floor | ratio | calls | 429s | 503s | retries | duplicate effects | grants left | CPU | peak RSS | store per item |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for s in scenarios(which) {
+        run(s).await;
+    }
+}
+
+async fn run(s: Scenario) {
+    let n = grants(&s);
+    let mut platforms = Vec::new();
+    for i in 0..s.platforms {
+        platforms.push(
+            Platform::start(Config {
+                latency: s.latency,
+                limit: s.limit,
+                fail_share: s.fail_share,
+                seed: 14 + i as u64,
+                grants: n,
+            })
+            .await,
+        );
+    }
+    let spec = Spec {
+        platforms: platforms.iter().map(|p| (p.url.clone(), s.limit)).collect(),
+        concurrency: s.concurrency,
+        shape: s.shape,
+    };
+    let out = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .arg("child")
+        .arg(serde_json::to_string(&spec).unwrap())
+        .output()
+        .await
+        .unwrap();
+    if !out.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        panic!("scenario {} failed", s.name);
+    }
+    let line = String::from_utf8_lossy(&out.stdout);
+    let r: Report = serde_json::from_str(line.lines().last().unwrap()).unwrap();
+
+    let sum = |f: fn(&crate::platform::Stats) -> u64| -> u64 {
+        platforms.iter().map(|p| f(p.stats())).sum()
+    };
+    use std::sync::atomic::Ordering::Relaxed;
+    let requests = sum(|s| s.requests.load(Relaxed));
+    let throttled = sum(|s| s.throttled.load(Relaxed));
+    let failed = sum(|s| s.failed.load(Relaxed));
+    let lists = sum(|s| s.lists.load(Relaxed));
+    let duplicates = sum(|s| s.duplicates.load(Relaxed));
+    let replays = sum(|s| s.replays.load(Relaxed));
+    let left: usize = platforms.iter().map(|p| p.remaining()).sum();
+    let items = (n * s.platforms) as u64;
+    let retries = requests - items - lists;
+    let lat = s.latency.as_secs_f64();
+    // The floor: the slowest of what the concurrency allows and what each
+    // platform's bucket admits (every 503 spends a token too), plus the
+    // listing's pages one after the other.
+    let by_concurrency = (n as f64 / spec.concurrency as f64).ceil() * lat;
+    let by_rate = match s.limit {
+        Some((rate, burst)) => {
+            let worst = platforms
+                .iter()
+                .map(|p| p.stats().failed.load(Relaxed) as f64)
+                .fold(0.0, f64::max);
+            ((n as f64 + worst - burst) / rate).max(0.0) + lat
+        }
+        None => 0.0,
+    };
+    let floor = by_concurrency.max(by_rate) + lists as f64 * lat;
+    println!(
+        "| {} | {:.2} s | {:.2} s | {:.3}x | {requests} | {throttled} | {failed} | {retries} ({replays} replays) | {duplicates} | {left} | {:.1} s | {:.0} MB | {:.0} B |",
+        s.name,
+        r.seconds,
+        floor,
+        r.seconds / floor,
+        r.cpu,
+        r.rss_mb,
+        r.store_bytes as f64 / items as f64,
+    );
+    if let Shape::Daemon { severities, n } = &spec.shape {
+        fairness(&platforms[0], severities, *n, &r);
+    }
+}
+
+/// C's two questions: did every incident make progress in its first
+/// second, and did the sev1 finish ahead of the sev3s?
+fn fairness(p: &Platform, severities: &[String], n: usize, r: &Report) {
+    let unix = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let mut first = Vec::new();
+    for (k, sev) in severities.iter().enumerate() {
+        let times: Vec<f64> = p
+            .revoked_at(k * n..(k + 1) * n)
+            .into_iter()
+            .flatten()
+            .map(unix)
+            .collect();
+        let start = r.declared_at[k];
+        let f = times.iter().cloned().fold(f64::INFINITY, f64::min) - start;
+        first.push(f);
+        let done = r.completed_at[k] - start;
+        println!("  C incident {k} ({sev}): first revocation after {f:.2} s, completed after {done:.2} s");
+    }
+    let worst = first.iter().cloned().fold(0.0, f64::max);
+    println!("  C slowest first revocation: {worst:.2} s (no incident may wait past 1 s)");
+}
+
+fn manifest(i: usize, limit: Option<(f64, f64)>) -> String {
+    let rate = match limit {
+        Some((r, b)) => format!("rate_limit: {{ per_second: {r}, burst: {b} }}\n"),
+        None => String::new(),
+    };
+    format!(
+        r#"name: mock{i}
+base_url: https://bench.invalid
+auth: {{ bearer: "{{{{secrets.MOCK{i}_TOKEN}}}}" }}
+{rate}actions:
+  list:
+    method: GET
+    path: /grants
+    query: {{ limit: "1000" }}
+    paginate: {{ items: data, cursor: next_cursor, cursor_param: cursor }}
+    simulate: {{ status: 200 }}
+  revoke:
+    method: DELETE
+    path: "/grants/{{{{with.id}}}}"
+    headers: {{ Idempotency-Key: "{{{{run.idempotency_key}}}}" }}
+    ok: [204]
+    simulate: {{ status: 204 }}
+"#
+    )
+}
+
+const RETRY: &str = "    retry: { attempts: 8, backoff: 100ms, max_backoff: 5s }\n";
+
+fn runbook(spec: &Spec) -> String {
+    let c = spec.concurrency;
+    let mut rb = String::from("version: 1\nname: bench\n");
+    match &spec.shape {
+        // More ids than an input may be given: the runbook's default.
+        Shape::Revoke { per_platform } => {
+            rb.push_str("inputs:\n");
+            for i in 0..spec.platforms.len() {
+                rb.push_str(&format!(
+                    "  ids{i}: {{ type: list, default: {} }}\n",
+                    ids(0, *per_platform)
+                ));
+            }
+            rb.push_str("steps:\n");
+            for i in 0..spec.platforms.len() {
+                rb.push_str(&format!(
+                    "  - id: revoke-{i}\n    action: mock{i}.revoke\n    for_each: inputs.ids{i}\n    concurrency: {c}\n    with: {{ id: \"{{{{item}}}}\" }}\n{RETRY}"
+                ));
+            }
+        }
+        Shape::ListThenRevoke => rb.push_str(&format!(
+            "steps:\n  - id: list\n    action: mock0.list\n  - id: revoke\n    action: mock0.revoke\n    needs: [list]\n    for_each: steps.list.output\n    concurrency: {c}\n    with: {{ id: \"{{{{item.id}}}}\" }}\n{RETRY}"
+        )),
+        Shape::Daemon { .. } => rb.push_str(&format!(
+            "inputs:\n  ids0: {{ type: list }}\nsteps:\n  - id: revoke\n    action: mock0.revoke\n    for_each: inputs.ids0\n    concurrency: {c}\n    with: {{ id: \"{{{{item}}}}\" }}\n{RETRY}"
+        )),
+    }
+    rb
+}
+
+fn ids(from: usize, n: usize) -> serde_json::Value {
+    json!((from..from + n)
+        .map(|i| format!("g{i}"))
+        .collect::<Vec<_>>())
+}
+
+/// The child: quench alone, against the parent's platforms.
+pub(crate) async fn child(spec: &str) {
+    let spec: Spec = serde_json::from_str(spec).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ints, rbs) = (dir.path().join("integrations"), dir.path().join("runbooks"));
+    std::fs::create_dir_all(&ints).unwrap();
+    std::fs::create_dir_all(&rbs).unwrap();
+    let mut secrets = Secrets::default();
+    let mut base_urls = std::collections::HashMap::new();
+    for (i, (url, limit)) in spec.platforms.iter().enumerate() {
+        std::fs::write(ints.join(format!("mock{i}.yaml")), manifest(i, *limit)).unwrap();
+        secrets.insert(&format!("MOCK{i}_TOKEN"), "bench-secret-token");
+        base_urls.insert(format!("mock{i}"), url.clone());
+    }
+    let src = runbook(&spec);
+    std::fs::write(rbs.join("bench.yaml"), &src).unwrap();
+    let lib = Arc::new(
+        Library::load(&Folders {
+            runbooks: Some(rbs),
+            integrations: Some(ints),
+        })
+        .unwrap(),
+    );
+    let exec = Arc::new(
+        Executor::new(
+            &lib.catalog,
+            Routing {
+                base_urls,
+                token_urls: Default::default(),
+                secrets,
+                simulated: false,
+                read_only: false,
+            },
+        )
+        .unwrap(),
+    );
+    let sdir = dir.path().join("store");
+    let now = || {
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let t = Instant::now();
+    let (mut declared_at, mut completed_at) = (Vec::new(), Vec::new());
+    match &spec.shape {
+        Shape::Daemon { severities, n } => {
+            let (daemon, url) = crate::serve_daemon(&sdir, lib, exec).await;
+            let mut feed = daemon.engine().subscribe();
+            let http = reqwest::Client::new();
+            let mut set = tokio::task::JoinSet::new();
+            for (k, sev) in severities.iter().enumerate() {
+                let body = json!({"runbook": "bench", "inputs": {"ids0": ids(k * n, *n)}, "severity": sev, "by": "bench"});
+                let (http, url) = (http.clone(), url.clone());
+                set.spawn(async move {
+                    let at = now();
+                    let r = http
+                        .post(format!("{url}/api/v1/incidents"))
+                        .bearer_auth(crate::TOKEN)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 201);
+                    let j: serde_json::Value = r.json().await.unwrap();
+                    (k, at, j["id"].as_str().unwrap().to_string())
+                });
+            }
+            let mut by_id = BTreeMap::new();
+            declared_at = vec![0.0; severities.len()];
+            while let Some(r) = set.join_next().await {
+                let (k, at, id) = r.unwrap();
+                declared_at[k] = at;
+                by_id.insert(id, k);
+            }
+            completed_at = vec![0.0; severities.len()];
+            let mut left = by_id.len();
+            while left > 0 {
+                let (id, ev) = feed.recv().await.unwrap();
+                if ev.kind == "incident.completed" {
+                    if let Some(k) = by_id.get(&id) {
+                        completed_at[*k] = now();
+                        left -= 1;
+                    }
+                }
+            }
+            daemon.stop().await;
+        }
+        _ => {
+            let store = Store::open(&sdir).unwrap();
+            crate::run_to_completion(&store, exec, &lib, false, &src).await;
+        }
+    }
+    let seconds = t.elapsed().as_secs_f64();
+    let report = Report {
+        seconds,
+        cpu: crate::cpu_seconds(),
+        rss_mb: peak_rss_mb(),
+        store_bytes: dir_bytes(&sdir),
+        declared_at,
+        completed_at,
+    };
+    println!("{}", serde_json::to_string(&report).unwrap());
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn dir_bytes(p: &std::path::Path) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+        let m = e.metadata().unwrap();
+        total += if m.is_dir() {
+            dir_bytes(&e.path())
+        } else {
+            m.len()
+        };
+    }
+    total
+}
