@@ -8,8 +8,7 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 use serde_json::{json, Value as Json};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 
 use super::idempotency_key;
 use crate::engine::{attempt, Engine, EngineError};
@@ -97,7 +96,7 @@ impl Engine {
                 action,
             )
             .await?;
-        run.attempts = results.values().map(|r| r.attempts).max().unwrap_or(0);
+        run.attempts = results.attempts;
         let output = match step_output(results, fan_out) {
             Ok(output) => output,
             Err((msg, partial)) => {
@@ -118,7 +117,12 @@ impl Engine {
     }
 
     /// Runs every item not already final, up to the step's concurrency at
-    /// once, and returns every item's run (finished before or now) by index.
+    /// once, and returns what each item (finished before or now) left.
+    ///
+    /// At most `concurrency` items are in flight and nothing more of an
+    /// item than its outcome outlives it: a 200,000-item fan-out holds 200
+    /// items' contexts and futures, not 200,000 (each item's record is in
+    /// the journal).
     async fn fan_out(
         &self,
         id: &str,
@@ -127,45 +131,54 @@ impl Engine {
         items: Items,
         integration: &str,
         action: &str,
-    ) -> Result<BTreeMap<u32, ItemRun>, EngineError> {
+    ) -> Result<Outcomes, EngineError> {
         let Items {
             list,
             parents,
             fan_out,
             filter: filter_items,
         } = items;
-        let done = self.journal.item_runs(id, &step.id).await?;
-        let slots = Arc::new(Semaphore::new(step.concurrency));
+        let mut done = self.journal.item_runs(id, &step.id).await?;
+        let step = Arc::new(step.clone());
+        let (ctx, integration, action): (Arc<Json>, Arc<str>, Arc<str>) =
+            (Arc::new(ctx.clone()), integration.into(), action.into());
         let mut set: JoinSet<(u32, Result<ItemRun, EngineError>)> = JoinSet::new();
-        let mut results: BTreeMap<u32, ItemRun> = BTreeMap::new();
+        let mut outcomes = Outcomes::default();
+        let mut first_err: Option<EngineError> = None;
+        let mut joined = |j, outcomes: &mut Outcomes| match j {
+            Ok((idx, Ok(r))) => outcomes.add(idx, r),
+            Ok((_, Err(e))) => {
+                first_err.get_or_insert(e);
+            }
+            Err(e) if JoinError::is_panic(&e) => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => {}
+        };
         let mut parents = parents.map(Vec::into_iter);
         for (i, item) in list.into_iter().enumerate() {
             let idx = i as u32;
             let parent = parents.as_mut().and_then(Iterator::next);
-            let prior = done.get(&idx).cloned();
-            if let Some(p) = &prior {
-                if p.status.is_final() {
-                    results.insert(idx, p.clone());
-                    continue;
+            let prior = done.remove(&idx);
+            if let Some(p) = prior.as_ref().filter(|p| p.status.is_final()) {
+                outcomes.add(idx, p.clone());
+                continue;
+            }
+            while set.len() >= step.concurrency.max(1) {
+                if let Some(j) = set.join_next().await {
+                    joined(j, &mut outcomes);
                 }
             }
             let me = self.clone();
-            let (inc_id, step_c, ctx_c, integ, act, slots) = (
-                id.to_string(),
+            let (step, ctx, integ, act) = (
                 step.clone(),
                 ctx.clone(),
-                integration.to_string(),
-                action.to_string(),
-                slots.clone(),
+                integration.clone(),
+                action.clone(),
             );
+            let inc_id = id.to_string();
             set.spawn(
                 async move {
-                    let _slot = slots
-                        .acquire_owned()
-                        .await
-                        .expect("step semaphore is never closed");
                     // The item's context, wrapped once for all its renders.
-                    let mut ictx = Scope::new(ctx_c);
+                    let mut ictx = Scope::new(Json::clone(&ctx));
                     if fan_out {
                         ictx.insert("item", item);
                     }
@@ -173,10 +186,10 @@ impl Engine {
                         ictx.insert("parent", p);
                     }
                     let r = if filter_items {
-                        me.item_when(&inc_id, &step_c, idx, prior, &ictx, &integ, &act)
+                        me.item_when(&inc_id, &step, idx, prior, &ictx, &integ, &act)
                             .await
                     } else {
-                        me.run_item(&inc_id, &step_c, idx, fan_out, prior, &ictx, &integ, &act)
+                        me.run_item(&inc_id, &step, idx, fan_out, prior, &ictx, &integ, &act)
                             .await
                     };
                     (idx, r)
@@ -185,22 +198,12 @@ impl Engine {
                 .in_current_span(),
             );
         }
-        let mut first_err: Option<EngineError> = None;
         while let Some(j) = set.join_next().await {
-            match j {
-                Ok((idx, Ok(r))) => {
-                    results.insert(idx, r);
-                }
-                Ok((_, Err(e))) => {
-                    first_err.get_or_insert(e);
-                }
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(_) => {}
-            }
+            joined(j, &mut outcomes);
         }
         match first_err {
             Some(e) => Err(e),
-            None => Ok(results),
+            None => Ok(outcomes),
         }
     }
 
@@ -410,29 +413,46 @@ struct Items {
     filter: bool,
 }
 
-/// A step's output from its items' runs: the one call's output, or for a
-/// fan-out the outputs of the items not skipped, in item order. `Err` when
-/// an item failed: the step's error and the outputs so far.
-fn step_output(mut results: BTreeMap<u32, ItemRun>, fan_out: bool) -> Result<Json, (String, Json)> {
-    let failed: Vec<(u32, &ItemRun)> = results
-        .iter()
-        .filter(|(_, r)| r.status == StepStatus::Failed)
-        .map(|(i, r)| (*i, r))
-        .collect();
-    if !failed.is_empty() {
-        let first = failed[0].1.error.clone().unwrap_or_default();
+/// What a step keeps of its items once they finish: their outputs in item
+/// order and its failures, not their records (those are in the journal).
+#[derive(Default, Clone)]
+struct Outcomes {
+    /// (index, output, skipped), sorted by index when read.
+    outputs: Vec<(u32, Json, bool)>,
+    /// (index, error) of the items that failed.
+    failed: Vec<(u32, String)>,
+    attempts: u32,
+}
+
+impl Outcomes {
+    fn add(&mut self, idx: u32, r: ItemRun) {
+        self.attempts = self.attempts.max(r.attempts);
+        if r.status == StepStatus::Failed {
+            self.failed.push((idx, r.error.unwrap_or_default()));
+        }
+        self.outputs
+            .push((idx, r.output, r.status == StepStatus::Skipped));
+    }
+}
+
+/// A step's output from its items' outcomes: the one call's output, or for
+/// a fan-out the outputs of the items not skipped, in item order. `Err`
+/// when an item failed: the step's error and the outputs so far.
+fn step_output(mut o: Outcomes, fan_out: bool) -> Result<Json, (String, Json)> {
+    o.outputs.sort_unstable_by_key(|(i, _, _)| *i);
+    o.failed.sort_unstable_by_key(|(i, _)| *i);
+    if let Some((first_idx, first)) = o.failed.first() {
         let msg = if fan_out {
             format!(
-                "{} of {} item(s) failed; first (item {}): {first}",
-                failed.len(),
-                results.len(),
-                failed[0].0
+                "{} of {} item(s) failed; first (item {first_idx}): {first}",
+                o.failed.len(),
+                o.outputs.len(),
             )
         } else {
-            first
+            first.clone()
         };
         let partial = if fan_out {
-            Json::Array(results.values().map(|r| r.output.clone()).collect())
+            Json::Array(o.outputs.into_iter().map(|(_, out, _)| out).collect())
         } else {
             Json::Null
         };
@@ -440,14 +460,18 @@ fn step_output(mut results: BTreeMap<u32, ItemRun>, fan_out: bool) -> Result<Jso
     }
     Ok(if fan_out {
         Json::Array(
-            results
-                .values()
-                .filter(|r| r.status != StepStatus::Skipped)
-                .map(|r| r.output.clone())
+            o.outputs
+                .into_iter()
+                .filter(|(_, _, skipped)| !skipped)
+                .map(|(_, out, _)| out)
                 .collect(),
         )
     } else {
-        results.remove(&0).map(|r| r.output).unwrap_or(Json::Null)
+        o.outputs
+            .into_iter()
+            .find(|(i, _, _)| *i == 0)
+            .map(|(_, out, _)| out)
+            .unwrap_or(Json::Null)
     })
 }
 
@@ -771,27 +795,39 @@ mod tests {
         }
     }
 
+    /// Outcomes added in the order given: items finish out of order.
+    fn outcomes(runs: Vec<(u32, ItemRun)>) -> Outcomes {
+        let mut o = Outcomes::default();
+        for (i, r) in runs {
+            o.add(i, r);
+        }
+        o
+    }
+
     #[test]
     fn a_fan_outs_output_is_its_items_in_order_without_the_skipped_ones() {
-        let results = BTreeMap::from([
+        let results = outcomes(vec![
+            (2, ran(StepStatus::Succeeded, json!("c"), None)),
             (0, ran(StepStatus::Succeeded, json!("a"), None)),
             (1, ran(StepStatus::Skipped, Json::Null, None)),
-            (2, ran(StepStatus::Succeeded, json!("c"), None)),
         ]);
         assert_eq!(step_output(results.clone(), true), Ok(json!(["a", "c"])));
-        let one = BTreeMap::from([(0, ran(StepStatus::Succeeded, json!({"id": 7}), None))]);
+        let one = outcomes(vec![(
+            0,
+            ran(StepStatus::Succeeded, json!({"id": 7}), None),
+        )]);
         assert_eq!(step_output(one, false), Ok(json!({"id": 7})));
     }
 
     #[test]
     fn a_failed_item_fails_the_step_naming_how_many_and_the_first() {
-        let results = BTreeMap::from([
+        let results = outcomes(vec![
+            (2, ran(StepStatus::Failed, Json::Null, Some("404"))),
             (0, ran(StepStatus::Succeeded, json!("a"), None)),
             (
                 1,
                 ran(StepStatus::Failed, Json::Null, Some("403 Forbidden")),
             ),
-            (2, ran(StepStatus::Failed, Json::Null, Some("404"))),
         ]);
         assert_eq!(
             step_output(results, true),
@@ -800,7 +836,10 @@ mod tests {
                 json!(["a", null, null])
             ))
         );
-        let one = BTreeMap::from([(0, ran(StepStatus::Failed, Json::Null, Some("timed out")))]);
+        let one = outcomes(vec![(
+            0,
+            ran(StepStatus::Failed, Json::Null, Some("timed out")),
+        )]);
         assert_eq!(
             step_output(one, false),
             Err(("timed out".to_string(), Json::Null))
