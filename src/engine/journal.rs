@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 
-use crate::integrations::{CallError, Executor, Success};
+use crate::integrations::{CallError, Caller, Executor, Success};
 use crate::store::{
     Incident, IncidentStatus, ItemRun, NewEvent, NoticeDraft, StepRun, Store, StoreError,
     TimelineEvent,
@@ -181,7 +181,7 @@ pub trait Actions: Send + Sync + 'static {
     /// inside the call excluded (the engine owns the retry policy).
     async fn call(
         &self,
-        incident: Option<&str>,
+        caller: Caller<'_>,
         integration: &str,
         action: &str,
         with: &Json,
@@ -204,22 +204,15 @@ pub trait Actions: Send + Sync + 'static {
 impl Actions for Executor {
     async fn call(
         &self,
-        incident: Option<&str>,
+        caller: Caller<'_>,
         integration: &str,
         action: &str,
         with: &Json,
         idempotency_key: &str,
         timeout: Option<Duration>,
     ) -> std::result::Result<Success, CallError> {
-        self.call_for(
-            incident,
-            integration,
-            action,
-            with,
-            idempotency_key,
-            timeout,
-        )
-        .await
+        self.call_for(caller, integration, action, with, idempotency_key, timeout)
+            .await
     }
     fn preview(
         &self,

@@ -255,7 +255,7 @@ impl Directory {
 impl Actions for Directory {
     async fn call(
         &self,
-        _incident: Option<&str>,
+        _caller: crate::integrations::Caller<'_>,
         integration: &str,
         action: &str,
         with: &Json,

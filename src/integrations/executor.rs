@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::manifest::{Action, Auth, Limits, Manifest, Means};
 use super::paginate;
-use super::rate_limit::Limiter;
+use super::rate_limit::{Caller, Limiter};
 use super::response::{classify, type_name};
 use super::secrets::{Secret, Secrets};
 use super::Catalog;
@@ -116,8 +116,9 @@ struct Page<'a> {
     verbatim: bool,
     extra_query: &'a [(String, String)],
     first: bool,
-    /// The incident the call is for (simulated drills keep a tenant each).
-    scope: Option<&'a str>,
+    /// Whom the call is for: simulated drills keep a tenant per incident,
+    /// and the limiter gives each incident its turn.
+    caller: Caller<'a>,
 }
 
 impl Executor {
@@ -276,7 +277,7 @@ impl Executor {
         timeout: Option<Duration>,
     ) -> Result<Success, CallError> {
         self.call_for(
-            None,
+            Caller::NOBODY,
             integration,
             action_name,
             with,
@@ -289,7 +290,7 @@ impl Executor {
     /// [`call`](Self::call) on behalf of an incident.
     pub async fn call_for(
         &self,
-        incident: Option<&str>,
+        caller: Caller<'_>,
         integration: &str,
         action_name: &str,
         with: &Json,
@@ -362,7 +363,7 @@ impl Executor {
                 verbatim,
                 extra_query: &extra,
                 first: pages == 0,
-                scope: incident,
+                caller,
             };
             let ex = self.exchange(t, action, &ctx, &what, &page, limits).await?;
             let shown = self.redact(&strip_query(&url));
@@ -558,7 +559,7 @@ impl Executor {
         for (k, v) in &action.headers {
             req = req.header(k.as_str(), r(render_str(v, ctx), "headers")?);
         }
-        if let (true, Some(scope)) = (self.simulated, page.scope) {
+        if let (true, Some(scope)) = (self.simulated, page.caller.incident) {
             req = req.header(DRILL_HEADER, scope);
         }
         if !page.verbatim {
@@ -600,9 +601,9 @@ impl Executor {
         let held = Instant::now();
         let mut _endpoint = Vec::new();
         for l in t.action_limiters.get(&action.name).into_iter().flatten() {
-            _endpoint.push(l.acquire().await);
+            _endpoint.push(l.acquire(page.caller).await);
         }
-        let _permit = t.limiter.acquire().await;
+        let _permit = t.limiter.acquire(page.caller).await;
         telemetry.rate_limit_wait(&t.manifest.name, held.elapsed());
         // One deadline over sending and reading the whole body: a peer that
         // trickles bytes is as stuck as one that never answers.

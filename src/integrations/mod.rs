@@ -19,6 +19,7 @@ use std::sync::Arc;
 use crate::runbook::{Diagnostics, Known};
 pub use executor::{CallError, Executor, Routing, Success};
 pub use manifest::Manifest;
+pub use rate_limit::Caller;
 pub use secrets::{Secret, Secrets};
 pub use simulator::Simulator;
 

@@ -45,6 +45,17 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// Turns per round on a limit incidents share: a sev1's calls go out
+    /// 8 for a sev4's 1, and every incident gets a turn each round.
+    pub fn weight(self) -> u32 {
+        match self {
+            Severity::Sev1 => 8,
+            Severity::Sev2 => 4,
+            Severity::Sev3 => 2,
+            Severity::Sev4 => 1,
+        }
+    }
+
     pub const ALL: [Severity; 4] = [
         Severity::Sev1,
         Severity::Sev2,

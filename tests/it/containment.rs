@@ -860,7 +860,20 @@ async fn repeating_an_effect_gets_the_vendors_own_answer_and_counts_as_done() {
     let exec = Executor::new(&lib.catalog, sim.routing(&lib.catalog.secret_names())).unwrap();
     let call = |i: &'static str, a: &'static str, with: Json| {
         let exec = &exec;
-        async move { exec.call_for(Some("INC-1"), i, a, &with, "k", None).await }
+        async move {
+            exec.call_for(
+                quench::integrations::Caller {
+                    incident: Some("INC-1"),
+                    weight: 1,
+                },
+                i,
+                a,
+                &with,
+                "k",
+                None,
+            )
+            .await
+        }
     };
     for (i, a, with) in [
         ("slack", "uninstall_app", json!({"app_id": "A0CHATGPT1"})),

@@ -94,6 +94,7 @@ impl Engine {
                 },
                 integration,
                 action,
+                inc.severity.weight(),
             )
             .await?;
         run.attempts = results.attempts;
@@ -123,6 +124,7 @@ impl Engine {
     /// item than its outcome outlives it: a 200,000-item fan-out holds 200
     /// items' contexts and futures, not 200,000 (each item's record is in
     /// the journal).
+    #[allow(clippy::too_many_arguments)]
     async fn fan_out(
         &self,
         id: &str,
@@ -131,6 +133,7 @@ impl Engine {
         items: Items,
         integration: &str,
         action: &str,
+        weight: u32,
     ) -> Result<Outcomes, EngineError> {
         let Items {
             list,
@@ -186,11 +189,13 @@ impl Engine {
                         ictx.insert("parent", p);
                     }
                     let r = if filter_items {
-                        me.item_when(&inc_id, &step, idx, prior, &ictx, &integ, &act)
+                        me.item_when(&inc_id, &step, idx, prior, &ictx, &integ, &act, weight)
                             .await
                     } else {
-                        me.run_item(&inc_id, &step, idx, fan_out, prior, &ictx, &integ, &act)
-                            .await
+                        me.run_item(
+                            &inc_id, &step, idx, fan_out, prior, &ictx, &integ, &act, weight,
+                        )
+                        .await
                     };
                     (idx, r)
                 }
@@ -267,6 +272,7 @@ impl Engine {
         ctx: &Scope,
         integration: &str,
         action: &str,
+        weight: u32,
     ) -> Result<ItemRun, EngineError> {
         let item_no = fan_out.then_some(idx);
         let who = attempt::Item {
@@ -317,7 +323,10 @@ impl Engine {
             let result = self
                 .actions
                 .call(
-                    Some(id),
+                    crate::integrations::Caller {
+                        incident: Some(id),
+                        weight,
+                    },
                     integration,
                     action,
                     &with,
@@ -738,6 +747,7 @@ impl Engine {
         ctx: &Scope,
         integration: &str,
         action: &str,
+        weight: u32,
     ) -> Result<ItemRun, EngineError> {
         if prior.is_none() {
             let w = step.when.as_deref().unwrap_or_default();
@@ -776,7 +786,7 @@ impl Engine {
                 return Ok(ir);
             }
         }
-        self.run_item(id, step, idx, true, prior, ctx, integration, action)
+        self.run_item(id, step, idx, true, prior, ctx, integration, action, weight)
             .await
     }
 }
