@@ -44,6 +44,8 @@ struct Report {
     cpu: f64,
     rss_mb: f64,
     store_bytes: u64,
+    /// Store flushes, and the writes they covered.
+    flushes: (f64, f64),
     /// Unix seconds when each incident was declared (the daemon shape).
     declared_at: Vec<f64>,
     /// Unix seconds when each incident completed.
@@ -143,9 +145,11 @@ fn grants(s: &Scenario) -> usize {
 /// Runs the scenarios named in `which` (all when empty) and prints the table.
 pub(crate) async fn table(which: &[String]) {
     println!(
-        "| scenario | contained in | floor | ratio | calls | 429s | 503s | retries | duplicate effects | grants left | CPU | peak RSS | store per item |"
+        "| scenario | contained in | floor | ratio | calls | 429s | 503s | retries | duplicate effects | grants left | CPU | peak RSS | store per item | writes per flush |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    );
     for s in scenarios(which) {
         run(s).await;
     }
@@ -214,7 +218,7 @@ async fn run(s: Scenario) {
     };
     let floor = by_concurrency.max(by_rate) + lists as f64 * lat;
     println!(
-        "| {} | {:.2} s | {:.2} s | {:.3}x | {requests} | {throttled} | {failed} | {retries} ({replays} replays) | {duplicates} | {left} | {:.1} s | {:.0} MB | {:.0} B |",
+        "| {} | {:.2} s | {:.2} s | {:.3}x | {requests} | {throttled} | {failed} | {retries} ({replays} replays) | {duplicates} | {left} | {:.1} s | {:.0} MB | {:.0} B | {:.1} ({:.0} flushes) |",
         s.name,
         r.seconds,
         floor,
@@ -222,6 +226,8 @@ async fn run(s: Scenario) {
         r.cpu,
         r.rss_mb,
         r.store_bytes as f64 / items as f64,
+        r.flushes.1 / r.flushes.0.max(1.0),
+        r.flushes.0,
     );
     if let Shape::Daemon { severities, n } = &spec.shape {
         fairness(&platforms[0], severities, *n, &r);
@@ -417,10 +423,30 @@ pub(crate) async fn child(spec: &str) {
         cpu: crate::cpu_seconds(),
         rss_mb: peak_rss_mb(),
         store_bytes: dir_bytes(&sdir),
+        flushes: flushes(),
         declared_at,
         completed_at,
     };
     println!("{}", serde_json::to_string(&report).unwrap());
+}
+
+/// The process's store flushes and the writes they covered, from the
+/// series `/metrics` shows.
+fn flushes() -> (f64, f64) {
+    let mut reg = prometheus_client::registry::Registry::default();
+    quench::telemetry::global().register(&mut reg);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &reg).unwrap();
+    let find = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (
+        find("quench_store_flush_writes_count"),
+        find("quench_store_flush_writes_sum"),
+    )
 }
 
 fn peak_rss_mb() -> f64 {

@@ -245,9 +245,15 @@ async fn a_killed_daemon_resumes_its_incidents_without_repeating_effects() {
     let o = tokio::task::spawn_blocking(move || daemon.wait_with_output().unwrap())
         .await
         .unwrap();
-    assert_eq!(o.status.code(), Some(0));
     // Both daemons' logs, at trace level.
     let err = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stderr: {}\nlog: {}",
+        String::from_utf8_lossy(&o.stderr),
+        &err[err.len().saturating_sub(3000)..]
+    );
     assert!(
         err.contains("\"daemon stopped\""),
         "{}",
