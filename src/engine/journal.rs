@@ -51,8 +51,8 @@ pub trait Journal: Send + Sync + 'static {
         step: &str,
         run: &StepRun,
         at: DateTime<Utc>,
-        ev: Option<NewEvent>,
-    ) -> Result<Option<TimelineEvent>>;
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<TimelineEvent>>;
 
     async fn item_runs(&self, incident: &str, step: &str) -> Result<BTreeMap<u32, ItemRun>>;
     async fn put_item(
@@ -127,9 +127,9 @@ impl Journal for Store {
         step: &str,
         run: &StepRun,
         at: DateTime<Utc>,
-        ev: Option<NewEvent>,
-    ) -> Result<Option<TimelineEvent>> {
-        Store::put_step(self, incident, step, run, at, ev).await
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<TimelineEvent>> {
+        Store::put_step(self, incident, step, run, at, events).await
     }
     async fn item_runs(&self, incident: &str, step: &str) -> Result<BTreeMap<u32, ItemRun>> {
         Store::item_runs(self, incident, step)

@@ -201,11 +201,25 @@ impl Engine {
         run: &StepRun,
         ev: Option<NewEvent>,
     ) -> Result<(), EngineError> {
-        let te = self
+        self.put_step_events(id, step, run, ev.into_iter().collect())
+            .await
+    }
+
+    /// Writes a step's state with several events, in one write.
+    pub(crate) async fn put_step_events(
+        &self,
+        id: &str,
+        step: &str,
+        run: &StepRun,
+        events: Vec<NewEvent>,
+    ) -> Result<(), EngineError> {
+        let written = self
             .journal
-            .put_step(id, step, run, self.clock.now(), ev)
+            .put_step(id, step, run, self.clock.now(), events)
             .await?;
-        self.announce(id, te);
+        for te in written {
+            self.announce(id, Some(te));
+        }
         Ok(())
     }
 

@@ -36,6 +36,8 @@ struct State {
     steps: BTreeMap<(String, String), StepRun>,
     items: BTreeMap<(String, String, u32), ItemRun>,
     item_writes: usize,
+    /// The event kinds of each step write, in order.
+    step_writes: Vec<(String, Vec<String>)>,
     events: BTreeMap<String, Vec<TimelineEvent>>,
     notices: Vec<NoticeDraft>,
 }
@@ -135,11 +137,16 @@ impl Journal for Memory {
         step: &str,
         run: &StepRun,
         at: DateTime<Utc>,
-        ev: Option<NewEvent>,
-    ) -> Result<Option<TimelineEvent>> {
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<TimelineEvent>> {
         let mut s = self.state.lock().unwrap();
         s.steps.insert((incident.into(), step.into()), run.clone());
-        Ok(ev.map(|ev| s.append(incident, at, ev)))
+        let kinds = events.iter().map(|e| e.kind.name().to_string()).collect();
+        s.step_writes.push((step.to_string(), kinds));
+        Ok(events
+            .into_iter()
+            .map(|ev| s.append(incident, at, ev))
+            .collect())
     }
     async fn item_runs(&self, incident: &str, step: &str) -> Result<BTreeMap<u32, ItemRun>> {
         let s = self.state.lock().unwrap();
@@ -536,4 +543,39 @@ async fn a_step_that_panics_fails_and_the_incident_still_finishes() {
         r.journal.kinds(&id).last().map(String::as_str),
         Some(EventKind::IncidentFailed.name())
     );
+}
+
+#[tokio::test]
+async fn a_fan_out_records_its_start_and_its_items_in_one_write() {
+    let r = rig(Memory::default(), Directory::with(&["g1", "g2"]));
+    let id = r.declare().await;
+    assert_eq!(
+        r.engine.run(&id).await.expect("ran"),
+        IncidentStatus::Completed
+    );
+    let writes_of = |name: &str| -> Vec<Vec<String>> {
+        let s = r.journal.state.lock().unwrap();
+        s.step_writes
+            .iter()
+            .filter(|(step, _)| step == name)
+            .map(|(_, kinds)| kinds.clone())
+            .collect()
+    };
+    let writes = writes_of("revoke");
+    // One flush fewer before the first call: nothing leaves between them.
+    assert_eq!(
+        writes.first(),
+        Some(&vec![
+            EventKind::StepStarted.name().to_string(),
+            EventKind::StepFannedOut.name().to_string()
+        ]),
+        "{writes:?}"
+    );
+    // A step that does not fan out still records its start on its own.
+    let find = writes_of("find");
+    assert_eq!(
+        find.first(),
+        Some(&vec![EventKind::StepStarted.name().to_string()])
+    );
+    assert!(r.platform.remaining().is_empty());
 }

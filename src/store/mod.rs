@@ -532,17 +532,17 @@ impl Store {
         step: &str,
         run: &StepRun,
         at: DateTime<Utc>,
-        ev: Option<NewEvent>,
-    ) -> Result<Option<TimelineEvent>> {
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<TimelineEvent>> {
         let k = key(&[incident, step]);
         self.commit(|| {
             (&self.steps, &self.events, &self.meta)
                 .transaction(|(s, e, m)| {
                     s.insert(k.as_slice(), enc(run))?;
-                    match &ev {
-                        Some(ev) => append_event(e, m, incident, at, ev).map(Some),
-                        None => Ok(None),
-                    }
+                    events
+                        .iter()
+                        .map(|ev| append_event(e, m, incident, at, ev))
+                        .collect()
                 })
                 .map_err(tx_err)
         })

@@ -24,15 +24,28 @@ impl Engine {
         inc: &Incident,
         step: &Step,
         mut run: StepRun,
+        start: Option<NewEvent>,
         ctx: Json,
         rb: &Runbook,
         integration: &str,
         action: &str,
     ) -> Result<StepRun, EngineError> {
         let id = inc.id.as_str();
+        let found = match &step.for_each {
+            None => Ok(Some((vec![Json::Null], None))),
+            Some(path) => self.for_each_items(id, rb, step, &ctx, path).await,
+        };
+        // The step's start, written with its fan-out below when there is
+        // one, and on its own before any other outcome.
+        let mut start = start;
+        if !matches!(found, Ok(Some(_))) || run.items.is_some() {
+            if let Some(ev) = start.take() {
+                self.put_step(id, &step.id, &run, Some(ev)).await?;
+            }
+        }
         let (items, parents) = match &step.for_each {
             None => (vec![Json::Null], None),
-            Some(path) => match self.for_each_items(id, rb, step, &ctx, path).await {
+            Some(path) => match found {
                 Ok(Some(found)) => found,
                 Ok(None) => {
                     // Nothing to fan out over because the step that lists it
@@ -75,7 +88,13 @@ impl Engine {
                 ),
             )
             .step(&step.id);
-            self.put_step(id, &step.id, &run, Some(ev)).await?;
+            self.put_step_events(
+                id,
+                &step.id,
+                &run,
+                start.take().into_iter().chain([ev]).collect(),
+            )
+            .await?;
         }
         // Each item gets its own copy of the context: keep only what the
         // step's templates read, or a fan-out over a long list copies every
