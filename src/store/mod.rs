@@ -142,6 +142,8 @@ pub struct Store {
     gate: std::sync::Arc<tokio::sync::Mutex<Commits>>,
     /// Item writes waiting for the next batch (see `put_item`).
     queued: std::sync::Arc<std::sync::Mutex<Vec<QueuedItem>>>,
+    /// A task is on its way to apply the queued writes.
+    applying: std::sync::Arc<std::sync::atomic::AtomicBool>,
     incidents: sled::Tree,
     steps: sled::Tree,
     items: sled::Tree,
@@ -310,6 +312,7 @@ impl Store {
             db,
             gate: Default::default(),
             queued: Default::default(),
+            applying: Default::default(),
             path: path.into(),
             fault: Default::default(),
         })
@@ -586,9 +589,15 @@ impl Store {
             done,
         });
         // In a task of its own: a caller that stops waiting cannot leave a
-        // batch that carries other callers' writes half done.
-        let me = self.clone();
-        tokio::spawn(async move { me.apply_queued().await });
+        // batch that carries other callers' writes half done. One such task
+        // at a time: a write queued before it drains the queue rides along.
+        if !self
+            .applying
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let me = self.clone();
+            tokio::spawn(async move { me.apply_queued().await });
+        }
         let r = answer.await.unwrap_or_else(|_| {
             Err(StoreError::Sled(sled::Error::ReportableBug(
                 "the store's item writer stopped before answering".into(),
@@ -598,9 +607,12 @@ impl Store {
     }
 
     /// Applies every queued item write in one transaction, flushes, and
-    /// answers each writer. Nothing queued: another task took them.
+    /// answers each writer.
     async fn apply_queued(&self) {
         let mut g = self.gate.lock().await;
+        // From here on a new write schedules the next batch itself.
+        self.applying
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         let batch = std::mem::take(&mut *self.queued.lock().expect("item queue"));
         if batch.is_empty() {
             return;
