@@ -26,30 +26,22 @@ use quench::library::{Folders, Library};
 use quench::store::{ItemRun, NewEvent, StepStatus, Store};
 use serde_json::json;
 
-const MANIFEST: &str = r#"
-name: benchp
+/// A manifest with one revoking action, its token from secret `secret`,
+/// and the rate limit given.
+fn revoke_manifest(name: &str, secret: &str, rate_limit: &str) -> String {
+    format!(
+        r#"name: {name}
 base_url: https://bench.invalid
-auth: { bearer: "{{secrets.BENCH_TOKEN}}" }
-actions:
+auth: {{ bearer: "{{{{secrets.{secret}}}}}" }}
+{rate_limit}actions:
   revoke:
     method: DELETE
-    path: "/grants/{{with.id}}"
+    path: "/grants/{{{{with.id}}}}"
     ok: [204]
-    simulate: { status: 204 }
-"#;
-
-const LIMITED: &str = r#"
-name: limited
-base_url: https://bench.invalid
-auth: { bearer: "{{secrets.LIMITED_TOKEN}}" }
-rate_limit: { per_second: 100, burst: 10 }
-actions:
-  revoke:
-    method: DELETE
-    path: "/grants/{{with.id}}"
-    ok: [204]
-    simulate: { status: 204 }
-"#;
+    simulate: {{ status: 204 }}
+"#
+    )
+}
 
 fn runbook(integration: &str, n: usize, concurrency: usize) -> String {
     let ids: Vec<String> = (0..n).map(|i| format!("\"g{i}\"")).collect();
@@ -125,8 +117,20 @@ async fn main() {
     quench::install_tls_provider();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("integrations")).unwrap();
-    std::fs::write(dir.path().join("integrations/benchp.yaml"), MANIFEST).unwrap();
-    std::fs::write(dir.path().join("integrations/limited.yaml"), LIMITED).unwrap();
+    std::fs::write(
+        dir.path().join("integrations/benchp.yaml"),
+        revoke_manifest("benchp", "BENCH_TOKEN", ""),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("integrations/limited.yaml"),
+        revoke_manifest(
+            "limited",
+            "LIMITED_TOKEN",
+            "rate_limit: { per_second: 100, burst: 10 }\n",
+        ),
+    )
+    .unwrap();
     let lib = Arc::new(
         Library::load(&Folders {
             runbooks: None,

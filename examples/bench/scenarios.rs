@@ -32,7 +32,7 @@ enum Shape {
     Revoke { per_platform: usize },
     /// One incident: list every grant of platform 0 in pages, then revoke
     /// what was listed.
-    ListThenRevoke,
+    ListThenRevoke { grants: usize },
     /// Incidents declared at once through the daemon's API, each with its
     /// severity and its own `n` grants of platform 0.
     Daemon { severities: Vec<String>, n: usize },
@@ -110,8 +110,8 @@ fn scenarios(which: &[String]) -> Vec<Scenario> {
                 n: 100,
             },
         },
-        scale("S20k"),
-        scale("S200k"),
+        scale("S20k", 20_000),
+        scale("S200k", 200_000),
     ];
     all.into_iter()
         .filter(|s| which.is_empty() || which.iter().any(|w| w == s.name))
@@ -119,7 +119,7 @@ fn scenarios(which: &[String]) -> Vec<Scenario> {
 }
 
 /// S: list then revoke at 10 ms, concurrency 200.
-fn scale(name: &'static str) -> Scenario {
+fn scale(name: &'static str, grants: usize) -> Scenario {
     Scenario {
         name,
         latency: Duration::from_millis(10),
@@ -127,17 +127,14 @@ fn scale(name: &'static str) -> Scenario {
         fail_share: 0.0,
         platforms: 1,
         concurrency: 200,
-        shape: Shape::ListThenRevoke,
+        shape: Shape::ListThenRevoke { grants },
     }
 }
 
 fn grants(s: &Scenario) -> usize {
     match &s.shape {
         Shape::Revoke { per_platform } => *per_platform,
-        Shape::ListThenRevoke => match s.name {
-            "S20k" => 20_000,
-            _ => 200_000,
-        },
+        Shape::ListThenRevoke { grants } => *grants,
         Shape::Daemon { severities, n } => severities.len() * n,
     }
 }
@@ -308,7 +305,7 @@ fn runbook(spec: &Spec) -> String {
                 ));
             }
         }
-        Shape::ListThenRevoke => rb.push_str(&format!(
+        Shape::ListThenRevoke { .. } => rb.push_str(&format!(
             "steps:\n  - id: list\n    action: mock0.list\n  - id: revoke\n    action: mock0.revoke\n    needs: [list]\n    for_each: steps.list.output\n    concurrency: {c}\n    with: {{ id: \"{{{{item.id}}}}\" }}\n{RETRY}"
         )),
         Shape::Daemon { .. } => rb.push_str(&format!(
