@@ -37,6 +37,14 @@ pub struct RetryLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ItemLabels {
+    pub integration: String,
+    pub action: String,
+    /// `succeeded`, `already_done`, `failed` or `skipped`.
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct IntegrationLabels {
     pub integration: String,
 }
@@ -101,6 +109,7 @@ pub enum Answer {
 pub struct Telemetry {
     pub calls: Family<CallLabels, Histogram, Buckets>,
     pub retries: Family<RetryLabels, Counter>,
+    pub items: Family<ItemLabels, Counter>,
     pub rate_limit_waits: Family<IntegrationLabels, Histogram, Buckets>,
     pub steps: Family<StepLabels, Histogram, Buckets>,
     pub slack_posts: Family<SlackPostLabels, Histogram, Buckets>,
@@ -111,6 +120,7 @@ pub struct Telemetry {
 static GLOBAL: LazyLock<Telemetry> = LazyLock::new(|| Telemetry {
     calls: Family::new_with_constructor(CALL),
     retries: Family::default(),
+    items: Family::default(),
     rate_limit_waits: Family::new_with_constructor(WAIT),
     steps: Family::new_with_constructor(STEP),
     slack_posts: Family::new_with_constructor(CALL),
@@ -153,6 +163,19 @@ impl Telemetry {
             .get_or_create(&RetryLabels {
                 integration: integration.into(),
                 cause,
+            })
+            .inc();
+    }
+
+    /// An item of an action step reached its outcome. A fan-out records
+    /// no event per item that succeeds, so this is containment's progress
+    /// as a rate.
+    pub fn item(&self, integration: &str, action: &str, outcome: &str) {
+        self.items
+            .get_or_create(&ItemLabels {
+                integration: integration.into(),
+                action: action.into(),
+                outcome: outcome.into(),
             })
             .inc();
     }
@@ -201,6 +224,11 @@ impl Telemetry {
             "quench_integration_retries",
             "Item calls tried again, by integration and cause",
             self.retries.clone(),
+        );
+        reg.register(
+            "quench_items",
+            "Items of action steps that reached their outcome, by integration, action and outcome",
+            self.items.clone(),
         );
         reg.register(
             "quench_rate_limit_wait_seconds",

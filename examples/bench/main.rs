@@ -177,7 +177,7 @@ async fn main() {
                 i,
                 &run,
                 chrono::Utc::now(),
-                NewEvent::new(EventKind::ItemAttempt, "bench", "x"),
+                Some(NewEvent::new(EventKind::ItemRetry, "bench", "x")),
             )
             .await
             .unwrap();

@@ -55,6 +55,8 @@ pub trait Journal: Send + Sync + 'static {
     ) -> Result<Vec<TimelineEvent>>;
 
     async fn item_runs(&self, incident: &str, step: &str) -> Result<BTreeMap<u32, ItemRun>>;
+    /// Writes an item's record, with its event when it has one (a fan-out's
+    /// items that succeed have none: their step summarises them).
     async fn put_item(
         &self,
         incident: &str,
@@ -62,8 +64,11 @@ pub trait Journal: Send + Sync + 'static {
         index: u32,
         run: &ItemRun,
         at: DateTime<Utc>,
-        ev: NewEvent,
-    ) -> Result<TimelineEvent>;
+        ev: Option<NewEvent>,
+    ) -> Result<Option<TimelineEvent>>;
+    /// The digest of the step's item records as stored
+    /// (`store::audit::ItemsDigest`), for its `items.summary`.
+    async fn items_digest(&self, incident: &str, step: &str) -> Result<String>;
 
     /// Appends an event on its own.
     async fn append(
@@ -141,9 +146,12 @@ impl Journal for Store {
         index: u32,
         run: &ItemRun,
         at: DateTime<Utc>,
-        ev: NewEvent,
-    ) -> Result<TimelineEvent> {
+        ev: Option<NewEvent>,
+    ) -> Result<Option<TimelineEvent>> {
         Store::put_item(self, incident, step, index, run, at, ev).await
+    }
+    async fn items_digest(&self, incident: &str, step: &str) -> Result<String> {
+        Store::items_digest(self, incident, step)
     }
     async fn append(
         &self,

@@ -223,20 +223,20 @@ impl Engine {
         Ok(())
     }
 
-    /// Writes an item's state with its event (now) and announces it.
+    /// Writes an item's state, with its event if any (now), and announces it.
     pub(crate) async fn put_item(
         &self,
         id: &str,
         step: &str,
         idx: u32,
         run: &crate::store::ItemRun,
-        ev: NewEvent,
+        ev: Option<NewEvent>,
     ) -> Result<(), EngineError> {
         let te = self
             .journal
             .put_item(id, step, idx, run, self.clock.now(), ev)
             .await?;
-        self.announce(id, Some(te));
+        self.announce(id, te);
         Ok(())
     }
 
@@ -318,14 +318,31 @@ impl Engine {
     /// Records that a stopped incident is being picked up again, naming the
     /// steps that were in flight (they are retried with their keys).
     pub async fn record_resume(&self, id: &str) -> Result<(), EngineError> {
-        let in_flight: Vec<String> = self
-            .journal
-            .step_runs(id)
-            .await?
-            .into_iter()
-            .filter(|(_, r)| r.status == StepStatus::Running)
-            .map(|(s, _)| s)
-            .collect();
+        let mut in_flight: Vec<String> = Vec::new();
+        for (s, r) in self.journal.step_runs(id).await? {
+            if r.status != StepStatus::Running {
+                continue;
+            }
+            // A fan-out records no attempt before its call: of the items
+            // it admitted, those with no final record may have been sent.
+            let Some(admitted) = r.started_below else {
+                in_flight.push(s);
+                continue;
+            };
+            let recorded = self
+                .journal
+                .item_runs(id, &s)
+                .await?
+                .range(..admitted)
+                .filter(|(_, ir)| ir.status.is_final())
+                .count() as u32;
+            let open = admitted.saturating_sub(recorded);
+            in_flight.push(if open == 0 {
+                s
+            } else {
+                format!("{s} (up to {open} item(s) may have been sent with no outcome recorded)")
+            });
+        }
         let msg = if in_flight.is_empty() {
             "Resumed after a restart".to_string()
         } else {

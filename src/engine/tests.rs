@@ -27,6 +27,8 @@ use crate::store::{
 struct Memory {
     state: Mutex<State>,
     refuse_item_writes_after: Option<usize>,
+    /// Refuses the write that admits a fan-out's items (`started_below`).
+    refuse_starts: bool,
 }
 
 #[derive(Default)]
@@ -140,6 +142,14 @@ impl Journal for Memory {
         events: Vec<NewEvent>,
     ) -> Result<Vec<TimelineEvent>> {
         let mut s = self.state.lock().unwrap();
+        let prior = s.steps.get(&(incident.into(), step.into()));
+        if self.refuse_starts && run.started_below != prior.and_then(|p| p.started_below) {
+            return Err(StoreError::Unusable {
+                path: "memory".into(),
+                what: "the disk is full".into(),
+                fix: "free some space",
+            });
+        }
         s.steps.insert((incident.into(), step.into()), run.clone());
         let kinds = events.iter().map(|e| e.kind.name().to_string()).collect();
         s.step_writes.push((step.to_string(), kinds));
@@ -163,8 +173,8 @@ impl Journal for Memory {
         index: u32,
         run: &ItemRun,
         at: DateTime<Utc>,
-        ev: NewEvent,
-    ) -> Result<TimelineEvent> {
+        ev: Option<NewEvent>,
+    ) -> Result<Option<TimelineEvent>> {
         let mut s = self.state.lock().unwrap();
         s.item_writes += 1;
         if self
@@ -179,7 +189,14 @@ impl Journal for Memory {
         }
         s.items
             .insert((incident.into(), step.into(), index), run.clone());
-        Ok(s.append(incident, at, ev))
+        Ok(ev.map(|ev| s.append(incident, at, ev)))
+    }
+    async fn items_digest(&self, incident: &str, step: &str) -> Result<String> {
+        let mut d = crate::store::audit::ItemsDigest::default();
+        for (i, r) in self.item_runs(incident, step).await? {
+            d.add(i, &serde_json::to_vec(&r).unwrap());
+        }
+        Ok(d.finish())
     }
     async fn append(
         &self,
@@ -502,10 +519,9 @@ async fn a_resume_redoes_only_the_item_in_flight_and_with_the_same_key() {
 
 #[tokio::test]
 async fn no_call_starts_whose_start_could_not_be_recorded() {
-    // `find` writes its item twice (started, succeeded); the next item
-    // write, the first delete's start, fails as a full disk would.
+    // The write that lets the deletes start fails, as a full disk would.
     let journal = Memory {
-        refuse_item_writes_after: Some(2),
+        refuse_starts: true,
         ..Memory::default()
     };
     let r = rig(journal, Directory::with(&["g1", "g2", "g3"]));
@@ -523,6 +539,33 @@ async fn no_call_starts_whose_start_could_not_be_recorded() {
         IncidentStatus::Running,
         "a run the journal stopped stays open, to resume"
     );
+}
+
+#[tokio::test]
+async fn a_fan_out_starts_no_item_once_an_outcome_could_not_be_recorded() {
+    // `find` writes its one call twice (started, done); the deletes'
+    // outcomes (two at a time) then fail to record, as on a full disk.
+    let journal = Memory {
+        refuse_item_writes_after: Some(2),
+        ..Memory::default()
+    };
+    let r = rig(journal, Directory::with(&["g1", "g2", "g3", "g4"]));
+    let id = r.declare().await;
+
+    let err = r.engine.run(&id).await.expect_err("the journal failed");
+
+    assert!(err.to_string().contains("the disk is full"), "{err}");
+    let deleted: Vec<String> = r
+        .platform
+        .seen()
+        .into_iter()
+        .filter(|s| s.action == "delete_grant")
+        .map(|s| s.key)
+        .collect();
+    assert_eq!(deleted.len(), 2, "only the two in flight: {deleted:?}");
+    assert_eq!(r.platform.remaining().len(), 2);
+    let inc = r.journal.state.lock().unwrap().incidents[&id].clone();
+    assert_eq!(inc.status, IncidentStatus::Running, "open, to resume");
 }
 
 #[tokio::test]

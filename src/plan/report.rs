@@ -76,10 +76,14 @@ pub fn build(f: &Facts<'_>) -> Json {
                     continue;
                 }
                 let p = platforms.entry(integration.clone()).or_default();
-                p.reads_sent += events
-                    .iter()
-                    .filter(|e| e.kind == EventKind::ItemAttempt)
-                    .count() as u64;
+                // From the item records: a fan-out logs no event per attempt.
+                p.reads_sent += f
+                    .items
+                    .get(&step.id)
+                    .into_iter()
+                    .flat_map(|m| m.values())
+                    .map(|ir| ir.attempts as u64)
+                    .sum::<u64>();
                 if run.status == StepStatus::Skipped {
                     p.not_run.push(json!({
                         "step": step.id,

@@ -52,6 +52,8 @@ kinds! {
     ItemRetry = "item.retry",
     ItemSkipped = "item.skipped",
     ItemSucceeded = "item.succeeded",
+    ItemsProgress = "items.progress",
+    ItemsSummary = "items.summary",
     ManualDone = "manual.done",
     ManualRequested = "manual.requested",
     MomentRecorded = "moment.recorded",

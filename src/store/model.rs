@@ -148,6 +148,13 @@ pub struct StepRun {
     pub error: Option<String>,
     /// When a durable `wait` ends, so a resume sleeps only what is left.
     pub wake_at: Option<DateTime<Utc>>,
+    /// A fan-out's items below this index may have started; none at or
+    /// above it has. Written before the items it admits start (a fan-out
+    /// writes no record per item before its call), so after a crash an
+    /// item below it with no outcome may have made its call, which is
+    /// sent again with the same idempotency key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_below: Option<u32>,
 }
 
 impl Default for StepRun {
@@ -161,6 +168,7 @@ impl Default for StepRun {
             output: Json::Null,
             error: None,
             wake_at: None,
+            started_below: None,
         }
     }
 }

@@ -142,6 +142,14 @@ pub fn chronology(
                 }
                 None
             }
+            // A fan-out's items, summarised: its last summary has them all.
+            Some(EventKind::ItemsSummary) => {
+                if let Some(id) = e.step.as_deref() {
+                    let n = |k: &str| e.data[k].as_u64().unwrap_or(0);
+                    changed.insert(id, (n("succeeded"), n("already_done")));
+                }
+                None
+            }
             _ => None,
         };
         if let Some(text) = text {
@@ -305,9 +313,31 @@ steps:
                 json!({}),
             ),
             item(2, "2026-03-02T09:01:00Z", "find", false),
-            item(3, "2026-03-02T09:02:00Z", "revoke", false),
-            item(4, "2026-03-02T09:02:30Z", "revoke", false),
-            item(5, "2026-03-02T09:02:40Z", "revoke", true),
+            // A fan-out reports progress, then sums up all its items.
+            ev(
+                3,
+                "2026-03-02T09:02:00Z",
+                "items.progress",
+                Some("revoke"),
+                "quench",
+                json!({"succeeded": 1, "already_done": 0}),
+            ),
+            ev(
+                4,
+                "2026-03-02T09:02:30Z",
+                "items.progress",
+                Some("revoke"),
+                "quench",
+                json!({"succeeded": 2, "already_done": 0}),
+            ),
+            ev(
+                5,
+                "2026-03-02T09:02:40Z",
+                "items.summary",
+                Some("revoke"),
+                "quench",
+                json!({"succeeded": 2, "already_done": 1, "items_digest": "sha256:00"}),
+            ),
             item(6, "2026-03-02T09:04:00Z", "again", true),
             ev(
                 7,

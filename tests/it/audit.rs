@@ -74,6 +74,29 @@ fn audit_verify_finds_edited_and_removed_records() {
         |_| true,
         |n| n["body"] = Json::String("We take your privacy seriously.".into()),
     );
+    // ... and marks a revocation already done: a fan-out's items have no
+    // event each, and their step's summary holds their records' digest.
+    let summarised = {
+        let db = sled::open(dir.path().join("store")).unwrap();
+        let events = db.open_tree("events").unwrap();
+        let summary = events
+            .iter()
+            .map(|r| serde_json::from_slice::<Json>(&r.unwrap().1).unwrap())
+            .find(|e| e["kind"] == "items.summary" && e["data"]["succeeded"].as_u64() > Some(0))
+            .expect("a fan-out that changed something");
+        assert!(summary["data"]["items_digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"));
+        summary["step"].as_str().unwrap().to_string()
+    };
+    let item_of = format!("{id}\u{0}{summarised}\u{0}");
+    tamper(
+        dir.path(),
+        "items",
+        |k| k.starts_with(item_of.as_bytes()),
+        |i| i["already_done"] = Json::Bool(true),
+    );
     let (code, r) = verify(dir.path(), &id);
     assert_eq!(code, Some(1), "{r}");
     let problems: Vec<&str> = r["problems"]
@@ -82,12 +105,16 @@ fn audit_verify_finds_edited_and_removed_records() {
         .iter()
         .map(|p| p.as_str().unwrap())
         .collect();
-    assert_eq!(problems.len(), 2, "{problems:#?}");
+    assert_eq!(problems.len(), 3, "{problems:#?}");
     assert!(problems[0].starts_with("event #5 ("), "{problems:#?}");
     assert!(problems[0].contains("does not match its recorded hash"));
     assert!(
         problems[1].contains("text differs from what was drafted"),
         "{problems:#?}"
+    );
+    assert_eq!(
+        problems[2],
+        format!("step {summarised}'s item records differ from what its items.summary recorded: one was changed, added or removed")
     );
 
     // Removing the last events (the failure, say) shows too.

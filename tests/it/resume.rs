@@ -105,11 +105,17 @@ async fn resume_after_sigkill() {
         store.step_run(&id, "fan").unwrap().status,
         StepStatus::Running
     );
+    // Item 2 was in flight: it has no outcome, and the step's record
+    // admitted it before its call went out.
     let before = store.item_runs(&id, "fan").unwrap();
-    assert_eq!(
-        before[&2].status,
-        StepStatus::Running,
-        "item 2 was in flight"
+    assert!(!before.contains_key(&2), "{:?}", before.get(&2));
+    assert!(
+        store
+            .step_run(&id, "fan")
+            .unwrap()
+            .started_below
+            .is_some_and(|b| b > 2),
+        "item 2 was admitted before it started"
     );
 
     let resumed = engine.resume_all().await;
@@ -145,13 +151,20 @@ async fn resume_after_sigkill() {
         (1..=events.len() as u64).collect::<Vec<_>>(),
         "no acknowledged event was lost or reordered"
     );
-    assert!(events
-        .iter()
-        .any(|e| e.kind == "incident.resumed" && e.message.contains("fan")));
+    // All five items were admitted at once; one at a time, 0 and 1 were
+    // done, 2 was in flight, 3 and 4 had not started: the record cannot
+    // tell the last three apart, and says so.
+    assert!(
+        events.iter().any(|e| e.kind == "incident.resumed"
+            && e.message
+                .contains("fan (up to 3 item(s) may have been sent with no outcome recorded)")),
+        "{events:#?}"
+    );
     let run = store.step_run(&id, "fan").unwrap();
     assert_eq!(
         run.output,
         json!([{"n": "0"}, {"n": "1"}, {"n": "2"}, {"n": "3"}, {"n": "4"}])
     );
-    assert_eq!(store.item_runs(&id, "fan").unwrap()[&2].attempts, 2);
+    // The attempt the crash cut short left no record to count it by.
+    assert_eq!(store.item_runs(&id, "fan").unwrap()[&2].attempts, 1);
 }

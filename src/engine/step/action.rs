@@ -104,6 +104,7 @@ impl Engine {
             .fan_out(
                 id,
                 step,
+                &mut run,
                 &ctx,
                 Items {
                     list: items,
@@ -148,6 +149,7 @@ impl Engine {
         &self,
         id: &str,
         step: &Step,
+        run: &mut StepRun,
         ctx: &Json,
         items: Items,
         integration: &str,
@@ -161,21 +163,15 @@ impl Engine {
             filter: filter_items,
         } = items;
         let mut done = self.journal.item_runs(id, &step.id).await?;
+        let total = list.len() as u32;
         let step = Arc::new(step.clone());
         let (ctx, integration, action): (Arc<Json>, Arc<str>, Arc<str>) =
             (Arc::new(ctx.clone()), integration.into(), action.into());
         let mut set: JoinSet<(u32, Result<ItemRun, EngineError>)> = JoinSet::new();
         let mut outcomes = Outcomes::default();
         let mut first_err: Option<EngineError> = None;
-        let mut joined = |j, outcomes: &mut Outcomes| match j {
-            Ok((idx, Ok(r))) => outcomes.add(idx, r),
-            Ok((_, Err(e))) => {
-                first_err.get_or_insert(e);
-            }
-            Err(e) if JoinError::is_panic(&e) => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => {}
-        };
         let mut parents = parents.map(Vec::into_iter);
+        let mut marks = None;
         for (i, item) in list.into_iter().enumerate() {
             let idx = i as u32;
             let parent = parents.as_mut().and_then(Iterator::next);
@@ -184,9 +180,30 @@ impl Engine {
                 outcomes.add(idx, p.clone());
                 continue;
             }
+            // Progress is reported from what is done when the first item
+            // starts: a resumed step does not repeat the marks it passed.
+            let marks = marks.get_or_insert_with(|| Marks::after(outcomes.done(), total));
             while set.len() >= step.concurrency.max(1) {
                 if let Some(j) = set.join_next().await {
-                    joined(j, &mut outcomes);
+                    joined(j, &mut outcomes, &mut first_err);
+                    if fan_out {
+                        self.progress(id, &step.id, &outcomes, total, marks, &mut first_err)
+                            .await;
+                    }
+                }
+            }
+            if first_err.is_some() {
+                // The journal failed: start nothing it might not record.
+                break;
+            }
+            if fan_out && run.started_below.is_none_or(|b| idx >= b) {
+                // Items start only once a durable record says they may
+                // have: one write admits a window of them, not one each.
+                let window = (step.concurrency.max(1) as u32).saturating_mul(4).max(64);
+                run.started_below = Some(idx.saturating_add(window).min(total));
+                if let Err(e) = self.put_step(id, &step.id, run, None).await {
+                    first_err.get_or_insert(e);
+                    break;
                 }
             }
             let me = self.clone();
@@ -223,12 +240,66 @@ impl Engine {
             );
         }
         while let Some(j) = set.join_next().await {
-            joined(j, &mut outcomes);
+            joined(j, &mut outcomes, &mut first_err);
+            if let (true, Some(marks)) = (fan_out, marks.as_mut()) {
+                self.progress(id, &step.id, &outcomes, total, marks, &mut first_err)
+                    .await;
+            }
+        }
+        if let (true, None, 1..) = (fan_out, &first_err, total) {
+            self.summarise(id, &step.id, &outcomes, total).await?;
         }
         match first_err {
             Some(e) => Err(e),
             None => Ok(outcomes),
         }
+    }
+
+    /// Records the fan-out's progress when it passes its next tenth.
+    async fn progress(
+        &self,
+        id: &str,
+        step: &str,
+        o: &Outcomes,
+        total: u32,
+        marks: &mut Marks,
+        first_err: &mut Option<EngineError>,
+    ) {
+        if !marks.passed(o.done()) || o.done() >= total {
+            return;
+        }
+        let ev = NewEvent::new(
+            EventKind::ItemsProgress,
+            "quench",
+            format!("{step}: {}", o.tally(total)),
+        )
+        .step(step)
+        .data(o.counts(total));
+        if let Err(e) = self.record(id, ev).await {
+            first_err.get_or_insert(e);
+        }
+    }
+
+    /// The fan-out's one event for all its items: what they came to, and
+    /// the digest of their records, which keeps the records in the audit
+    /// chain without an event per item.
+    async fn summarise(
+        &self,
+        id: &str,
+        step: &str,
+        o: &Outcomes,
+        total: u32,
+    ) -> Result<(), EngineError> {
+        let mut data = o.counts(total);
+        data["items_digest"] = Json::String(self.journal.items_digest(id, step).await?);
+        let ev = NewEvent::new(
+            EventKind::ItemsSummary,
+            "quench",
+            format!("{step}: {}", o.tally(total)),
+        )
+        .step(step)
+        .data(data);
+        self.record(id, ev).await
     }
 
     /// Re-reads what the step changed and records whether anything of the
@@ -308,7 +379,8 @@ impl Engine {
             Ok(w) => w,
             Err(e) => {
                 let ev = attempt::fail(&mut ir, format!("`with`: {e}"), self.clock.now(), who);
-                self.put_item(id, &step.id, idx, &ir, ev).await?;
+                self.put_item(id, &step.id, idx, &ir, Some(ev)).await?;
+                item_outcome(integration, action, &ir);
                 return Ok(ir);
             }
         };
@@ -338,7 +410,14 @@ impl Engine {
 
         loop {
             let ev = attempt::begin(&mut ir, self.clock.now(), who, budget);
-            self.put_item(id, &step.id, idx, &ir, ev).await?;
+            // A fan-out's attempt is not written before it goes out: its
+            // key is fixed by (incident, step, item), so an attempt a crash
+            // cut short is sent again with the same key, and an item with
+            // no outcome recorded is one still to do. A single call's
+            // attempt is its step's story, and is recorded.
+            if !fan_out {
+                self.put_item(id, &step.id, idx, &ir, Some(ev)).await?;
+            }
             let result = self
                 .actions
                 .call(
@@ -366,11 +445,20 @@ impl Engine {
             ) {
                 attempt::After::Retry { delay, event } => {
                     crate::telemetry::global().retry(integration, refused.flatten());
-                    self.record(id, event).await?;
+                    // With the attempts so far, so a resume keeps count.
+                    self.put_item(id, &step.id, idx, &ir, Some(event)).await?;
                     self.clock.sleep(delay).await;
                 }
-                attempt::After::Succeeded(ev) | attempt::After::Failed(ev) => {
+                attempt::After::Succeeded(ev) => {
+                    // A fan-out's successes are counted in its summary.
+                    let ev = (!fan_out).then_some(ev);
                     self.put_item(id, &step.id, idx, &ir, ev).await?;
+                    item_outcome(integration, action, &ir);
+                    return Ok(ir);
+                }
+                attempt::After::Failed(ev) => {
+                    self.put_item(id, &step.id, idx, &ir, Some(ev)).await?;
+                    item_outcome(integration, action, &ir);
                     return Ok(ir);
                 }
             }
@@ -419,7 +507,7 @@ impl Engine {
             .step(&step.id)
             .item(item_no)
             .data(json!({"integration": integration, "action": action}));
-        self.put_item(id, &step.id, idx, &ir, ev).await?;
+        self.put_item(id, &step.id, idx, &ir, Some(ev)).await?;
         Ok(ir)
     }
 }
@@ -450,16 +538,108 @@ struct Outcomes {
     /// (index, error) of the items that failed.
     failed: Vec<(u32, String)>,
     attempts: u32,
+    /// Items that succeeded by changing something, and that found their
+    /// effect already held.
+    succeeded: u32,
+    already_done: u32,
+    skipped: u32,
 }
 
 impl Outcomes {
     fn add(&mut self, idx: u32, r: ItemRun) {
         self.attempts = self.attempts.max(r.attempts);
-        if r.status == StepStatus::Failed {
-            self.failed.push((idx, r.error.unwrap_or_default()));
+        match r.status {
+            StepStatus::Failed => self.failed.push((idx, r.error.unwrap_or_default())),
+            StepStatus::Skipped => self.skipped += 1,
+            _ if r.already_done => self.already_done += 1,
+            _ => self.succeeded += 1,
         }
         self.outputs
             .push((idx, r.output, r.status == StepStatus::Skipped));
+    }
+
+    fn done(&self) -> u32 {
+        self.outputs.len() as u32
+    }
+
+    /// What a summary event's data says: `succeeded` counts the items
+    /// that changed something, not those `already_done`.
+    fn counts(&self, total: u32) -> Json {
+        json!({
+            "total": total,
+            "done": self.done(),
+            "succeeded": self.succeeded,
+            "already_done": self.already_done,
+            "failed": self.failed.len(),
+            "skipped": self.skipped,
+        })
+    }
+
+    fn tally(&self, total: u32) -> String {
+        let mut parts = vec![format!("{} succeeded", self.succeeded)];
+        for (n, what) in [
+            (self.already_done, "already done"),
+            (self.failed.len() as u32, "failed"),
+            (self.skipped, "skipped"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        format!(
+            "{} of {total} item(s) done ({})",
+            self.done(),
+            parts.join(", ")
+        )
+    }
+}
+
+/// A fan-out's progress marks: each tenth of its items.
+struct Marks {
+    total: u32,
+    /// The next tenth to report (1 to 9).
+    next: u32,
+}
+
+impl Marks {
+    /// The marks still ahead of `done` items.
+    fn after(done: u32, total: u32) -> Marks {
+        let mut m = Marks { total, next: 1 };
+        while m.next < 10 && done >= m.at(m.next) {
+            m.next += 1;
+        }
+        m
+    }
+
+    fn at(&self, tenth: u32) -> u32 {
+        ((self.total as u64 * tenth as u64).div_ceil(10)) as u32
+    }
+
+    /// Whether `done` items pass the next mark (and moves past every mark
+    /// it passes, so a jump reports once).
+    fn passed(&mut self, done: u32) -> bool {
+        let mut passed = false;
+        while self.next < 10 && done >= self.at(self.next) {
+            self.next += 1;
+            passed = true;
+        }
+        passed
+    }
+}
+
+/// Takes in a finished item task: its outcome, or the first error.
+fn joined(
+    j: Result<(u32, Result<ItemRun, EngineError>), JoinError>,
+    outcomes: &mut Outcomes,
+    first_err: &mut Option<EngineError>,
+) {
+    match j {
+        Ok((idx, Ok(r))) => outcomes.add(idx, r),
+        Ok((_, Err(e))) => {
+            first_err.get_or_insert(e);
+        }
+        Err(e) if JoinError::is_panic(&e) => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => {}
     }
 }
 
@@ -572,6 +752,17 @@ impl Engine {
             .and_then(|l| self.render(l, ctx).ok())
             .unwrap_or_else(|| "the tool's access".to_string())
     }
+}
+
+/// Counts an item's outcome for `/metrics` (`quench_items_total`).
+fn item_outcome(integration: &str, action: &str, ir: &ItemRun) {
+    let outcome = match ir.status {
+        StepStatus::Succeeded if ir.already_done => "already_done",
+        StepStatus::Succeeded => "succeeded",
+        StepStatus::Skipped => "skipped",
+        _ => "failed",
+    };
+    crate::telemetry::global().item(integration, action, outcome);
 }
 
 /// A not yet attempted item, with its idempotency key.
@@ -770,23 +961,23 @@ impl Engine {
     ) -> Result<ItemRun, EngineError> {
         if prior.is_none() {
             let w = step.when.as_deref().unwrap_or_default();
-            let (status, error, kind, msg) = match self.templates.render_str(w, ctx) {
-                Ok(v) if truthy(&v) => (None, None, EventKind::ItemSkipped, String::new()),
-                Ok(v) => (
-                    Some(StepStatus::Skipped),
-                    None,
-                    EventKind::ItemSkipped,
-                    format!(
-                        "{} item {idx} skipped: `when` rendered \"{}\"",
-                        step.id,
-                        v.trim()
-                    ),
-                ),
+            // A skipped item is counted in the step's summary, not logged:
+            // a filter over a large tenant skips most of what it lists.
+            let (status, error, ev) = match self.templates.render_str(w, ctx) {
+                Ok(v) if truthy(&v) => (None, None, None),
+                Ok(_) => (Some(StepStatus::Skipped), None, None),
                 Err(e) => (
                     Some(StepStatus::Failed),
                     Some(format!("`when`: {e}")),
-                    EventKind::ItemFailed,
-                    format!("{} item {idx} failed: `when`: {e}", step.id),
+                    Some(
+                        NewEvent::new(
+                            EventKind::ItemFailed,
+                            "quench",
+                            format!("{} item {idx} failed: `when`: {e}", step.id),
+                        )
+                        .step(&step.id)
+                        .item(Some(idx)),
+                    ),
                 ),
             };
             if let Some(status) = status {
@@ -798,10 +989,8 @@ impl Engine {
                     ir.output = json!({"item": ctx.data()["item"], "left_alone": true});
                 }
                 ir.finished_at = Some(self.clock.now());
-                let ev = NewEvent::new(kind, "quench", msg)
-                    .step(&step.id)
-                    .item(Some(idx));
                 self.put_item(id, &step.id, idx, &ir, ev).await?;
+                item_outcome(integration, action, &ir);
                 return Ok(ir);
             }
         }
