@@ -14,11 +14,11 @@ use serde::{Deserialize, Serialize};
 use super::{dec, key, prefix, NoticeDraft, Result, Store, TimelineEvent};
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The digest of one step's item records, in index order: SHA-256 over
@@ -47,9 +47,7 @@ impl ItemsDigest {
     }
 
     pub fn finish(self) -> String {
-        let d = self.ctx.finish();
-        let hex: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        format!("sha256:{hex}")
+        format!("sha256:{}", hex(self.ctx.finish().as_ref()))
     }
 }
 

@@ -268,13 +268,7 @@ impl Engine {
         if !marks.passed(o.done()) || o.done() >= total {
             return;
         }
-        let ev = NewEvent::new(
-            EventKind::ItemsProgress,
-            "quench",
-            format!("{step}: {}", o.tally(total)),
-        )
-        .step(step)
-        .data(o.counts(total));
+        let ev = o.event(EventKind::ItemsProgress, step, total);
         if let Err(e) = self.record(id, ev).await {
             first_err.get_or_insert(e);
         }
@@ -290,15 +284,8 @@ impl Engine {
         o: &Outcomes,
         total: u32,
     ) -> Result<(), EngineError> {
-        let mut data = o.counts(total);
-        data["items_digest"] = Json::String(self.journal.items_digest(id, step).await?);
-        let ev = NewEvent::new(
-            EventKind::ItemsSummary,
-            "quench",
-            format!("{step}: {}", o.tally(total)),
-        )
-        .step(step)
-        .data(data);
+        let mut ev = o.event(EventKind::ItemsSummary, step, total);
+        ev.data["items_digest"] = Json::String(self.journal.items_digest(id, step).await?);
         self.record(id, ev).await
     }
 
@@ -562,8 +549,14 @@ impl Outcomes {
         self.outputs.len() as u32
     }
 
-    /// What a summary event's data says: `succeeded` counts the items
-    /// that changed something, not those `already_done`.
+    /// A progress or summary event: its data's `succeeded` counts the
+    /// items that changed something, not those `already_done`.
+    fn event(&self, kind: EventKind, step: &str, total: u32) -> NewEvent {
+        NewEvent::new(kind, "quench", format!("{step}: {}", self.tally(total)))
+            .step(step)
+            .data(self.counts(total))
+    }
+
     fn counts(&self, total: u32) -> Json {
         json!({
             "total": total,
@@ -1020,6 +1013,51 @@ mod tests {
             o.add(i, r);
         }
         o
+    }
+
+    #[test]
+    fn a_fan_out_reports_each_tenth_once_and_a_resume_only_those_ahead() {
+        let mut m = Marks::after(0, 25);
+        let reported: Vec<u32> = (1..=25).filter(|&d| m.passed(d)).collect();
+        // ceil(25 * k / 10) for k = 1..9
+        assert_eq!(reported, [3, 5, 8, 10, 13, 15, 18, 20, 23]);
+        // A jump past several tenths is one report.
+        let mut m = Marks::after(0, 100);
+        assert!(m.passed(35));
+        assert!(!m.passed(39));
+        assert!(m.passed(40));
+        // Resumed with 47 of 100 done: the next report is at 50.
+        let mut m = Marks::after(47, 100);
+        assert!(!m.passed(49));
+        assert!(m.passed(50));
+        // Fewer items than tenths: a mark per item (`progress` leaves the
+        // last one, the end, to the summary).
+        let mut m = Marks::after(0, 3);
+        assert_eq!((1..=3).filter(|&d| m.passed(d)).count(), 3);
+        assert!(!m.passed(3));
+    }
+
+    #[test]
+    fn a_summary_counts_changes_apart_from_items_already_done() {
+        let mut done = ran(StepStatus::Succeeded, json!(null), None);
+        done.already_done = true;
+        let o = outcomes(vec![
+            (0, ran(StepStatus::Succeeded, json!(null), None)),
+            (1, done),
+            (2, ran(StepStatus::Failed, json!(null), Some("HTTP 403"))),
+            (3, ran(StepStatus::Skipped, json!(null), None)),
+            (4, ran(StepStatus::Succeeded, json!(null), None)),
+        ]);
+        let ev = o.event(EventKind::ItemsSummary, "revoke", 6);
+        assert_eq!(
+            ev.message,
+            "revoke: 5 of 6 item(s) done (2 succeeded, 1 already done, 1 failed, 1 skipped)"
+        );
+        assert_eq!(
+            ev.data,
+            json!({"total": 6, "done": 5, "succeeded": 2, "already_done": 1, "failed": 1, "skipped": 1})
+        );
+        assert_eq!(ev.step.as_deref(), Some("revoke"));
     }
 
     #[test]
