@@ -172,7 +172,13 @@ async fn run(s: Scenario) {
         concurrency: s.concurrency,
         shape: s.shape,
     };
-    let out = tokio::process::Command::new(std::env::current_exe().unwrap())
+    // `BENCH_CHILD_WRAPPER="heaptrack -o /tmp/s"` (or valgrind, perf)
+    // profiles quench alone, not the mock platforms.
+    let wrapper = std::env::var("BENCH_CHILD_WRAPPER").unwrap_or_default();
+    let mut argv: Vec<String> = wrapper.split_whitespace().map(String::from).collect();
+    argv.push(std::env::current_exe().unwrap().display().to_string());
+    let out = tokio::process::Command::new(&argv[0])
+        .args(&argv[1..])
         .arg("child")
         .arg(serde_json::to_string(&spec).unwrap())
         .output()
@@ -183,7 +189,12 @@ async fn run(s: Scenario) {
         panic!("scenario {} failed", s.name);
     }
     let line = String::from_utf8_lossy(&out.stdout);
-    let r: Report = serde_json::from_str(line.lines().last().unwrap()).unwrap();
+    // A wrapper (heaptrack) may print after the child's report.
+    let r: Report = line
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .expect("the child prints its report as a JSON line");
 
     let sum = |f: fn(&crate::platform::Stats) -> u64| -> u64 {
         platforms.iter().map(|p| f(p.stats())).sum()

@@ -398,6 +398,11 @@ impl Engine {
         let mut task_step: std::collections::HashMap<tokio::task::Id, String> =
             std::collections::HashMap::new();
         let mut fatal: Option<EngineError> = None;
+        let reads: BTreeMap<String, step::reads::Reads> = rb
+            .steps
+            .iter()
+            .map(|s| (s.id.clone(), step::reads::Reads::of(s, &rb)))
+            .collect();
         let after_write = if self.settings.plan {
             schedule::after_writes(&rb, |s| self.is_write(s))
         } else {
@@ -430,7 +435,19 @@ impl Engine {
                     schedule::Move::Start(step) => step,
                 };
                 active.insert(sid.clone());
-                let ctx = step::context(&inc, &runs, &self.settings);
+                // The last step to read an output takes the driver's copy:
+                // a listing is held once, not once more per reader.
+                let take = step::reads::last_reads(&rb, &sid, &reads, |u| {
+                    !active.contains(u) && runs.get(u).is_none_or(|r| !r.status.is_final())
+                });
+                let all = step::reads::Reads::all();
+                let ctx = step::context(
+                    &inc,
+                    &mut runs,
+                    &self.settings,
+                    reads.get(&sid).unwrap_or(&all),
+                    &take,
+                );
                 let me = self.clone();
                 let (rb, inc) = (rb.clone(), inc.clone());
                 let prior = runs.get(&sid).cloned().unwrap_or_default();

@@ -395,14 +395,18 @@ fn rig(journal: Memory, platform: Directory) -> Rig {
 
 impl Rig {
     async fn declare(&self) -> String {
-        let rb = crate::runbook::load("revoke-grants.yaml", RUNBOOK, &self.engine.library.known())
+        self.declare_runbook(RUNBOOK).await
+    }
+
+    async fn declare_runbook(&self, src: &str) -> String {
+        let rb = crate::runbook::load("revoke-grants.yaml", src, &self.engine.library.known())
             .expect("the test runbook validates");
         self.engine
             .declare(
                 &rb,
                 Declaration {
                     runbook_file: "revoke-grants.yaml".into(),
-                    runbook_source: RUNBOOK.into(),
+                    runbook_source: src.into(),
                     inputs: json!({}),
                     declared_by: "U0RESP01".into(),
                     token: None,
@@ -413,6 +417,45 @@ impl Rig {
             .await
             .expect("declared")
     }
+}
+
+/// Two fan-outs over one listing, the second after the first: the first
+/// must leave the listing for the second, which (as its last reader) may
+/// take it.
+const AGAIN: &str = r#"
+  - id: again
+    action: microsoft-graph.delete_grant
+    needs: [revoke]
+    for_each: steps.find.output
+    with: { grant_id: "{{item.id}}" }
+"#;
+
+#[tokio::test]
+async fn a_listing_read_by_two_fan_outs_reaches_both_and_stays_in_the_journal() {
+    let r = rig(Memory::default(), Directory::with(&["g1", "g2", "g3"]));
+    let id = r
+        .declare_runbook(&format!("{}{}", RUNBOOK.trim_end(), AGAIN))
+        .await;
+
+    let status = r.engine.run(&id).await.expect("ran");
+
+    assert_eq!(status, IncidentStatus::Completed);
+    let deletes = |pass: &str| {
+        let s = r.journal.state.lock().unwrap();
+        (0..3)
+            .map(|i| s.items[&(id.clone(), pass.to_string(), i)].already_done)
+            .collect::<Vec<_>>()
+    };
+    // The second pass saw every grant, each already gone.
+    assert_eq!(deletes("revoke"), [false, false, false]);
+    assert_eq!(deletes("again"), [true, true, true]);
+    assert_eq!(r.platform.seen().len(), 1 + 3 + 3);
+    // The driver gave up its copy; the journal kept the listing whole.
+    let s = r.journal.state.lock().unwrap();
+    assert_eq!(
+        s.steps[&(id.clone(), "find".to_string())].output,
+        json!([{"id": "g1"}, {"id": "g2"}, {"id": "g3"}])
+    );
 }
 
 #[tokio::test]

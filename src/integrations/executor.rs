@@ -19,7 +19,7 @@ use super::response::{classify, type_name};
 use super::secrets::{Secret, Secrets};
 use super::Catalog;
 use crate::telemetry::Answer;
-use crate::template::{lookup as lookup_path, render_path, render_str, render_value};
+use crate::template::{lookup as lookup_path, render_path, render_str, render_value, Scope};
 
 /// Statuses worth another try: throttling, timeouts and server trouble.
 pub const RETRIABLE: &[u16] = &[408, 425, 429, 500, 502, 503, 504];
@@ -335,11 +335,12 @@ impl Executor {
                 if many { "them" } else { "it" },
             )));
         }
-        let ctx = json!({
+        // Wrapped once: every field of every page renders from it.
+        let ctx = Scope::new(json!({
             "with": with,
             "secrets": self.secrets.context(),
             "run": { "idempotency_key": idempotency_key },
-        });
+        }));
         let base = match &t.base_url {
             Some(b) => b.clone(),
             None => render_str(&t.manifest.base_url, &ctx)
@@ -518,7 +519,7 @@ impl Executor {
         &self,
         t: &Target,
         action: &Action,
-        ctx: &Json,
+        ctx: &Scope,
         what: &str,
         page: &Page<'_>,
         limits: Limits,

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::executor::{excerpt, strip_query, transport, CallError, Executor, Target, RETRIABLE};
 use super::manifest::{OAuth2, SendAs};
 use super::secrets::Secret;
-use crate::template::render_str;
+use crate::template::{render_str, Scope};
 
 impl Executor {
     /// The cached access token, fetched when missing or about to expire.
@@ -20,7 +20,7 @@ impl Executor {
         &self,
         t: &Target,
         o: &OAuth2,
-        ctx: &Json,
+        ctx: &Scope,
         what: &str,
         timeout: Option<Duration>,
     ) -> Result<Secret, CallError> {

@@ -13,6 +13,6 @@ mod render;
 pub use analysis::{analyse, Analysis, VarRef, HELPERS};
 pub use markdown::markdown_to_text;
 pub use render::{
-    encode_segment, lookup, plain, render_markdown, render_path, render_str, render_value, truthy,
-    RenderError, Scope, Templates,
+    encode_segment, lookup, plain, render_markdown, render_path, render_str, render_value, take,
+    truthy, AsScope, RenderError, Scope, Templates,
 };

@@ -142,12 +142,31 @@ pub fn plain(v: &Json) -> String {
     }
 }
 
+/// What the free render functions take: a [`Scope`] as it is, or a bare
+/// JSON context, wrapped (a copy) for each render. A caller rendering
+/// several fields from one context wraps it once.
+pub trait AsScope {
+    fn with_scope<R>(&self, f: impl FnOnce(&Scope) -> R) -> R;
+}
+
+impl AsScope for Json {
+    fn with_scope<R>(&self, f: impl FnOnce(&Scope) -> R) -> R {
+        f(&Scope::new(self.clone()))
+    }
+}
+
+impl AsScope for Scope {
+    fn with_scope<R>(&self, f: impl FnOnce(&Scope) -> R) -> R {
+        f(self)
+    }
+}
+
 /// Renders one template string without an approved-tools registry.
-pub fn render_str(src: &str, ctx: &Json) -> Result<String, RenderError> {
+pub fn render_str(src: &str, ctx: &impl AsScope) -> Result<String, RenderError> {
     if !src.contains("{{") {
         return Ok(src.to_string());
     }
-    Templates::standard().render_str(src, &Scope::new(ctx.clone()))
+    ctx.with_scope(|s| Templates::standard().render_str(src, s))
 }
 
 /// `render_str` for a Markdown document: values are escaped for Markdown.
@@ -157,8 +176,8 @@ pub fn render_markdown(src: &str, ctx: &Json) -> Result<String, RenderError> {
 
 /// `Templates::render_value` without an approved-tools registry; the
 /// context is copied once for the whole tree.
-pub fn render_value(v: &Json, ctx: &Json) -> Result<Json, RenderError> {
-    Templates::standard().render_value(v, &Scope::new(ctx.clone()))
+pub fn render_value(v: &Json, ctx: &impl AsScope) -> Result<Json, RenderError> {
+    ctx.with_scope(|s| Templates::standard().render_value(v, s))
 }
 
 fn describe(e: &handlebars::RenderError) -> String {
@@ -188,12 +207,27 @@ fn single_path<'a>(src: &str, ctx: &'a Json) -> Option<&'a Json> {
 /// Follows a dotted path (`steps.find.output.tokens`, `errors.0.code`)
 /// through JSON; a key that itself contains dots (`@odata.nextLink`) is
 /// tried whole first.
-pub fn lookup<'a>(v: &'a Json, path: &str) -> Option<&'a Json> {
+/// Takes the value [`lookup`] finds at `path` out of `v`, leaving null.
+pub fn take(v: &mut Json, path: &str) -> Option<Json> {
+    let mut keys = Vec::new();
+    locate(v, path, &mut keys)?;
+    let at = keys.into_iter().try_fold(v, |at, k| match at {
+        Json::Object(o) => o.get_mut(k),
+        Json::Array(a) => a.get_mut(k.parse::<usize>().ok()?),
+        _ => None,
+    })?;
+    Some(at.take())
+}
+
+/// The keys [`lookup`] walks to reach `path`, in the same order of trial
+/// (a key may itself contain dots).
+fn locate<'p>(v: &Json, path: &'p str, keys: &mut Vec<&'p str>) -> Option<()> {
     if path.is_empty() {
-        return Some(v);
+        return Some(());
     }
-    if let Some(found) = v.as_object().and_then(|o| o.get(path)) {
-        return Some(found);
+    if v.as_object().is_some_and(|o| o.contains_key(path)) {
+        keys.push(path);
+        return Some(());
     }
     let mut cut = path.len();
     while let Some(i) = path[..cut].rfind('.') {
@@ -204,16 +238,32 @@ pub fn lookup<'a>(v: &'a Json, path: &str) -> Option<&'a Json> {
             _ => None,
         };
         if let Some(inner) = inner {
-            if let Some(found) = lookup(inner, tail) {
-                return Some(found);
+            let depth = keys.len();
+            keys.push(head);
+            if locate(inner, tail, keys).is_some() {
+                return Some(());
             }
+            keys.truncate(depth);
         }
         cut = i;
     }
     match v {
-        Json::Array(a) => path.parse::<usize>().ok().and_then(|n| a.get(n)),
+        Json::Array(a) if path.parse::<usize>().is_ok_and(|n| n < a.len()) => {
+            keys.push(path);
+            Some(())
+        }
         _ => None,
     }
+}
+
+pub fn lookup<'a>(v: &'a Json, path: &str) -> Option<&'a Json> {
+    let mut keys = Vec::new();
+    locate(v, path, &mut keys)?;
+    keys.into_iter().try_fold(v, |at, k| match at {
+        Json::Object(o) => o.get(k),
+        Json::Array(a) => a.get(k.parse::<usize>().ok()?),
+        _ => None,
+    })
 }
 
 /// `when:` semantics: false when it renders empty, "false" or "0".
@@ -243,17 +293,53 @@ pub fn encode_segment(s: &str) -> String {
 
 /// Renders a URL path template; `{{x}}` values are percent-encoded,
 /// `{{{x}}}` are inserted raw.
-pub fn render_path(src: &str, ctx: &Json) -> Result<String, RenderError> {
+pub fn render_path(src: &str, ctx: &impl AsScope) -> Result<String, RenderError> {
     if !src.contains("{{") {
         return Ok(src.to_string());
     }
-    render_in(path_registry(), src, &Scope::new(ctx.clone()))
+    ctx.with_scope(|s| render_in(path_registry(), src, s))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn take_removes_what_lookup_finds_and_leaves_the_rest() {
+        let doc = || {
+            json!({
+                "steps": {"list": {"output": [{"id": 1}, {"id": 2}], "status": "succeeded"}},
+                "a.b": {"c": 3},
+                "a": {"x": 4},
+            })
+        };
+        for path in [
+            "steps.list.output",
+            "steps.list.output.1",
+            "a.b.c",
+            "a.x",
+            "steps",
+        ] {
+            let mut v = doc();
+            let found = lookup(&doc(), path).cloned();
+            assert!(found.is_some(), "{path}");
+            assert_eq!(take(&mut v, path), found, "{path}");
+            assert_eq!(lookup(&v, path), Some(&Json::Null), "{path}");
+        }
+        let mut v = doc();
+        take(&mut v, "steps.list.output");
+        assert_eq!(v["steps"]["list"]["status"], "succeeded");
+        assert_eq!(v["a.b"], json!({"c": 3}));
+        for missing in ["steps.nope", "steps.list.output.7", "a.b.d", ""] {
+            if missing.is_empty() {
+                assert_eq!(lookup(&v, missing), Some(&v));
+                continue;
+            }
+            assert_eq!(lookup(&v, missing), None, "{missing}");
+            assert_eq!(take(&mut v.clone(), missing), None, "{missing}");
+        }
+    }
 
     #[test]
     fn verdict_judges_against_the_registry_it_was_built_with_not_the_context() {

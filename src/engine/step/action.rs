@@ -3,7 +3,6 @@
 
 use crate::integrations::CallError;
 use crate::store::EventKind;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -11,6 +10,7 @@ use serde_json::{json, Value as Json};
 use tokio::task::{JoinError, JoinSet};
 
 use super::idempotency_key;
+use super::reads::{collect, Reads};
 use crate::engine::{attempt, Engine, EngineError};
 use crate::integrations::response::type_name;
 use crate::runbook::{Runbook, Step};
@@ -25,7 +25,7 @@ impl Engine {
         step: &Step,
         mut run: StepRun,
         start: Option<NewEvent>,
-        ctx: Json,
+        mut ctx: Json,
         rb: &Runbook,
         integration: &str,
         action: &str,
@@ -33,7 +33,7 @@ impl Engine {
         let id = inc.id.as_str();
         let found = match &step.for_each {
             None => Ok(Some((vec![Json::Null], None))),
-            Some(path) => self.for_each_items(id, rb, step, &ctx, path).await,
+            Some(path) => self.for_each_items(id, rb, step, &mut ctx, path).await,
         };
         // The step's start, written with its fan-out below when there is
         // one, and on its own before any other outcome.
@@ -99,7 +99,7 @@ impl Engine {
         // Each item gets its own copy of the context: keep only what the
         // step's templates read, or a fan-out over a long list copies every
         // earlier output (and the list itself) once per item.
-        let ctx = narrow(ctx, step);
+        let ctx = Reads::templates(step).narrow(ctx);
         let results = self
             .fan_out(
                 id,
@@ -763,9 +763,6 @@ fn new_item(id: &str, step: &Step, idx: u32) -> ItemRun {
     ItemRun::pending(idempotency_key(id, &step.id, idx))
 }
 
-/// The context reduced to the inputs and step outputs `step`'s `with` and
-/// `when` read. When a read cannot be pinned to a name (`{{lookup steps x}}`,
-/// `../` or `@root` inside a block), that root is kept whole.
 impl Engine {
     /// The list a `for_each` iterates, and for each element the item of
     /// the fan-out that listed it (`parent`), when the path is a fan-out
@@ -781,17 +778,25 @@ impl Engine {
         id: &str,
         rb: &Runbook,
         step: &Step,
-        ctx: &Json,
+        ctx: &mut Json,
         path: &str,
     ) -> Result<Option<(Vec<Json>, Option<Vec<Json>>)>, String> {
-        let lists = match lookup(ctx, path) {
+        // The list is taken out of the context, not copied, when no
+        // template of the step reads it: it is the largest thing a fan-out
+        // holds, and the items are all it needs of it.
+        let found = if Reads::templates(step).path_read(path) {
+            lookup(ctx, path).cloned()
+        } else {
+            crate::template::take(ctx, path)
+        };
+        let lists = match found {
             // A fan-out step's output is one entry per item; when each
             // entry is itself a list (per-user grants), iterate them all.
             Some(Json::Array(a)) if !a.is_empty() && a.iter().all(Json::is_array) => a,
-            Some(Json::Array(a)) => return Ok(Some((a.clone(), None))),
+            Some(Json::Array(a)) => return Ok(Some((a, None))),
             Some(Json::Null) | None => return Ok(None),
             Some(other) => {
-                let kind = match other {
+                let kind = match &other {
                     Json::Object(_) => "an object",
                     Json::String(_) => "a string",
                     _ => "a scalar",
@@ -801,9 +806,8 @@ impl Engine {
                 ));
             }
         };
-        let items = flatten(lists);
         if !reads_parent(step) {
-            return Ok(Some((items, None)));
+            return Ok(Some((flatten(lists), None)));
         }
         // Validation lets a step read `parent` only when it iterates a
         // fan-out step's output, so the source and its own list exist.
@@ -815,7 +819,9 @@ impl Engine {
             .as_deref()
             .ok_or_else(|| format!("`parent`: step {} does not fan out", source.id))?;
         let iterated = match lookup(ctx, source_path) {
-            Some(Json::Array(a)) if !a.is_empty() && a.iter().all(Json::is_array) => flatten(a),
+            Some(Json::Array(a)) if !a.is_empty() && a.iter().all(Json::is_array) => {
+                flatten(a.clone())
+            }
             Some(Json::Array(a)) => a.clone(),
             _ => vec![],
         };
@@ -846,26 +852,29 @@ impl Engine {
                 std::iter::repeat_n(iterated[i].clone(), n)
             })
             .collect();
-        Ok(Some((items, Some(parents))))
+        Ok(Some((flatten(lists), Some(parents))))
     }
 }
 
 /// A fan-out's list of lists, as one list.
-fn flatten(lists: &[Json]) -> Vec<Json> {
+fn flatten(lists: Vec<Json>) -> Vec<Json> {
     lists
-        .iter()
-        .flat_map(|x| x.as_array().cloned().unwrap_or_default())
+        .into_iter()
+        .flat_map(|x| match x {
+            Json::Array(a) => a,
+            _ => vec![],
+        })
         .collect()
 }
 
 /// `steps.ID.output` -> `ID`.
-fn source_step(path: &str) -> Option<&str> {
+pub(super) fn source_step(path: &str) -> Option<&str> {
     path.strip_prefix("steps.")
         .and_then(|r| r.split('.').next())
 }
 
 /// Whether any of the step's per-item templates reads `parent`.
-fn reads_parent(step: &Step) -> bool {
+pub(super) fn reads_parent(step: &Step) -> bool {
     let mut templates = Vec::new();
     collect(&step.with, &mut templates);
     templates.extend(step.when.as_deref());
@@ -876,55 +885,6 @@ fn reads_parent(step: &Step) -> bool {
                 .iter()
                 .any(|v| !v.scoped && v.path.first().is_some_and(|r| r == "parent"))
     })
-}
-
-fn collect<'a>(v: &'a Json, out: &mut Vec<&'a str>) {
-    match v {
-        Json::String(s) => out.push(s),
-        Json::Array(a) => a.iter().for_each(|x| collect(x, out)),
-        Json::Object(m) => m.values().for_each(|x| collect(x, out)),
-        _ => {}
-    }
-}
-
-pub(super) fn narrow(mut ctx: Json, step: &Step) -> Json {
-    let mut templates = Vec::new();
-    collect(&step.with, &mut templates);
-    templates.extend(step.when.as_deref());
-    if let Some(v) = &step.verify {
-        templates.push(&v.remains);
-        templates.extend(v.shows.as_deref());
-        templates.extend(v.label.as_deref());
-    }
-    // root -> names read under it; None: keep the root whole.
-    let mut read: BTreeMap<&str, Option<std::collections::BTreeSet<String>>> = [
-        ("inputs", Some(Default::default())),
-        ("steps", Some(Default::default())),
-    ]
-    .into();
-    for t in templates.iter().filter(|t| t.contains("{{")) {
-        let a = crate::template::analyse(t);
-        if a.opaque {
-            return ctx;
-        }
-        for v in a.vars {
-            let root = v.path.first().map(String::as_str).unwrap_or("");
-            if let Some(slot) = read.get_mut(root) {
-                match (slot.as_mut(), v.path.get(1)) {
-                    (Some(names), Some(name)) => {
-                        names.insert(name.clone());
-                    }
-                    _ => *slot = None,
-                }
-            }
-        }
-    }
-    for (root, names) in read {
-        if let (Some(names), Some(Json::Object(m))) = (names, ctx.get_mut(root)) {
-            m.retain(|k, _| names.contains(k));
-        }
-    }
-    ctx
 }
 
 /// A fan-out step whose `when` reads `item` filters items, not the step.
@@ -995,7 +955,6 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runbook::{OnFailure, RetryPolicy, StepKind};
 
     fn ran(status: StepStatus, output: Json, error: Option<&str>) -> ItemRun {
         ItemRun {
@@ -1100,61 +1059,5 @@ mod tests {
             step_output(one, false),
             Err(("timed out".to_string(), Json::Null))
         );
-    }
-
-    fn step(with: Json, when: Option<&str>) -> Step {
-        Step {
-            id: "s".into(),
-            kind: StepKind::Action {
-                integration: "p".into(),
-                action: "a".into(),
-            },
-            needs: vec![],
-            for_each: Some("steps.list.output".into()),
-            concurrency: 1,
-            with,
-            when: when.map(str::to_string),
-            retry: RetryPolicy::default(),
-            timeout: None,
-            on_failure: OnFailure::Abort,
-            phase: None,
-            description: None,
-            verify: None,
-        }
-    }
-
-    fn ctx() -> Json {
-        json!({
-            "inputs": {"tool": "ChatGPT", "ids": ["a", "b"], "other": 1},
-            "steps": {"list": {"output": [1, 2, 3]}, "audit": {"output": {"n": 1}}, "big": {"output": [0, 0, 0, 0]}},
-            "incident": {"id": "INC-1"},
-        })
-    }
-
-    #[test]
-    fn keeps_only_the_inputs_and_steps_the_templates_read() {
-        let s = step(
-            json!({"id": "{{item.id}}", "why": "{{inputs.tool}} in {{steps.audit.output.n}}"}),
-            Some("{{#if (contains inputs.ids item.id)}}yes{{/if}}"),
-        );
-        let n = narrow(ctx(), &s);
-        assert_eq!(n["inputs"], json!({"tool": "ChatGPT", "ids": ["a", "b"]}));
-        assert_eq!(n["steps"], json!({"audit": {"output": {"n": 1}}}));
-        // Small roots stay: templates read `incident`.
-        assert_eq!(n["incident"]["id"], "INC-1");
-    }
-
-    #[test]
-    fn a_read_it_cannot_pin_down_keeps_the_root_whole() {
-        let s = step(json!({"x": "{{lookup steps \"big\"}}"}), None);
-        assert_eq!(narrow(ctx(), &s)["steps"], ctx()["steps"]);
-        let s = step(
-            json!({"x": "{{#each item}}{{../inputs.tool}}{{/each}}"}),
-            None,
-        );
-        assert_eq!(narrow(ctx(), &s), ctx());
-        let s = step(json!({"x": "{{inputs}}"}), None);
-        assert_eq!(narrow(ctx(), &s)["inputs"], ctx()["inputs"]);
-        assert_eq!(narrow(ctx(), &s)["steps"], json!({}));
     }
 }

@@ -5,6 +5,7 @@
 mod action;
 mod notice;
 mod person;
+pub(crate) mod reads;
 
 use crate::store::EventKind;
 use action::per_item_when;
@@ -19,23 +20,43 @@ use crate::runbook::{Runbook, Step, StepKind};
 use crate::store::{Incident, NewEvent, StepRun, StepStatus};
 use crate::template::truthy;
 
-/// The template context a step sees: inputs, incident, finished steps.
+/// The template context a step sees: inputs, incident, finished steps, of
+/// which only what the step `reads`. The outputs in `take` are moved out of
+/// `runs` rather than copied (see [`reads::last_reads`]).
 pub(crate) fn context(
     inc: &Incident,
-    runs: &BTreeMap<String, StepRun>,
+    runs: &mut BTreeMap<String, StepRun>,
     settings: &Settings,
+    reads: &reads::Reads,
+    take: &std::collections::BTreeSet<String>,
 ) -> Json {
     let steps: serde_json::Map<String, Json> = runs
-        .iter()
+        .iter_mut()
+        .filter(|(id, _)| reads.step(id))
         .map(|(id, r)| {
-            (
-                id.clone(),
-                json!({"output": r.output, "status": r.status.name()}),
-            )
+            let output = if take.contains(id) {
+                std::mem::take(&mut r.output)
+            } else {
+                r.output.clone()
+            };
+            // Built by hand: `json!` would serialize (copy) the output.
+            let entry = serde_json::Map::from_iter([
+                ("output".to_string(), output),
+                ("status".to_string(), Json::from(r.status.name())),
+            ]);
+            (id.clone(), Json::Object(entry))
         })
         .collect();
-    json!({
-        "inputs": inc.inputs,
+    let inputs = match &inc.inputs {
+        Json::Object(m) => Json::Object(
+            m.iter()
+                .filter(|(k, _)| reads.input(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    };
+    let mut ctx = json!({
         "incident": {
             "id": inc.id,
             "declared_at": inc.declared_at.to_rfc3339(),
@@ -43,9 +64,12 @@ pub(crate) fn context(
             "severity": inc.severity,
             "runbook": inc.runbook,
         },
-        "steps": steps,
         "organization": settings.organization,
-    })
+    });
+    // Moved in, not through `json!`, which would serialize (copy) them.
+    ctx["inputs"] = inputs;
+    ctx["steps"] = Json::Object(steps);
+    ctx
 }
 
 /// The idempotency key of one item of one step of one incident: stable
