@@ -440,7 +440,7 @@ pub(crate) async fn child(spec: &str) {
 
 /// The process's store flushes and the writes they covered, from the
 /// series `/metrics` shows.
-fn flushes() -> (f64, f64) {
+pub(crate) fn flushes() -> (f64, f64) {
     let mut reg = prometheus_client::registry::Registry::default();
     quench::telemetry::global().register(&mut reg);
     let mut text = String::new();

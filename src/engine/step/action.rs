@@ -77,6 +77,9 @@ impl Engine {
         let filter_items = per_item_when(step);
         if fan_out && run.items.is_none() {
             run.items = Some(items.len() as u32);
+            // The first window is admitted with the fan-out itself: one
+            // write between the step's start and its first call, not two.
+            run.started_below = Some(admit(step, 0, items.len() as u32));
             let ev = NewEvent::new(
                 EventKind::StepFannedOut,
                 "quench",
@@ -199,8 +202,7 @@ impl Engine {
             if fan_out && run.started_below.is_none_or(|b| idx >= b) {
                 // Items start only once a durable record says they may
                 // have: one write admits a window of them, not one each.
-                let window = (step.concurrency.max(1) as u32).saturating_mul(4).max(64);
-                run.started_below = Some(idx.saturating_add(window).min(total));
+                run.started_below = Some(admit(&step, idx, total));
                 if let Err(e) = self.put_step(id, &step.id, run, None).await {
                     first_err.get_or_insert(e);
                     break;
@@ -585,6 +587,13 @@ impl Outcomes {
             parts.join(", ")
         )
     }
+}
+
+/// Where the window of items admitted from `idx` ends: a few rounds of
+/// the step's concurrency, so one write covers many items.
+fn admit(step: &Step, idx: u32, total: u32) -> u32 {
+    let window = (step.concurrency.max(1) as u32).saturating_mul(4).max(64);
+    idx.saturating_add(window).min(total)
 }
 
 /// A fan-out's progress marks: each tenth of its items.
