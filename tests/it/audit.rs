@@ -11,13 +11,31 @@ fn verify(dir: &std::path::Path, id: &str) -> (Option<i32>, Json) {
 }
 
 /// Rewrites the first record of `tree` whose key `pick` accepts.
+/// The store, opened behind quench's back. sled's background threads
+/// hold the last database opened here (and its file lock) a moment past
+/// its drop, with nothing to wait on: the next open here retries a while.
+fn open_store(dir: &std::path::Path) -> sled::Db {
+    let config = sled::Config::new()
+        .path(dir.join("store"))
+        .flush_every_ms(None);
+    for _ in 0..200 {
+        match config.open() {
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("the store stayed locked for 2 s after its last use here");
+}
+
 fn tamper(
     dir: &std::path::Path,
     tree: &str,
     pick: impl Fn(&[u8]) -> bool,
     edit: impl Fn(&mut Json),
 ) {
-    let db = sled::open(dir.join("store")).unwrap();
+    let db = open_store(dir);
     let t = db.open_tree(tree).unwrap();
     let (k, v) = t
         .iter()
@@ -77,7 +95,7 @@ fn audit_verify_finds_edited_and_removed_records() {
     // ... and marks a revocation already done: a fan-out's items have no
     // event each, and their step's summary holds their records' digest.
     let summarised = {
-        let db = sled::open(dir.path().join("store")).unwrap();
+        let db = open_store(dir.path());
         let events = db.open_tree("events").unwrap();
         let summary = events
             .iter()
@@ -119,7 +137,7 @@ fn audit_verify_finds_edited_and_removed_records() {
 
     // Removing the last events (the failure, say) shows too.
     {
-        let db = sled::open(dir.path().join("store")).unwrap();
+        let db = open_store(dir.path());
         let t = db.open_tree("events").unwrap();
         let (k, _) = t.last().unwrap().unwrap();
         t.remove(k).unwrap();
