@@ -6,7 +6,8 @@
 //!
 //! The scenario table of issue 14 (A, B, B4, C, S: mock platforms with
 //! latency, 429s and 503s, quench in a child process):
-//! `... --example bench -- table [A B B4 C S20k S200k]`. To profile the
+//! `... --example bench -- table [A B B4 C S20k S200k S20k-asyncio S200k-asyncio]`
+//! (the last two: the asyncio script of `asyncio_baseline.py`). To profile the
 //! child alone: `BENCH_CHILD_WRAPPER="heaptrack -o /tmp/s" ...`.
 //!
 //! Figures, not assertions: this machine is shared and noisy, so tests

@@ -60,6 +60,15 @@ struct Scenario {
     platforms: usize,
     concurrency: usize,
     shape: Shape,
+    /// Who does the work: quench, or the asyncio script it is compared with.
+    runner: Runner,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Runner {
+    Quench,
+    /// `asyncio_baseline.py`: the same work with no record kept.
+    Asyncio,
 }
 
 fn scenarios(which: &[String]) -> Vec<Scenario> {
@@ -74,6 +83,7 @@ fn scenarios(which: &[String]) -> Vec<Scenario> {
             platforms: 1,
             concurrency: 100,
             shape: Shape::Revoke { per_platform: 1200 },
+            runner: Runner::Quench,
         },
         Scenario {
             name: "B",
@@ -83,6 +93,7 @@ fn scenarios(which: &[String]) -> Vec<Scenario> {
             platforms: 1,
             concurrency: 100,
             shape: Shape::Revoke { per_platform: 1200 },
+            runner: Runner::Quench,
         },
         Scenario {
             name: "B4",
@@ -92,6 +103,7 @@ fn scenarios(which: &[String]) -> Vec<Scenario> {
             platforms: 4,
             concurrency: 100,
             shape: Shape::Revoke { per_platform: 300 },
+            runner: Runner::Quench,
         },
         Scenario {
             name: "C",
@@ -109,9 +121,12 @@ fn scenarios(which: &[String]) -> Vec<Scenario> {
                     .collect(),
                 n: 100,
             },
+            runner: Runner::Quench,
         },
-        scale("S20k", 20_000),
-        scale("S200k", 200_000),
+        scale("S20k", 20_000, Runner::Quench),
+        scale("S200k", 200_000, Runner::Quench),
+        scale("S20k-asyncio", 20_000, Runner::Asyncio),
+        scale("S200k-asyncio", 200_000, Runner::Asyncio),
     ];
     all.into_iter()
         .filter(|s| which.is_empty() || which.iter().any(|w| w == s.name))
@@ -119,7 +134,7 @@ fn scenarios(which: &[String]) -> Vec<Scenario> {
 }
 
 /// S: list then revoke at 10 ms, concurrency 200.
-fn scale(name: &'static str, grants: usize) -> Scenario {
+fn scale(name: &'static str, grants: usize, runner: Runner) -> Scenario {
     Scenario {
         name,
         latency: Duration::from_millis(10),
@@ -128,6 +143,7 @@ fn scale(name: &'static str, grants: usize) -> Scenario {
         platforms: 1,
         concurrency: 200,
         shape: Shape::ListThenRevoke { grants },
+        runner,
     }
 }
 
@@ -176,14 +192,38 @@ async fn run(s: Scenario) {
     // profiles quench alone, not the mock platforms.
     let wrapper = std::env::var("BENCH_CHILD_WRAPPER").unwrap_or_default();
     let mut argv: Vec<String> = wrapper.split_whitespace().map(String::from).collect();
-    argv.push(std::env::current_exe().unwrap().display().to_string());
-    let out = tokio::process::Command::new(&argv[0])
+    match s.runner {
+        Runner::Quench => {
+            argv.push(std::env::current_exe().unwrap().display().to_string());
+            argv.push("child".into());
+        }
+        Runner::Asyncio => {
+            argv.push("python3".into());
+            argv.push(
+                concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/examples/bench/asyncio_baseline.py"
+                )
+                .into(),
+            );
+        }
+    }
+    let out = match tokio::process::Command::new(&argv[0])
         .args(&argv[1..])
-        .arg("child")
         .arg(serde_json::to_string(&spec).unwrap())
         .output()
         .await
-        .unwrap();
+    {
+        Ok(out) => out,
+        Err(e) if s.runner == Runner::Asyncio => {
+            println!(
+                "| {} | not run: python3 could not be started ({e}) |",
+                s.name
+            );
+            return;
+        }
+        Err(e) => panic!("scenario {}: the child could not be started: {e}", s.name),
+    };
     if !out.status.success() {
         eprintln!("{}", String::from_utf8_lossy(&out.stderr));
         panic!("scenario {} failed", s.name);
