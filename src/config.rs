@@ -31,6 +31,29 @@ pub struct Config {
     /// Per-person API tokens (their SHA-256) and what each may do.
     #[serde(default)]
     pub access: Vec<crate::daemon::access::AccessEntry>,
+    /// Where incidents are kept: the embedded store in `data_dir`
+    /// (default), or PostgreSQL.
+    pub store: Option<StoreConfig>,
+}
+
+/// `store:` (DESIGN.md, "Extensions").
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    #[serde(default)]
+    pub backend: Backend,
+    /// The environment variable holding the PostgreSQL URL (default
+    /// QUENCH_DATABASE_URL): a URL may carry a password, so the config
+    /// names where it is rather than holding it.
+    pub url_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    #[default]
+    Sled,
+    Postgres,
 }
 
 /// An IANA time zone name, checked when the config is read.
@@ -125,6 +148,25 @@ impl Config {
             }
             d
         })
+    }
+
+    /// The PostgreSQL URL when the store is shared: `Ok(None)` for the
+    /// embedded store, an error when the variable it names is unset.
+    pub fn shared_store_url(&self) -> Result<Option<String>, String> {
+        let Some(store) = self
+            .store
+            .as_ref()
+            .filter(|s| s.backend == Backend::Postgres)
+        else {
+            return Ok(None);
+        };
+        let var = store.url_env.as_deref().unwrap_or("QUENCH_DATABASE_URL");
+        match std::env::var(var) {
+            Ok(url) if !url.trim().is_empty() => Ok(Some(url.trim().to_string())),
+            _ => Err(format!(
+                "`store: {{backend: postgres}}` reads the database's URL from ${var}, which is not set: set it to postgres://USER:PASSWORD@HOST:PORT/DATABASE (or name another variable with `url_env:`)"
+            )),
+        }
     }
 
     /// The display zone of pages and exports.

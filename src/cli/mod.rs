@@ -9,6 +9,7 @@ mod notices;
 mod people;
 mod remote;
 mod serve;
+mod store;
 mod timeline;
 mod token;
 mod validate;
@@ -107,6 +108,12 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The store itself: `store migrate` copies an embedded store into
+    /// PostgreSQL, or back.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Per-person API tokens for `access:` in the config.
     Token {
         #[command(subcommand)]
@@ -193,6 +200,22 @@ pub enum AuditCommand {
     /// Recompute the chain; exit 1 and name every event or notice that
     /// changed after it was recorded.
     Verify { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy every record from one store to another, which must be empty:
+    /// a data dir into PostgreSQL or back. Stop the daemon first. The
+    /// copy is one transaction, and `audit verify` is run on every
+    /// incident it copied.
+    Migrate {
+        /// A data dir, or a postgres:// URL.
+        #[arg(long, value_name = "DIR|URL")]
+        from: String,
+        /// A data dir, or a postgres:// URL.
+        #[arg(long, value_name = "DIR|URL")]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -304,6 +327,37 @@ impl Env {
     pub fn library(&self) -> Result<Library, Diagnostics> {
         Library::load(&self.folders)
     }
+
+    /// Whether the config puts the store on PostgreSQL. There, the daemon
+    /// is the one process that writes it, and the CLI goes through it.
+    pub fn shared_store(&self) -> anyhow::Result<bool> {
+        Ok(self
+            .config
+            .shared_store_url()
+            .map_err(|e| anyhow::anyhow!(e))?
+            .is_some())
+    }
+
+    /// The daemon on this machine: `listen` from the config.
+    pub fn daemon_url(&self) -> String {
+        format!(
+            "http://{}",
+            self.config.listen.as_deref().unwrap_or("127.0.0.1:8080")
+        )
+    }
+
+    /// The store `serve` runs on: PostgreSQL when the config says so,
+    /// else the data dir.
+    pub async fn open_store(&self) -> anyhow::Result<crate::store::Store> {
+        match self
+            .config
+            .shared_store_url()
+            .map_err(|e| anyhow::anyhow!(e))?
+        {
+            Some(url) => Ok(crate::store::Store::open_shared(&url).await?),
+            None => Ok(crate::store::Store::open(&self.data_dir)?),
+        }
+    }
 }
 
 /// Prints diagnostics the way compilers do and returns exit code 1.
@@ -324,7 +378,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(std::process::ExitCode::from(2))
             }
             Some(url) => drill::declare_remote(&env, args, &url, true).await,
+            None if args.plan && env.shared_store()? => {
+                eprintln!("error: with `store: {{backend: postgres}}` plans are kept by the daemon: POST /api/v1/plans or use `/quench plan` in Slack");
+                Ok(std::process::ExitCode::from(2))
+            }
             None if args.plan => drill::plan(&env, args).await,
+            None if env.shared_store()? => {
+                drill::declare_remote(&env, args, &env.daemon_url(), true).await
+            }
             None => drill::run(&env, args, true).await,
         },
         Command::Declare(args) => match env.server.clone() {
@@ -332,6 +393,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             None if args.plan => {
                 eprintln!("error: a plan is a rehearsal, not an incident: run `quench drill RUNBOOK --plan`");
                 Ok(std::process::ExitCode::from(2))
+            }
+            None if env.shared_store()? => {
+                drill::declare_remote(&env, args, &env.daemon_url(), false).await
             }
             None => drill::run(&env, args, false).await,
         },
@@ -343,6 +407,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit {
             command: AuditCommand::Verify { id },
         } => timeline::audit_verify(&env, &id).await,
+        Command::Store {
+            command: StoreCommand::Migrate { from, to },
+        } => store::migrate(&from, &to).await,
         Command::Token {
             command: TokenCommand::New { user, can, name },
         } => token::new(&env, &user, &can, name.as_deref()),

@@ -33,17 +33,16 @@ impl Env {
         if let Some(url) = &self.server {
             return Ok(Access::Daemon(self.remote(url, true)?));
         }
+        if self.shared_store()? {
+            // The daemon is the store's one writer, and has it read already.
+            return Ok(Access::Daemon(self.remote(&self.daemon_url(), false)?));
+        }
         match Store::open(&self.data_dir) {
             Ok(s) => Ok(Access::Local(s)),
-            Err(e @ StoreError::Locked { .. }) => {
-                let base = format!(
-                    "http://{}",
-                    self.config.listen.as_deref().unwrap_or("127.0.0.1:8080")
-                );
-                self.remote(&base, false)
-                    .map(Access::Daemon)
-                    .map_err(|why| anyhow!("{e}\n(to go through the daemon: {why})"))
-            }
+            Err(e @ StoreError::Locked { .. }) => self
+                .remote(&self.daemon_url(), false)
+                .map(Access::Daemon)
+                .map_err(|why| anyhow!("{e}\n(to go through the daemon: {why})")),
             Err(e) => Err(e.into()),
         }
     }

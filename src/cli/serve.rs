@@ -12,7 +12,6 @@ use super::{report_diagnostics, Env};
 use crate::daemon::{Daemon, DaemonParts};
 use crate::engine::{Engine, Settings, SystemClock};
 use crate::slack::{Slack, SlackSettings};
-use crate::store::Store;
 
 pub(super) async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<ExitCode> {
     let lib = match env.library() {
@@ -56,7 +55,7 @@ pub(super) async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<Exi
     let addr = listen
         .or_else(|| env.config.listen.clone())
         .unwrap_or_else(|| "127.0.0.1:8080".into());
-    let store = Store::open(&env.data_dir)?;
+    let store = env.open_store().await?;
 
     let (live_exec, _) = super::wiring::executor(env, &lib, true, None).await?;
     let (drill_exec, simulator) = super::wiring::executor(env, &lib, false, Some(&store)).await?;
@@ -99,13 +98,14 @@ pub(super) async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<Exi
             format!("cannot listen on {addr} (--listen or `listen:` in quench.yaml)")
         })?;
     let local = listener.local_addr()?;
+    let store_path = daemon.store().path().to_string();
     let resumed = daemon.start()?;
     daemon.connect_channel().await?;
     // Scripts and tests read the bound address from this first line.
     println!("quench serve: listening on http://{local}");
     tracing::info!(
         %local,
-        data_dir = %env.data_dir.display(),
+        store = %store_path,
         slack = slack_on,
         resumed = resumed.len(),
         "daemon started"

@@ -18,6 +18,7 @@
 pub mod audit;
 mod kind;
 pub mod model;
+pub mod shared;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -46,6 +47,8 @@ pub enum StoreError {
     Corrupt { key: String, err: serde_json::Error },
     #[error("no incident \"{0}\"; `quench incidents` lists them")]
     NoIncident(String),
+    #[error(transparent)]
+    Shared(#[from] shared::SharedError),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -71,6 +74,7 @@ impl StoreError {
             self,
             StoreError::Sled(sled::Error::Io(_) | sled::Error::Corruption { .. })
                 | StoreError::Unusable { .. }
+                | StoreError::Shared(_)
         )
     }
 
@@ -83,6 +87,7 @@ impl StoreError {
                 what: what.clone(),
                 fix,
             },
+            StoreError::Shared(e) => StoreError::Shared(e.clone()),
             other => StoreError::Sled(sled::Error::Unsupported(other.to_string())),
         }
     }
@@ -136,6 +141,49 @@ struct Commits {
     flushed: u64,
 }
 
+/// The trees, by the names their records carry on the shared store.
+const INCIDENTS: &str = "incidents";
+const STEPS: &str = "steps";
+const ITEMS: &str = "items";
+const EVENTS: &str = "events";
+const NOTICES: &str = "notices";
+const META: &str = "meta";
+const SIMULATED: &str = "simulated";
+const PLANS: &str = "plans";
+
+/// What one transaction wrote, for the shared store to ship with the next
+/// commit. It keeps nothing when the store is not shared.
+struct Rec {
+    on: bool,
+    writes: std::cell::RefCell<Vec<shared::Write>>,
+}
+
+impl Rec {
+    /// sled may run a transaction's closure again (a conflict): each run
+    /// starts with nothing noted.
+    fn restart(&self) {
+        self.writes.borrow_mut().clear();
+    }
+
+    fn put(
+        &self,
+        t: &TransactionalTree,
+        tree: &'static str,
+        key: &[u8],
+        value: &[u8],
+    ) -> TxResult<()> {
+        t.insert(key, value)?;
+        if self.on {
+            self.writes.borrow_mut().push(shared::Write {
+                tree,
+                key: key.to_vec(),
+                value: value.to_vec(),
+            });
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
@@ -159,6 +207,11 @@ pub struct Store {
     scratch: bool,
     /// The data dir, for messages.
     path: std::sync::Arc<str>,
+    /// PostgreSQL, when it is the store: sled is then this process's copy,
+    /// and a commit is durable once PostgreSQL has it.
+    shared: Option<std::sync::Arc<shared::Shared>>,
+    /// Writes applied here and not yet shipped to `shared`.
+    pending: std::sync::Arc<std::sync::Mutex<Vec<shared::Write>>>,
     /// Set when the files fail (a write or flush refused: disk full,
     /// read-only, corrupted): sled does not recover from that in-process.
     fault: std::sync::Arc<Fault>,
@@ -204,6 +257,7 @@ fn tx_err(e: TransactionError<StoreError>) -> StoreError {
 fn append_event(
     events: &TransactionalTree,
     meta: &TransactionalTree,
+    rec: &Rec,
     incident: &str,
     at: DateTime<Utc>,
     ev: &NewEvent,
@@ -214,7 +268,7 @@ fn append_event(
         .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
         .unwrap_or(0)
         + 1;
-    meta.insert(seq_key, &seq.to_be_bytes())?;
+    rec.put(meta, META, &seq_key, &seq.to_be_bytes())?;
     let te = TimelineEvent {
         seq,
         at,
@@ -234,12 +288,19 @@ fn append_event(
         .map(|v| String::from_utf8_lossy(&v).into_owned())
         .unwrap_or_default();
     let hash = audit::link(&prev, &bytes);
-    meta.insert(
-        key(&["audit", incident, &format!("{seq:012}")]),
+    rec.put(
+        meta,
+        META,
+        &key(&["audit", incident, &format!("{seq:012}")]),
         hash.as_bytes(),
     )?;
-    meta.insert(head_key, hash.as_bytes())?;
-    events.insert(key(&[incident, &format!("{seq:012}")]), bytes)?;
+    rec.put(meta, META, &head_key, hash.as_bytes())?;
+    rec.put(
+        events,
+        EVENTS,
+        &key(&[incident, &format!("{seq:012}")]),
+        &bytes,
+    )?;
     Ok(te)
 }
 
@@ -300,14 +361,14 @@ impl Store {
 
     fn with_db(db: sled::Db, scratch: bool, path: &str) -> Result<Store> {
         Ok(Store {
-            incidents: db.open_tree("incidents")?,
-            steps: db.open_tree("steps")?,
-            items: db.open_tree("items")?,
-            events: db.open_tree("events")?,
-            notices: db.open_tree("notices")?,
-            meta: db.open_tree("meta")?,
-            simulated: db.open_tree("simulated")?,
-            plans: db.open_tree("plans")?,
+            incidents: db.open_tree(INCIDENTS)?,
+            steps: db.open_tree(STEPS)?,
+            items: db.open_tree(ITEMS)?,
+            events: db.open_tree(EVENTS)?,
+            notices: db.open_tree(NOTICES)?,
+            meta: db.open_tree(META)?,
+            simulated: db.open_tree(SIMULATED)?,
+            plans: db.open_tree(PLANS)?,
             scratch,
             db,
             gate: Default::default(),
@@ -315,7 +376,129 @@ impl Store {
             applying: Default::default(),
             path: path.into(),
             fault: Default::default(),
+            shared: None,
+            pending: Default::default(),
         })
+    }
+
+    /// The store on PostgreSQL at `url`: connects, brings the schema up to
+    /// date, and reads every record into this process's copy.
+    pub async fn open_shared(url: &str) -> Result<Store> {
+        let sh = shared::Shared::connect(url).await?;
+        let db = sled::Config::new()
+            .temporary(true)
+            .flush_every_ms(None)
+            .open()?;
+        let mut store = Self::with_db(db, false, &format!("postgres://{}", sh.place()))?;
+        let started = std::time::Instant::now();
+        let n = sh
+            .load(|tree, k, v| match store.tree(tree) {
+                Some(t) => t.insert(k, v).map(|_| ()),
+                None => Err(sled::Error::Unsupported(format!(
+                    "a record of tree \"{tree}\", which this quench does not know"
+                ))),
+            })
+            .await?;
+        tracing::info!(store = %sh.place(), records = n, seconds = started.elapsed().as_secs_f64(), "read the PostgreSQL store");
+        store.shared = Some(std::sync::Arc::new(sh));
+        Ok(store)
+    }
+
+    /// Whether the store is shared (PostgreSQL) rather than this process's.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    fn tree(&self, name: &str) -> Option<&sled::Tree> {
+        Some(match name {
+            INCIDENTS => &self.incidents,
+            STEPS => &self.steps,
+            ITEMS => &self.items,
+            EVENTS => &self.events,
+            NOTICES => &self.notices,
+            META => &self.meta,
+            SIMULATED => &self.simulated,
+            PLANS => &self.plans,
+            _ => return None,
+        })
+    }
+
+    /// Runs `tx`, a sled transaction that notes its writes in the `Rec` it
+    /// is given, and keeps those writes for the next commit to ship.
+    fn tx<T>(&self, tx: impl FnOnce(&Rec) -> Result<T>) -> Result<T> {
+        let rec = Rec {
+            on: self.shared.is_some(),
+            writes: Default::default(),
+        };
+        let out = tx(&rec)?;
+        if rec.on {
+            self.pending
+                .lock()
+                .expect("pending writes")
+                .extend(rec.writes.into_inner());
+        }
+        Ok(out)
+    }
+
+    /// One record written outside a transaction, noted for the shared store.
+    fn put_plain(&self, tree: &'static str, key: &[u8], value: &[u8]) -> Result<()> {
+        let t = self.tree(tree).expect("a known tree");
+        t.insert(key, value)?;
+        if self.shared.is_some() {
+            self.pending
+                .lock()
+                .expect("pending writes")
+                .push(shared::Write {
+                    tree,
+                    key: key.to_vec(),
+                    value: value.to_vec(),
+                });
+        }
+        Ok(())
+    }
+
+    /// Every record of every tree, as stored: what `store migrate` copies.
+    pub fn records(
+        &self,
+    ) -> impl Iterator<Item = Result<(&'static str, sled::IVec, sled::IVec)>> + '_ {
+        [
+            INCIDENTS, STEPS, ITEMS, EVENTS, NOTICES, META, SIMULATED, PLANS,
+        ]
+        .into_iter()
+        .flat_map(move |name| {
+            self.tree(name)
+                .expect("a known tree")
+                .iter()
+                .map(move |r| r.map(|(k, v)| (name, k, v)).map_err(StoreError::from))
+        })
+    }
+
+    /// Whether the store holds nothing yet (a migration's target must not).
+    pub fn is_empty(&self) -> bool {
+        [
+            INCIDENTS, STEPS, ITEMS, EVENTS, NOTICES, META, SIMULATED, PLANS,
+        ]
+        .iter()
+        .all(|n| self.tree(n).is_none_or(|t| t.is_empty()))
+    }
+
+    /// Copies `records` in as they are, in one commit: durable (and on the
+    /// shared store, one transaction) when this returns.
+    pub async fn import(
+        &self,
+        records: impl Iterator<Item = Result<(&'static str, sled::IVec, sled::IVec)>>,
+    ) -> Result<u64> {
+        let mut n = 0;
+        self.commit(|| {
+            for r in records {
+                let (tree, k, v) = r?;
+                self.put_plain(tree, &k, &v)?;
+                n += 1;
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(n)
     }
 
     /// Remembers a failure of the store's files, for /healthz and for the
@@ -344,10 +527,7 @@ impl Store {
         #[allow(clippy::disallowed_methods)]
         let stamp = chrono::Utc::now().timestamp_millis().to_be_bytes();
         let probe = self
-            .commit(|| {
-                self.meta.insert("health_probe", &stamp)?;
-                Ok(())
-            })
+            .commit(|| self.put_plain(META, b"health_probe", &stamp))
             .await
             .and_then(|()| Ok(self.meta.get("health_probe")?));
         match self.noted(probe) {
@@ -417,7 +597,15 @@ impl Store {
         }
         let covers = g.applied;
         let started = std::time::Instant::now();
-        self.db.flush_async().await?;
+        match &self.shared {
+            Some(sh) => {
+                let writes = std::mem::take(&mut *self.pending.lock().expect("pending writes"));
+                sh.ship(writes).await?;
+            }
+            None => {
+                self.db.flush_async().await?;
+            }
+        }
         crate::telemetry::global().flush(started.elapsed(), covers - g.flushed);
         g.flushed = covers;
         Ok(())
@@ -450,18 +638,32 @@ impl Store {
             })?
             .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
             .unwrap_or(1);
+        if self.shared.is_some() {
+            // Shipped with the commit that uses the id.
+            self.pending
+                .lock()
+                .expect("pending writes")
+                .push(shared::Write {
+                    tree: META,
+                    key: counter.as_bytes().to_vec(),
+                    value: n.to_be_bytes().to_vec(),
+                });
+        }
         Ok(format!("{prefix}-{}-{n:04}", at.format("%Y%m%d")))
     }
 
     /// Records a new incident and its first event, durably.
     pub async fn create_incident(&self, inc: &Incident, ev: NewEvent) -> Result<TimelineEvent> {
         self.commit(|| {
-            (&self.incidents, &self.events, &self.meta)
-                .transaction(|(i, e, m)| {
-                    i.insert(inc.id.as_bytes(), enc(inc))?;
-                    append_event(e, m, &inc.id, inc.declared_at, &ev)
-                })
-                .map_err(tx_err)
+            self.tx(|rec| {
+                (&self.incidents, &self.events, &self.meta)
+                    .transaction(|(i, e, m)| {
+                        rec.restart();
+                        rec.put(i, INCIDENTS, inc.id.as_bytes(), &enc(inc))?;
+                        append_event(e, m, rec, &inc.id, inc.declared_at, &ev)
+                    })
+                    .map_err(tx_err)
+            })
         })
         .await
     }
@@ -492,19 +694,24 @@ impl Store {
         ev: NewEvent,
     ) -> Result<TimelineEvent> {
         self.commit(|| {
-            (&self.incidents, &self.events, &self.meta)
-                .transaction(|(i, e, m)| {
-                    let raw = i.get(id.as_bytes())?.ok_or_else(|| {
-                        ConflictableTransactionError::Abort(StoreError::NoIncident(id.to_string()))
-                    })?;
-                    let mut inc: Incident =
-                        dec(id.as_bytes(), &raw).map_err(ConflictableTransactionError::Abort)?;
-                    inc.status = status;
-                    inc.finished_at = if status.is_open() { None } else { Some(at) };
-                    i.insert(id.as_bytes(), enc(&inc))?;
-                    append_event(e, m, id, at, &ev)
-                })
-                .map_err(tx_err)
+            self.tx(|rec| {
+                (&self.incidents, &self.events, &self.meta)
+                    .transaction(|(i, e, m)| {
+                        rec.restart();
+                        let raw = i.get(id.as_bytes())?.ok_or_else(|| {
+                            ConflictableTransactionError::Abort(StoreError::NoIncident(
+                                id.to_string(),
+                            ))
+                        })?;
+                        let mut inc: Incident = dec(id.as_bytes(), &raw)
+                            .map_err(ConflictableTransactionError::Abort)?;
+                        inc.status = status;
+                        inc.finished_at = if status.is_open() { None } else { Some(at) };
+                        rec.put(i, INCIDENTS, id.as_bytes(), &enc(&inc))?;
+                        append_event(e, m, rec, id, at, &ev)
+                    })
+                    .map_err(tx_err)
+            })
         })
         .await
     }
@@ -539,15 +746,18 @@ impl Store {
     ) -> Result<Vec<TimelineEvent>> {
         let k = key(&[incident, step]);
         self.commit(|| {
-            (&self.steps, &self.events, &self.meta)
-                .transaction(|(s, e, m)| {
-                    s.insert(k.as_slice(), enc(run))?;
-                    events
-                        .iter()
-                        .map(|ev| append_event(e, m, incident, at, ev))
-                        .collect()
-                })
-                .map_err(tx_err)
+            self.tx(|rec| {
+                (&self.steps, &self.events, &self.meta)
+                    .transaction(|(s, e, m)| {
+                        rec.restart();
+                        rec.put(s, STEPS, &k, &enc(run))?;
+                        events
+                            .iter()
+                            .map(|ev| append_event(e, m, rec, incident, at, ev))
+                            .collect()
+                    })
+                    .map_err(tx_err)
+            })
         })
         .await
     }
@@ -629,19 +839,22 @@ impl Store {
         if batch.is_empty() {
             return;
         }
-        let applied = (&self.items, &self.events, &self.meta)
-            .transaction(|(s, e, m)| {
-                let mut out = Vec::with_capacity(batch.len());
-                for q in &batch {
-                    s.insert(q.key.as_slice(), q.run.as_slice())?;
-                    out.push(match &q.ev {
-                        Some(ev) => Some(append_event(e, m, &q.incident, q.at, ev)?),
-                        None => None,
-                    });
-                }
-                Ok(out)
-            })
-            .map_err(tx_err);
+        let applied = self.tx(|rec| {
+            (&self.items, &self.events, &self.meta)
+                .transaction(|(s, e, m)| {
+                    rec.restart();
+                    let mut out = Vec::with_capacity(batch.len());
+                    for q in &batch {
+                        rec.put(s, ITEMS, &q.key, &q.run)?;
+                        out.push(match &q.ev {
+                            Some(ev) => Some(append_event(e, m, rec, &q.incident, q.at, ev)?),
+                            None => None,
+                        });
+                    }
+                    Ok(out)
+                })
+                .map_err(tx_err)
+        });
         let flushed = match applied {
             Ok(events) => {
                 g.applied += batch.len() as u64;
@@ -671,9 +884,14 @@ impl Store {
         ev: NewEvent,
     ) -> Result<TimelineEvent> {
         self.commit(|| {
-            (&self.events, &self.meta)
-                .transaction(|(e, m)| append_event(e, m, incident, at, &ev))
-                .map_err(tx_err)
+            self.tx(|rec| {
+                (&self.events, &self.meta)
+                    .transaction(|(e, m)| {
+                        rec.restart();
+                        append_event(e, m, rec, incident, at, &ev)
+                    })
+                    .map_err(tx_err)
+            })
         })
         .await
     }
@@ -714,8 +932,10 @@ impl Store {
         let at = draft.drafted_at;
         let incident = draft.incident.clone();
         self.commit(|| {
+            self.tx(|rec| {
             (&self.notices, &self.events, &self.meta)
             .transaction(|(n, e, m)| {
+                rec.restart();
                 // Versions count up from the latest stored one.
                 let mut version = 1;
                 while n.get([p.as_slice(), format!("{version:04}").as_bytes()].concat())?.is_some() {
@@ -723,13 +943,14 @@ impl Store {
                 }
                 let mut d = draft.clone();
                 d.version = version;
-                n.insert([p.as_slice(), format!("{version:04}").as_bytes()].concat(), enc(&d))?;
+                rec.put(n, NOTICES, &[p.as_slice(), format!("{version:04}").as_bytes()].concat(), &enc(&d))?;
                 let mut ev = ev.clone();
                 ev.data = serde_json::json!({"version": version, "jurisdiction": d.jurisdiction, "template": d.template, "audience": d.audience, "sha256": audit::sha256_hex(d.body.as_bytes())});
-                let te = append_event(e, m, &incident, at, &ev)?;
+                let te = append_event(e, m, rec, &incident, at, &ev)?;
                 Ok((d, te))
             })
             .map_err(tx_err)
+            })
         })
         .await
     }
@@ -763,14 +984,16 @@ impl Store {
             }
         }
         self.commit(|| {
+            self.tx(|rec| {
             (&self.notices, &self.events, &self.meta)
                 .transaction(|(n, e, m)| {
+                    rec.restart();
                     let mut out = Vec::new();
                     for (k, d) in latest.values() {
                         let mut d = d.clone();
                         d.approved_by = Some(by.to_string());
                         d.approved_at = Some(at);
-                        n.insert(k.as_slice(), enc(&d))?;
+                        rec.put(n, NOTICES, k, &enc(&d))?;
                         let msg = format!(
                             "{} notice{} v{} approved by {by}: ready to send",
                             d.audience,
@@ -780,11 +1003,12 @@ impl Store {
                         let ev = NewEvent::new(EventKind::NoticeApproved, by, msg)
                             .step(&d.step)
                             .data(serde_json::json!({"version": d.version, "jurisdiction": d.jurisdiction, "audience": d.audience}));
-                        out.push(append_event(e, m, incident, at, &ev)?);
+                        out.push(append_event(e, m, rec, incident, at, &ev)?);
                     }
                     Ok(out)
                 })
                 .map_err(tx_err)
+            })
         })
         .await
     }
@@ -804,11 +1028,7 @@ impl Store {
     pub async fn put_meta(&self, name: &str, value: &serde_json::Value) -> Result<()> {
         let k = key(&["kv", name]);
         let v = enc(value);
-        self.commit(|| {
-            self.meta.insert(k.as_slice(), v.as_slice())?;
-            Ok(())
-        })
-        .await
+        self.commit(|| self.put_plain(META, &k, &v)).await
     }
 
     pub fn meta(&self, name: &str) -> Result<Option<serde_json::Value>> {
@@ -842,20 +1062,14 @@ impl Store {
         integration: &str,
         platform: &serde_json::Value,
     ) -> Result<()> {
-        self.simulated
-            .insert(key(&[drill, integration]), enc(platform))?;
-        Ok(())
+        self.put_plain(SIMULATED, &key(&[drill, integration]), &enc(platform))
     }
 
     /// Keeps a plan's report (with its inputs and time), flushed.
     pub async fn put_plan(&self, id: &str, plan: &serde_json::Value) -> Result<()> {
         let k = key(&[id]);
         let v = enc(plan);
-        self.commit(|| {
-            self.plans.insert(k.as_slice(), v.as_slice())?;
-            Ok(())
-        })
-        .await
+        self.commit(|| self.put_plain(PLANS, &k, &v)).await
     }
 
     pub fn plan(&self, id: &str) -> Result<Option<serde_json::Value>> {

@@ -1,7 +1,8 @@
 //! Crash and resume: an engine process is killed with SIGKILL in the middle
 //! of a fan-out; a new engine on the same store finishes the incident
 //! without redoing finished work, retrying the in-flight item with the same
-//! idempotency key.
+//! idempotency key. The same on both backends: the child's store is sled
+//! in its dir, or PostgreSQL when `QUENCH_CHILD_DB` names a database.
 
 use std::process::Command;
 
@@ -9,7 +10,7 @@ use quench::engine::FakeClock;
 use quench::store::{IncidentStatus, StepStatus};
 use serde_json::json;
 
-use crate::support::{build_engine, start_time, Mock, Reply};
+use crate::support::{build_engine, build_engine_over, start_time, Mock, Reply};
 
 const RUNBOOK: &str = r#"
 version: 1
@@ -35,7 +36,16 @@ async fn child_engine_process() {
     let dir = std::env::var("QUENCH_CHILD_DIR").expect("started by resume_after_sigkill");
     let url = std::env::var("QUENCH_CHILD_MOCK").unwrap();
     let dir = std::path::Path::new(&dir);
-    let (engine, _store, lib) = build_engine(dir, &url, FakeClock::new(start_time()), true);
+    let (engine, _store, lib) = match std::env::var("QUENCH_CHILD_DB") {
+        Ok(db) => build_engine_over(
+            dir,
+            &url,
+            std::sync::Arc::new(FakeClock::new(start_time())),
+            true,
+            quench::store::Store::open_shared(&db).await.unwrap(),
+        ),
+        Err(_) => build_engine(dir, &url, FakeClock::new(start_time()), true),
+    };
     let rb = quench::runbook::load("test.yaml", RUNBOOK, &lib.known()).unwrap();
     let inputs = quench::runbook::inputs::parse(&rb, &[]).unwrap();
     let id = engine
@@ -60,6 +70,15 @@ async fn child_engine_process() {
 
 #[tokio::test]
 async fn resume_after_sigkill() {
+    resume_after_sigkill_on(None).await;
+}
+
+#[tokio::test]
+async fn resume_after_sigkill_on_postgres() {
+    resume_after_sigkill_on(Some(crate::postgres::database().await)).await;
+}
+
+async fn resume_after_sigkill_on(db: Option<String>) {
     let mock = Mock::start().await;
     mock.on("/first", vec![Reply::json(200, json!({}))]);
     for i in ["0", "1", "3", "4"] {
@@ -75,7 +94,8 @@ async fn resume_after_sigkill() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
+    let mut child = Command::new(std::env::current_exe().unwrap());
+    child
         .args([
             "--ignored",
             "--exact",
@@ -83,7 +103,11 @@ async fn resume_after_sigkill() {
             "--nocapture",
         ])
         .env("QUENCH_CHILD_DIR", dir.path())
-        .env("QUENCH_CHILD_MOCK", &mock.url)
+        .env("QUENCH_CHILD_MOCK", &mock.url);
+    if let Some(db) = &db {
+        child.env("QUENCH_CHILD_DB", db);
+    }
+    let mut child = child
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -93,8 +117,16 @@ async fn resume_after_sigkill() {
     child.wait().unwrap();
 
     let id = std::fs::read_to_string(dir.path().join("incident-id")).unwrap();
-    let (engine, store, _) =
-        build_engine(dir.path(), &mock.url, FakeClock::new(start_time()), true);
+    let (engine, store, _) = match &db {
+        Some(db) => build_engine_over(
+            dir.path(),
+            &mock.url,
+            std::sync::Arc::new(FakeClock::new(start_time())),
+            true,
+            quench::store::Store::open_shared(db).await.unwrap(),
+        ),
+        None => build_engine(dir.path(), &mock.url, FakeClock::new(start_time()), true),
+    };
     // What the dead process acknowledged is all there.
     assert_eq!(store.incident(&id).unwrap().status, IncidentStatus::Running);
     assert_eq!(

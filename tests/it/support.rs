@@ -314,6 +314,18 @@ pub(crate) fn build_engine_on(
     clock: Arc<dyn quench::engine::Clock>,
     drill: bool,
 ) -> (Engine, Store, Arc<Library>) {
+    let store = Store::open(&dir.join("store")).unwrap();
+    build_engine_over(dir, mock_url, clock, drill, store)
+}
+
+/// `build_engine_on` over a store already open (the shared one, say).
+pub(crate) fn build_engine_over(
+    dir: &Path,
+    mock_url: &str,
+    clock: Arc<dyn quench::engine::Clock>,
+    drill: bool,
+    store: Store,
+) -> (Engine, Store, Arc<Library>) {
     tls();
     let lib = library(dir);
     let exec = Arc::new(
@@ -322,7 +334,6 @@ pub(crate) fn build_engine_on(
             .expect("a fresh executor")
             .with_clock(clock.clone()),
     );
-    let store = Store::open(&dir.join("store")).unwrap();
     let settings = Settings {
         drill,
         max_wait: std::time::Duration::from_secs(5),
@@ -350,8 +361,15 @@ pub(crate) fn start_time() -> chrono::DateTime<chrono::Utc> {
 impl Rig {
     pub(crate) fn new(mock: &Mock, drill: bool) -> Rig {
         let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        Rig::over(mock, drill, dir, store)
+    }
+
+    /// A rig over `store` (the shared one, say), with its files in `dir`.
+    pub(crate) fn over(mock: &Mock, drill: bool, dir: tempfile::TempDir, store: Store) -> Rig {
         let clock = FakeClock::new(start_time());
-        let (engine, store, lib) = build_engine(dir.path(), &mock.url, clock.clone(), drill);
+        let (engine, store, lib) =
+            build_engine_over(dir.path(), &mock.url, Arc::new(clock.clone()), drill, store);
         Rig {
             engine,
             clock,

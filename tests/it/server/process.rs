@@ -367,3 +367,208 @@ async fn the_json_log_names_the_incident_and_step_on_every_line_of_their_work() 
         .collect();
     assert_eq!(ran.len(), 2, "{log}");
 }
+
+/// The same daemon on the shared store: killed with a call in flight, it
+/// resumes from PostgreSQL without repeating effects; the CLI, given no
+/// --server, goes through it; and `store migrate` copies the store out to
+/// a data dir, where `audit verify` passes, and back into a new database.
+#[tokio::test]
+async fn a_daemon_on_postgres_resumes_after_sigkill_and_its_store_migrates_both_ways() {
+    crate::support::tls();
+    let mock = Mock::start().await;
+    mock.on("/a", vec![Reply::json(200, json!({"ok": true}))]);
+    mock.on(
+        "/b",
+        vec![Reply::hang(), Reply::json(200, json!({"ok": true}))],
+    );
+    let dir = project(&mock);
+    // The server trusts local connections, so any password passes: one is
+    // given to show that it never reaches a log or a message.
+    let db = crate::postgres::database().await.replacen(
+        "postgres://quench@",
+        "postgres://quench:pw-LEAKS-1f2e@",
+        1,
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = std::fs::read_to_string(dir.path().join("quench.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("quench.yaml"),
+        format!("{config}listen: 127.0.0.1:{port}\nstore: {{ backend: postgres }}\n"),
+    )
+    .unwrap();
+    let serve = || {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("serve.log"))
+            .unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_quench"))
+            .current_dir(dir.path())
+            .args(["serve", "--log-format", "json"])
+            .env("QUENCH_API_TOKEN", TOKEN)
+            .env("QUENCH_DATABASE_URL", &db)
+            .env("MOCKP_TOKEN", crate::support::SECRET)
+            .env("QUENCH_LOG", "debug")
+            .env_remove("QUENCH_SERVER")
+            .stdout(std::process::Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    };
+    let cli = |args: &[&str]| {
+        let (dir, args) = (
+            dir.path().to_path_buf(),
+            args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        );
+        let db = db.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_quench"))
+                .current_dir(dir)
+                .args(&args)
+                .env("QUENCH_API_TOKEN", TOKEN)
+                .env("QUENCH_DATABASE_URL", db)
+                .env_remove("QUENCH_SERVER")
+                .output()
+                .unwrap()
+        })
+    };
+    let mut daemon = serve();
+    let url = listening(&mut daemon).await;
+    assert_eq!(url, format!("http://127.0.0.1:{port}"));
+
+    let o = cli(&["declare", "two"]).await.unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let id = out.split_whitespace().next().unwrap().to_string();
+
+    mock.wait_for("/b").await;
+    daemon.kill().unwrap(); // SIGKILL with the call to b in flight
+    daemon.wait().unwrap();
+    let mut daemon = serve();
+    let url = listening(&mut daemon).await;
+    mock.wait_hits("/b", 2).await;
+    let http = reqwest::Client::new();
+    assert_eq!(completed(&http, &url, &id).await, "completed");
+    crate::support::assert_resumed_without_repeats(&mock);
+
+    let o = cli(&["audit", "verify", &id]).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(": intact"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let events =
+        get_json(&http, &url, &format!("/api/v1/incidents/{id}/timeline")).await["events"].clone();
+
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let o = tokio::task::spawn_blocking(move || daemon.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+
+    // Out to a data dir; there the record is the same and verifies.
+    let out_dir = dir.path().join("copied");
+    let o = cli(&[
+        "store",
+        "migrate",
+        "--from",
+        &db,
+        "--to",
+        out_dir.to_str().unwrap(),
+    ])
+    .await
+    .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+    );
+    assert!(o.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("(1 incidents)") && stdout.contains("verifies on every incident"),
+        "{stdout}"
+    );
+    assert!(
+        !format!("{stdout}{stderr}").contains("pw-LEAKS"),
+        "{stdout}{stderr}"
+    );
+    let local = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_quench"))
+            .current_dir(std::env::temp_dir())
+            .arg("--data-dir")
+            .arg(&out_dir)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = local(&["audit", "verify", &id]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(": intact"),
+        "{o:?}"
+    );
+    let o = local(&["timeline", &id, "--format", "json"]);
+    let copied: Json = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        copied["events"], events,
+        "the timeline is the same on the copy"
+    );
+
+    // Back into a new database; a second copy into it is refused.
+    let db2 = crate::postgres::database().await;
+    let o = cli(&[
+        "store",
+        "migrate",
+        "--from",
+        out_dir.to_str().unwrap(),
+        "--to",
+        &db2,
+    ])
+    .await
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let back = quench::store::Store::open_shared(&db2).await.unwrap();
+    assert!(back.audit(&id).unwrap().intact());
+    assert_eq!(
+        back.events(&id).unwrap().len(),
+        events.as_array().unwrap().len()
+    );
+    drop(back);
+    let o = cli(&[
+        "store",
+        "migrate",
+        "--from",
+        out_dir.to_str().unwrap(),
+        "--to",
+        &db2,
+    ])
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("already holds a store (1 incidents); nothing was copied"),
+        "{err}"
+    );
+
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(
+        log.contains("read the PostgreSQL store"),
+        "{}",
+        &log[..log.len().min(2000)]
+    );
+    assert!(
+        !log.contains("pw-LEAKS"),
+        "the database password reached the log"
+    );
+}

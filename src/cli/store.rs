@@ -1,0 +1,74 @@
+//! `quench store migrate --from DIR|URL --to DIR|URL`: every record of one
+//! store copied, byte for byte, into another that is empty, in one commit;
+//! then the audit chain of every incident is verified on the copy.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+
+use crate::store::Store;
+
+fn is_url(s: &str) -> bool {
+    s.starts_with("postgres://") || s.starts_with("postgresql://")
+}
+
+/// How a store is named in messages: a URL by its host, port and
+/// database (never its password).
+fn shown(s: &str) -> String {
+    if is_url(s) {
+        crate::store::shared::place(s)
+            .map(|p| format!("postgres://{p}"))
+            .unwrap_or_else(|_| "the PostgreSQL URL given".into())
+    } else {
+        s.to_string()
+    }
+}
+
+async fn open(s: &str) -> anyhow::Result<Store> {
+    if is_url(s) {
+        Ok(Store::open_shared(s).await?)
+    } else {
+        Ok(Store::open(Path::new(s))?)
+    }
+}
+
+pub(super) async fn migrate(from: &str, to: &str) -> anyhow::Result<ExitCode> {
+    if is_url(from) == is_url(to) {
+        eprintln!("error: `store migrate` copies between the two backends: give a data dir and a postgres:// URL (--from DIR --to URL, or --from URL --to DIR)");
+        return Ok(ExitCode::from(2));
+    }
+    let (src_name, dst_name) = (shown(from), shown(to));
+    let src = open(from).await?;
+    let dst = open(to).await?;
+    if !dst.is_empty() {
+        return Err(anyhow!(
+            "{dst_name} already holds a store ({} incidents); nothing was copied: migrate into an empty database or data dir",
+            dst.incidents()?.len()
+        ));
+    }
+    let incidents = src.incidents()?;
+    eprintln!(
+        "copying {} incidents from {src_name} to {dst_name}",
+        incidents.len()
+    );
+    let copied = dst.import(src.records()).await?;
+    let mut broken = Vec::new();
+    for inc in &incidents {
+        let report = dst.audit(&inc.id)?;
+        if !report.intact() {
+            broken.push(format!("{}: {}", inc.id, report.problems.join("; ")));
+        }
+    }
+    if !broken.is_empty() {
+        return Err(anyhow!(
+            "copied {copied} records to {dst_name}, but the audit chain does not verify there:\n{}",
+            broken.join("\n")
+        ));
+    }
+    println!(
+        "copied {copied} records ({} incidents) from {src_name} to {dst_name}; the audit chain verifies on every incident",
+        incidents.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
