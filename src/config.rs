@@ -46,6 +46,9 @@ pub struct StoreConfig {
     /// QUENCH_DATABASE_URL): a URL may carry a password, so the config
     /// names where it is rather than holding it.
     pub url_env: Option<String>,
+    /// How long a leader's lease runs without a renewal (default 10s):
+    /// the most a standby waits to take over from a leader that died.
+    pub lease: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
@@ -166,6 +169,18 @@ impl Config {
             _ => Err(format!(
                 "`store: {{backend: postgres}}` reads the database's URL from ${var}, which is not set: set it to postgres://USER:PASSWORD@HOST:PORT/DATABASE (or name another variable with `url_env:`)"
             )),
+        }
+    }
+
+    /// The shared store's lease (`store.lease`, default 10s).
+    pub fn lease(&self) -> Result<std::time::Duration, String> {
+        match self.store.as_ref().and_then(|s| s.lease.as_deref()) {
+            None => Ok(crate::store::DEFAULT_LEASE),
+            Some(text) => crate::source::duration::parse_duration(text)
+                .filter(|d| *d >= std::time::Duration::from_millis(300))
+                .ok_or_else(|| {
+                    format!("`store.lease`: \"{text}\" is not a duration of 300ms or more: write it as 10s, 1500ms or 1m")
+                }),
         }
     }
 

@@ -354,7 +354,11 @@ impl Env {
             .shared_store_url()
             .map_err(|e| anyhow::anyhow!(e))?
         {
-            Some(url) => Ok(crate::store::Store::open_shared(&url).await?),
+            Some(url) => Ok(crate::store::Store::open_shared(
+                &url,
+                Some(&self.data_dir.join("postgres-copy")),
+            )
+            .await?),
             None => Ok(crate::store::Store::open(&self.data_dir)?),
         }
     }

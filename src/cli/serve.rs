@@ -99,10 +99,25 @@ pub(super) async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<Exi
         })?;
     let local = listener.local_addr()?;
     let store_path = daemon.store().path().to_string();
-    let resumed = daemon.start()?;
-    daemon.connect_channel().await?;
+    let shared = daemon.store().is_shared();
+    let resumed = if shared {
+        // A standby until it takes the lease (daemon::leadership).
+        Vec::new()
+    } else {
+        let r = daemon.start()?;
+        daemon.connect_channel().await?;
+        r
+    };
     // Scripts and tests read the bound address from this first line.
-    println!("quench serve: listening on http://{local}");
+    // A deposed leader starting again (become_standby) says so in its log
+    // rather than on stdout, which whoever started it may have stopped
+    // reading: a write to that closed pipe would end it with SIGPIPE.
+    match std::env::var("QUENCH_DEPOSED") {
+        Ok(why) => {
+            tracing::info!(reason = %why, "started again as a standby after being deposed");
+        }
+        Err(_) => println!("quench serve: listening on http://{local}"),
+    }
     tracing::info!(
         %local,
         store = %store_path,
@@ -112,6 +127,17 @@ pub(super) async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<Exi
     );
     for id in &resumed {
         tracing::info!(incident = %id, "resuming an incident left running");
+    }
+    if shared {
+        let lease = crate::daemon::leadership::Lease {
+            holder: holder(env, local),
+            ttl: env.config.lease().map_err(|e| anyhow::anyhow!(e))?,
+        };
+        let d = daemon.clone();
+        tokio::spawn(async move {
+            let why = crate::daemon::leadership::lead(d, lease).await;
+            become_standby(&why);
+        });
     }
     let store = daemon.store().clone();
     let faulted = store.clone();
@@ -127,6 +153,10 @@ pub(super) async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<Exi
         }
     };
     crate::server::serve(daemon, crate::slack::routes(slack), listener, stop).await?;
+    // A clean stop hands the lease over at once rather than after it runs out.
+    if let Err(e) = store.release().await {
+        tracing::warn!(error = %e, "could not give the shared store's lease up");
+    }
     drop((simulator, plan_simulator));
     if let Some(why) = store.fault() {
         eprintln!("error: {why}\n(stopped; incidents resume when quench starts again with a writable store)");
@@ -134,6 +164,40 @@ pub(super) async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<Exi
     }
     tracing::info!("daemon stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// How this daemon is named to the others sharing its store: the address
+/// people reach it at (`slack.public_url`, else the bound address) on
+/// this host. A daemon restarted with the same name takes its own lease
+/// back at once; the epoch still fences whatever ran under the old one.
+fn holder(env: &Env, local: std::net::SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    match env.config.slack.as_ref().and_then(|s| s.public_url.clone()) {
+        Some(url) => format!("{url} ({host})"),
+        None => format!("http://{local} on {host}"),
+    }
+}
+
+/// A deposed leader stops at once: everything it was doing is abandoned
+/// (its writes are fenced already, and the new leader retries what was in
+/// flight with the same idempotency keys). It starts again as a fresh
+/// standby by replacing itself with the same command, so no state of the
+/// deposed run (drivers, Slack follower, its copy of the store) survives.
+fn become_standby(why: &str) {
+    use std::os::unix::process::CommandExt;
+    tracing::error!(reason = %why, "deposed: no longer leading the shared store; starting again as a standby");
+    let err = match std::env::current_exe() {
+        Ok(exe) => std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env("QUENCH_DEPOSED", why)
+            .exec(),
+        Err(e) => e,
+    };
+    // Only reached when the exec failed: stop rather than act unled.
+    eprintln!("error: deposed as the shared store's leader ({why}) and could not start again as a standby: {err}");
+    std::process::exit(75);
 }
 
 async fn shutdown_signal() {

@@ -25,9 +25,11 @@ fn shown(s: &str) -> String {
     }
 }
 
+/// A database is taken with its lease, so no daemon writes it meanwhile
+/// (one that leads it is named in the refusal).
 async fn open(s: &str) -> anyhow::Result<Store> {
     if is_url(s) {
-        Ok(Store::open_shared(s).await?)
+        Ok(Store::open_leading(s, "quench store migrate").await?)
     } else {
         Ok(Store::open(Path::new(s))?)
     }
@@ -66,6 +68,8 @@ pub(super) async fn migrate(from: &str, to: &str) -> anyhow::Result<ExitCode> {
             broken.join("\n")
         ));
     }
+    src.release().await?;
+    dst.release().await?;
     println!(
         "copied {copied} records ({} incidents) from {src_name} to {dst_name}; the audit chain verifies on every incident",
         incidents.len()

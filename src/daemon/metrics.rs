@@ -35,6 +35,10 @@ pub struct Gauges<'a> {
     pub incidents_by_status: &'a [(&'a str, u64)],
     pub drivers: u64,
     pub uptime_seconds: f64,
+    /// Whether this daemon writes the store (always, on the embedded one).
+    pub leader: bool,
+    /// The shared store's fencing epoch this daemon leads with (0: none).
+    pub epoch: i64,
     /// Each regulatory clock of an open incident that has a due time.
     pub deadlines: &'a [Deadline],
 }
@@ -63,6 +67,8 @@ struct Inner {
     incidents: Family<Labels, Gauge>,
     drivers: Gauge,
     uptime: Gauge<f64, AtomicU64>,
+    leader: Gauge,
+    epoch: Gauge,
     deadlines: Family<Labels, Gauge<f64, AtomicU64>>,
     /// One scrape at a time: each sets the gauges it then encodes.
     scraping: std::sync::Mutex<()>,
@@ -79,6 +85,8 @@ impl Default for Metrics {
             incidents: Family::default(),
             drivers: Gauge::default(),
             uptime: Gauge::default(),
+            leader: Gauge::default(),
+            epoch: Gauge::default(),
             deadlines: Family::default(),
             scraping: std::sync::Mutex::default(),
             registry: Registry::default(),
@@ -118,6 +126,16 @@ impl Default for Metrics {
             "quench_uptime_seconds",
             "Seconds since the daemon started",
             inner.uptime.clone(),
+        );
+        registry.register(
+            "quench_leader",
+            "1 while this daemon leads (writes the store and drives incidents), 0 while it is a standby",
+            inner.leader.clone(),
+        );
+        registry.register(
+            "quench_leader_epoch",
+            "The shared store's fencing epoch this daemon leads with (0: it does not lead, or the store is embedded)",
+            inner.epoch.clone(),
         );
         registry.register(
             "quench_deadline_seconds_left",
@@ -183,6 +201,8 @@ impl Metrics {
             i.deadlines.get_or_create(&labels).set(d.seconds_left);
         }
         i.uptime.set(now.uptime_seconds);
+        i.leader.set(i64::from(now.leader));
+        i.epoch.set(now.epoch);
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_text::encode(&mut out, &i.registry);

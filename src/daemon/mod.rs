@@ -9,6 +9,7 @@ use serde_json::Value as Json;
 
 pub mod access;
 mod channel;
+pub mod leadership;
 pub mod metrics;
 mod runner;
 

@@ -426,15 +426,23 @@ pub(super) async fn healthz(State(d): State<Daemon>) -> Response {
         .await
         .and_then(|()| store.incidents().map_err(|e| e.to_string()))
     {
-        Ok(list) => Json(json!({
-            "status": "ok",
-            "incidents": list.len(),
-            "running": d.active_drivers(),
-            "uptime_s": d.uptime().as_secs(),
-            "version": env!("CARGO_PKG_VERSION"),
-            "data_dir": store.path(),
-        }))
-        .into_response(),
+        Ok(list) => {
+            let mut body = json!({
+                "status": "ok",
+                "incidents": list.len(),
+                "running": d.active_drivers(),
+                "uptime_s": d.uptime().as_secs(),
+                "version": env!("CARGO_PKG_VERSION"),
+                "data_dir": store.path(),
+            });
+            // On a shared store: which of the daemons this is, and who leads.
+            if let Some(Ok(leader)) = store.leader().await {
+                body["role"] = json!(if store.leads() { "leader" } else { "standby" });
+                body["epoch"] = json!(leader.epoch);
+                body["leader"] = json!(leader.live.then_some(leader.holder));
+            }
+            Json(body).into_response()
+        }
         Err(why) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", why).into_response(),
     }
 }

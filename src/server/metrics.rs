@@ -27,6 +27,8 @@ pub(super) async fn endpoint(State(d): State<Daemon>) -> impl IntoResponse {
         incidents_by_status: &by_status,
         drivers: d.active_drivers() as u64,
         uptime_seconds: d.uptime().as_secs_f64(),
+        leader: d.store().leads(),
+        epoch: d.store().epoch().unwrap_or(0),
         deadlines: &deadlines,
     });
     ([(header::CONTENT_TYPE, Metrics::CONTENT_TYPE)], text)

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -76,11 +76,37 @@ pub fn router(daemon: Daemon, adapters: Router<Daemon>) -> Router {
         .merge(open)
         .merge(adapters)
         .fallback(api::not_found)
+        .layer(middleware::from_fn_with_state(daemon.clone(), standby))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(error::json_errors))
         .layer(middleware::from_fn(headers::security))
         .layer(middleware::from_fn_with_state(daemon.clone(), observe))
         .with_state(daemon)
+}
+
+/// A standby on a shared store serves reads (GETs: the API, pages,
+/// /metrics, /healthz) and refuses every write with 503 naming the
+/// leader, before any handler could touch its copy of the store.
+async fn standby(State(d): State<Daemon>, req: Request, next: Next) -> Response {
+    let reads = matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    if reads || d.store().leads() {
+        return next.run(req).await;
+    }
+    let leader = match d.store().leader().await {
+        Some(Ok(l)) if l.live => format!("the leader is {}", l.holder),
+        Some(Ok(_)) => "no daemon leads it right now (a takeover is under way)".to_string(),
+        Some(Err(e)) => format!("the store cannot say who leads: {e}"),
+        None => String::new(),
+    };
+    error::ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "standby",
+        format!("this daemon is a standby of the shared store and writes nothing; {leader}: send writes there"),
+    )
+    .into_response()
 }
 
 /// Counts and logs every request. Only the path is logged: bodies and

@@ -54,6 +54,7 @@ kinds! {
     ItemSucceeded = "item.succeeded",
     ItemsProgress = "items.progress",
     ItemsSummary = "items.summary",
+    LeaderChanged = "leader.changed",
     ManualDone = "manual.done",
     ManualRequested = "manual.requested",
     MomentRecorded = "moment.recorded",

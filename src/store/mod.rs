@@ -74,7 +74,9 @@ impl StoreError {
             self,
             StoreError::Sled(sled::Error::Io(_) | sled::Error::Corruption { .. })
                 | StoreError::Unusable { .. }
-                | StoreError::Shared(_)
+                | StoreError::Shared(
+                    shared::SharedError::Connect { .. } | shared::SharedError::Query { .. }
+                )
         )
     }
 
@@ -89,6 +91,22 @@ impl StoreError {
             },
             StoreError::Shared(e) => StoreError::Shared(e.clone()),
             other => StoreError::Sled(sled::Error::Unsupported(other.to_string())),
+        }
+    }
+
+    /// `opening`, where another process holding the files is `Locked`.
+    fn opening_held(dir: &Path, e: sled::Error) -> StoreError {
+        match e {
+            // sled wraps the failed flock in its own io::Error text.
+            sled::Error::Io(ref io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("could not acquire lock") =>
+            {
+                StoreError::Locked {
+                    path: dir.display().to_string(),
+                }
+            }
+            other => StoreError::opening(dir, other),
         }
     }
 
@@ -140,6 +158,9 @@ struct Commits {
     applied: u64,
     flushed: u64,
 }
+
+/// How long a shared store's lease runs unless the config says otherwise.
+pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The trees, by the names their records carry on the shared store.
 const INCIDENTS: &str = "incidents";
@@ -331,18 +352,7 @@ impl Store {
                 });
             }
         };
-        let db = opened.map_err(|e| match e {
-            // sled wraps the failed flock in its own io::Error text.
-            sled::Error::Io(ref io)
-                if io.kind() == std::io::ErrorKind::WouldBlock
-                    || io.to_string().contains("could not acquire lock") =>
-            {
-                StoreError::Locked {
-                    path: dir.display().to_string(),
-                }
-            }
-            other => StoreError::opening(dir, other),
-        })?;
+        let db = opened.map_err(|e| StoreError::opening_held(dir, e))?;
         Self::with_db(db, false, &dir.display().to_string()).map_err(|e| match e {
             StoreError::Sled(s) => StoreError::opening(dir, s),
             other => other,
@@ -382,31 +392,137 @@ impl Store {
     }
 
     /// The store on PostgreSQL at `url`: connects, brings the schema up to
-    /// date, and reads every record into this process's copy.
-    pub async fn open_shared(url: &str) -> Result<Store> {
+    /// date, and reads every record into this process's copy, which is
+    /// kept in `copy` (made afresh: a daemon's data dir), or in a temporary
+    /// file when `None` (a migration, a test).
+    pub async fn open_shared(url: &str, copy: Option<&Path>) -> Result<Store> {
         let sh = shared::Shared::connect(url).await?;
-        let db = sled::Config::new()
-            .temporary(true)
-            .flush_every_ms(None)
-            .open()?;
+        let config = sled::Config::new().flush_every_ms(None);
+        let db = match copy {
+            // Whatever a killed process left there is stale by definition.
+            Some(dir) => {
+                if dir.exists() {
+                    std::fs::remove_dir_all(dir)
+                        .map_err(|e| StoreError::opening(dir, sled::Error::Io(e)))?;
+                }
+                config
+                    .path(dir)
+                    .open()
+                    .map_err(|e| StoreError::opening_held(dir, e))?
+            }
+            None => config.temporary(true).open()?,
+        };
         let mut store = Self::with_db(db, false, &format!("postgres://{}", sh.place()))?;
         let started = std::time::Instant::now();
-        let n = sh
-            .load(|tree, k, v| match store.tree(tree) {
-                Some(t) => t.insert(k, v).map(|_| ()),
-                None => Err(sled::Error::Unsupported(format!(
-                    "a record of tree \"{tree}\", which this quench does not know"
-                ))),
-            })
-            .await?;
-        tracing::info!(store = %sh.place(), records = n, seconds = started.elapsed().as_secs_f64(), "read the PostgreSQL store");
+        let place = sh.place().to_string();
         store.shared = Some(std::sync::Arc::new(sh));
+        let n = store.follow().await?;
+        tracing::info!(store = %place, records = n, seconds = started.elapsed().as_secs_f64(), "read the PostgreSQL store");
+        Ok(store)
+    }
+
+    /// The shared store as `holder`'s to write, taken at once (a migration,
+    /// a test): refused while another's lease runs.
+    pub async fn open_leading(url: &str, holder: &str) -> Result<Store> {
+        let store = Self::open_shared(url, None).await?;
+        if store.lead(holder, DEFAULT_LEASE).await?.is_none() {
+            let sh = store.shared.as_ref().expect("shared");
+            return Err(shared::SharedError::Held {
+                place: sh.place().to_string(),
+                holder: sh.leader().await?.holder,
+            }
+            .into());
+        }
         Ok(store)
     }
 
     /// Whether the store is shared (PostgreSQL) rather than this process's.
     pub fn is_shared(&self) -> bool {
         self.shared.is_some()
+    }
+
+    /// Whether this process may write: always on the embedded store; on
+    /// the shared one while it holds the lease.
+    pub fn leads(&self) -> bool {
+        self.shared.as_ref().is_none_or(|sh| sh.epoch().is_some())
+    }
+
+    /// The epoch this process leads the shared store with.
+    pub fn epoch(&self) -> Option<i64> {
+        self.shared.as_ref().and_then(|sh| sh.epoch())
+    }
+
+    /// Takes the shared store's lease for `holder` if it is free (see
+    /// `Shared::lead`), then reads what the last leader wrote: once this
+    /// returns `Some(epoch)` the copy is whole and this process writes.
+    pub async fn lead(&self, holder: &str, ttl: std::time::Duration) -> Result<Option<i64>> {
+        let Some(sh) = &self.shared else {
+            return Ok(None);
+        };
+        let epoch = sh.lead(holder, ttl).await?;
+        if epoch.is_some() {
+            self.follow().await?;
+        }
+        Ok(epoch)
+    }
+
+    /// Extends the lease; `false` once this process no longer leads.
+    pub async fn renew(&self, ttl: std::time::Duration) -> Result<bool> {
+        match &self.shared {
+            Some(sh) => Ok(sh.renew(ttl).await?),
+            None => Ok(true),
+        }
+    }
+
+    /// Gives the lease up, for a standby to take at once (a clean stop).
+    pub async fn release(&self) -> Result<()> {
+        match &self.shared {
+            Some(sh) => Ok(sh.release().await?),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops this process writing the shared store, at once.
+    pub fn resign(&self) {
+        if let Some(sh) = &self.shared {
+            sh.resign();
+        }
+    }
+
+    /// Who leads the shared store (`None` for the embedded one).
+    pub async fn leader(&self) -> Option<Result<shared::Leader>> {
+        match &self.shared {
+            Some(sh) => Some(sh.leader().await.map_err(StoreError::from)),
+            None => None,
+        }
+    }
+
+    /// Reads into this process's copy what others wrote since it last
+    /// looked (a standby's follow). Returns the records read.
+    pub async fn follow(&self) -> Result<u64> {
+        let Some(sh) = &self.shared else {
+            return Ok(0);
+        };
+        Ok(sh
+            .load(|tree, k, v| match self.tree(tree) {
+                Some(t) => t.insert(k, v).map(|_| ()),
+                None => Err(sled::Error::Unsupported(format!(
+                    "a record of tree \"{tree}\", which this quench does not know"
+                ))),
+            })
+            .await?)
+    }
+
+    /// A write on a shared store this process does not lead is refused
+    /// before it touches the copy, which stays the database's.
+    fn writable(&self) -> Result<()> {
+        match &self.shared {
+            Some(sh) if sh.epoch().is_none() => Err(shared::SharedError::Fenced {
+                place: sh.place().to_string(),
+            }
+            .into()),
+            _ => Ok(()),
+        }
     }
 
     fn tree(&self, name: &str) -> Option<&sled::Tree> {
@@ -523,6 +639,10 @@ impl Store {
         if let Some(what) = self.fault() {
             return Err(what);
         }
+        // A standby writes nothing: healthy is the database answering.
+        if let (Some(sh), false) = (&self.shared, self.leads()) {
+            return sh.leader().await.map(|_| ()).map_err(|e| e.to_string());
+        }
         // Only a value to read back, never shown as a time.
         #[allow(clippy::disallowed_methods)]
         let stamp = chrono::Utc::now().timestamp_millis().to_be_bytes();
@@ -578,6 +698,7 @@ impl Store {
     async fn commit_inner<T>(&self, write: impl FnOnce() -> Result<T>) -> Result<T> {
         let (out, mine) = {
             let mut g = self.gate.lock().await;
+            self.writable()?;
             let out = write()?;
             g.applied += 1;
             (out, g.applied)
@@ -837,6 +958,12 @@ impl Store {
             .store(false, std::sync::atomic::Ordering::SeqCst);
         let batch = std::mem::take(&mut *self.queued.lock().expect("item queue"));
         if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = self.writable() {
+            for q in batch {
+                let _ = q.done.send(Err(e.again()));
+            }
             return;
         }
         let applied = self.tx(|rec| {

@@ -13,18 +13,28 @@
 //! its effect starts), every read and transaction of `Store` is written
 //! once, and a conformance suite can run the same operations on both.
 //!
-//! Each row carries `rev`, from one sequence, so a reader can follow what
+//! Each row carries `rev`, from one sequence, so a standby can follow what
 //! was written after what it has.
+//!
+//! One daemon leads: it holds the lease in `quench_leader`, renewed on a
+//! heartbeat, and each takeover raises the row's `epoch`. Every commit
+//! first checks, in its own transaction and with the row locked against a
+//! takeover, that the epoch is still the writer's and its lease has not
+//! run out; otherwise nothing of it lands. So a leader that was paused past
+//! its lease, or cut off, can never write after another took over.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use tokio_postgres::{Client, NoTls};
 
 /// The schema this binary writes. `MIGRATIONS[n]` takes a database from
 /// version `n` to `n + 1`.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
-const MIGRATIONS: &[&str] = &["CREATE TABLE quench_records (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE quench_records (
         tree text NOT NULL,
         key bytea NOT NULL,
         value bytea NOT NULL,
@@ -32,7 +42,16 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE quench_records (
         PRIMARY KEY (tree, key)
     );
     CREATE INDEX quench_records_rev ON quench_records (rev);
-    CREATE SEQUENCE quench_rev;"];
+    CREATE SEQUENCE quench_rev;",
+    // 2: the leader's lease and the fencing epoch.
+    "CREATE TABLE quench_leader (
+        id integer PRIMARY KEY CHECK (id = 1),
+        epoch bigint NOT NULL,
+        holder text NOT NULL,
+        lease_until timestamptz NOT NULL
+    );
+    INSERT INTO quench_leader VALUES (1, 0, '', '-infinity');",
+];
 
 /// Why the shared store cannot be used. It names the database by host,
 /// port and name: never the URL, which may carry a password.
@@ -46,8 +65,10 @@ pub enum SharedError {
     Query { place: String, why: String },
     #[error("the PostgreSQL store at {place} has schema version {found}, newer than this quench's ({SCHEMA_VERSION}); run a newer quench, or give this one another database")]
     Newer { place: String, found: i32 },
-    #[error("another quench process holds the PostgreSQL store at {place} (one daemon drives a shared store); stop it, or go through it with --server URL")]
-    Held { place: String },
+    #[error("the PostgreSQL store at {place} is led by {holder}, whose lease has not run out; stop it, or go through it with --server URL")]
+    Held { place: String, holder: String },
+    #[error("this daemon no longer leads the PostgreSQL store at {place} (another took over, or its lease ran out); nothing of this write was kept")]
+    Fenced { place: String },
     #[error("migrating the PostgreSQL store at {place} to schema version {to} failed, and it was left at version {from}: {why}")]
     Migration {
         place: String,
@@ -70,6 +91,19 @@ pub struct Shared {
     /// client to the one writer (a transaction needs it exclusively).
     client: tokio::sync::Mutex<Client>,
     place: String,
+    /// The epoch this process leads with; 0 while it is a standby.
+    epoch: AtomicI64,
+    /// The highest `rev` this process has read.
+    seen: AtomicI64,
+}
+
+/// Who leads a shared store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leader {
+    pub holder: String,
+    pub epoch: i64,
+    /// Whether its lease still runs, by the database's clock.
+    pub live: bool,
 }
 
 /// `host:port/dbname` from a PostgreSQL URL, without user or password.
@@ -114,9 +148,10 @@ impl Shared {
         let mut shared = Shared {
             client: tokio::sync::Mutex::new(client),
             place,
+            epoch: AtomicI64::new(0),
+            seen: AtomicI64::new(0),
         };
         shared.migrate().await?;
-        shared.hold().await?;
         Ok(shared)
     }
 
@@ -124,38 +159,111 @@ impl Shared {
         &self.place
     }
 
-    /// Takes the store's session lock, held as long as this connection
-    /// lives: one process writes a shared store at a time, as one holds an
-    /// embedded one. It waits a while for a holder that is going away (a
-    /// process just stopped, whose connection the server has not yet
-    /// closed).
-    async fn hold(&mut self) -> Result<(), SharedError> {
-        /// "quench" in ASCII: the key of the store's advisory lock.
-        const LOCK: i64 = 0x7175_656e_6368;
-        let place = self.place.clone();
-        let client = self.client.get_mut();
-        let q = |e: tokio_postgres::Error| SharedError::Query {
-            place: place.clone(),
-            why: said(&e, ""),
-        };
+    /// The epoch this process leads with, if it leads.
+    pub fn epoch(&self) -> Option<i64> {
+        Some(self.epoch.load(Ordering::SeqCst)).filter(|e| *e > 0)
+    }
+
+    /// Takes the lease for `ttl` if it is free (run out), or already
+    /// `holder`'s (the same daemon, restarted): the epoch goes up either
+    /// way, so whatever still runs under the old one is fenced off. Returns
+    /// the new epoch, or `None` while another's lease runs.
+    pub async fn lead(&self, holder: &str, ttl: Duration) -> Result<Option<i64>, SharedError> {
+        let ms = ttl.as_millis() as f64;
+        let client = self.client.lock().await;
+        // A commit of the old leader holds the row: wait for it a little,
+        // not for ever (a paused one is cut off by the session timeout).
         client
-            .batch_execute("SET lock_timeout = '10s'")
+            .batch_execute(&format!(
+                "SET lock_timeout = '1s'; SET idle_in_transaction_session_timeout = '{}ms'",
+                ttl.as_millis().max(1000)
+            ))
             .await
-            .map_err(q)?;
-        let taken = client
-            .execute("SELECT pg_advisory_lock($1)", &[&LOCK])
+            .map_err(|e| self.query_err(e))?;
+        let row = client
+            .query_opt(
+                "UPDATE quench_leader
+                 SET epoch = epoch + 1, holder = $1,
+                     lease_until = now() + $2 * interval '1 millisecond'
+                 WHERE id = 1 AND (lease_until < now() OR holder = $1)
+                 RETURNING epoch",
+                &[&holder, &ms],
+            )
             .await;
-        client
-            .batch_execute("RESET lock_timeout")
-            .await
-            .map_err(q)?;
-        match taken {
-            Ok(_) => Ok(()),
+        let row = match row {
+            Ok(r) => r,
             Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
-                Err(SharedError::Held { place })
+                None
             }
-            Err(e) => Err(q(e)),
+            Err(e) => return Err(self.query_err(e)),
+        };
+        let epoch: Option<i64> = row.map(|r| r.get(0));
+        if let Some(e) = epoch {
+            self.epoch.store(e, Ordering::SeqCst);
         }
+        Ok(epoch)
+    }
+
+    /// Extends this process's lease by `ttl`; `false` once another holds
+    /// the store (the epoch moved on), and this process no longer writes.
+    pub async fn renew(&self, ttl: Duration) -> Result<bool, SharedError> {
+        let Some(epoch) = self.epoch() else {
+            return Ok(false);
+        };
+        let ms = ttl.as_millis() as f64;
+        let client = self.client.lock().await;
+        let n = client
+            .execute(
+                "UPDATE quench_leader SET lease_until = now() + $2 * interval '1 millisecond'
+                 WHERE id = 1 AND epoch = $1",
+                &[&epoch, &ms],
+            )
+            .await
+            .map_err(|e| self.query_err(e))?;
+        if n == 0 {
+            self.epoch.store(0, Ordering::SeqCst);
+        }
+        Ok(n == 1)
+    }
+
+    /// Gives the lease up (a clean stop), so a standby takes over at once.
+    pub async fn release(&self) -> Result<(), SharedError> {
+        let epoch = self.epoch.swap(0, Ordering::SeqCst);
+        if epoch == 0 {
+            return Ok(());
+        }
+        let client = self.client.lock().await;
+        client
+            .execute(
+                "UPDATE quench_leader SET lease_until = '-infinity' WHERE id = 1 AND epoch = $1",
+                &[&epoch],
+            )
+            .await
+            .map_err(|e| self.query_err(e))?;
+        Ok(())
+    }
+
+    /// Stops writing: this process is deposed (or steps down), whatever
+    /// the database says.
+    pub fn resign(&self) {
+        self.epoch.store(0, Ordering::SeqCst);
+    }
+
+    /// Who leads, as the database has it.
+    pub async fn leader(&self) -> Result<Leader, SharedError> {
+        let client = self.client.lock().await;
+        let r = client
+            .query_one(
+                "SELECT holder, epoch, lease_until > now() FROM quench_leader WHERE id = 1",
+                &[],
+            )
+            .await
+            .map_err(|e| self.query_err(e))?;
+        Ok(Leader {
+            holder: r.get(0),
+            epoch: r.get(1),
+            live: r.get(2),
+        })
     }
 
     fn query_err(&self, e: tokio_postgres::Error) -> SharedError {
@@ -240,8 +348,29 @@ impl Shared {
         }
         let mut order: Vec<usize> = last.into_values().collect();
         order.sort_unstable();
+        let Some(epoch) = self.epoch() else {
+            return Err(SharedError::Fenced {
+                place: self.place.clone(),
+            });
+        };
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(|e| self.query_err(e))?;
+        // The fence: the row stays locked until this commits, so a
+        // takeover waits for it, and a commit after a takeover finds the
+        // epoch moved on and keeps nothing.
+        let leads = tx
+            .query_opt(
+                "SELECT 1 FROM quench_leader WHERE id = 1 AND epoch = $1 AND lease_until > now() FOR SHARE",
+                &[&epoch],
+            )
+            .await
+            .map_err(|e| self.query_err(e))?;
+        if leads.is_none() {
+            self.epoch.store(0, Ordering::SeqCst);
+            return Err(SharedError::Fenced {
+                place: self.place.clone(),
+            });
+        }
         // A migration ships a whole store at once: in statements of a
         // bounded size, still one transaction.
         for chunk in order.chunks(5_000) {
@@ -261,15 +390,17 @@ impl Shared {
         tx.commit().await.map_err(|e| self.query_err(e))
     }
 
-    /// Every record, oldest write first, in pages (a large store is not
-    /// held twice in memory).
+    /// Every record written since the last call (at first, all of them),
+    /// oldest write first, in pages (a large store is not held twice in
+    /// memory). A standby calls it on a timer; a new leader once more,
+    /// after its takeover, for the old leader's last commits.
     pub async fn load(
         &self,
         mut each: impl FnMut(&str, &[u8], &[u8]) -> Result<(), sled::Error>,
     ) -> Result<u64, SharedError> {
         const PAGE: i64 = 5_000;
         let client = self.client.lock().await;
-        let (mut after, mut count) = (0i64, 0u64);
+        let (mut after, mut count) = (self.seen.load(Ordering::SeqCst), 0u64);
         loop {
             let rows = client
                 .query(
@@ -285,6 +416,7 @@ impl Shared {
                     why: format!("could not keep a record it read: {e}"),
                 })?;
                 after = r.get(3);
+                self.seen.store(after, Ordering::SeqCst);
                 count += 1;
             }
             if (rows.len() as i64) < PAGE {

@@ -42,7 +42,9 @@ async fn child_engine_process() {
             &url,
             std::sync::Arc::new(FakeClock::new(start_time())),
             true,
-            quench::store::Store::open_shared(&db).await.unwrap(),
+            quench::store::Store::open_leading(&db, "tests")
+                .await
+                .unwrap(),
         ),
         Err(_) => build_engine(dir, &url, FakeClock::new(start_time()), true),
     };
@@ -123,7 +125,9 @@ async fn resume_after_sigkill_on(db: Option<String>) {
             &mock.url,
             std::sync::Arc::new(FakeClock::new(start_time())),
             true,
-            quench::store::Store::open_shared(db).await.unwrap(),
+            quench::store::Store::open_leading(db, "tests")
+                .await
+                .unwrap(),
         ),
         None => build_engine(dir.path(), &mock.url, FakeClock::new(start_time()), true),
     };

@@ -49,7 +49,7 @@ impl Backend {
                 }
                 panic!("the sled store stayed locked for 2 s after its last use here");
             }
-            Backend::Postgres(url) => Store::open_shared(url).await.unwrap(),
+            Backend::Postgres(url) => Store::open_leading(url, "tests").await.unwrap(),
         }
     }
 }
@@ -271,6 +271,15 @@ async fn notice_versions_and_their_approval_read_back_on_both_backends() {
     }
 }
 
+/// How many records the database holds, and its last `rev`.
+async fn records(db: &tokio_postgres::Client) -> (i64, Option<i64>) {
+    let r = db
+        .query_one("SELECT count(*), max(rev) FROM quench_records", &[])
+        .await
+        .unwrap();
+    (r.get(0), r.get(1))
+}
+
 async fn admin(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
@@ -282,12 +291,16 @@ async fn admin(url: &str) -> tokio_postgres::Client {
 #[tokio::test]
 async fn a_database_with_a_newer_schema_is_refused_and_left_as_it_is() {
     let url = crate::postgres::database().await;
-    drop(Store::open_shared(&url).await.unwrap());
+    drop(Store::open_shared(&url, None).await.unwrap());
     let db = admin(&url).await;
     db.batch_execute("UPDATE quench_schema SET version = 99")
         .await
         .unwrap();
-    let err = Store::open_shared(&url).await.err().unwrap().to_string();
+    let err = Store::open_shared(&url, None)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         err.contains("schema version 99, newer than this quench's"),
         "{err}"
@@ -309,9 +322,16 @@ async fn a_migration_that_fails_leaves_the_schema_unchanged() {
     db.batch_execute("CREATE TABLE quench_records (mine text)")
         .await
         .unwrap();
-    let err = Store::open_shared(&url).await.err().unwrap().to_string();
+    let err = Store::open_shared(&url, None)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    let to = quench::store::shared::SCHEMA_VERSION;
     assert!(
-        err.contains("to schema version 1 failed, and it was left at version 0"),
+        err.contains(&format!(
+            "to schema version {to} failed, and it was left at version 0"
+        )),
         "{err}"
     );
     let versions = db
@@ -347,7 +367,11 @@ async fn an_unreachable_database_is_named_by_host_and_never_by_its_password() {
         .unwrap()
         .port();
     let url = format!("postgres://quench:hunter2-secret@127.0.0.1:{port}/incidents");
-    let err = Store::open_shared(&url).await.err().unwrap().to_string();
+    let err = Store::open_shared(&url, None)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         err.contains(&format!(
             "cannot reach the PostgreSQL store at 127.0.0.1:{port}/incidents"
@@ -355,7 +379,7 @@ async fn an_unreachable_database_is_named_by_host_and_never_by_its_password() {
         "{err}"
     );
     assert!(!err.contains("hunter2"), "{err}");
-    let err = Store::open_shared("not a url at all")
+    let err = Store::open_shared("not a url at all", None)
         .await
         .err()
         .unwrap()
@@ -364,4 +388,83 @@ async fn an_unreachable_database_is_named_by_host_and_never_by_its_password() {
         err.contains("postgres://USER:PASSWORD@HOST:PORT/DATABASE"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_write_after_a_takeover_is_refused_and_nothing_of_it_lands() {
+    let url = crate::postgres::database().await;
+    let lease = std::time::Duration::from_secs(10);
+    let a = Store::open_shared(&url, None).await.unwrap();
+    assert_eq!(a.lead("a", lease).await.unwrap(), Some(1));
+    let b = Store::open_shared(&url, None).await.unwrap();
+    assert_eq!(b.lead("b", lease).await.unwrap(), None, "a's lease runs");
+    assert!(!b.leads());
+    declared(&a, "INC-20261202-0001").await;
+    // A standby follows what the leader writes, and writes nothing itself.
+    assert!(b.follow().await.unwrap() > 0);
+    assert_eq!(b.incidents().unwrap().len(), 1);
+    let refused = b
+        .append(
+            "INC-20261202-0001",
+            at(),
+            NewEvent::new(EventKind::Note, "b", "from the standby"),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("no longer leads"), "{refused}");
+
+    // a is paused past its lease (here: its lease is run out by hand).
+    let db = admin(&url).await;
+    db.batch_execute("UPDATE quench_leader SET lease_until = now() - interval '1 second'")
+        .await
+        .unwrap();
+    assert_eq!(b.lead("b", lease).await.unwrap(), Some(2));
+    let before = records(&db).await;
+    let err = a
+        .append(
+            "INC-20261202-0001",
+            at(),
+            NewEvent::new(EventKind::Note, "a", "written after the takeover"),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no longer leads"), "{err}");
+    assert_eq!(
+        records(&db).await,
+        before,
+        "nothing of the fenced write landed"
+    );
+    assert!(!a.leads());
+    assert!(!a.renew(lease).await.unwrap(), "a learns it was deposed");
+
+    // b goes on where a stopped, and its chain verifies.
+    b.append(
+        "INC-20261202-0001",
+        at(),
+        NewEvent::new(EventKind::Note, "b", "the new leader's note"),
+    )
+    .await
+    .unwrap();
+    let events = b.events("INC-20261202-0001").unwrap();
+    assert_eq!(events.len(), 2);
+    assert!(!events
+        .iter()
+        .any(|e| e.message.contains("after the takeover")));
+    assert!(b.audit("INC-20261202-0001").unwrap().intact());
+    // The same holder takes its own lease back at once, and that fences
+    // what ran under its old epoch just the same.
+    let b2 = Store::open_shared(&url, None).await.unwrap();
+    assert_eq!(b2.lead("b", lease).await.unwrap(), Some(3));
+    let err = b
+        .append(
+            "INC-20261202-0001",
+            at(),
+            NewEvent::new(EventKind::Note, "b", "old run"),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no longer leads"), "{err}");
 }

@@ -26,6 +26,8 @@ pub(crate) struct Reply {
     pub headers: Vec<(String, String)>,
     /// Never answer (until the client gives up).
     pub hang: bool,
+    /// Answer after this long: a platform's latency.
+    pub latency: Option<std::time::Duration>,
 }
 
 impl Reply {
@@ -35,6 +37,7 @@ impl Reply {
             body: Json::Null,
             headers: vec![],
             hang: false,
+            latency: None,
         }
     }
     pub(crate) fn json(status: u16, body: Json) -> Self {
@@ -43,8 +46,15 @@ impl Reply {
             body,
             headers: vec![],
             hang: false,
+            latency: None,
         }
     }
+    /// The same reply, `latency` after the request arrived.
+    pub(crate) fn after(mut self, latency: std::time::Duration) -> Self {
+        self.latency = Some(latency);
+        self
+    }
+
     pub(crate) fn header(mut self, k: &str, v: &str) -> Self {
         self.headers.push((k.into(), v.into()));
         self
@@ -55,6 +65,7 @@ impl Reply {
             body: Json::Null,
             headers: vec![],
             hang: true,
+            latency: None,
         }
     }
 }
@@ -129,6 +140,17 @@ impl Mock {
         self.wait_hits(path, 1).await
     }
 
+    /// Waits until `n` requests in all have arrived.
+    pub(crate) async fn wait_total(&self, n: usize) {
+        loop {
+            let notified = self.state.arrived.notified();
+            if self.state.seen.lock().unwrap().len() >= n {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// Waits until `n` requests for `path` have arrived.
     pub(crate) async fn wait_hits(&self, path: &str, n: usize) {
         loop {
@@ -177,6 +199,9 @@ async fn handle(
     };
     if reply.hang {
         std::future::pending::<()>().await;
+    }
+    if let Some(l) = reply.latency {
+        tokio::time::sleep(l).await;
     }
     // Let concurrent requests overlap so the in-flight high-water mark means something.
     tokio::task::yield_now().await;

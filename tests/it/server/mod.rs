@@ -13,6 +13,7 @@ use crate::slack_api::SlackApi;
 use crate::support::{build_engine, Mock, Reply};
 
 mod api;
+mod failover;
 mod process;
 mod slack;
 

@@ -537,7 +537,7 @@ async fn a_daemon_on_postgres_resumes_after_sigkill_and_its_store_migrates_both_
     .await
     .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let back = quench::store::Store::open_shared(&db2).await.unwrap();
+    let back = quench::store::Store::open_shared(&db2, None).await.unwrap();
     assert!(back.audit(&id).unwrap().intact());
     assert_eq!(
         back.events(&id).unwrap().len(),
