@@ -53,6 +53,23 @@ fn runbook(integration: &str, n: usize, concurrency: usize) -> String {
     )
 }
 
+/// Section 2 of the bench (alone: `-- fanout`; on PostgreSQL with
+/// `BENCH_DATABASE_URL=postgres://...`).
+async fn fan_outs(lib: &Arc<Library>, exec: &Arc<Executor>) {
+    for (items, conc) in [(500, 1), (500, 20), (2000, 50), (10000, 50)] {
+        let cpu = cpu_seconds();
+        let (e, events) = fan_out(lib, exec, "benchp", items, conc).await;
+        let cpu = cpu_seconds() - cpu;
+        println!(
+            "fan-out: {items} revocations, concurrency {conc}: {:.2}s = {:.0} items/s, CPU {:.2}s = {:.0} us/item ({events} timeline events)",
+            e.as_secs_f64(),
+            items as f64 / e.as_secs_f64(),
+            cpu,
+            cpu * 1e6 / items as f64
+        );
+    }
+}
+
 async fn fan_out(
     lib: &Arc<Library>,
     exec: &Arc<Executor>,
@@ -61,7 +78,11 @@ async fn fan_out(
     concurrency: usize,
 ) -> (Duration, usize) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    // `BENCH_DATABASE_URL`: the same fan-out on the shared store.
+    let store = match std::env::var("BENCH_DATABASE_URL") {
+        Ok(url) => Store::open_leading(&url, "bench").await.unwrap(),
+        Err(_) => Store::open(dir.path()).unwrap(),
+    };
     let src = runbook(integration, n, concurrency);
     let t = Instant::now();
     let id = run_to_completion(&store, exec.clone(), lib, true, &src).await;
@@ -156,6 +177,11 @@ async fn main() {
     let exec =
         Arc::new(Executor::new(&lib.catalog, sim.routing(&lib.catalog.secret_names())).unwrap());
 
+    if args.first().map(String::as_str) == Some("fanout") {
+        fan_outs(&lib, &exec).await;
+        return;
+    }
+
     // 1. Durable store writes: each one flushed before it returns.
     let sdir = tempfile::tempdir().unwrap();
     let store = Store::open(sdir.path()).unwrap();
@@ -196,18 +222,7 @@ async fn main() {
     //    CPU time beside wall time: the wall clock here is mostly flushes
     //    and a shared machine's noise, the CPU is the engine's work (the
     //    simulator's included, the same in every build).
-    for (items, conc) in [(500, 1), (500, 20), (2000, 50), (10000, 50)] {
-        let cpu = cpu_seconds();
-        let (e, events) = fan_out(&lib, &exec, "benchp", items, conc).await;
-        let cpu = cpu_seconds() - cpu;
-        println!(
-            "fan-out: {items} revocations, concurrency {conc}: {:.2}s = {:.0} items/s, CPU {:.2}s = {:.0} us/item ({events} timeline events)",
-            e.as_secs_f64(),
-            items as f64 / e.as_secs_f64(),
-            cpu,
-            cpu * 1e6 / items as f64
-        );
-    }
+    fan_outs(&lib, &exec).await;
     templates_bench();
 
     // 3. Rate-limited: 300 calls at per_second 100 (burst 10) should take ~2.9s.
