@@ -52,6 +52,15 @@ pub(super) async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<Exi
             return Ok(ExitCode::from(2));
         }
     };
+    // Checked before the store opens or the port binds: a bad lease must
+    // not surface only once a standby would have tried to lead.
+    let ttl = match env.config.lease() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let addr = listen
         .or_else(|| env.config.listen.clone())
         .unwrap_or_else(|| "127.0.0.1:8080".into());
@@ -131,7 +140,7 @@ pub(super) async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<Exi
     if shared {
         let lease = crate::daemon::leadership::Lease {
             holder: holder(env, local),
-            ttl: env.config.lease().map_err(|e| anyhow::anyhow!(e))?,
+            ttl,
         };
         let d = daemon.clone();
         tokio::spawn(async move {

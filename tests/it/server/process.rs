@@ -276,7 +276,8 @@ fn serve_refuses_to_start_without_an_api_token() {
     let serve = |token: Option<String>| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_quench"));
         cmd.current_dir(dir.path())
-            .args(["serve", "--listen", "127.0.0.1:0"]);
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_remove("QUENCH_DATABASE_URL");
         match token {
             Some(t) => cmd.env("QUENCH_API_TOKEN", t),
             None => cmd.env_remove("QUENCH_API_TOKEN"),
@@ -306,6 +307,20 @@ fn serve_refuses_to_start_without_an_api_token() {
         err.contains("access[0] (U0LEGAL1): `token_sha256` must be 64 hex characters"),
         "{err}"
     );
+    // A lease too short to renew is refused before any store opens: no
+    // database URL is set, so reaching the store would fail otherwise.
+    std::fs::write(
+        dir.path().join("quench.yaml"),
+        "store: { backend: postgres, lease: 100ms }\n",
+    )
+    .unwrap();
+    let (code, err) = serve(Some(TOKEN.into()));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("`store.lease`: \"100ms\" is not a duration of 300ms or more"),
+        "{err}"
+    );
+    assert!(!err.contains("QUENCH_DATABASE_URL"), "{err}");
 }
 
 /// `--log-format json`: every line of an incident's work names the
