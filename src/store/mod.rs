@@ -548,12 +548,14 @@ impl Store {
         };
         let out = tx(&rec)?;
         if rec.on {
-            self.pending
-                .lock()
-                .expect("pending writes")
-                .extend(rec.writes.into_inner());
+            self.note(rec.writes.into_inner());
         }
         Ok(out)
+    }
+
+    /// Keeps writes for the next commit to ship to the shared store.
+    fn note(&self, writes: impl IntoIterator<Item = shared::Write>) {
+        self.pending.lock().expect("pending writes").extend(writes);
     }
 
     /// One record written outside a transaction, noted for the shared store.
@@ -561,14 +563,11 @@ impl Store {
         let t = self.tree(tree).expect("a known tree");
         t.insert(key, value)?;
         if self.shared.is_some() {
-            self.pending
-                .lock()
-                .expect("pending writes")
-                .push(shared::Write {
-                    tree,
-                    key: key.to_vec(),
-                    value: value.to_vec(),
-                });
+            self.note([shared::Write {
+                tree,
+                key: key.to_vec(),
+                value: value.to_vec(),
+            }]);
         }
         Ok(())
     }
@@ -761,14 +760,11 @@ impl Store {
             .unwrap_or(1);
         if self.shared.is_some() {
             // Shipped with the commit that uses the id.
-            self.pending
-                .lock()
-                .expect("pending writes")
-                .push(shared::Write {
-                    tree: META,
-                    key: counter.as_bytes().to_vec(),
-                    value: n.to_be_bytes().to_vec(),
-                });
+            self.note([shared::Write {
+                tree: META,
+                key: counter.as_bytes().to_vec(),
+                value: n.to_be_bytes().to_vec(),
+            }]);
         }
         Ok(format!("{prefix}-{}-{n:04}", at.format("%Y%m%d")))
     }
