@@ -42,7 +42,44 @@ pub(super) async fn migrate(from: &str, to: &str) -> anyhow::Result<ExitCode> {
     }
     let (src_name, dst_name) = (shown(from), shown(to));
     let src = open(from).await?;
-    let dst = open(to).await?;
+    let dst = match open(to).await {
+        Ok(d) => d,
+        Err(e) => {
+            release(&src).await;
+            return Err(e);
+        }
+    };
+    // The leases go back however the copy ends: a failed migrate must not
+    // keep a daemon from leading for the rest of a lease.
+    let out = copy(&src, &dst, &src_name, &dst_name).await;
+    release(&src).await;
+    release(&dst).await;
+    let (copied, incidents) = out?;
+    println!(
+        "copied {copied} records ({incidents} incidents) from {src_name} to {dst_name}; the audit chain verifies on every incident"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Gives a database's lease up; a failure only delays the next leader
+/// until the lease runs out, so it is reported, not fatal.
+async fn release(store: &Store) {
+    if let Err(e) = store.release().await {
+        eprintln!(
+            "warning: could not give the lease on {} up: {e} (it runs out by itself)",
+            store.path()
+        );
+    }
+}
+
+/// Copies every record of `src` into the empty `dst` and verifies the
+/// audit chain of every incident there: the records and incidents copied.
+async fn copy(
+    src: &Store,
+    dst: &Store,
+    src_name: &str,
+    dst_name: &str,
+) -> anyhow::Result<(u64, usize)> {
     if !dst.is_empty() {
         return Err(anyhow!(
             "{dst_name} already holds a store ({} incidents); nothing was copied: migrate into an empty database or data dir",
@@ -68,11 +105,5 @@ pub(super) async fn migrate(from: &str, to: &str) -> anyhow::Result<ExitCode> {
             broken.join("\n")
         ));
     }
-    src.release().await?;
-    dst.release().await?;
-    println!(
-        "copied {copied} records ({} incidents) from {src_name} to {dst_name}; the audit chain verifies on every incident",
-        incidents.len()
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok((copied, incidents.len()))
 }

@@ -575,6 +575,12 @@ async fn a_daemon_on_postgres_resumes_after_sigkill_and_its_store_migrates_both_
         err.contains("already holds a store (1 incidents); nothing was copied"),
         "{err}"
     );
+    // The refused copy gave its lease back: another holder leads at once
+    // rather than after the lease runs out.
+    let next = quench::store::Store::open_leading(&db2, "after the refused copy")
+        .await
+        .unwrap_or_else(|e| panic!("the failed migrate kept the lease: {e}"));
+    next.release().await.unwrap();
 
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
     assert!(
