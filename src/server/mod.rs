@@ -53,6 +53,9 @@ pub fn router(daemon: Daemon, adapters: Router<Daemon>) -> Router {
             "/api/v1/incidents/{id}/notices/{key}/sent",
             post(api::notice_sent),
         )
+        // Layers run outside in: the token is checked before a standby
+        // says who leads, so a caller without one learns nothing.
+        .route_layer(middleware::from_fn_with_state(daemon.clone(), standby))
         .route_layer(middleware::from_fn_with_state(
             daemon.clone(),
             auth::require_api_token,
@@ -74,9 +77,8 @@ pub fn router(daemon: Daemon, adapters: Router<Daemon>) -> Router {
         .merge(api)
         .merge(pages)
         .merge(open)
-        .merge(adapters)
+        .merge(adapters.layer(middleware::from_fn_with_state(daemon.clone(), standby)))
         .fallback(api::not_found)
-        .layer(middleware::from_fn_with_state(daemon.clone(), standby))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(error::json_errors))
         .layer(middleware::from_fn(headers::security))
@@ -86,7 +88,10 @@ pub fn router(daemon: Daemon, adapters: Router<Daemon>) -> Router {
 
 /// A standby on a shared store serves reads (GETs: the API, pages,
 /// /metrics, /healthz) and refuses every write with 503 naming the
-/// leader, before any handler could touch its copy of the store.
+/// leader, before any handler could touch its copy of the store. On the
+/// API it runs after the token check; Slack's requests are refused here
+/// before their signature is checked (the handlers check it), so a
+/// standby answers even a forged one with 503, never acting on it.
 async fn standby(State(d): State<Daemon>, req: Request, next: Next) -> Response {
     let reads = matches!(
         *req.method(),

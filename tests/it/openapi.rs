@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value as Json};
 
-use crate::server::{host_build, SlackKind, TOKEN};
+use crate::server::{host_build, host_over, SlackKind, TOKEN};
 use quench::daemon::access::{hex, sha256, Access, AccessEntry, Scope};
 
 const READER: &str = "qnch_reader_0123456789abcdef";
@@ -201,4 +201,60 @@ async fn every_route_and_every_status_it_answers_is_in_the_description() {
             );
         }
     }
+}
+
+/// A standby of the shared store answers every write with the 503 its
+/// description gives, naming the leader, and still serves reads.
+#[tokio::test]
+async fn a_standby_refuses_every_write_with_the_503_it_documents() {
+    let url = crate::postgres::database().await;
+    let _leader = quench::store::Store::open_leading(&url, "quench-a@host-1")
+        .await
+        .unwrap();
+    let standby = quench::store::Store::open_shared(&url, None).await.unwrap();
+    assert!(!standby.leads());
+    let h = host_over(
+        SlackKind::Off,
+        false,
+        false,
+        Access::legacy_only(TOKEN),
+        Some(standby),
+        false,
+    )
+    .await;
+    let spec = serde_json::from_str::<Json>(include_str!("../../src/server/openapi.json")).unwrap();
+    let writes: Vec<_> = routes_in_source()
+        .into_iter()
+        .filter(|(m, _)| m != "get")
+        .collect();
+    assert!(writes.len() >= 7, "{writes:?}");
+    for (method, path) in &writes {
+        let real = path
+            .replace("{id}", "INC-20261129-0001")
+            .replace("{step}", "legal")
+            .replace("{key}", "draft.regulator.EU");
+        let (status, body) = h.call(&method.to_uppercase(), &real, Some(json!({}))).await;
+        assert_eq!(status, 503, "{method} {path}: {body}");
+        assert_eq!(body["error"]["code"], "standby", "{method} {path}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("quench-a@host-1"), "{message}");
+        assert!(
+            statuses(&spec, method, path).contains(&503),
+            "{method} {path} answers 503 on a standby, which its description lacks"
+        );
+    }
+    // Without a token: 401, and nothing said about who leads.
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/incidents", h.url))
+        .json(&json!({"tool": "ChatGPT"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(!r.text().await.unwrap().contains("quench-a"));
+    let (status, health) = h.call("GET", "/healthz", None).await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["role"], "standby", "{health}");
+    let (status, list) = h.call("GET", "/api/v1/incidents", None).await;
+    assert_eq!(status, 200, "{list}");
 }

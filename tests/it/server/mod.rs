@@ -108,6 +108,19 @@ pub(crate) async fn host_build(
     incident_channels: bool,
     access: quench::daemon::access::Access,
 ) -> Host {
+    host_over(kind, live_plans, incident_channels, access, None, true).await
+}
+
+/// `host_build` over `store` (a shared one, say) when given, else a
+/// fresh sled store; `start`: start the daemon (a standby does not).
+pub(crate) async fn host_over(
+    kind: SlackKind,
+    live_plans: bool,
+    incident_channels: bool,
+    access: quench::daemon::access::Access,
+    store: Option<quench::store::Store>,
+    start: bool,
+) -> Host {
     let with_slack = kind != SlackKind::Off;
     let platform = Mock::start().await;
     platform.on("/grants/ChatGPT", vec![Reply::status(204)]);
@@ -116,7 +129,16 @@ pub(crate) async fn host_build(
     std::fs::create_dir_all(dir.path().join("runbooks")).unwrap();
     std::fs::write(dir.path().join("runbooks/contain.yaml"), RUNBOOK).unwrap();
     let clock = quench::engine::FakeClock::new(crate::support::start_time());
-    let (engine, store, _) = build_engine(dir.path(), &platform.url, clock, false);
+    let (engine, store, _) = match store {
+        Some(store) => crate::support::build_engine_over(
+            dir.path(),
+            &platform.url,
+            std::sync::Arc::new(clock),
+            false,
+            store,
+        ),
+        None => build_engine(dir.path(), &platform.url, clock, false),
+    };
     let slack_mock = if with_slack {
         Some(SlackApi::start().await)
     } else {
@@ -157,7 +179,9 @@ pub(crate) async fn host_build(
             }
         },
     });
-    daemon.start().unwrap();
+    if start {
+        daemon.start().unwrap();
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let d = daemon.clone();
