@@ -64,7 +64,7 @@ pub(super) async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<Exi
     let addr = listen
         .or_else(|| env.config.listen.clone())
         .unwrap_or_else(|| "127.0.0.1:8080".into());
-    let store = env.open_store().await?;
+    let store = open_store(env).await?;
 
     let (live_exec, _) = super::wiring::executor(env, &lib, true, None).await?;
     let (drill_exec, simulator) = super::wiring::executor(env, &lib, false, Some(&store)).await?;
@@ -162,17 +162,64 @@ pub(super) async fn run(env: &Env, listen: Option<String>) -> anyhow::Result<Exi
         }
     };
     crate::server::serve(daemon, crate::slack::routes(slack), listener, stop).await?;
-    // A clean stop hands the lease over at once rather than after it runs out.
-    if let Err(e) = store.release().await {
-        tracing::warn!(error = %e, "could not give the shared store's lease up");
+    // A clean stop hands the lease over at once rather than after it runs
+    // out; bounded, as a database gone silent would never answer.
+    match tokio::time::timeout(ttl, store.release()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not give the shared store's lease up"),
+        Err(_) => tracing::warn!("the shared store did not answer the lease's release"),
     }
     drop((simulator, plan_simulator));
     if let Some(why) = store.fault() {
+        // A shared store that failed a write is out of reach (the database
+        // restarting, a network cut): no supervisor needed, this daemon
+        // waits for it as a fresh standby and leads again if it can.
+        if store.is_shared() {
+            become_standby(&why);
+        }
         eprintln!("error: {why}\n(stopped; incidents resume when quench starts again with a writable store)");
         return Ok(ExitCode::from(75));
     }
     tracing::info!("daemon stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The store, opened at once, or for a daemon that starts again after
+/// being deposed (`become_standby`), once the shared store answers:
+/// it most often lost its lease because the database went away, and it
+/// must ride the outage out and retake or cede the lease when the
+/// database returns, rather than exit and leave no daemon to do so. It
+/// binds no port meanwhile (it has nothing to serve reads from: its copy
+/// is rebuilt from the database), so a load balancer sees it down. A
+/// first start still fails at once, so a wrong URL is said at once.
+async fn open_store(env: &Env) -> anyhow::Result<crate::store::Store> {
+    const FIRST: Duration = Duration::from_millis(200);
+    const MOST: Duration = Duration::from_secs(5);
+    if std::env::var_os("QUENCH_DEPOSED").is_none() {
+        return env.open_store().await;
+    }
+    let mut wait = FIRST;
+    let mut tries = 0u32;
+    loop {
+        let e = match env.open_store().await {
+            Ok(store) => {
+                if tries > 0 {
+                    tracing::info!(tries, "the shared store answers again");
+                }
+                return Ok(store);
+            }
+            Err(e) => e,
+        };
+        match e.downcast_ref::<crate::store::StoreError>() {
+            Some(se) if se.is_unreachable() => {}
+            _ => return Err(e),
+        }
+        tries += 1;
+        // The error names the store by host, port and database only.
+        tracing::warn!(error = %e, tries, retry_in = ?wait, "the shared store is out of reach; waiting for it");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(MOST);
+    }
 }
 
 /// How this daemon is named to the others sharing its store: the address
@@ -194,9 +241,11 @@ fn holder(env: &Env, local: std::net::SocketAddr) -> String {
 /// flight with the same idempotency keys). It starts again as a fresh
 /// standby by replacing itself with the same command, so no state of the
 /// deposed run (drivers, Slack follower, its copy of the store) survives.
+/// A standby that lost its connection to the database starts again the
+/// same way, which is how it connects afresh.
 fn become_standby(why: &str) {
     use std::os::unix::process::CommandExt;
-    tracing::error!(reason = %why, "deposed: no longer leading the shared store; starting again as a standby");
+    tracing::error!(reason = %why, "deposed, or out of touch with the shared store: starting again as a standby");
     let err = match std::env::current_exe() {
         Ok(exe) => std::process::Command::new(exe)
             .args(std::env::args_os().skip(1))
@@ -205,7 +254,7 @@ fn become_standby(why: &str) {
         Err(e) => e,
     };
     // Only reached when the exec failed: stop rather than act unled.
-    eprintln!("error: deposed as the shared store's leader ({why}) and could not start again as a standby: {err}");
+    eprintln!("error: no longer leading or following the shared store ({why}) and could not start again as a standby: {err}");
     std::process::exit(75);
 }
 

@@ -27,15 +27,28 @@ pub struct Lease {
 pub async fn lead(daemon: Daemon, lease: Lease) -> String {
     let store = daemon.store().clone();
     let poll = (lease.ttl / 10).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    // The store's one connection does not come back once it is lost (the
+    // database restarted, say), so a standby that hears nothing but
+    // errors for a whole lease starts again, which connects afresh.
+    let mut failing: Option<Instant> = None;
     let epoch = loop {
-        match store.lead(&lease.holder, lease.ttl).await {
+        let asked = match store.lead(&lease.holder, lease.ttl).await {
             Ok(Some(epoch)) => break epoch,
-            Ok(None) => {
-                if let Err(e) = store.follow().await {
-                    tracing::warn!(error = %e, "a standby could not follow the shared store");
+            Ok(None) => store.follow().await.map_err(|e| ("follow", e)),
+            Err(e) => Err(("ask for its lease", e)),
+        };
+        match asked {
+            Ok(_) => failing = None,
+            Err((what, e)) => {
+                let since = *failing.get_or_insert_with(Instant::now);
+                if since.elapsed() >= lease.ttl {
+                    return format!(
+                        "a standby could not {what} the shared store for {:?}: {e}",
+                        lease.ttl
+                    );
                 }
+                tracing::warn!(error = %e, "a standby could not {what} the shared store");
             }
-            Err(e) => tracing::warn!(error = %e, "could not ask the shared store for its lease"),
         }
         tokio::time::sleep(poll).await;
     };

@@ -80,6 +80,18 @@ impl StoreError {
         )
     }
 
+    /// Whether the shared store could not be reached or stopped answering
+    /// (down, restarting, a network cut), which waiting may cure; not a
+    /// refusal that would come back the same (a newer schema, a bad URL).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Shared(
+                shared::SharedError::Connect { .. } | shared::SharedError::Query { .. }
+            )
+        )
+    }
+
     /// The same failure, for each writer of a batch that failed.
     fn again(&self) -> StoreError {
         match self {

@@ -154,6 +154,54 @@ async fn settled(http: &reqwest::Client, url: &str, id: &str, want: &str) -> Jso
     status
 }
 
+/// Declares an incident through `url`'s API: its id.
+async fn declare(http: &reqwest::Client, url: &str, body: Json) -> String {
+    let r = http
+        .post(format!("{url}/api/v1/incidents"))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json::<Json>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Adds a note through `url`'s API, which acknowledges it.
+async fn note(http: &reqwest::Client, url: &str, id: &str, text: &str) {
+    let r = http
+        .post(format!("{url}/api/v1/incidents/{id}/notes"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"text": text, "by": "tester"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+}
+
+/// Every item's effect happened, and a repeat only ever carries the same
+/// idempotency key: how many items were sent more than once.
+fn repeats(mock: &Mock) -> usize {
+    let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for s in mock.seen() {
+        keys.entry(s.path.clone())
+            .or_default()
+            .push(s.headers["idempotency-key"].clone());
+    }
+    assert_eq!(keys.len(), ITEMS, "every item was called");
+    let mut repeated = 0;
+    for (path, k) in &keys {
+        assert!(k.iter().all(|x| x == &k[0]), "{path}: {k:?}");
+        if k.len() > 1 {
+            repeated += 1;
+        }
+    }
+    repeated
+}
+
 #[tokio::test]
 async fn the_leader_killed_three_times_mid_fan_out_and_every_effect_happens_once() {
     crate::support::tls();
@@ -170,18 +218,12 @@ async fn the_leader_killed_three_times_mid_fan_out_and_every_effect_happens_once
     let h = health(&http, &nodes[1].url).await.unwrap();
     assert_eq!(h["role"], "standby", "{h}");
 
-    let r = http
-        .post(format!("{}/api/v1/incidents", nodes[0].url))
-        .bearer_auth(TOKEN)
-        .json(&json!({"runbook": "fan", "severity": "sev1", "by": "tester"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let id = r.json::<Json>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = declare(
+        &http,
+        &nodes[0].url,
+        json!({"runbook": "fan", "severity": "sev1", "by": "tester"}),
+    )
+    .await;
 
     // A write sent to the standby is refused, naming the leader.
     let r = http
@@ -233,14 +275,7 @@ async fn the_leader_killed_three_times_mid_fan_out_and_every_effect_happens_once
         }
         // A note the leader acknowledges must survive its death.
         let text = format!("note before kill {kill}");
-        let r = http
-            .post(format!("{}/api/v1/incidents/{id}/notes", nodes[lead].url))
-            .bearer_auth(TOKEN)
-            .json(&json!({"text": text, "by": "tester"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        note(&http, &nodes[lead].url, &id, &text).await;
         notes.push(text);
         let mut dead = nodes.remove(lead);
         dead.child.kill().unwrap(); // SIGKILL
@@ -258,21 +293,7 @@ async fn the_leader_killed_three_times_mid_fan_out_and_every_effect_happens_once
         "completed"
     );
 
-    // Every item's effect happened; a repeat only ever carries the same key.
-    let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for s in mock.seen() {
-        keys.entry(s.path.clone())
-            .or_default()
-            .push(s.headers["idempotency-key"].clone());
-    }
-    assert_eq!(keys.len(), ITEMS, "every item was called");
-    let mut repeated = 0;
-    for (path, k) in &keys {
-        assert!(k.iter().all(|x| x == &k[0]), "{path}: {k:?}");
-        if k.len() > 1 {
-            repeated += 1;
-        }
-    }
+    let repeated = repeats(&mock);
     // At most what was in flight at each of the three kills.
     assert!(
         repeated <= 3 * CONCURRENCY,
@@ -347,18 +368,12 @@ async fn a_leader_paused_past_its_lease_writes_nothing_and_comes_back_a_standby(
     assert_eq!(leader(&http, &nodes).await, 0);
     nodes.push(start(dir.path(), &db, "b").await);
 
-    let r = http
-        .post(format!("{}/api/v1/incidents", nodes[0].url))
-        .bearer_auth(TOKEN)
-        .json(&json!({"runbook": "fan", "by": "tester"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let id = r.json::<Json>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = declare(
+        &http,
+        &nodes[0].url,
+        json!({"runbook": "fan", "by": "tester"}),
+    )
+    .await;
     mock.wait_total(24).await;
 
     let pid = nodes[0].child.id().to_string();
@@ -430,4 +445,163 @@ async fn a_leader_paused_past_its_lease_writes_nothing_and_comes_back_a_standby(
         settled(&http, &nodes[0].url, &id, "completed").await,
         "completed"
     );
+}
+
+const PASSWORD: &str = "pg-Pa55w0rd-never-logged";
+
+/// A TCP relay to the database that the test can cut (every connection
+/// through it closed, new ones closed as soon as they open, as while a
+/// database restarts) and mend.
+struct Cable {
+    /// The database's URL through the relay.
+    url: String,
+    cut: tokio::sync::watch::Sender<bool>,
+}
+
+impl Cable {
+    /// `db` is `postgres://USER@HOST:PORT/NAME`; the relay's URL carries a
+    /// password (the test server trusts every local user, so it is never
+    /// asked for) that no log may show.
+    async fn to(db: &str) -> Cable {
+        let (user, rest) = db
+            .strip_prefix("postgres://")
+            .and_then(|r| r.split_once('@'))
+            .unwrap();
+        let (upstream, name) = rest.split_once('/').unwrap();
+        let upstream = upstream.to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relay = listener.local_addr().unwrap().to_string();
+        let (cut, cut_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            while let Ok((mut down, _)) = listener.accept().await {
+                let mut cut_rx = cut_rx.clone();
+                if *cut_rx.borrow() {
+                    continue; // dropped: closed at once
+                }
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut down, &mut up) => {}
+                        _ = cut_rx.wait_for(|c| *c) => {}
+                    }
+                });
+            }
+        });
+        let url = format!("postgres://{user}:{PASSWORD}@{relay}/{name}");
+        Cable { url, cut }
+    }
+
+    fn cut(&self) {
+        self.cut.send_replace(true);
+    }
+
+    fn mend(&self) {
+        self.cut.send_replace(false);
+    }
+}
+
+#[tokio::test]
+async fn daemons_that_lose_the_database_stop_acting_and_take_it_up_again_when_it_returns() {
+    crate::support::tls();
+    let mock = Mock::start().await;
+    mock.otherwise(Reply::json(200, json!({"ok": true})).after(Duration::from_millis(50)));
+    let dir = shared_project(&mock);
+    let db = crate::postgres::database().await;
+    let cable = Cable::to(&db).await;
+    let http = reqwest::Client::new();
+    let mut nodes = vec![start(dir.path(), &cable.url, "a").await];
+    assert_eq!(leader(&http, &nodes).await, 0);
+    nodes.push(start(dir.path(), &cable.url, "b").await);
+    let epoch = health(&http, &nodes[0].url).await.unwrap()["epoch"]
+        .as_i64()
+        .unwrap();
+
+    let id = declare(
+        &http,
+        &nodes[0].url,
+        json!({"runbook": "fan", "by": "tester"}),
+    )
+    .await;
+    mock.wait_total(40).await;
+    note(&http, &nodes[0].url, &id, "before the outage").await;
+
+    cable.cut();
+    // Without a lease the leader stops driving: once both daemons have
+    // started again to wait for the database, no call goes out.
+    for n in &nodes {
+        let mut gone = false;
+        for _ in 0..1500 {
+            if health(&http, &n.url).await.is_none() {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            gone,
+            "{} still serves with the database out of reach",
+            n.url
+        );
+    }
+    let during = mock.seen().len();
+    assert!(during < ITEMS, "the fan-out finished before the cut");
+    // A few lease times of outage, during which the daemons wait, alive.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(mock.seen().len(), during, "a call went out without a lease");
+    for (n, name) in nodes.iter_mut().zip(["a", "b"]) {
+        let log = std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap();
+        assert!(
+            n.child.try_wait().unwrap().is_none(),
+            "{name} gave up while the database was out of reach:\n{log}"
+        );
+        assert!(log.contains("waiting for it"), "{name}:\n{log}");
+        assert!(
+            !log.contains(PASSWORD),
+            "{name} logged the store's password"
+        );
+    }
+
+    cable.mend();
+    let lead = leader(&http, &nodes).await;
+    let other = 1 - lead;
+    let h = role(&http, &nodes[other].url, "standby").await;
+    let now = h["epoch"].as_i64().unwrap();
+    assert!(
+        now > epoch,
+        "the lease was taken again: epoch {epoch} then {now}"
+    );
+    assert_eq!(
+        settled(&http, &nodes[lead].url, &id, "completed").await,
+        "completed"
+    );
+    // Only what was in flight at the cut went out again.
+    assert!(repeats(&mock) <= CONCURRENCY);
+    let tl = get(
+        &http,
+        &nodes[lead].url,
+        &format!("/api/v1/incidents/{id}/timeline"),
+    )
+    .await;
+    let events = tl["events"].as_array().unwrap();
+    assert!(events.iter().any(
+        |e| e["kind"] == "note" && e["message"].as_str().unwrap().contains("before the outage")
+    ));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["kind"] == "leader.changed")
+            .count(),
+        1,
+        "the retake is on the record"
+    );
+    let audit = get(
+        &http,
+        &nodes[lead].url,
+        &format!("/api/v1/incidents/{id}/audit"),
+    )
+    .await;
+    assert_eq!(audit["intact"], true, "{audit}");
 }
