@@ -19,6 +19,7 @@ pub mod audit;
 mod kind;
 pub mod model;
 pub mod shared;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 /// The schema this binary writes. `MIGRATIONS[n]` takes a database from
 /// version `n` to `n + 1`.
@@ -63,6 +63,8 @@ pub enum SharedError {
     Connect { place: String, why: String },
     #[error("the PostgreSQL store at {place}: {why}")]
     Query { place: String, why: String },
+    #[error("the PostgreSQL store at {place} did not prove who it is: {why}")]
+    Untrusted { place: String, why: String },
     #[error("the PostgreSQL store at {place} has schema version {found}, newer than this quench's ({SCHEMA_VERSION}); run a newer quench, or give this one another database")]
     Newer { place: String, found: i32 },
     #[error("the PostgreSQL store at {place} is led by {holder}, whose lease has not run out; stop it, or go through it with --server URL")]
@@ -108,6 +110,7 @@ pub struct Leader {
 
 /// `host:port/dbname` from a PostgreSQL URL, without user or password.
 pub fn place(url: &str) -> Result<String, SharedError> {
+    let url = super::tls::split(url)?.url;
     let config: tokio_postgres::Config = url.parse().map_err(|_| {
         SharedError::Url(
             "the store's URL is not a PostgreSQL URL: write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE".into(),
@@ -130,13 +133,20 @@ impl Shared {
     /// Connects and brings the schema up to this binary's version.
     pub async fn connect(url: &str) -> Result<Shared, SharedError> {
         let place = place(url)?;
-        let (client, connection) =
-            tokio_postgres::connect(url, NoTls)
-                .await
-                .map_err(|e| SharedError::Connect {
+        let parts = super::tls::split(url)?;
+        let tls = super::tls::connector(&parts.roots, &place)?;
+        let (client, connection) = tokio_postgres::connect(&parts.url, tls)
+            .await
+            .map_err(|e| match super::tls::untrusted(&e) {
+                Some(u) => SharedError::Untrusted {
+                    place: place.clone(),
+                    why: u.to_string(),
+                },
+                None => SharedError::Connect {
                     place: place.clone(),
                     why: said(&e, url),
-                })?;
+                },
+            })?;
         let conn_place = place.clone();
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -457,7 +467,7 @@ fn said(e: &tokio_postgres::Error, url: &str) -> String {
 }
 
 fn password(url: &str) -> Option<String> {
-    let config: tokio_postgres::Config = url.parse().ok()?;
+    let config: tokio_postgres::Config = super::tls::split(url).ok()?.url.parse().ok()?;
     let pw = config.get_password()?;
     let pw = String::from_utf8_lossy(pw).into_owned();
     (!pw.is_empty()).then_some(pw)

@@ -24,31 +24,64 @@ use std::time::{Duration, Instant};
 struct Server {
     /// `postgres://USER@HOST:PORT`, without a database.
     base: String,
+    /// The directory of its Unix socket.
+    socket: PathBuf,
+    port: u16,
     /// The shell that stops the server when this pipe closes.
     _guard: Mutex<Child>,
 }
 
 static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+static TLS_SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
 
 /// A fresh, empty database: its URL.
 pub(crate) async fn database() -> String {
+    let admin = match std::env::var("QUENCH_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            let server = SERVER
+                .get_or_init(|| start(false))
+                .as_ref()
+                .unwrap_or_else(|e| panic!("{e}"));
+            format!("{}/postgres", server.base)
+        }
+    };
+    let name = create(&admin).await;
+    with_database(&admin, &name)
+}
+
+/// A fresh database on a server of its own that takes TCP connections
+/// only over TLS, with a certificate for `localhost` (only) signed by
+/// [`tls_ca`]: the server's port and the database's name. That server is
+/// always started here (`QUENCH_TEST_DATABASE_URL` names one whose TLS
+/// the tests cannot know), and its databases are made over its socket.
+pub(crate) async fn tls_database() -> (u16, String) {
+    let server = TLS_SERVER
+        .get_or_init(|| start(true))
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let admin = format!(
+        "host={} port={} user=quench dbname=postgres",
+        server.socket.display(),
+        server.port
+    );
+    (server.port, create(&admin).await)
+}
+
+/// The CA that signs the TLS server's certificate (tests/fixtures/pg-tls).
+pub(crate) fn tls_ca() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pg-tls/ca.pem")
+}
+
+/// Creates a database through `admin`: its name.
+async fn create(admin: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     let name = format!(
         "quench_t{}_{}",
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     );
-    let admin = match std::env::var("QUENCH_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            let server = SERVER
-                .get_or_init(start)
-                .as_ref()
-                .unwrap_or_else(|e| panic!("{e}"));
-            format!("{}/postgres", server.base)
-        }
-    };
-    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+    let (client, conn) = tokio_postgres::connect(admin, tokio_postgres::NoTls)
         .await
         .unwrap_or_else(|e| panic!("connecting to the test PostgreSQL: {e}"));
     tokio::spawn(conn);
@@ -56,7 +89,7 @@ pub(crate) async fn database() -> String {
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .await
         .unwrap();
-    with_database(&admin, &name)
+    name
 }
 
 /// `url` with its database replaced by `name`.
@@ -136,7 +169,8 @@ fn command(bin: &Path, user: Option<(u32, u32)>) -> Command {
     c
 }
 
-fn start() -> Result<Server, String> {
+/// `tls`: take TCP connections only over TLS (tests/fixtures/pg-tls).
+fn start(tls: bool) -> Result<Server, String> {
     let bin = bin_dir()?;
     let user = run_as();
     if run_as_root_without_postgres(user) {
@@ -172,6 +206,11 @@ fn start() -> Result<Server, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
+    let options = if tls {
+        with_tls(&data, user)?
+    } else {
+        String::new()
+    };
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| e.to_string())?
@@ -179,7 +218,7 @@ fn start() -> Result<Server, String> {
     // The shell stops the server (a fast shutdown) and removes its files
     // once its stdin, a pipe from this process, closes.
     let script = r#"
-        "$0" -D "$1/data" -p "$2" -k "$1" -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 >"$1/log" 2>&1 &
+        "$0" -D "$1/data" -p "$2" -k "$1" -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 $3 >"$1/log" 2>&1 &
         pid=$!
         cat >/dev/null
         kill -INT "$pid"
@@ -196,6 +235,7 @@ fn start() -> Result<Server, String> {
         .arg(bin.join("postgres"))
         .arg(&dir)
         .arg(port.to_string())
+        .arg(options)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -220,8 +260,33 @@ fn start() -> Result<Server, String> {
     }
     Ok(Server {
         base: format!("postgres://quench@127.0.0.1:{port}"),
+        socket: dir,
+        port,
         _guard: Mutex::new(guard),
     })
+}
+
+/// Puts the test certificate and key in `data` and lets TCP clients in
+/// only over TLS (the socket stays open to the tests' own setup): the
+/// server's options for it.
+fn with_tls(data: &Path, user: Option<(u32, u32)>) -> Result<String, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let fixtures = tls_ca().parent().unwrap().to_path_buf();
+    for (file, mode) in [("server.pem", 0o644), ("server.key", 0o600)] {
+        let to = data.join(file);
+        std::fs::copy(fixtures.join(file), &to).map_err(|e| format!("{file}: {e}"))?;
+        if let Some((uid, gid)) = user {
+            chown(&to, Some(uid), Some(gid)).map_err(|e| format!("chown {file}: {e}"))?;
+        }
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("chmod {file}: {e}"))?;
+    }
+    std::fs::write(
+        data.join("pg_hba.conf"),
+        "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
+    )
+    .map_err(|e| format!("pg_hba.conf: {e}"))?;
+    Ok("-c ssl=on -c ssl_cert_file=server.pem -c ssl_key_file=server.key".into())
 }
 
 fn run_as_root_without_postgres(user: Option<(u32, u32)>) -> bool {

@@ -16,6 +16,8 @@ use crate::support::{Mock, Reply, Rig};
 enum Backend {
     Sled(tempfile::TempDir),
     Postgres(String),
+    /// A server that takes only TLS, verified as a managed database's is.
+    PostgresTls(String),
 }
 
 impl Backend {
@@ -23,6 +25,7 @@ impl Backend {
         vec![
             Backend::Sled(tempfile::tempdir().unwrap()),
             Backend::Postgres(crate::postgres::database().await),
+            Backend::PostgresTls(tls_url(None).await),
         ]
     }
 
@@ -30,6 +33,7 @@ impl Backend {
         match self {
             Backend::Sled(_) => "sled",
             Backend::Postgres(_) => "postgres",
+            Backend::PostgresTls(_) => "postgres over TLS",
         }
     }
 
@@ -49,10 +53,28 @@ impl Backend {
                 }
                 panic!("the sled store stayed locked for 2 s after its last use here");
             }
-            Backend::Postgres(url) => Store::open_leading(url, "tests").await.unwrap(),
+            Backend::Postgres(url) | Backend::PostgresTls(url) => {
+                Store::open_leading(url, "tests").await.unwrap()
+            }
         }
     }
 }
+
+/// A fresh database on the TLS-only server, by the name its certificate
+/// carries, trusting the CA that signs it; `query` in place of the TLS
+/// options when given.
+async fn tls_url(query: Option<&str>) -> String {
+    let (port, name) = crate::postgres::tls_database().await;
+    let ca = crate::postgres::tls_ca();
+    let query = query
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("sslmode=verify-full&sslrootcert={}", ca.display()));
+    format!("postgres://quench:{PASSWORD}@localhost:{port}/{name}?{query}")
+}
+
+/// In the TLS URLs (the test server trusts local users, so it never asks
+/// for it); no error may show it.
+const PASSWORD: &str = "tls-Pa55w0rd";
 
 fn at() -> DateTime<Utc> {
     "2026-12-02T09:00:00Z".parse().unwrap()
@@ -467,4 +489,51 @@ async fn a_write_after_a_takeover_is_refused_and_nothing_of_it_lands() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("no longer leads"), "{err}");
+}
+
+#[tokio::test]
+async fn tls_to_the_shared_store_is_verified_or_refused_with_the_fix() {
+    async fn refused(url: &str) -> String {
+        Store::open_shared(url, None)
+            .await
+            .err()
+            .expect("refused")
+            .to_string()
+    }
+    let ca = crate::postgres::tls_ca();
+    // The server takes no connection without TLS.
+    let url = tls_url(Some("sslmode=disable")).await;
+    let err = refused(&url).await;
+    assert!(err.contains("no encryption"), "{err}");
+
+    // The default (prefer) talks TLS when the server offers it, verified.
+    let url = tls_url(Some(&format!("sslrootcert={}", ca.display()))).await;
+    let store = Store::open_leading(&url, "tests").await.unwrap();
+    declared(&store, "INC-20261202-0001").await;
+    drop(store);
+    let again = Store::open_shared(&url, None).await.unwrap();
+    assert!(again.incident("INC-20261202-0001").is_ok());
+
+    // A certificate no trusted CA signs: refused, saying how to trust it.
+    let url = tls_url(Some("sslmode=require")).await;
+    let err = refused(&url).await;
+    assert!(err.contains("did not prove who it is"), "{err}");
+    assert!(err.contains("not trusted for localhost"), "{err}");
+    assert!(err.contains("sslrootcert=PATH"), "{err}");
+    assert!(!err.contains(PASSWORD), "{err}");
+
+    // The right CA, but a name the certificate does not carry.
+    let url = tls_url(None).await.replace("@localhost:", "@127.0.0.1:");
+    let err = refused(&url).await;
+    assert!(err.contains("not trusted for 127.0.0.1"), "{err}");
+    assert!(err.contains("127.0.0.1:"), "{err}");
+
+    // A CA file that is not there is named.
+    let url = tls_url(Some("sslmode=verify-full&sslrootcert=/nonexistent/ca.pem")).await;
+    let err = refused(&url).await;
+    assert!(
+        err.contains("sslrootcert /nonexistent/ca.pem, which cannot be used"),
+        "{err}"
+    );
+    assert!(!err.contains(PASSWORD), "{err}");
 }
