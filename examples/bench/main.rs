@@ -512,3 +512,9 @@ async fn declare_bench(http: &reqwest::Client, url: &str) -> reqwest::Response {
     assert_eq!(r.status(), 201);
     r
 }
+
+/// The allocator `quench` itself runs with (src/main.rs), so the child
+/// measures what the binary would.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
