@@ -587,12 +587,13 @@ async fn no_call_starts_whose_start_could_not_be_recorded() {
 #[tokio::test]
 async fn a_fan_out_starts_no_item_once_an_outcome_could_not_be_recorded() {
     // `find` writes its one call twice (started, done); the deletes'
-    // outcomes (two at a time) then fail to record, as on a full disk.
+    // outcomes (two calls at a time) then fail to record, as on a full disk.
     let journal = Memory {
         refuse_item_writes_after: Some(2),
         ..Memory::default()
     };
-    let r = rig(journal, Directory::with(&["g1", "g2", "g3", "g4"]));
+    let grants = ["g1", "g2", "g3", "g4", "g5", "g6", "g7", "g8"];
+    let r = rig(journal, Directory::with(&grants));
     let id = r.declare().await;
 
     let err = r.engine.run(&id).await.expect_err("the journal failed");
@@ -605,8 +606,13 @@ async fn a_fan_out_starts_no_item_once_an_outcome_could_not_be_recorded() {
         .filter(|s| s.action == "delete_grant")
         .map(|s| s.key)
         .collect();
-    assert_eq!(deleted.len(), 2, "only the two in flight: {deleted:?}");
-    assert_eq!(r.platform.remaining().len(), 2);
+    // In flight when the first record failed: at most the two calls and
+    // the two items whose outcome was being recorded; none after.
+    assert!(
+        (2..=4).contains(&deleted.len()),
+        "only those in flight: {deleted:?}"
+    );
+    assert_eq!(r.platform.remaining().len(), grants.len() - deleted.len());
     let inc = r.journal.state.lock().unwrap().incidents[&id].clone();
     assert_eq!(inc.status, IncidentStatus::Running, "open, to resume");
 }

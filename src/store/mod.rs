@@ -54,6 +54,11 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// How many scheduler turns an item batch waits for more writes, and the
+/// size at which it stops waiting.
+const GATHER_TURNS: usize = 8;
+const GATHER_MOST: usize = 256;
+
 const CORRUPT_FIX: &str = "restore it from a backup, or move it aside to start with an empty store (its incidents are then not available)";
 
 /// sled's own words, with what they mean for the data dir.
@@ -962,6 +967,19 @@ impl Store {
     /// answers each writer.
     async fn apply_queued(&self) {
         let mut g = self.gate.lock().await;
+        // Under load, each turn of the scheduler brings more item writes
+        // (calls returning); one flush then covers them all, and each flush
+        // spared is a log write and sled's wake-ups. Alone, a write goes on
+        // after one turn. No timer: the batch stops growing, or is large.
+        let mut seen = self.queued.lock().expect("item queue").len();
+        for _ in 0..GATHER_TURNS {
+            tokio::task::yield_now().await;
+            let now = self.queued.lock().expect("item queue").len();
+            if now == seen || now >= GATHER_MOST {
+                break;
+            }
+            seen = now;
+        }
         // From here on a new write schedules the next batch itself.
         self.applying
             .store(false, std::sync::atomic::Ordering::SeqCst);

@@ -171,6 +171,12 @@ impl Engine {
         let (ctx, integration, action): (Arc<Json>, Arc<str>, Arc<str>) =
             (Arc::new(ctx.clone()), integration.into(), action.into());
         let mut set: JoinSet<(u32, Result<ItemRun, EngineError>)> = JoinSet::new();
+        // `concurrency` bounds the calls in flight, which is what a platform
+        // feels: an item whose call has returned waits for the flush of its
+        // record without holding a slot, so the store's flushes do not
+        // stretch every call's turn. The items waiting so are bounded too.
+        let conc = step.concurrency.max(1);
+        let calls = Arc::new(tokio::sync::Semaphore::new(conc));
         let mut outcomes = Outcomes::default();
         let mut first_err: Option<EngineError> = None;
         let mut parents = parents.map(Vec::into_iter);
@@ -186,7 +192,7 @@ impl Engine {
             // Progress is reported from what is done when the first item
             // starts: a resumed step does not repeat the marks it passed.
             let marks = marks.get_or_insert_with(|| Marks::after(outcomes.done(), total));
-            while set.len() >= step.concurrency.max(1) {
+            while set.len() >= 2 * conc {
                 if let Some(j) = set.join_next().await {
                     joined(j, &mut outcomes, &mut first_err);
                     if fan_out {
@@ -216,6 +222,7 @@ impl Engine {
                 action.clone(),
             );
             let inc_id = id.to_string();
+            let calls = calls.clone();
             set.spawn(
                 async move {
                     // The item's context, wrapped once for all its renders.
@@ -227,11 +234,22 @@ impl Engine {
                         ictx.insert("parent", p);
                     }
                     let r = if filter_items {
-                        me.item_when(&inc_id, &step, idx, prior, &ictx, &integ, &act, weight)
-                            .await
+                        me.item_when(
+                            &inc_id, &step, idx, prior, &ictx, &integ, &act, weight, &calls,
+                        )
+                        .await
                     } else {
                         me.run_item(
-                            &inc_id, &step, idx, fan_out, prior, &ictx, &integ, &act, weight,
+                            &inc_id,
+                            &step,
+                            idx,
+                            fan_out,
+                            prior,
+                            &ictx,
+                            &integ,
+                            &act,
+                            weight,
+                            Some(&calls),
                         )
                         .await
                     };
@@ -352,6 +370,7 @@ impl Engine {
         integration: &str,
         action: &str,
         weight: u32,
+        calls: Option<&tokio::sync::Semaphore>,
     ) -> Result<ItemRun, EngineError> {
         let item_no = fan_out.then_some(idx);
         let who = attempt::Item {
@@ -407,6 +426,14 @@ impl Engine {
             if !fan_out {
                 self.put_item(id, &step.id, idx, &ir, Some(ev)).await?;
             }
+            let turn = match calls {
+                Some(c) => Some(
+                    c.acquire()
+                        .await
+                        .expect("the fan-out's semaphore stays open"),
+                ),
+                None => None,
+            };
             let result = self
                 .actions
                 .call(
@@ -421,6 +448,7 @@ impl Engine {
                     step.timeout,
                 )
                 .await;
+            drop(turn);
             let now = self.clock.now();
             let refused = result.as_ref().err().map(CallError::status);
             match attempt::after(
@@ -920,6 +948,7 @@ impl Engine {
         integration: &str,
         action: &str,
         weight: u32,
+        calls: &tokio::sync::Semaphore,
     ) -> Result<ItemRun, EngineError> {
         if prior.is_none() {
             let w = step.when.as_deref().unwrap_or_default();
@@ -956,8 +985,19 @@ impl Engine {
                 return Ok(ir);
             }
         }
-        self.run_item(id, step, idx, true, prior, ctx, integration, action, weight)
-            .await
+        self.run_item(
+            id,
+            step,
+            idx,
+            true,
+            prior,
+            ctx,
+            integration,
+            action,
+            weight,
+            Some(calls),
+        )
+        .await
     }
 }
 
