@@ -54,6 +54,9 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// sled's page cache, for the embedded store and the shared one's copy.
+const CACHE: u64 = 64 << 20;
+
 /// How many scheduler turns an item batch waits for more writes, and the
 /// size at which it stops waiting.
 const GATHER_TURNS: usize = 8;
@@ -348,7 +351,7 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::opening(dir, sled::Error::Io(e)))?;
         let config = sled::Config::new()
             .path(dir)
-            .cache_capacity(64 << 20)
+            .cache_capacity(CACHE)
             // Every acknowledged write is flushed explicitly (see the gate);
             // the background flusher would race the gate into sled's deadlock.
             .flush_every_ms(None);
@@ -415,7 +418,11 @@ impl Store {
     /// file when `None` (a migration, a test).
     pub async fn open_shared(url: &str, copy: Option<&Path>) -> Result<Store> {
         let sh = shared::Shared::connect(url).await?;
-        let config = sled::Config::new().flush_every_ms(None);
+        // The copy is bounded like the embedded store: sled's default
+        // cache is 1 GiB, which a large store's copy would come to hold.
+        let config = sled::Config::new()
+            .cache_capacity(CACHE)
+            .flush_every_ms(None);
         let db = match copy {
             // Whatever a killed process left there is stale by definition.
             Some(dir) => {
