@@ -83,10 +83,7 @@ impl StoreError {
             self,
             StoreError::Sled(sled::Error::Io(_) | sled::Error::Corruption { .. })
                 | StoreError::Unusable { .. }
-                | StoreError::Shared(
-                    shared::SharedError::Connect { .. } | shared::SharedError::Query { .. }
-                )
-        )
+        ) || self.is_unreachable()
     }
 
     /// Whether the shared store could not be reached or stopped answering

@@ -110,7 +110,11 @@ pub struct Leader {
 
 /// `host:port/dbname` from a PostgreSQL URL, without user or password.
 pub fn place(url: &str) -> Result<String, SharedError> {
-    let url = super::tls::split(url)?.url;
+    place_of(&super::tls::split(url)?.url)
+}
+
+/// `place` of a URL whose TLS options are taken out already.
+fn place_of(url: &str) -> Result<String, SharedError> {
     let config: tokio_postgres::Config = url.parse().map_err(|_| {
         SharedError::Url(
             "the store's URL is not a PostgreSQL URL: write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE".into(),
@@ -132,8 +136,8 @@ pub fn place(url: &str) -> Result<String, SharedError> {
 impl Shared {
     /// Connects and brings the schema up to this binary's version.
     pub async fn connect(url: &str) -> Result<Shared, SharedError> {
-        let place = place(url)?;
         let parts = super::tls::split(url)?;
+        let place = place_of(&parts.url)?;
         let tls = super::tls::connector(&parts.roots, &place)?;
         let (client, connection) = tokio_postgres::connect(&parts.url, tls)
             .await

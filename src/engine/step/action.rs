@@ -240,16 +240,8 @@ impl Engine {
                         .await
                     } else {
                         me.run_item(
-                            &inc_id,
-                            &step,
-                            idx,
-                            fan_out,
-                            prior,
-                            &ictx,
-                            &integ,
-                            &act,
-                            weight,
-                            Some(&calls),
+                            &inc_id, &step, idx, fan_out, prior, &ictx, &integ, &act, weight,
+                            &calls,
                         )
                         .await
                     };
@@ -370,7 +362,7 @@ impl Engine {
         integration: &str,
         action: &str,
         weight: u32,
-        calls: Option<&tokio::sync::Semaphore>,
+        calls: &tokio::sync::Semaphore,
     ) -> Result<ItemRun, EngineError> {
         let item_no = fan_out.then_some(idx);
         let who = attempt::Item {
@@ -426,14 +418,10 @@ impl Engine {
             if !fan_out {
                 self.put_item(id, &step.id, idx, &ir, Some(ev)).await?;
             }
-            let turn = match calls {
-                Some(c) => Some(
-                    c.acquire()
-                        .await
-                        .expect("the fan-out's semaphore stays open"),
-                ),
-                None => None,
-            };
+            let turn = calls
+                .acquire()
+                .await
+                .expect("the fan-out's semaphore stays open");
             let result = self
                 .actions
                 .call(
@@ -995,7 +983,7 @@ impl Engine {
             integration,
             action,
             weight,
-            Some(calls),
+            calls,
         )
         .await
     }
