@@ -56,10 +56,9 @@ fn main() -> ExitCode {
         }
     };
     // Tasks still running at exit (drivers of incidents a stop abandons;
-    // every acknowledged write is flushed already) are dropped here. The
-    // last drop of a sled tree flushes, and sled 0.34 can wait forever
-    // when that flush meets one already under way (seen in a test's
-    // teardown): bound the wait rather than hang on the way out.
+    // every acknowledged write is flushed already) are dropped here, and a
+    // store flush under way on the blocking pool is waited for. Bounded: a
+    // disk that stops answering must not keep the process from exiting.
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     code
 }

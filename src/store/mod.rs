@@ -745,7 +745,20 @@ impl Store {
                 sh.ship(writes).await?;
             }
             None => {
-                self.db.flush_async().await?;
+                // sled 0.34's flush_async runs the flush as a job on sled's
+                // own IO pool, whose log writes queue behind it: several
+                // stores flushing at once can occupy every thread and wait
+                // forever (spacejam/sled#1241, #1308, #1357; seen here as
+                // two tests hung in CI). The blocking flush on tokio's
+                // blocking pool leaves sled's threads free for its writes.
+                let db = self.db.clone();
+                tokio::task::spawn_blocking(move || db.flush())
+                    .await
+                    .map_err(|e| {
+                        sled::Error::Io(std::io::Error::other(format!(
+                            "the flush did not finish: {e}"
+                        )))
+                    })??;
             }
         }
         crate::telemetry::global().flush(started.elapsed(), covers - g.flushed);
@@ -1260,6 +1273,56 @@ impl Store {
 #[cfg(test)]
 mod fault_tests {
     use super::*;
+
+    /// Many stores in one process flushing at once all finish. sled 0.34's
+    /// own async flush deadlocks here within a few rounds (its IO pool runs
+    /// each flush as a job that waits for a log write queued behind it); a
+    /// test binary runs many stores at once, and so did CI when it hung.
+    #[test]
+    fn many_stores_flushing_at_once_all_finish() {
+        const STORES: usize = 32;
+        const WRITES: u32 = 20;
+        let dir = tempfile::tempdir().unwrap();
+        let at = "2026-12-04T09:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let threads: Vec<_> = (0..STORES)
+            .map(|n| {
+                let path = dir.path().join(n.to_string());
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    rt.block_on(async {
+                        let store = Store::open(&path).unwrap();
+                        for i in 0..WRITES {
+                            let run = ItemRun::pending(format!("key-{i}"));
+                            store
+                                .put_item("INC-1", "s", i, &run, at, None)
+                                .await
+                                .unwrap();
+                            tx.send(()).unwrap();
+                        }
+                    });
+                })
+            })
+            .collect();
+        drop(tx);
+        // A liveness bound, not a speed one: a minute without a single
+        // flush finishing anywhere is the deadlock.
+        for done in 0..STORES * WRITES as usize {
+            if rx.recv_timeout(std::time::Duration::from_secs(60)).is_err() {
+                panic!(
+                    "store flushes stopped after {done} of {}",
+                    STORES * WRITES as usize
+                );
+            }
+        }
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
 
     /// Item writes made at once share a batch: each still gets its own
     /// sequence number, in a chain that verifies, and survives a reopen.
