@@ -19,7 +19,9 @@ use super::response::{classify, type_name};
 use super::secrets::{Secret, Secrets};
 use super::Catalog;
 use crate::telemetry::Answer;
-use crate::template::{lookup as lookup_path, render_path, render_str, render_value, Scope};
+use crate::template::{
+    lookup as lookup_path, render_path, render_str, render_value, take as take_path, Scope,
+};
 
 /// Statuses worth another try: throttling, timeouts and server trouble.
 pub const RETRIABLE: &[u16] = &[408, 425, 429, 500, 502, 503, 504];
@@ -247,8 +249,8 @@ impl Executor {
 
     /// Removes every secret and issued access token from `text`.
     pub fn redact(&self, text: &str) -> String {
-        let once = self.secrets.redact(text);
-        self.issued.lock().expect("issued tokens").redact(&once)
+        let issued = self.issued.lock().expect("issued tokens");
+        redacted_by(&self.secrets, &issued, text).unwrap_or_else(|| text.to_string())
     }
 
     /// Secrets a manifest needs that are not set.
@@ -366,7 +368,7 @@ impl Executor {
                 first: pages == 0,
                 caller,
             };
-            let ex = self.exchange(t, action, &ctx, &what, &page, limits).await?;
+            let mut ex = self.exchange(t, action, &ctx, &what, &page, limits).await?;
             let shown = self.redact(&strip_query(&url));
             match classify(&t.manifest, action, &ex) {
                 Means::Reauth if matches!(t.manifest.auth, Auth::OAuth2(_)) && !reauthed => {
@@ -403,10 +405,13 @@ impl Executor {
                             // "Already done" answers are often error bodies
                             // without the success shape: nothing to read.
                             (Some(field), true) => {
-                                lookup_path(&ex.body, field).cloned().unwrap_or(Json::Null)
+                                take_path(&mut ex.body, field).unwrap_or(Json::Null)
                             }
                             (Some(field), false) => {
-                                self.list_at(&ex.body, field, action, &what, &shown, None)?
+                                self.list_at(&ex.body, field, action, &what, &shown, None)?;
+                                take_path(&mut ex.body, field)
+                                    .filter(|v| !v.is_null())
+                                    .unwrap_or_else(|| Json::Array(vec![]))
                             }
                             (None, _) if ex.not_json => Json::Null,
                             (None, _) => ex.body,
@@ -417,7 +422,7 @@ impl Executor {
                             already_done: done,
                         });
                     };
-                    let page_items = match self.list_at(
+                    let got = match self.list_at(
                         &ex.body,
                         &pg.items,
                         action,
@@ -425,30 +430,34 @@ impl Executor {
                         &shown,
                         Some(pages + 1),
                     )? {
-                        Json::Array(a) => a,
-                        other => {
+                        None => 0,
+                        Some(Json::Array(a)) => a.len(),
+                        Some(other) => {
                             return Err(fatal(self.redact(&format!(
                                 "{what}: page {} of {} {shown}: `{}` is {}, not a list",
                                 pages + 1,
                                 action.method,
                                 pg.items,
-                                type_name(&other)
+                                type_name(other)
                             ))))
                         }
                     };
-                    let got = page_items.len();
-                    items.extend(page_items);
                     pages += 1;
+                    // Where the next page is, read off the whole answer
+                    // before its items are moved out of it.
                     let read = paginate::Read {
                         body: &ex.body,
                         headers: &ex.headers,
                         got,
-                        so_far: items.len(),
+                        so_far: items.len() + got,
                         pages,
                         asked: &extra,
                     };
                     let next = paginate::next(pg, &first_url, &read)
                         .map_err(|e| fatal(self.redact(&format!("{what}: {e}"))))?;
+                    if let Some(Json::Array(a)) = take_path(&mut ex.body, &pg.items) {
+                        items.extend(a);
+                    }
                     if let Some(paginate::Next { url: u, .. }) = &next {
                         if pages >= pg.max_pages {
                             // Returning what was read would let a revocation
@@ -706,23 +715,23 @@ impl Executor {
         })
     }
 
-    /// The list (or object) at `field` of a success answer. A list the vendor
-    /// leaves out when empty (`omit_empty`) is an empty list; any other
-    /// missing field means the answer is not what the action expects.
-    fn list_at(
+    /// The list (or object) at `field` of a success answer, for the caller
+    /// to take out of the answer it owns (a page of 1,000 items is moved,
+    /// not copied). `None`: a list the vendor leaves out when empty
+    /// (`omit_empty`), so an empty one; any other missing field means the
+    /// answer is not what the action expects.
+    fn list_at<'b>(
         &self,
-        body: &Json,
+        body: &'b Json,
         field: &str,
         action: &Action,
         what: &str,
         shown: &str,
         page: Option<u32>,
-    ) -> Result<Json, CallError> {
+    ) -> Result<Option<&'b Json>, CallError> {
         match lookup_path(body, field) {
             // Left out of an answer, not an empty or missing answer.
-            Some(Json::Null) | None if action.omit_empty && body.is_object() => {
-                Ok(Json::Array(vec![]))
-            }
+            Some(Json::Null) | None if action.omit_empty && body.is_object() => Ok(None),
             Some(Json::Null) | None => {
                 let keys = match body {
                     Json::Object(m) if !m.is_empty() => {
@@ -740,23 +749,18 @@ impl Executor {
                     )),
                 })
             }
-            Some(v) => Ok(v.clone()),
+            Some(v) => Ok(Some(v)),
         }
     }
 
     /// A vendor's answer with every secret and issued token replaced, before
     /// it reaches the store, templates or timelines.
-    pub fn redact_json(&self, v: Json) -> Json {
-        match v {
-            Json::String(s) => Json::String(self.redact(&s)),
-            Json::Array(a) => Json::Array(a.into_iter().map(|x| self.redact_json(x)).collect()),
-            Json::Object(m) => Json::Object(
-                m.into_iter()
-                    .map(|(k, x)| (self.redact(&k), self.redact_json(x)))
-                    .collect(),
-            ),
-            other => other,
-        }
+    pub fn redact_json(&self, mut v: Json) -> Json {
+        // A copy, so a 200,000-item listing does not hold the lock that
+        // every other call's redaction takes.
+        let issued = self.issued.lock().expect("issued tokens").clone();
+        redact_in_place(&mut v, &|s| redacted_by(&self.secrets, &issued, s));
+        v
     }
 
     /// Adds a credential the executor built (not a configured secret) to
@@ -766,6 +770,39 @@ impl Executor {
             .lock()
             .expect("issued tokens")
             .remember(name, value);
+    }
+}
+
+/// `text` with the configured secrets and then the issued tokens replaced;
+/// `None` when it holds neither.
+fn redacted_by(secrets: &Secrets, issued: &Secrets, text: &str) -> Option<String> {
+    match secrets.redacted(text) {
+        Some(once) => Some(issued.redacted(&once).unwrap_or(once)),
+        None => issued.redacted(text),
+    }
+}
+
+/// Redacts every string and key of `v` where it lies: an answer's strings
+/// rarely hold a secret, and rebuilding every map of a long listing to
+/// find that out cost more than the listing's parse.
+fn redact_in_place(v: &mut Json, redacted: &dyn Fn(&str) -> Option<String>) {
+    match v {
+        Json::String(s) => {
+            if let Some(r) = redacted(s) {
+                *s = r;
+            }
+        }
+        Json::Array(a) => a.iter_mut().for_each(|x| redact_in_place(x, redacted)),
+        Json::Object(m) => {
+            if m.keys().any(|k| redacted(k).is_some()) {
+                *m = std::mem::take(m)
+                    .into_iter()
+                    .map(|(k, x)| (redacted(&k).unwrap_or(k), x))
+                    .collect();
+            }
+            m.values_mut().for_each(|x| redact_in_place(x, redacted));
+        }
+        _ => {}
     }
 }
 

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use aho_corasick::{AhoCorasick, MatchKind};
+
 /// A secret value whose `Debug`/`Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -29,13 +31,26 @@ impl fmt::Display for Secret {
 }
 
 /// The secrets known to this process, by name.
-#[derive(Clone, Default, Debug)]
+#[derive(Clone, Default)]
 pub struct Secrets {
     values: BTreeMap<String, Secret>,
-    /// Per secret (in name order), the forms `redact` looks for, longest
-    /// first: worked out when a secret is added, not on every redaction
-    /// (every string of every vendor answer is redacted).
-    forms: Vec<(String, Vec<Secret>)>,
+    /// Every form of every secret `redact` looks for, and the name each
+    /// stands for: worked out when a secret is added, not on every
+    /// redaction (every string of every vendor answer is redacted).
+    forms: Vec<(String, Secret)>,
+    /// All of `forms` in one automaton, found in one pass, the longest at
+    /// each place: searched one form after another, a deployment with
+    /// thirty secrets made some 240 substring searches of every string.
+    matcher: Option<AhoCorasick>,
+}
+
+impl fmt::Debug for Secrets {
+    // By hand: the automaton's own Debug shows its patterns' bytes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Secrets")
+            .field("values", &self.values)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Secrets {
@@ -60,7 +75,7 @@ impl Secrets {
     fn from_values(values: BTreeMap<String, Secret>) -> Self {
         let mut s = Secrets {
             values,
-            forms: vec![],
+            ..Secrets::default()
         };
         s.reindex();
         s
@@ -72,13 +87,18 @@ impl Secrets {
             .iter()
             // Very short values would redact ordinary words; real secrets are long.
             .filter(|(_, v)| v.0.len() >= 6)
-            .map(|(name, v)| {
-                (
-                    name.clone(),
-                    encodings(&v.0).into_iter().map(Secret).collect(),
-                )
+            .flat_map(|(name, v)| {
+                encodings(&v.0)
+                    .into_iter()
+                    .map(|f| (name.clone(), Secret(f)))
             })
             .collect();
+        // Only a pattern set past the automaton's size limits fails to
+        // build; `redacted` then searches form by form.
+        self.matcher = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(self.forms.iter().map(|(_, f)| f.expose()))
+            .ok();
     }
 
     /// Stand-ins for a drill: the simulator needs credentials to be present
@@ -143,15 +163,39 @@ impl Secrets {
     /// or path, form-encoded, base64), since an error or a vendor's echo
     /// can carry any of them.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for (name, forms) in &self.forms {
-            for form in forms {
-                if out.contains(form.0.as_str()) {
-                    out = out.replace(form.0.as_str(), &format!("[REDACTED:{name}]"));
+        self.redacted(text).unwrap_or_else(|| text.to_string())
+    }
+
+    /// [`Secrets::redact`], or `None` when `text` holds no secret (the
+    /// common case, which then copies nothing).
+    pub fn redacted(&self, text: &str) -> Option<String> {
+        if self.forms.is_empty() {
+            return None;
+        }
+        let Some(m) = &self.matcher else {
+            let mut out = text.to_string();
+            for (name, form) in &self.forms {
+                if out.contains(form.expose()) {
+                    out = out.replace(form.expose(), &format!("[REDACTED:{name}]"));
                 }
             }
+            return (out != text).then_some(out);
+        };
+        let mut hits = m.find_iter(text).peekable();
+        hits.peek()?;
+        // Every form is whole UTF-8, so each hit starts and ends on a
+        // character boundary of `text`.
+        let mut out = String::with_capacity(text.len());
+        let mut done = 0;
+        for hit in hits {
+            out.push_str(&text[done..hit.start()]);
+            out.push_str("[REDACTED:");
+            out.push_str(&self.forms[hit.pattern().as_usize()].0);
+            out.push(']');
+            done = hit.end();
         }
-        out
+        out.push_str(&text[done..]);
+        Some(out)
     }
 }
 
@@ -248,5 +292,22 @@ mod tests {
             issued.redact("first-token-1 then second-token-2"),
             "[REDACTED:TOKEN] then [REDACTED:TOKEN#2]"
         );
+    }
+
+    /// One secret inside another is redacted whole as the longer, never
+    /// leaving the longer's tail readable; nothing else is touched, and
+    /// text with no secret is not copied.
+    #[test]
+    fn the_longest_secret_at_each_place_wins_and_the_rest_is_kept() {
+        let mut s = Secrets::default();
+        s.insert("SHORT", "abc123");
+        s.insert("LONG", "abc123-and-more");
+        assert_eq!(
+            s.redact("é abc123-and-more, abc123 é"),
+            "é [REDACTED:LONG], [REDACTED:SHORT] é"
+        );
+        assert_eq!(s.redacted("nothing secret here"), None);
+        assert_eq!(Secrets::default().redacted("abc123"), None);
+        assert!(!format!("{s:?}").contains("abc123"));
     }
 }

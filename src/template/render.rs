@@ -204,9 +204,6 @@ fn single_path<'a>(src: &str, ctx: &'a Json) -> Option<&'a Json> {
     lookup(ctx, inner)
 }
 
-/// Follows a dotted path (`steps.find.output.tokens`, `errors.0.code`)
-/// through JSON; a key that itself contains dots (`@odata.nextLink`) is
-/// tried whole first.
 /// Takes the value [`lookup`] finds at `path` out of `v`, leaving null.
 pub fn take(v: &mut Json, path: &str) -> Option<Json> {
     let mut keys = Vec::new();
@@ -256,6 +253,9 @@ fn locate<'p>(v: &Json, path: &'p str, keys: &mut Vec<&'p str>) -> Option<()> {
     }
 }
 
+/// Follows a dotted path (`steps.find.output.tokens`, `errors.0.code`)
+/// through JSON; a key that itself contains dots (`@odata.nextLink`) is
+/// tried whole first.
 pub fn lookup<'a>(v: &'a Json, path: &str) -> Option<&'a Json> {
     let mut keys = Vec::new();
     locate(v, path, &mut keys)?;
