@@ -41,6 +41,13 @@ pub(crate) struct Stats {
     pub(crate) replays: AtomicU64,
     pub(crate) duplicates: AtomicU64,
     pub(crate) lists: AtomicU64,
+    /// Requests waiting out their latency now, and the sum of that count
+    /// as each request arrived: their mean is how full the client kept
+    /// the platform (quench and the asyncio script alike keep 200 at 165
+    /// to 170: the platform's own turnaround, 1 ms timer ticks and
+    /// loopback, is the rest of the gap to the floor).
+    pub(crate) in_flight: AtomicU64,
+    pub(crate) in_flight_seen: AtomicU64,
 }
 
 struct Grant {
@@ -110,7 +117,10 @@ impl Tenant {
     /// The gate every request passes: latency, the bucket, seeded 503s.
     async fn admit(&self) -> Result<(), Response> {
         self.stats.requests.fetch_add(1, Relaxed);
+        let now_in = self.stats.in_flight.fetch_add(1, Relaxed) + 1;
+        self.stats.in_flight_seen.fetch_add(now_in, Relaxed);
         tokio::time::sleep(self.cfg.latency).await;
+        self.stats.in_flight.fetch_sub(1, Relaxed);
         if let Some((rate, burst)) = self.cfg.limit {
             let mut b = self.bucket.lock().unwrap();
             let now = Instant::now();

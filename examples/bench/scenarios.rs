@@ -158,10 +158,10 @@ fn grants(s: &Scenario) -> usize {
 /// Runs the scenarios named in `which` (all when empty) and prints the table.
 pub(crate) async fn table(which: &[String]) {
     println!(
-        "| scenario | contained in | floor | ratio | calls | 429s | 503s | retries | duplicate effects | grants left | CPU | peak RSS | store per item | writes per flush |"
+        "| scenario | contained in | floor | ratio | calls | in flight | 429s | 503s | retries | duplicate effects | grants left | CPU | peak RSS | store per item | writes per flush |"
     );
     println!(
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
     for s in scenarios(which) {
         run(s).await;
@@ -247,6 +247,7 @@ async fn run(s: Scenario) {
     let duplicates = sum(|s| s.duplicates.load(Relaxed));
     let replays = sum(|s| s.replays.load(Relaxed));
     let left: usize = platforms.iter().map(|p| p.remaining()).sum();
+    let in_flight = sum(|s| s.in_flight_seen.load(Relaxed)) as f64 / requests.max(1) as f64;
     let items = (n * s.platforms) as u64;
     let retries = requests - items - lists;
     let lat = s.latency.as_secs_f64();
@@ -266,7 +267,7 @@ async fn run(s: Scenario) {
     };
     let floor = by_concurrency.max(by_rate) + lists as f64 * lat;
     println!(
-        "| {} | {:.2} s | {:.2} s | {:.3}x | {requests} | {throttled} | {failed} | {retries} ({replays} replays) | {duplicates} | {left} | {:.1} s | {:.0} MB | {:.0} B | {:.1} ({:.0} flushes) |",
+        "| {} | {:.2} s | {:.2} s | {:.3}x | {requests} | {in_flight:.0} | {throttled} | {failed} | {retries} ({replays} replays) | {duplicates} | {left} | {:.1} s | {:.0} MB | {:.0} B | {:.1} ({:.0} flushes) |",
         s.name,
         r.seconds,
         floor,

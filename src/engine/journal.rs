@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 
 use crate::integrations::{CallError, Caller, Executor, Success};
+use crate::store::audit::ItemsDigest;
 use crate::store::{
     Incident, IncidentStatus, ItemRun, NewEvent, NoticeDraft, StepRun, Store, StoreError,
     TimelineEvent,
@@ -66,9 +67,17 @@ pub trait Journal: Send + Sync + 'static {
         at: DateTime<Utc>,
         ev: Option<NewEvent>,
     ) -> Result<Option<TimelineEvent>>;
-    /// The digest of the step's item records as stored
-    /// (`store::audit::ItemsDigest`), for its `items.summary`.
-    async fn items_digest(&self, incident: &str, step: &str) -> Result<String>;
+    /// Adds the step's item records from index `from` on (below `below`,
+    /// when given) to `digest`, in index order, as stored: a fan-out's
+    /// `items.summary` carries the digest of them all.
+    async fn digest_items(
+        &self,
+        incident: &str,
+        step: &str,
+        digest: &mut ItemsDigest,
+        from: u32,
+        below: Option<u32>,
+    ) -> Result<()>;
 
     /// Appends an event on its own.
     async fn append(
@@ -150,8 +159,15 @@ impl Journal for Store {
     ) -> Result<Option<TimelineEvent>> {
         Store::put_item(self, incident, step, index, run, at, ev).await
     }
-    async fn items_digest(&self, incident: &str, step: &str) -> Result<String> {
-        Store::items_digest(self, incident, step)
+    async fn digest_items(
+        &self,
+        incident: &str,
+        step: &str,
+        digest: &mut ItemsDigest,
+        from: u32,
+        below: Option<u32>,
+    ) -> Result<()> {
+        Store::digest_items(self, incident, step, digest, from, below)
     }
     async fn append(
         &self,

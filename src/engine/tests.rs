@@ -191,12 +191,20 @@ impl Journal for Memory {
             .insert((incident.into(), step.into(), index), run.clone());
         Ok(ev.map(|ev| s.append(incident, at, ev)))
     }
-    async fn items_digest(&self, incident: &str, step: &str) -> Result<String> {
-        let mut d = crate::store::audit::ItemsDigest::default();
+    async fn digest_items(
+        &self,
+        incident: &str,
+        step: &str,
+        digest: &mut crate::store::audit::ItemsDigest,
+        from: u32,
+        below: Option<u32>,
+    ) -> Result<()> {
         for (i, r) in self.item_runs(incident, step).await? {
-            d.add(i, &serde_json::to_vec(&r).unwrap());
+            if i >= from && below.is_none_or(|b| i < b) {
+                digest.add(i, &serde_json::to_vec(&r).unwrap());
+            }
         }
-        Ok(d.finish())
+        Ok(())
     }
     async fn append(
         &self,
