@@ -158,7 +158,7 @@ fn grants(s: &Scenario) -> usize {
 /// Runs the scenarios named in `which` (all when empty) and prints the table.
 pub(crate) async fn table(which: &[String]) {
     println!(
-        "| scenario | contained in | floor | ratio | calls | in flight | 429s | 503s | retries | duplicate effects | grants left | CPU | peak RSS | store per item | writes per flush |"
+        "| scenario | contained in | floor | ratio | calls | in flight at arrival | 429s | 503s | retries | duplicate effects | grants left | CPU | peak RSS | store per item | writes per flush |"
     );
     println!(
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"

@@ -936,7 +936,9 @@ impl Store {
         // Indexes are written with 8 digits, so key order is index order.
         let at = |i: u32| [p.as_slice(), format!("{i:08}").as_bytes()].concat();
         let end = below.map(at);
-        for r in self.items.range(at(from)..) {
+        // From the start, every record under the prefix, whatever its key.
+        let start = if from == 0 { p.clone() } else { at(from) };
+        for r in self.items.range(start..) {
             let (k, v) = r?;
             if !k.starts_with(&p) || end.as_ref().is_some_and(|e| k.as_ref() >= e.as_slice()) {
                 break;
