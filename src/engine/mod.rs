@@ -11,6 +11,7 @@
 
 pub mod attempt;
 pub mod journal;
+mod parsed;
 mod resolve;
 pub mod retry;
 pub mod schedule;
@@ -122,6 +123,8 @@ pub struct Engine {
     /// through the daemon) goes through its engine, whose siblings share
     /// this lock.
     pub(crate) deciding: Arc<tokio::sync::Mutex<()>>,
+    /// Runbooks parsed for earlier drives, shared with siblings (one library).
+    parsed: Arc<parsed::Parsed>,
 }
 
 impl Engine {
@@ -142,6 +145,7 @@ impl Engine {
             settings: Arc::new(settings),
             events,
             deciding: Default::default(),
+            parsed: Default::default(),
         }
     }
 
@@ -381,15 +385,22 @@ impl Engine {
         if !inc.status.is_open() {
             return Ok(inc.status);
         }
-        // Parsing is CPU work: on the blocking pool, the daemon's workers
-        // keep answering while a large runbook loads.
-        let (rb, inc) = {
-            let engine = self.clone();
-            tokio::task::spawn_blocking(move || engine.runbook_of(&inc).map(|rb| (rb, inc)))
+        let (rb, inc) = match self.parsed.get(&inc.runbook_file, &inc.runbook_source) {
+            Some(rb) => (rb, inc),
+            None => {
+                // Parsing is CPU work: on the blocking pool, the daemon's
+                // workers keep answering while a large runbook loads.
+                let engine = self.clone();
+                let (rb, inc) = tokio::task::spawn_blocking(move || {
+                    engine.runbook_of(&inc).map(|rb| (Arc::new(rb), inc))
+                })
                 .await
-                .map_err(|e| EngineError::Internal(format!("loading the runbook: {e}")))??
+                .map_err(|e| EngineError::Internal(format!("loading the runbook: {e}")))??;
+                self.parsed
+                    .keep(&inc.runbook_file, &inc.runbook_source, rb.clone());
+                (rb, inc)
+            }
         };
-        let rb = Arc::new(rb);
         let inc = Arc::new(inc);
         let mut runs: BTreeMap<String, StepRun> = self.journal.step_runs(id).await?;
         let mut active: HashSet<String> = HashSet::new();
