@@ -48,6 +48,9 @@ pub(crate) struct Stats {
     /// loopback, is the rest of the gap to the floor).
     pub(crate) in_flight: AtomicU64,
     pub(crate) in_flight_seen: AtomicU64,
+    /// Microseconds the requests actually waited for their latency, summed:
+    /// the timer answers on 1 ms ticks, so a 10 ms wait is longer.
+    pub(crate) waited_us: AtomicU64,
 }
 
 struct Grant {
@@ -119,7 +122,11 @@ impl Tenant {
         self.stats.requests.fetch_add(1, Relaxed);
         let now_in = self.stats.in_flight.fetch_add(1, Relaxed) + 1;
         self.stats.in_flight_seen.fetch_add(now_in, Relaxed);
+        let arrived = Instant::now();
         tokio::time::sleep(self.cfg.latency).await;
+        self.stats
+            .waited_us
+            .fetch_add(arrived.elapsed().as_micros() as u64, Relaxed);
         self.stats.in_flight.fetch_sub(1, Relaxed);
         if let Some((rate, burst)) = self.cfg.limit {
             let mut b = self.bucket.lock().unwrap();

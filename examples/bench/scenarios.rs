@@ -158,10 +158,10 @@ fn grants(s: &Scenario) -> usize {
 /// Runs the scenarios named in `which` (all when empty) and prints the table.
 pub(crate) async fn table(which: &[String]) {
     println!(
-        "| scenario | contained in | floor | ratio | calls | in flight at arrival | 429s | 503s | retries | duplicate effects | grants left | CPU | peak RSS | store per item | writes per flush |"
+        "| scenario | contained in | floor | ratio | calls | latency waited | in flight at arrival | 429s | 503s | retries | duplicate effects | grants left | CPU | peak RSS | store per item | writes per flush |"
     );
     println!(
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
     for s in scenarios(which) {
         run(s).await;
@@ -248,6 +248,7 @@ async fn run(s: Scenario) {
     let replays = sum(|s| s.replays.load(Relaxed));
     let left: usize = platforms.iter().map(|p| p.remaining()).sum();
     let in_flight = sum(|s| s.in_flight_seen.load(Relaxed)) as f64 / requests.max(1) as f64;
+    let waited_ms = sum(|s| s.waited_us.load(Relaxed)) as f64 / requests.max(1) as f64 / 1000.0;
     let items = (n * s.platforms) as u64;
     let retries = requests - items - lists;
     let lat = s.latency.as_secs_f64();
@@ -267,7 +268,7 @@ async fn run(s: Scenario) {
     };
     let floor = by_concurrency.max(by_rate) + lists as f64 * lat;
     println!(
-        "| {} | {:.2} s | {:.2} s | {:.3}x | {requests} | {in_flight:.0} | {throttled} | {failed} | {retries} ({replays} replays) | {duplicates} | {left} | {:.1} s | {:.0} MB | {:.0} B | {:.1} ({:.0} flushes) |",
+        "| {} | {:.2} s | {:.2} s | {:.3}x | {requests} | {waited_ms:.2} ms | {in_flight:.0} | {throttled} | {failed} | {retries} ({replays} replays) | {duplicates} | {left} | {:.1} s | {:.0} MB | {:.0} B | {:.1} ({:.0} flushes) |",
         s.name,
         r.seconds,
         floor,
