@@ -167,6 +167,24 @@ impl Daemon {
         &self.inner.store
     }
 
+    /// Why this daemon takes no writes, naming who does: `None` when it
+    /// leads (or owns an embedded store). Adapters ask it only once a
+    /// request has proved who sent it, so a stranger learns nothing.
+    pub async fn standby_reason(&self) -> Option<String> {
+        if self.store().leads() {
+            return None;
+        }
+        let leader = match self.store().leader().await {
+            Some(Ok(l)) if l.live => format!("the leader is {}", l.holder),
+            Some(Ok(_)) => "no daemon leads it right now (a takeover is under way)".to_string(),
+            Some(Err(e)) => format!("the store cannot say who leads: {e}"),
+            None => String::new(),
+        };
+        Some(format!(
+            "this daemon is a standby of the shared store and writes nothing; {leader}: send writes there"
+        ))
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.inner.live
     }

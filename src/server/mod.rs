@@ -24,7 +24,10 @@ use axum::Router;
 pub const MAX_BODY: usize = 1 << 20;
 
 /// Every route the daemon serves; `adapters` are the channels' own
-/// (Slack's `/slack/*`), behind the same limits, headers and metrics.
+/// (Slack's `/slack/*`), behind the same limits, headers and metrics. An
+/// adapter proves who sent a request its own way (Slack's signature), so
+/// it refuses writes on a standby itself, after that proof
+/// (`Daemon::standby_reason`).
 pub fn router(daemon: Daemon, adapters: Router<Daemon>) -> Router {
     let api = Router::new()
         .route(
@@ -77,7 +80,7 @@ pub fn router(daemon: Daemon, adapters: Router<Daemon>) -> Router {
         .merge(api)
         .merge(pages)
         .merge(open)
-        .merge(adapters.layer(middleware::from_fn_with_state(daemon.clone(), standby)))
+        .merge(adapters)
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(error::json_errors))
@@ -87,31 +90,24 @@ pub fn router(daemon: Daemon, adapters: Router<Daemon>) -> Router {
 }
 
 /// A standby on a shared store serves reads (GETs: the API, pages,
-/// /metrics, /healthz) and refuses every write with 503 naming the
-/// leader, before any handler could touch its copy of the store. On the
-/// API it runs after the token check; Slack's requests are refused here
-/// before their signature is checked (the handlers check it), so a
-/// standby answers even a forged one with 503, never acting on it.
+/// /metrics, /healthz) and refuses every API write with 503 naming the
+/// leader, after the token check and before any handler could touch its
+/// copy of the store.
 async fn standby(State(d): State<Daemon>, req: Request, next: Next) -> Response {
     let reads = matches!(
         *req.method(),
         axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
     );
-    if reads || d.store().leads() {
+    if reads {
         return next.run(req).await;
     }
-    let leader = match d.store().leader().await {
-        Some(Ok(l)) if l.live => format!("the leader is {}", l.holder),
-        Some(Ok(_)) => "no daemon leads it right now (a takeover is under way)".to_string(),
-        Some(Err(e)) => format!("the store cannot say who leads: {e}"),
-        None => String::new(),
-    };
-    error::ApiError::new(
-        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-        "standby",
-        format!("this daemon is a standby of the shared store and writes nothing; {leader}: send writes there"),
-    )
-    .into_response()
+    match d.standby_reason().await {
+        None => next.run(req).await,
+        Some(why) => {
+            error::ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "standby", why)
+                .into_response()
+        }
+    }
 }
 
 /// Counts and logs every request. Only the path is logged: bodies and

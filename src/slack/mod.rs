@@ -368,6 +368,8 @@ enum Refused {
     Unsigned,
     /// Signed, but that signature was acted on already.
     Replayed,
+    /// Signed, reaching a standby of the shared store: why, and who leads.
+    Standby(String),
 }
 
 impl IntoResponse for Refused {
@@ -390,12 +392,21 @@ impl IntoResponse for Refused {
                 "text": "This request was already received and acted on once; it was not run again."
             }))
             .into_response(),
+            // 503: Slack retries, and a load balancer's health check on
+            // /healthz sends the retry to the leader.
+            Refused::Standby(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"error": {"code": "standby", "message": why}})),
+            )
+                .into_response(),
         }
     }
 }
 
-/// The checks every Slack request passes: Slack on, signature valid.
-fn admit(
+/// The checks every Slack request passes: Slack on, signature valid,
+/// this daemon the leader (a standby says so only to a signed request),
+/// not seen before.
+async fn admit(
     d: &Daemon,
     slack: Option<&Slack>,
     endpoint: &str,
@@ -413,6 +424,13 @@ fn admit(
         );
         tracing::warn!(endpoint, reason = %why, "Slack request rejected");
         return Err(Refused::Unsigned);
+    }
+    if let Some(why) = d.standby_reason().await {
+        d.metrics().inc(
+            crate::daemon::metrics::Count::SlackRequests,
+            &[("endpoint", endpoint), ("outcome", "standby")],
+        );
+        return Err(Refused::Standby(why));
     }
     if !slack.first_time(headers) {
         d.metrics().inc(
@@ -444,7 +462,7 @@ async fn on_command(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let slack = match admit(&d, slack.as_ref(), "commands", &headers, &body) {
+    let slack = match admit(&d, slack.as_ref(), "commands", &headers, &body).await {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
@@ -461,7 +479,7 @@ async fn on_interaction(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let slack = match admit(&d, slack.as_ref(), "interactions", &headers, &body) {
+    let slack = match admit(&d, slack.as_ref(), "interactions", &headers, &body).await {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
@@ -488,7 +506,7 @@ async fn on_event(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = admit(&d, slack.as_ref(), "events", &headers, &body) {
+    if let Err(r) = admit(&d, slack.as_ref(), "events", &headers, &body).await {
         return r.into_response();
     }
     match serde_json::from_slice::<SlackPushEvent>(&body) {

@@ -214,7 +214,7 @@ async fn a_standby_refuses_every_write_with_the_503_it_documents() {
     let standby = quench::store::Store::open_shared(&url, None).await.unwrap();
     assert!(!standby.leads());
     let h = host_over(
-        SlackKind::Off,
+        SlackKind::Http,
         false,
         false,
         Access::legacy_only(TOKEN),
@@ -252,6 +252,27 @@ async fn a_standby_refuses_every_write_with_the_503_it_documents() {
         .unwrap();
     assert_eq!(r.status(), 401);
     assert!(!r.text().await.unwrap().contains("quench-a"));
+    // Slack's the same way: a forged request gets 401 and learns nothing,
+    // a signed one the 503 naming the leader.
+    let body = crate::server::command_body("U0RESP01", "declare contain tool=ChatGPT");
+    let ts = crate::server::now_ts();
+    let (status, text) = h
+        .slack_post("/slack/commands", body.clone(), &ts, "v0=00")
+        .await;
+    assert_eq!(status, 401, "{text}");
+    assert!(!text.contains("quench-a"), "{text}");
+    let (status, text) = h
+        .slack_post(
+            "/slack/commands",
+            body.clone(),
+            &ts,
+            &crate::server::sign(&ts, &body),
+        )
+        .await;
+    assert_eq!(status, 503, "{text}");
+    let answer: Json = serde_json::from_str(&text).unwrap();
+    assert_eq!(answer["error"]["code"], "standby", "{text}");
+    assert!(text.contains("quench-a@host-1"), "{text}");
     let (status, health) = h.call("GET", "/healthz", None).await;
     assert_eq!(status, 200, "{health}");
     assert_eq!(health["role"], "standby", "{health}");
