@@ -392,8 +392,8 @@ impl IntoResponse for Refused {
                 "text": "This request was already received and acted on once; it was not run again."
             }))
             .into_response(),
-            // 503: Slack retries, and a load balancer's health check on
-            // /healthz sends the retry to the leader.
+            // 503: the Events API retries it, and a load balancer that
+            // follows /healthz's role sends Slack to the leader.
             Refused::Standby(why) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 axum::Json(serde_json::json!({"error": {"code": "standby", "message": why}})),
