@@ -26,13 +26,19 @@ struct Entry {
     runbook: Arc<Runbook>,
 }
 
+impl Entry {
+    fn is(&self, file: &str, source: &str) -> bool {
+        self.file == file && self.source == source
+    }
+}
+
 impl Parsed {
     /// The runbook parsed from `file` holding `source`, if one is kept.
     pub(crate) fn get(&self, file: &str, source: &str) -> Option<Arc<Runbook>> {
         let recent = self.recent.lock().expect("parsed runbooks");
         recent
             .iter()
-            .find(|e| e.source.len() == source.len() && e.file == file && e.source == source)
+            .find(|e| e.is(file, source))
             .map(|e| e.runbook.clone())
     }
 
@@ -40,7 +46,7 @@ impl Parsed {
     /// oldest beyond `KEPT`.
     pub(crate) fn keep(&self, file: &str, source: &str, runbook: Arc<Runbook>) {
         let mut recent = self.recent.lock().expect("parsed runbooks");
-        if recent.iter().any(|e| e.file == file && e.source == source) {
+        if recent.iter().any(|e| e.is(file, source)) {
             return;
         }
         if recent.len() == KEPT {
