@@ -16,6 +16,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod platform;
+mod precise_sleep;
 mod scenarios;
 
 use quench::store::EventKind;

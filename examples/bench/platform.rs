@@ -2,7 +2,8 @@
 //! cursor pages and revoked one by one, answering the way rate-limited
 //! vendors do.
 //!
-//! - every request waits `latency` before it is answered;
+//! - every request waits `latency` before it is answered (to within tens of
+//!   microseconds: `precise_sleep`);
 //! - a token bucket (`per_second`, `burst`) answers 429 with an integer
 //!   `Retry-After` (RFC 9110 delta-seconds, as Slack, HubSpot and Graph send
 //!   it) once it is empty;
@@ -44,12 +45,12 @@ pub(crate) struct Stats {
     /// Requests waiting out their latency now, and the sum of that count
     /// as each request arrived: their mean is how full the client kept
     /// the platform (quench and the asyncio script alike keep 200 at 165
-    /// to 170: the platform's own turnaround, 1 ms timer ticks and
-    /// loopback, is the rest of the gap to the floor).
+    /// to 170: the platform's own turnaround and loopback are the rest of
+    /// the gap to the floor).
     pub(crate) in_flight: AtomicU64,
     pub(crate) in_flight_seen: AtomicU64,
     /// Microseconds the requests actually waited for their latency, summed:
-    /// the timer answers on 1 ms ticks, so a 10 ms wait is longer.
+    /// what the floor's latency really was.
     pub(crate) waited_us: AtomicU64,
 }
 
@@ -123,7 +124,7 @@ impl Tenant {
         let now_in = self.stats.in_flight.fetch_add(1, Relaxed) + 1;
         self.stats.in_flight_seen.fetch_add(now_in, Relaxed);
         let arrived = Instant::now();
-        tokio::time::sleep(self.cfg.latency).await;
+        crate::precise_sleep::sleep(self.cfg.latency).await;
         self.stats
             .waited_us
             .fetch_add(arrived.elapsed().as_micros() as u64, Relaxed);
