@@ -963,10 +963,10 @@ impl Store {
     /// Writes an item's state, with its event when it has one, durably.
     ///
     /// Item writes are batched: every item write queued when the gate comes
-    /// free goes into one transaction and one flush. sled rolls its IO
-    /// buffer (a write and a sync of the log) before and after every
-    /// transaction, so a fan-out of 200 items at once that gave each write
-    /// a transaction of its own spent its CPU there; see `bench table S20k`.
+    /// free goes into one flush (and `apply_items` keeps sled's
+    /// transactions to the writes that carry an event). A fan-out of 200
+    /// items at once that gave each write a flush of its own spent its CPU
+    /// there; see `bench table S20k`.
     pub async fn put_item(
         &self,
         incident: &str,
@@ -1033,22 +1033,7 @@ impl Store {
             }
             return;
         }
-        let applied = self.tx(|rec| {
-            (&self.items, &self.events, &self.meta)
-                .transaction(|(s, e, m)| {
-                    rec.restart();
-                    let mut out = Vec::with_capacity(batch.len());
-                    for q in &batch {
-                        rec.put(s, ITEMS, &q.key, &q.run)?;
-                        out.push(match &q.ev {
-                            Some(ev) => Some(append_event(e, m, rec, &q.incident, q.at, ev)?),
-                            None => None,
-                        });
-                    }
-                    Ok(out)
-                })
-                .map_err(tx_err)
-        });
+        let applied = self.apply_items(&batch);
         let flushed = match applied {
             Ok(events) => {
                 g.applied += batch.len() as u64;
@@ -1068,6 +1053,49 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// Writes a batch of item records, with their events: the answer holds
+    /// each item's event as stored, in the batch's order.
+    ///
+    /// An item write without an event is one key, atomic on its own, so it
+    /// goes in as a plain insert. A transaction is kept for the items that
+    /// append an event (the event's sequence number and the item must land
+    /// together): sled seals its IO buffer around every transaction, and
+    /// in a fan-out, where most writes carry no event, that sealing was
+    /// most of the store's cost (perf, `bench table S200k`).
+    fn apply_items(&self, batch: &[QueuedItem]) -> Result<Vec<Option<TimelineEvent>>> {
+        let mut out: Vec<Option<TimelineEvent>> = Vec::with_capacity(batch.len());
+        for q in batch.iter().filter(|q| q.ev.is_none()) {
+            self.put_plain(ITEMS, &q.key, &q.run)?;
+        }
+        let evented: Vec<&QueuedItem> = batch.iter().filter(|q| q.ev.is_some()).collect();
+        let mut events = if evented.is_empty() {
+            Vec::new()
+        } else {
+            self.tx(|rec| {
+                (&self.items, &self.events, &self.meta)
+                    .transaction(|(s, e, m)| {
+                        rec.restart();
+                        let mut out = Vec::with_capacity(evented.len());
+                        for q in &evented {
+                            rec.put(s, ITEMS, &q.key, &q.run)?;
+                            let ev = q.ev.as_ref().expect("filtered on an event");
+                            out.push(append_event(e, m, rec, &q.incident, q.at, ev)?);
+                        }
+                        Ok(out)
+                    })
+                    .map_err(tx_err)
+            })?
+        }
+        .into_iter();
+        for q in batch {
+            out.push(match q.ev {
+                Some(_) => events.next(),
+                None => None,
+            });
+        }
+        Ok(out)
     }
 
     /// Appends a timeline event on its own (notes, refused approvals).
@@ -1422,10 +1450,16 @@ mod fault_tests {
                     // half only the record (a fan-out's success).
                     let ev = (i % 2 == 0)
                         .then(|| NewEvent::new(EventKind::ItemRetry, "t", format!("item {i}")));
-                    s.put_item("INC-1", "revoke", i, &run, at, ev)
+                    let stored = s
+                        .put_item("INC-1", "revoke", i, &run, at, ev)
                         .await
-                        .unwrap()
-                        .map(|e| e.seq)
+                        .unwrap();
+                    // Each writer is answered with its own event, or none.
+                    match &stored {
+                        Some(e) => assert_eq!(e.message, format!("item {i}")),
+                        None => assert_eq!(i % 2, 1, "item {i} lost its event"),
+                    }
+                    stored.map(|e| e.seq)
                 });
             }
             let mut seqs: Vec<u64> = set.join_all().await.into_iter().flatten().collect();
