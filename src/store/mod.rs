@@ -1003,7 +1003,7 @@ impl Store {
         self.noted(r)
     }
 
-    /// Applies every queued item write in one transaction, flushes, and
+    /// Applies every queued item write (`apply_items`), flushes once, and
     /// answers each writer.
     async fn apply_queued(&self) {
         let mut g = self.gate.lock().await;
