@@ -44,9 +44,9 @@ pub(crate) struct Stats {
     pub(crate) lists: AtomicU64,
     /// Requests waiting out their latency now, and the sum of that count
     /// as each request arrived: their mean is how full the client kept
-    /// the platform (quench and the asyncio script alike keep 200 at 165
-    /// to 170: the platform's own turnaround and loopback are the rest of
-    /// the gap to the floor).
+    /// the platform (of S's 200, quench keeps 186 to 188 and the asyncio
+    /// script 187 to 191: each answer's turnaround to the next request is
+    /// the rest of the gap to the floor).
     pub(crate) in_flight: AtomicU64,
     pub(crate) in_flight_seen: AtomicU64,
     /// Microseconds the requests actually waited for their latency, summed:
