@@ -6,8 +6,9 @@
 //!
 //! The scenario table of issue 14 (A, B, B4, C, S: mock platforms with
 //! latency, 429s and 503s, quench in a child process):
-//! `... --example bench -- table [A B B4 C S20k S200k S20k-asyncio S200k-asyncio]`
-//! (the last two: the asyncio script of `asyncio_baseline.py`). To profile the
+//! `... --example bench -- table [A B B4 C S20k S200k S20k-asyncio S200k-asyncio S200k-reqwest]`
+//! (`-asyncio`: the asyncio script of `asyncio_baseline.py`; `-reqwest`:
+//! quench's HTTP client and task shape alone, `scenarios::child_reqwest`). To profile the
 //! child alone: `BENCH_CHILD_WRAPPER="heaptrack -o /tmp/s" ...`.
 //!
 //! Figures, not assertions: this machine is shared and noisy, so tests
@@ -165,6 +166,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("child") => return scenarios::child(&args[1]).await,
+        Some("child-reqwest") => return scenarios::child_reqwest(&args[1]).await,
         Some("table") => return scenarios::table(&args[1..]).await,
         _ => {}
     }

@@ -69,6 +69,10 @@ enum Runner {
     Quench,
     /// `asyncio_baseline.py`: the same work with no record kept.
     Asyncio,
+    /// `bench child-reqwest`: the same work on quench's HTTP client and
+    /// task shape (a task per item, a semaphore of `concurrency`, a
+    /// timeout per call), with no engine and no store: what they cost.
+    Reqwest,
 }
 
 fn scenarios(which: &[String]) -> Vec<Scenario> {
@@ -127,6 +131,7 @@ fn scenarios(which: &[String]) -> Vec<Scenario> {
         scale("S200k", 200_000, Runner::Quench),
         scale("S20k-asyncio", 20_000, Runner::Asyncio),
         scale("S200k-asyncio", 200_000, Runner::Asyncio),
+        scale("S200k-reqwest", 200_000, Runner::Reqwest),
     ];
     all.into_iter()
         .filter(|s| which.is_empty() || which.iter().any(|w| w == s.name))
@@ -193,9 +198,12 @@ async fn run(s: Scenario) {
     let wrapper = std::env::var("BENCH_CHILD_WRAPPER").unwrap_or_default();
     let mut argv: Vec<String> = wrapper.split_whitespace().map(String::from).collect();
     match s.runner {
-        Runner::Quench => {
+        Runner::Quench | Runner::Reqwest => {
             argv.push(std::env::current_exe().unwrap().display().to_string());
-            argv.push("child".into());
+            argv.push(match s.runner {
+                Runner::Reqwest => "child-reqwest".into(),
+                _ => "child".into(),
+            });
         }
         Runner::Asyncio => {
             argv.push("python3".into());
@@ -476,6 +484,69 @@ pub(crate) async fn child(spec: &str) {
         flushes: flushes(),
         declared_at,
         completed_at,
+    };
+    println!("{}", serde_json::to_string(&report).unwrap());
+}
+
+/// `Runner::Reqwest`: list then revoke with reqwest alone, shaped as
+/// quench's fan-out is (`engine::step::action`): a task per item, at most
+/// twice `concurrency` of them, each taking a slot of `concurrency` for its
+/// call under a timeout.
+pub(crate) async fn child_reqwest(spec: &str) {
+    let spec: Spec = serde_json::from_str(spec).unwrap();
+    let url = spec.platforms[0].0.clone();
+    let client = reqwest::Client::new();
+    let t = Instant::now();
+    let mut ids: Vec<String> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut page = client
+            .get(format!("{url}/grants"))
+            .bearer_auth("bench-secret-token")
+            .query(&[("limit", "1000")]);
+        if let Some(c) = &cursor {
+            page = page.query(&[("cursor", c)]);
+        }
+        let body: serde_json::Value = page.send().await.unwrap().json().await.unwrap();
+        let data = body["data"].as_array().expect("a page has data");
+        ids.extend(data.iter().map(|g| g["id"].as_str().unwrap().to_string()));
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    let slots = Arc::new(tokio::sync::Semaphore::new(spec.concurrency));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, id) in ids.into_iter().enumerate() {
+        while set.len() >= 2 * spec.concurrency {
+            set.join_next().await.unwrap().unwrap();
+        }
+        let (client, url, slots) = (client.clone(), url.clone(), slots.clone());
+        set.spawn(async move {
+            let _slot = slots.acquire().await.unwrap();
+            let call = client
+                .delete(format!("{url}/grants/{id}"))
+                .bearer_auth("bench-secret-token")
+                .header("idempotency-key", format!("bench-{i}"))
+                .send();
+            let r = tokio::time::timeout(Duration::from_secs(30), call)
+                .await
+                .expect("the platform answers")
+                .unwrap();
+            assert_eq!(r.status(), 204, "grant {id}");
+        });
+    }
+    while let Some(j) = set.join_next().await {
+        j.unwrap();
+    }
+    let report = Report {
+        seconds: t.elapsed().as_secs_f64(),
+        cpu: crate::cpu_seconds(),
+        rss_mb: peak_rss_mb(),
+        store_bytes: 0,
+        flushes: (0.0, 0.0),
+        declared_at: Vec::new(),
+        completed_at: Vec::new(),
     };
     println!("{}", serde_json::to_string(&report).unwrap());
 }
