@@ -194,12 +194,7 @@ async fn main() {
         let run = ItemRun {
             status: StepStatus::Running,
             attempts: 1,
-            idempotency_key: format!("k{i}"),
-            output: json!(null),
-            error: None,
-            already_done: false,
-            started_at: None,
-            finished_at: None,
+            ..ItemRun::pending(format!("k{i}"))
         };
         store
             .put_item(

@@ -46,6 +46,16 @@ impl ItemsDigest {
         self.ctx.update(b"\n");
     }
 
+    /// A record whose output is kept apart (`store::apart`): the output's
+    /// bytes follow the record's, on a line of their own after `output`, so
+    /// the digest covers what the item returned as it does inline.
+    pub fn add_apart(&mut self, index: u32, record: &[u8], output: &[u8]) {
+        self.add(index, record);
+        self.ctx.update(b"output\n");
+        self.ctx.update(output);
+        self.ctx.update(b"\n");
+    }
+
     pub fn finish(self) -> String {
         format!("sha256:{}", hex(self.ctx.finish().as_ref()))
     }

@@ -15,6 +15,7 @@
 //! another, then one of them flushes for all that applied before it, and
 //! each returns only once a flush covers its write.
 
+mod apart;
 pub mod audit;
 mod kind;
 pub mod model;
@@ -46,6 +47,10 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("store: corrupt record {key}: {err}")]
     Corrupt { key: String, err: serde_json::Error },
+    #[error(
+        "store: record {key} keeps its output apart, and that output is missing; {CORRUPT_FIX}"
+    )]
+    MissingOutput { key: String },
     #[error("no incident \"{0}\"; `quench incidents` lists them")]
     NoIncident(String),
     #[error(transparent)]
@@ -164,6 +169,8 @@ impl StoreError {
 struct QueuedItem {
     key: Vec<u8>,
     run: Vec<u8>,
+    /// The output kept apart, when it is (`apart`).
+    output: Option<Vec<u8>>,
     incident: String,
     at: DateTime<Utc>,
     ev: Option<NewEvent>,
@@ -189,6 +196,9 @@ const NOTICES: &str = "notices";
 const META: &str = "meta";
 const SIMULATED: &str = "simulated";
 const PLANS: &str = "plans";
+/// Step and item outputs kept apart from their runs (`apart`), under the
+/// run's own key.
+const OUTPUTS: &str = "outputs";
 
 /// What one transaction wrote, for the shared store to ship with the next
 /// commit. It keeps nothing when the store is not shared.
@@ -241,6 +251,7 @@ pub struct Store {
     simulated: sled::Tree,
     /// Plans: what a read-only run found, by plan id.
     plans: sled::Tree,
+    outputs: sled::Tree,
     /// A scratch store (a plan's working state) is never flushed: it is
     /// thrown away, and a plan that stops is simply run again.
     scratch: bool,
@@ -274,6 +285,24 @@ fn prefix(parts: &[&str]) -> Vec<u8> {
 
 fn enc<T: serde::Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("store records always serialize")
+}
+
+impl Store {
+    /// A step's or item's run as stored, with its output rejoined when it
+    /// is kept apart.
+    fn dec_run<R: apart::Run>(&self, k: &[u8], v: &[u8]) -> Result<R> {
+        let mut run: R = dec(k, v)?;
+        if run.is_marked() {
+            let output = self
+                .outputs
+                .get(k)?
+                .ok_or_else(|| StoreError::MissingOutput {
+                    key: String::from_utf8_lossy(k).replace('\u{0}', "/"),
+                })?;
+            run.rejoin(dec(k, &output)?);
+        }
+        Ok(run)
+    }
 }
 
 fn dec<T: serde::de::DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T> {
@@ -397,6 +426,7 @@ impl Store {
             meta: db.open_tree(META)?,
             simulated: db.open_tree(SIMULATED)?,
             plans: db.open_tree(PLANS)?,
+            outputs: db.open_tree(OUTPUTS)?,
             scratch,
             db,
             gate: Default::default(),
@@ -557,6 +587,7 @@ impl Store {
             META => &self.meta,
             SIMULATED => &self.simulated,
             PLANS => &self.plans,
+            OUTPUTS => &self.outputs,
             _ => return None,
         })
     }
@@ -599,7 +630,7 @@ impl Store {
         &self,
     ) -> impl Iterator<Item = Result<(&'static str, sled::IVec, sled::IVec)>> + '_ {
         [
-            INCIDENTS, STEPS, ITEMS, EVENTS, NOTICES, META, SIMULATED, PLANS,
+            INCIDENTS, STEPS, ITEMS, EVENTS, NOTICES, META, SIMULATED, PLANS, OUTPUTS,
         ]
         .into_iter()
         .flat_map(move |name| {
@@ -613,7 +644,7 @@ impl Store {
     /// Whether the store holds nothing yet (a migration's target must not).
     pub fn is_empty(&self) -> bool {
         [
-            INCIDENTS, STEPS, ITEMS, EVENTS, NOTICES, META, SIMULATED, PLANS,
+            INCIDENTS, STEPS, ITEMS, EVENTS, NOTICES, META, SIMULATED, PLANS, OUTPUTS,
         ]
         .iter()
         .all(|n| self.tree(n).is_none_or(|t| t.is_empty()))
@@ -874,7 +905,7 @@ impl Store {
         for r in self.steps.scan_prefix(&p) {
             let (k, v) = r?;
             let step = String::from_utf8_lossy(&k[p.len()..]).into_owned();
-            out.insert(step, dec(&k, &v)?);
+            out.insert(step, self.dec_run(&k, &v)?);
         }
         Ok(out)
     }
@@ -882,7 +913,7 @@ impl Store {
     pub fn step_run(&self, incident: &str, step: &str) -> Result<StepRun> {
         let k = key(&[incident, step]);
         match self.steps.get(&k)? {
-            Some(v) => dec(&k, &v),
+            Some(v) => self.dec_run(&k, &v),
             None => Ok(StepRun::default()),
         }
     }
@@ -897,12 +928,18 @@ impl Store {
         events: Vec<NewEvent>,
     ) -> Result<Vec<TimelineEvent>> {
         let k = key(&[incident, step]);
+        let (record, output) = apart::encode(run);
         self.commit(|| {
             self.tx(|rec| {
-                (&self.steps, &self.events, &self.meta)
-                    .transaction(|(s, e, m)| {
+                (&self.steps, &self.events, &self.meta, &self.outputs)
+                    .transaction(|(s, e, m, o)| {
                         rec.restart();
-                        rec.put(s, STEPS, &k, &enc(run))?;
+                        // A run that no longer keeps its output apart leaves
+                        // the old one unread: its record is not marked.
+                        if let Some(out) = &output {
+                            rec.put(o, OUTPUTS, &k, out)?;
+                        }
+                        rec.put(s, STEPS, &k, &record)?;
                         events
                             .iter()
                             .map(|ev| append_event(e, m, rec, incident, at, ev))
@@ -944,7 +981,17 @@ impl Store {
                 break;
             }
             let idx: u32 = String::from_utf8_lossy(&k[p.len()..]).parse().unwrap_or(0);
-            digest.add(idx, &v);
+            if apart::is_marked(&v) {
+                let output = self
+                    .outputs
+                    .get(&k)?
+                    .ok_or_else(|| StoreError::MissingOutput {
+                        key: String::from_utf8_lossy(&k).replace('\u{0}', "/"),
+                    })?;
+                digest.add_apart(idx, &v, &output);
+            } else {
+                digest.add(idx, &v);
+            }
         }
         Ok(())
     }
@@ -955,7 +1002,7 @@ impl Store {
         for r in self.items.scan_prefix(&p) {
             let (k, v) = r?;
             let idx: u32 = String::from_utf8_lossy(&k[p.len()..]).parse().unwrap_or(0);
-            out.insert(idx, dec(&k, &v)?);
+            out.insert(idx, self.dec_run(&k, &v)?);
         }
         Ok(out)
     }
@@ -977,9 +1024,11 @@ impl Store {
         ev: Option<NewEvent>,
     ) -> Result<Option<TimelineEvent>> {
         let (done, answer) = tokio::sync::oneshot::channel();
+        let (record, output) = apart::encode(run);
         self.queued.lock().expect("item queue").push(QueuedItem {
             key: key(&[incident, step, &format!("{idx:08}")]),
-            run: enc(run),
+            run: record,
+            output,
             incident: incident.to_string(),
             at,
             ev,
@@ -1067,6 +1116,11 @@ impl Store {
     fn apply_items(&self, batch: &[QueuedItem]) -> Result<Vec<Option<TimelineEvent>>> {
         let mut out: Vec<Option<TimelineEvent>> = Vec::with_capacity(batch.len());
         for q in batch.iter().filter(|q| q.ev.is_none()) {
+            // The output first: sled recovers its log in order, so a record
+            // that says its output is apart never survives without it.
+            if let Some(out) = &q.output {
+                self.put_plain(OUTPUTS, &q.key, out)?;
+            }
             self.put_plain(ITEMS, &q.key, &q.run)?;
         }
         let evented: Vec<&QueuedItem> = batch.iter().filter(|q| q.ev.is_some()).collect();
@@ -1074,11 +1128,14 @@ impl Store {
             Vec::new()
         } else {
             self.tx(|rec| {
-                (&self.items, &self.events, &self.meta)
-                    .transaction(|(s, e, m)| {
+                (&self.items, &self.events, &self.meta, &self.outputs)
+                    .transaction(|(s, e, m, o)| {
                         rec.restart();
                         let mut out = Vec::with_capacity(evented.len());
                         for q in &evented {
+                            if let Some(output) = &q.output {
+                                rec.put(o, OUTPUTS, &q.key, output)?;
+                            }
                             rec.put(s, ITEMS, &q.key, &q.run)?;
                             let ev = q.ev.as_ref().expect("filtered on an event");
                             out.push(append_event(e, m, rec, &q.incident, q.at, ev)?);
@@ -1324,6 +1381,7 @@ impl Store {
 #[cfg(test)]
 mod fault_tests {
     use super::*;
+    use serde_json::Value as Json;
 
     /// A step's digest taken in parts, cut anywhere, is the digest of its
     /// records read at once; records of other steps never enter it.
@@ -1363,6 +1421,55 @@ mod fault_tests {
             only_s.add(i, &enc(&ItemRun::pending(format!("key-{i}"))));
         }
         assert_eq!(whole, only_s.finish());
+    }
+
+    /// An item's output kept apart is covered by its step's digest as if
+    /// it were inline: an edit to it changes the digest, and a record whose
+    /// output is gone is reported, not read as an empty output.
+    #[tokio::test]
+    async fn an_output_kept_apart_is_in_the_digest_and_missed_when_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let at = "2026-12-04T09:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let long: Json = (0..1_000)
+            .map(|i| serde_json::json!({"id": format!("g{i}")}))
+            .collect();
+        let run = ItemRun {
+            status: StepStatus::Succeeded,
+            output: long.clone(),
+            ..ItemRun::pending("key-0".into())
+        };
+        store
+            .put_item("INC-1", "s", 0, &run, at, None)
+            .await
+            .unwrap();
+        let k = key(&["INC-1", "s", "00000000"]);
+        assert!(apart::is_marked(&store.items.get(&k).unwrap().unwrap()));
+        assert_eq!(store.item_runs("INC-1", "s").unwrap()[&0].output, long);
+        let whole = store.items_digest("INC-1", "s").unwrap();
+        let mut by_hand = audit::ItemsDigest::default();
+        by_hand.add_apart(0, &store.items.get(&k).unwrap().unwrap(), &enc(&long));
+        assert_eq!(whole, by_hand.finish());
+
+        let mut edited = long.clone();
+        edited[999]["id"] = Json::String("someone-else".into());
+        store.outputs.insert(&k, enc(&edited)).unwrap();
+        assert_ne!(store.items_digest("INC-1", "s").unwrap(), whole);
+
+        store.outputs.remove(&k).unwrap();
+        for err in [
+            store.items_digest("INC-1", "s").unwrap_err(),
+            store.item_runs("INC-1", "s").unwrap_err(),
+        ] {
+            assert!(
+                matches!(&err, StoreError::MissingOutput { key } if key == "INC-1/s/00000000"),
+                "{err}"
+            );
+            assert!(
+                err.to_string().contains("restore it from a backup"),
+                "{err}"
+            );
+        }
     }
 
     /// Many stores in one process flushing at once all finish. sled 0.34's

@@ -155,6 +155,11 @@ pub struct StepRun {
     /// sent again with the same idempotency key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_below: Option<u32>,
+    /// The store's own: set on a stored record whose `output` is kept in a
+    /// record of its own (`store::apart`), never on a run the store hands
+    /// out. Last, so the stored form ends with it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub output_apart: bool,
 }
 
 impl Default for StepRun {
@@ -169,6 +174,7 @@ impl Default for StepRun {
             error: None,
             wake_at: None,
             started_below: None,
+            output_apart: false,
         }
     }
 }
@@ -183,6 +189,9 @@ pub struct ItemRun {
     pub already_done: bool,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// As [`StepRun::output_apart`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub output_apart: bool,
 }
 
 impl ItemRun {
@@ -197,6 +206,7 @@ impl ItemRun {
             already_done: false,
             started_at: None,
             finished_at: None,
+            output_apart: false,
         }
     }
 }

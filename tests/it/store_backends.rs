@@ -6,8 +6,8 @@
 
 use chrono::{DateTime, Utc};
 use quench::store::{
-    EventKind, Incident, IncidentStatus, ItemRun, NewEvent, NoticeDraft, Severity, StepStatus,
-    Store, StoreError, TimelineEvent,
+    EventKind, Incident, IncidentStatus, ItemRun, NewEvent, NoticeDraft, Severity, StepRun,
+    StepStatus, Store, StoreError, TimelineEvent,
 };
 use serde_json::json;
 
@@ -188,6 +188,113 @@ async fn an_incident_reads_back_the_same_after_a_reopen_on_both_backends() {
         );
     }
     assert_eq!(kinds[0], kinds[1], "both backends record the same timeline");
+}
+
+/// A list step's output (every grant of a large tenant) is written once,
+/// in a record of its own: the run that holds it, and its neighbours
+/// written at every window of the fan-out after it, stay small, so sled
+/// never rewrites the list with them. It reads back whole after a reopen,
+/// from the shared store too.
+#[tokio::test]
+async fn a_long_output_is_stored_once_apart_and_reads_back_whole_on_both_backends() {
+    let long: serde_json::Value = (0..2_000).map(|i| json!({"id": format!("g{i}")})).collect();
+    let long_bytes = serde_json::to_vec(&long).unwrap();
+    for backend in Backend::all().await {
+        let name = backend.name();
+        let (store, id) = (backend.open().await, "INC-20261204-0001");
+        declared(&store, id).await;
+        let listed = StepRun {
+            status: StepStatus::Succeeded,
+            output: long.clone(),
+            ..StepRun::default()
+        };
+        store
+            .put_step(id, "list", &listed, at(), vec![])
+            .await
+            .unwrap();
+        for below in [200, 400, 600, 800] {
+            let fanning = StepRun {
+                status: StepStatus::Running,
+                items: Some(1_000),
+                started_below: Some(below),
+                ..StepRun::default()
+            };
+            store
+                .put_step(id, "revoke", &fanning, at(), vec![])
+                .await
+                .unwrap();
+        }
+        let item = ItemRun {
+            status: StepStatus::Succeeded,
+            attempts: 1,
+            output: long.clone(),
+            ..ItemRun::pending("quench-item-0".into())
+        };
+        store
+            .put_item(id, "revoke", 0, &item, at(), None)
+            .await
+            .unwrap();
+        let small = ItemRun {
+            status: StepStatus::Succeeded,
+            attempts: 1,
+            output: json!({"revoked": true}),
+            ..ItemRun::pending("quench-item-1".into())
+        };
+        store
+            .put_item(id, "revoke", 1, &small, at(), None)
+            .await
+            .unwrap();
+        let digest = store.items_digest(id, "revoke").unwrap();
+        drop(store);
+
+        let reopened = backend.open().await;
+        let list = reopened.step_run(id, "list").unwrap();
+        assert_eq!(list.output, long, "{name}");
+        assert!(!list.output_apart, "{name}: a run handed out is whole");
+        assert_eq!(
+            reopened.step_runs(id).unwrap()["list"].output,
+            long,
+            "{name}"
+        );
+        assert_eq!(
+            reopened.step_run(id, "revoke").unwrap().started_below,
+            Some(800)
+        );
+        let items = reopened.item_runs(id, "revoke").unwrap();
+        assert_eq!(items[&0].output, long, "{name}");
+        assert_eq!(items[&1].output, json!({"revoked": true}), "{name}");
+        assert!(items.values().all(|i| !i.output_apart), "{name}");
+        assert_eq!(
+            reopened.items_digest(id, "revoke").unwrap(),
+            digest,
+            "{name}"
+        );
+
+        // As stored: the list twice (the step's and its item's), each once,
+        // in `outputs`; every run's own record small.
+        let records: Vec<_> = reopened.records().map(Result::unwrap).collect();
+        let holding: Vec<(&str, String)> = records
+            .iter()
+            .filter(|(_, _, v)| v.windows(7).any(|w| w == b"\"g1999\""))
+            .map(|(t, k, _)| (*t, String::from_utf8_lossy(k).replace('\u{0}', "/")))
+            .collect();
+        assert_eq!(
+            holding,
+            vec![
+                ("outputs", format!("{id}/list")),
+                ("outputs", format!("{id}/revoke/00000000")),
+            ],
+            "{name}"
+        );
+        for (tree, k, v) in &records {
+            if *tree == "outputs" {
+                assert_eq!(v.as_ref(), long_bytes.as_slice(), "{name}");
+            }
+            if *tree == "steps" || *tree == "items" {
+                assert!(v.len() < 400, "{name}: {tree} {k:?} is {} bytes", v.len());
+            }
+        }
+    }
 }
 
 #[tokio::test]
