@@ -50,11 +50,17 @@ pub fn budget(policy: &RetryPolicy, prior: Option<&ItemRun>) -> u32 {
     }
 }
 
-/// The next attempt starts: recorded before the call goes out.
-pub fn begin(ir: &mut ItemRun, now: DateTime<Utc>, item: Item, budget: u32) -> NewEvent {
+/// The next attempt starts.
+pub fn begin(ir: &mut ItemRun, now: DateTime<Utc>) {
     ir.attempts += 1;
     ir.status = StepStatus::Running;
     ir.started_at.get_or_insert(now);
+}
+
+/// The event that records an attempt's start (after [`begin`]), for a
+/// driver that records it before the call goes out. Built only when asked:
+/// a fan-out, which records no start, spends nothing on it.
+pub fn started(ir: &ItemRun, item: Item, budget: u32) -> NewEvent {
     item.event(
         EventKind::ItemAttempt,
         format!(
@@ -71,8 +77,9 @@ pub fn begin(ir: &mut ItemRun, now: DateTime<Utc>, item: Item, budget: u32) -> N
 /// What follows an attempt.
 #[derive(Debug)]
 pub enum After {
-    /// Final: the item succeeded (or found its effect already held).
-    Succeeded(NewEvent),
+    /// Final: the item succeeded (or found its effect already held), with
+    /// the HTTP status that said so; [`succeeded`] is its event.
+    Succeeded { status: u16 },
     /// Not final: record the event, wait `delay`, then begin again.
     Retry { delay: Duration, event: NewEvent },
     /// Final: a refusal, or the budget is spent.
@@ -90,7 +97,6 @@ pub fn after(
     policy: &RetryPolicy,
     jitter: f64,
 ) -> After {
-    let label = item.label();
     match result {
         Ok(ok) => {
             ir.status = StepStatus::Succeeded;
@@ -98,24 +104,14 @@ pub fn after(
             ir.already_done = ok.already_done;
             ir.error = None;
             ir.finished_at = Some(now);
-            let msg = if ok.already_done {
-                format!(
-                    "{label}: already done (HTTP {}), recorded as success",
-                    ok.status
-                )
-            } else {
-                format!("{label}: done (HTTP {})", ok.status)
-            };
-            After::Succeeded(
-                item.event(EventKind::ItemSucceeded, msg)
-                    .data(json!({"status": ok.status, "already_done": ok.already_done})),
-            )
+            After::Succeeded { status: ok.status }
         }
         Err(CallError::Retriable {
             retry_after,
             message,
             status,
         }) if ir.attempts < budget => {
+            let label = item.label();
             let delay = retry::delay(policy, ir.attempts + 1, retry_after, jitter);
             let why = match retry_after {
                 Some(ra) if retry::capped(policy, retry_after) => format!(
@@ -152,6 +148,19 @@ pub fn after(
             After::Failed(fail(ir, error, now, item).data(json!({ "status": status })))
         }
     }
+}
+
+/// The event of an item that succeeded (`After::Succeeded`), for a driver
+/// that records it: a fan-out counts its successes in its summary instead.
+pub fn succeeded(ir: &ItemRun, item: Item, status: u16) -> NewEvent {
+    let label = item.label();
+    let msg = if ir.already_done {
+        format!("{label}: already done (HTTP {status}), recorded as success")
+    } else {
+        format!("{label}: done (HTTP {status})")
+    };
+    item.event(EventKind::ItemSucceeded, msg)
+        .data(json!({"status": status, "already_done": ir.already_done}))
 }
 
 /// The item fails without a call (its `with` did not render, say).
@@ -206,7 +215,8 @@ mod tests {
         let mut delays = vec![];
         loop {
             let at = t(ir.attempts.into());
-            let ev = begin(&mut ir, at, ITEM, budget);
+            begin(&mut ir, at);
+            let ev = started(&ir, ITEM, budget);
             assert_eq!(ir.status, StepStatus::Running);
             assert_eq!(ev.data["attempt"], ir.attempts);
             match after(&mut ir, busy(None), t(1), ITEM, budget, &policy(), 1.0) {
@@ -219,7 +229,7 @@ mod tests {
                     assert_eq!(ev.data["status"], 429);
                     break;
                 }
-                After::Succeeded(_) => panic!("a 429 is not a success"),
+                After::Succeeded { .. } => panic!("a 429 is not a success"),
             }
         }
         assert_eq!(ir.attempts, 3);
@@ -236,7 +246,7 @@ mod tests {
     #[test]
     fn a_refusal_fails_at_once_and_a_success_records_its_output() {
         let mut ir = fresh();
-        begin(&mut ir, t(0), ITEM, 3);
+        begin(&mut ir, t(0));
         let refused = Err(CallError::Fatal {
             status: Some(403),
             message: "HTTP 403: missing scope".into(),
@@ -248,15 +258,17 @@ mod tests {
         assert_eq!(ir.attempts, 1);
 
         let mut ir = fresh();
-        begin(&mut ir, t(0), ITEM, 3);
+        begin(&mut ir, t(0));
         let done = Ok(Success {
             status: 404,
             output: json!({"gone": true}),
             already_done: true,
         });
-        let After::Succeeded(ev) = after(&mut ir, done, t(2), ITEM, 3, &policy(), 0.0) else {
+        let After::Succeeded { status } = after(&mut ir, done, t(2), ITEM, 3, &policy(), 0.0)
+        else {
             panic!("already done is a success");
         };
+        let ev = succeeded(&ir, ITEM, status);
         assert!(ev.message.contains("already done (HTTP 404)"));
         assert_eq!((ir.status, ir.already_done), (StepStatus::Succeeded, true));
         assert_eq!(ir.output["gone"], true);
@@ -266,7 +278,7 @@ mod tests {
     #[test]
     fn retry_after_is_a_floor_up_to_the_steps_cap_and_the_cap_is_said() {
         let mut ir = fresh();
-        begin(&mut ir, t(0), ITEM, 3);
+        begin(&mut ir, t(0));
         let After::Retry { delay, event } =
             after(&mut ir, busy(Some(4)), t(1), ITEM, 3, &policy(), 0.0)
         else {

@@ -247,6 +247,12 @@ impl Executor {
         })))
     }
 
+    /// `url` as a message shows it, redacted without its query, worked out
+    /// only if a message is written: a call that succeeds never needs it.
+    pub(super) fn shown<'a>(&'a self, url: &'a str) -> Shown<'a> {
+        Shown { exec: self, url }
+    }
+
     /// Removes every secret and issued access token from `text`.
     pub fn redact(&self, text: &str) -> String {
         let issued = self.issued.lock().expect("issued tokens");
@@ -369,7 +375,7 @@ impl Executor {
                 caller,
             };
             let mut ex = self.exchange(t, action, &ctx, &what, &page, limits).await?;
-            let shown = self.redact(&strip_query(&url));
+            let shown = self.shown(&url);
             match classify(&t.manifest, action, &ex) {
                 Means::Reauth if matches!(t.manifest.auth, Auth::OAuth2(_)) && !reauthed => {
                     // The token expired or was revoked under us: one fresh token, same attempt.
@@ -609,7 +615,7 @@ impl Executor {
                 req = req.form(&f);
             }
         }
-        let shown = self.redact(&strip_query(page.url));
+        let shown = self.shown(page.url);
         // The endpoint's own limits first, then the account-wide one.
         let telemetry = crate::telemetry::global();
         let held = Instant::now();
@@ -730,7 +736,7 @@ impl Executor {
         field: &str,
         action: &Action,
         what: &str,
-        shown: &str,
+        shown: &Shown<'_>,
         page: Option<u32>,
     ) -> Result<Option<&'b Json>, CallError> {
         match lookup_path(body, field) {
@@ -907,6 +913,18 @@ pub(super) async fn read_capped(mut resp: reqwest::Response, cap: u64) -> Result
 
 /// A URL as errors and the timeline show it: no query (it may carry
 /// values a platform treats as secret), and no longer than a line.
+/// See [`Executor::shown`].
+pub(super) struct Shown<'a> {
+    exec: &'a Executor,
+    url: &'a str,
+}
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.exec.redact(&strip_query(self.url)))
+    }
+}
+
 pub(super) fn strip_query(url: &str) -> String {
     const SHOWN: usize = 300;
     let path = url.split('?').next().unwrap_or(url);

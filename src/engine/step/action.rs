@@ -415,7 +415,6 @@ impl Engine {
         };
         let budget = attempt::budget(&step.retry, prior.as_ref());
         let mut ir = prior.unwrap_or_else(|| new_item(id, step, idx));
-        let label = who.label();
 
         let with = match self.templates.render_value(&step.with, ctx) {
             Ok(w) => w,
@@ -445,19 +444,20 @@ impl Engine {
                     &with,
                     integration,
                     action,
-                    &label,
+                    &who.label(),
                 )
                 .await;
         }
 
         loop {
-            let ev = attempt::begin(&mut ir, self.clock.now(), who, budget);
+            attempt::begin(&mut ir, self.clock.now());
             // A fan-out's attempt is not written before it goes out: its
             // key is fixed by (incident, step, item), so an attempt a crash
             // cut short is sent again with the same key, and an item with
             // no outcome recorded is one still to do. A single call's
             // attempt is its step's story, and is recorded.
             if !fan_out {
+                let ev = attempt::started(&ir, who, budget);
                 self.put_item(id, &step.id, idx, &ir, Some(ev)).await?;
             }
             let turn = calls
@@ -496,9 +496,9 @@ impl Engine {
                     self.put_item(id, &step.id, idx, &ir, Some(event)).await?;
                     self.clock.sleep(delay).await;
                 }
-                attempt::After::Succeeded(ev) => {
+                attempt::After::Succeeded { status } => {
                     // A fan-out's successes are counted in its summary.
-                    let ev = (!fan_out).then_some(ev);
+                    let ev = (!fan_out).then(|| attempt::succeeded(&ir, who, status));
                     self.put_item(id, &step.id, idx, &ir, ev).await?;
                     item_outcome(integration, action, &ir);
                     return Ok(ir);
