@@ -929,23 +929,32 @@ impl Store {
     ) -> Result<Vec<TimelineEvent>> {
         let k = key(&[incident, step]);
         let (record, output) = apart::encode(run);
+        let write =
+            |rec: &Rec, s: &TransactionalTree, e: &TransactionalTree, m: &TransactionalTree| {
+                rec.put(s, STEPS, &k, &record)?;
+                events
+                    .iter()
+                    .map(|ev| append_event(e, m, rec, incident, at, ev))
+                    .collect::<TxResult<Vec<_>>>()
+            };
         self.commit(|| {
             self.tx(|rec| {
-                (&self.steps, &self.events, &self.meta, &self.outputs)
-                    .transaction(|(s, e, m, o)| {
+                // A transaction takes only the trees it writes: most step
+                // writes have no output to keep apart. One that no longer
+                // keeps it apart leaves the old one unread (it is unmarked).
+                match &output {
+                    None => (&self.steps, &self.events, &self.meta).transaction(|(s, e, m)| {
                         rec.restart();
-                        // A run that no longer keeps its output apart leaves
-                        // the old one unread: its record is not marked.
-                        if let Some(out) = &output {
+                        write(rec, s, e, m)
+                    }),
+                    Some(out) => (&self.steps, &self.events, &self.meta, &self.outputs)
+                        .transaction(|(s, e, m, o)| {
+                            rec.restart();
                             rec.put(o, OUTPUTS, &k, out)?;
-                        }
-                        rec.put(s, STEPS, &k, &record)?;
-                        events
-                            .iter()
-                            .map(|ev| append_event(e, m, rec, incident, at, ev))
-                            .collect()
-                    })
-                    .map_err(tx_err)
+                            write(rec, s, e, m)
+                        }),
+                }
+                .map_err(tx_err)
             })
         })
         .await
@@ -1127,22 +1136,37 @@ impl Store {
         let mut events = if evented.is_empty() {
             Vec::new()
         } else {
+            let write = |rec: &Rec,
+                         s: &TransactionalTree,
+                         e: &TransactionalTree,
+                         m: &TransactionalTree,
+                         o: Option<&TransactionalTree>| {
+                let mut out = Vec::with_capacity(evented.len());
+                for q in &evented {
+                    if let (Some(o), Some(output)) = (o, &q.output) {
+                        rec.put(o, OUTPUTS, &q.key, output)?;
+                    }
+                    rec.put(s, ITEMS, &q.key, &q.run)?;
+                    let ev = q.ev.as_ref().expect("filtered on an event");
+                    out.push(append_event(e, m, rec, &q.incident, q.at, ev)?);
+                }
+                Ok(out)
+            };
             self.tx(|rec| {
-                (&self.items, &self.events, &self.meta, &self.outputs)
-                    .transaction(|(s, e, m, o)| {
+                if evented.iter().any(|q| q.output.is_some()) {
+                    (&self.items, &self.events, &self.meta, &self.outputs).transaction(
+                        |(s, e, m, o)| {
+                            rec.restart();
+                            write(rec, s, e, m, Some(o))
+                        },
+                    )
+                } else {
+                    (&self.items, &self.events, &self.meta).transaction(|(s, e, m)| {
                         rec.restart();
-                        let mut out = Vec::with_capacity(evented.len());
-                        for q in &evented {
-                            if let Some(output) = &q.output {
-                                rec.put(o, OUTPUTS, &q.key, output)?;
-                            }
-                            rec.put(s, ITEMS, &q.key, &q.run)?;
-                            let ev = q.ev.as_ref().expect("filtered on an event");
-                            out.push(append_event(e, m, rec, &q.incident, q.at, ev)?);
-                        }
-                        Ok(out)
+                        write(rec, s, e, m, None)
                     })
-                    .map_err(tx_err)
+                }
+                .map_err(tx_err)
             })?
         }
         .into_iter();
