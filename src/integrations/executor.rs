@@ -911,8 +911,6 @@ pub(super) async fn read_capped(mut resp: reqwest::Response, cap: u64) -> Result
     Ok(out)
 }
 
-/// A URL as errors and the timeline show it: no query (it may carry
-/// values a platform treats as secret), and no longer than a line.
 /// See [`Executor::shown`].
 pub(super) struct Shown<'a> {
     exec: &'a Executor,
@@ -925,6 +923,8 @@ impl std::fmt::Display for Shown<'_> {
     }
 }
 
+/// A URL as errors and the timeline show it: no query (it may carry
+/// values a platform treats as secret), and no longer than a line.
 pub(super) fn strip_query(url: &str) -> String {
     const SHOWN: usize = 300;
     let path = url.split('?').next().unwrap_or(url);
