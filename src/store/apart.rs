@@ -36,12 +36,15 @@ pub(super) trait Run: Serialize + DeserializeOwned {
 /// The record to store under the run's key and, when kept apart, the
 /// output to store under the same key in `outputs`.
 pub(super) fn encode<R: Run>(run: &R) -> (Vec<u8>, Option<Vec<u8>>) {
-    if run.output().is_null() {
-        return (super::enc(run), None);
+    // A record this short cannot hold a long output: the usual case costs
+    // one serialization, as it did before outputs were kept apart.
+    let record = super::enc(run);
+    if record.len() <= APART_BYTES {
+        return (record, None);
     }
     let output = super::enc(run.output());
     if output.len() <= APART_BYTES {
-        return (super::enc(run), None);
+        return (record, None);
     }
     (super::enc(&run.marked()), Some(output))
 }
@@ -196,6 +199,19 @@ mod tests {
             serde_json::to_vec(&back).unwrap(),
             serde_json::to_vec(&run).unwrap()
         );
+    }
+
+    #[test]
+    fn a_long_record_with_a_short_output_stays_whole() {
+        let run = ItemRun {
+            error: Some("x".repeat(APART_BYTES * 2)),
+            output: json!({"id": "g1"}),
+            ..ItemRun::pending("k".into())
+        };
+        let (record, apart) = encode(&run);
+        assert!(apart.is_none() && !is_marked(&record));
+        let back: ItemRun = serde_json::from_slice(&record).unwrap();
+        assert_eq!(back.output, run.output);
     }
 
     #[test]

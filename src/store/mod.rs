@@ -200,6 +200,12 @@ const PLANS: &str = "plans";
 /// run's own key.
 const OUTPUTS: &str = "outputs";
 
+/// The layout of the records, in `meta` under [`FORMAT_KEY`] once a store
+/// holds what an older quench would misread: 2 keeps long outputs apart.
+/// A store without it is format 1. A quench refuses a newer one at open.
+const FORMAT: u32 = 2;
+const FORMAT_KEY: &[u8] = b"store_format";
+
 /// What one transaction wrote, for the shared store to ship with the next
 /// commit. It keeps nothing when the store is not shared.
 struct Rec {
@@ -293,15 +299,18 @@ impl Store {
     fn dec_run<R: apart::Run>(&self, k: &[u8], v: &[u8]) -> Result<R> {
         let mut run: R = dec(k, v)?;
         if run.is_marked() {
-            let output = self
-                .outputs
-                .get(k)?
-                .ok_or_else(|| StoreError::MissingOutput {
-                    key: String::from_utf8_lossy(k).replace('\u{0}', "/"),
-                })?;
-            run.rejoin(dec(k, &output)?);
+            run.rejoin(dec(k, &self.output_apart(k)?)?);
         }
         Ok(run)
+    }
+
+    /// The output kept apart for the run stored under `k`.
+    fn output_apart(&self, k: &[u8]) -> Result<sled::IVec> {
+        self.outputs
+            .get(k)?
+            .ok_or_else(|| StoreError::MissingOutput {
+                key: String::from_utf8_lossy(k).replace('\u{0}', "/"),
+            })
     }
 }
 
@@ -400,10 +409,35 @@ impl Store {
             }
         };
         let db = opened.map_err(|e| StoreError::opening_held(dir, e))?;
-        Self::with_db(db, false, &dir.display().to_string()).map_err(|e| match e {
+        let store = Self::with_db(db, false, &dir.display().to_string()).map_err(|e| match e {
             StoreError::Sled(s) => StoreError::opening(dir, s),
             other => other,
-        })
+        })?;
+        store.readable_format()?;
+        Ok(store)
+    }
+
+    /// Refuses a store written in a layout newer than this quench reads,
+    /// which it would misread rather than fail on (an output kept apart
+    /// looks like no output to a reader that does not know `outputs`).
+    fn readable_format(&self) -> Result<()> {
+        let Some(v) = self.meta.get(FORMAT_KEY)? else {
+            return Ok(());
+        };
+        let found = std::str::from_utf8(&v)
+            .ok()
+            .and_then(|s| s.parse::<u32>().ok());
+        match found {
+            Some(n) if n <= FORMAT => Ok(()),
+            _ => Err(StoreError::Unusable {
+                path: self.path.to_string(),
+                what: format!(
+                    "it was written by a newer quench (store format {}; this one reads up to {FORMAT})",
+                    String::from_utf8_lossy(&v)
+                ),
+                fix: "run that quench, or a newer one, on it; this one would misread what it holds",
+            }),
+        }
     }
 
     /// A store in a temporary file that disappears when the last handle
@@ -469,6 +503,7 @@ impl Store {
         let place = sh.place().to_string();
         store.shared = Some(std::sync::Arc::new(sh));
         let n = store.follow().await?;
+        store.readable_format()?;
         tracing::info!(store = %place, records = n, seconds = started.elapsed().as_secs_f64(), "read the PostgreSQL store");
         Ok(store)
     }
@@ -950,6 +985,7 @@ impl Store {
                     Some(out) => (&self.steps, &self.events, &self.meta, &self.outputs)
                         .transaction(|(s, e, m, o)| {
                             rec.restart();
+                            rec.put(m, META, FORMAT_KEY, FORMAT.to_string().as_bytes())?;
                             rec.put(o, OUTPUTS, &k, out)?;
                             write(rec, s, e, m)
                         }),
@@ -991,13 +1027,7 @@ impl Store {
             }
             let idx: u32 = String::from_utf8_lossy(&k[p.len()..]).parse().unwrap_or(0);
             if apart::is_marked(&v) {
-                let output = self
-                    .outputs
-                    .get(&k)?
-                    .ok_or_else(|| StoreError::MissingOutput {
-                        key: String::from_utf8_lossy(&k).replace('\u{0}', "/"),
-                    })?;
-                digest.add_apart(idx, &v, &output);
+                digest.add_apart(idx, &v, &self.output_apart(&k)?);
             } else {
                 digest.add(idx, &v);
             }
@@ -1125,9 +1155,11 @@ impl Store {
     fn apply_items(&self, batch: &[QueuedItem]) -> Result<Vec<Option<TimelineEvent>>> {
         let mut out: Vec<Option<TimelineEvent>> = Vec::with_capacity(batch.len());
         for q in batch.iter().filter(|q| q.ev.is_none()) {
-            // The output first: sled recovers its log in order, so a record
-            // that says its output is apart never survives without it.
+            // The output first: sled recovers a prefix of its log, so a
+            // record that says its output is apart does not survive a crash
+            // without it (and if it ever did, reads say so: MissingOutput).
             if let Some(out) = &q.output {
+                self.put_plain(META, FORMAT_KEY, FORMAT.to_string().as_bytes())?;
                 self.put_plain(OUTPUTS, &q.key, out)?;
             }
             self.put_plain(ITEMS, &q.key, &q.run)?;
@@ -1144,6 +1176,7 @@ impl Store {
                 let mut out = Vec::with_capacity(evented.len());
                 for q in &evented {
                     if let (Some(o), Some(output)) = (o, &q.output) {
+                        rec.put(m, META, FORMAT_KEY, FORMAT.to_string().as_bytes())?;
                         rec.put(o, OUTPUTS, &q.key, output)?;
                     }
                     rec.put(s, ITEMS, &q.key, &q.run)?;
@@ -1494,6 +1527,56 @@ mod fault_tests {
                 "{err}"
             );
         }
+    }
+
+    /// A store that keeps an output apart says so, and a store in a newer
+    /// layout than this quench reads is refused at open with what to do,
+    /// not misread.
+    #[tokio::test]
+    async fn a_store_in_a_newer_format_is_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        {
+            let store = Store::open(&path).unwrap();
+            assert_eq!(
+                store.meta.get(FORMAT_KEY).unwrap(),
+                None,
+                "nothing kept apart yet"
+            );
+            let long: Json = (0..1_000).map(|i| serde_json::json!({"id": i})).collect();
+            let run = StepRun {
+                output: long,
+                ..StepRun::default()
+            };
+            let at = "2026-12-04T09:00:00Z".parse::<DateTime<Utc>>().unwrap();
+            store
+                .put_step("INC-1", "list", &run, at, vec![])
+                .await
+                .unwrap();
+            assert_eq!(
+                store.meta.get(FORMAT_KEY).unwrap().as_deref(),
+                Some(&b"2"[..])
+            );
+            store.meta.insert(FORMAT_KEY, b"3").unwrap();
+            store.db.flush().unwrap();
+        }
+        // sled's threads let go of the file lock a moment after the drop.
+        let mut refused = Store::open(&path);
+        for _ in 0..200 {
+            if !matches!(refused, Err(StoreError::Locked { .. })) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            refused = Store::open(&path);
+        }
+        let err = refused.err().expect("refused");
+        assert!(matches!(err, StoreError::Unusable { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("written by a newer quench (store format 3; this one reads up to 2)"),
+            "{text}"
+        );
+        assert!(text.contains("run that quench"), "{text}");
     }
 
     /// Many stores in one process flushing at once all finish. sled 0.34's
