@@ -54,10 +54,25 @@ pub(super) fn is_marked(record: &[u8]) -> bool {
     record.ends_with(MARK)
 }
 
+/// The accessors both runs share: they keep `output` and `output_apart`
+/// under the same names.
+macro_rules! output_fields {
+    () => {
+        fn output(&self) -> &Json {
+            &self.output
+        }
+        fn is_marked(&self) -> bool {
+            self.output_apart
+        }
+        fn rejoin(&mut self, output: Json) {
+            self.output = output;
+            self.output_apart = false;
+        }
+    };
+}
+
 impl Run for StepRun {
-    fn output(&self) -> &Json {
-        &self.output
-    }
+    output_fields!();
     fn marked(&self) -> Self {
         let StepRun {
             status,
@@ -84,19 +99,10 @@ impl Run for StepRun {
             output_apart: true,
         }
     }
-    fn is_marked(&self) -> bool {
-        self.output_apart
-    }
-    fn rejoin(&mut self, output: Json) {
-        self.output = output;
-        self.output_apart = false;
-    }
 }
 
 impl Run for ItemRun {
-    fn output(&self) -> &Json {
-        &self.output
-    }
+    output_fields!();
     fn marked(&self) -> Self {
         let ItemRun {
             status,
@@ -120,13 +126,6 @@ impl Run for ItemRun {
             finished_at: *finished_at,
             output_apart: true,
         }
-    }
-    fn is_marked(&self) -> bool {
-        self.output_apart
-    }
-    fn rejoin(&mut self, output: Json) {
-        self.output = output;
-        self.output_apart = false;
     }
 }
 
