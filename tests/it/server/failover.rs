@@ -433,9 +433,19 @@ async fn a_leader_paused_past_its_lease_writes_nothing_and_comes_back_a_standby(
     let log = std::fs::read_to_string(dir.path().join("a.log")).unwrap();
     assert!(log.contains("deposed"), "{log}");
 
+    let logs = || {
+        ["a", "b"]
+            .map(|n| {
+                let log = std::fs::read_to_string(dir.path().join(format!("{n}.log")));
+                format!("{n}'s log:\n{}", log.unwrap_or_default())
+            })
+            .join("\n")
+    };
     assert_eq!(
         settled(&http, &nodes[1].url, &id, "completed").await,
-        "completed"
+        "completed",
+        "{}",
+        logs()
     );
     // Nothing of a's after the takeover landed: the record is one chain,
     // numbered without a gap or a double, and it verifies.
@@ -465,7 +475,9 @@ async fn a_leader_paused_past_its_lease_writes_nothing_and_comes_back_a_standby(
     // a's copy follows b's record now (a standby polls the database).
     assert_eq!(
         settled(&http, &nodes[0].url, &id, "completed").await,
-        "completed"
+        "completed",
+        "{}",
+        logs()
     );
 }
 
