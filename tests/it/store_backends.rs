@@ -417,6 +417,30 @@ async fn admin(url: &str) -> tokio_postgres::Client {
     client
 }
 
+/// Records in a newer layout than this quench reads (`store_format`) are
+/// refused when a daemon reads the shared store, as on the embedded one,
+/// rather than misread.
+#[tokio::test]
+async fn a_shared_store_in_a_newer_record_format_is_refused() {
+    let url = crate::postgres::database().await;
+    drop(Store::open_shared(&url, None).await.unwrap());
+    let db = admin(&url).await;
+    db.execute(
+        "INSERT INTO quench_records (tree, key, value, rev)
+         VALUES ('meta', $1, $2, nextval('quench_rev'))",
+        &[&b"store_format".as_slice(), &b"3".as_slice()],
+    )
+    .await
+    .unwrap();
+    let err = Store::open_shared(&url, None).await.err().expect("refused");
+    assert!(matches!(err, StoreError::Unusable { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("written by a newer quench (store format 3; this one reads up to 2)"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn a_database_with_a_newer_schema_is_refused_and_left_as_it_is() {
     let url = crate::postgres::database().await;
