@@ -68,30 +68,48 @@ impl Drop for Node {
 /// Starts `quench serve` on a port of its own; its log goes to
 /// `dir/NAME.log`.
 async fn start(dir: &std::path::Path, db: &str, name: &str) -> Node {
-    let port = free_port();
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quench"))
-        .current_dir(dir)
-        // Each daemon keeps its copy of the store in a data dir of its own.
-        .args(["--data-dir", &format!("copy-{name}")])
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--log-format",
-            "json",
-        ])
-        .env("QUENCH_API_TOKEN", TOKEN)
-        .env("QUENCH_DATABASE_URL", db)
-        .env("MOCKP_TOKEN", crate::support::SECRET)
-        .env("QUENCH_LOG", "info")
-        .env_remove("QUENCH_SERVER")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let url = super::process::listening(&mut child).await;
-    Node { child, url }
+    // The port is picked here, not by the daemon (`:0`), because a daemon
+    // that starts again as a standby must come back on the same address;
+    // another test can take it between the pick and the bind, so a daemon
+    // that cannot listen is started again on another port.
+    for _ in 0..5 {
+        let port = free_port();
+        let log_path = dir.join(format!("{name}.log"));
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_quench"))
+            .current_dir(dir)
+            // Each daemon keeps its copy of the store in a data dir of its own.
+            .args(["--data-dir", &format!("copy-{name}")])
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--log-format",
+                "json",
+            ])
+            .env("QUENCH_API_TOKEN", TOKEN)
+            .env("MOCKP_TOKEN", crate::support::SECRET)
+            .env("QUENCH_DATABASE_URL", db)
+            .env("QUENCH_LOG", "info")
+            .env_remove("QUENCH_SERVER")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let line = super::process::first_line(&mut child).await;
+        if let Some(url) = line.trim().strip_prefix("quench serve: listening on ") {
+            return Node {
+                child,
+                url: url.to_string(),
+            };
+        }
+        let _ = child.wait();
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if !log.contains("cannot listen on") {
+            panic!("{name} did not start: first line {line:?}; its log:\n{log}");
+        }
+    }
+    panic!("{name} could not listen on any of 5 free ports");
 }
 
 async fn health(http: &reqwest::Client, url: &str) -> Option<Json> {

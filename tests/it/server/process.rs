@@ -66,18 +66,23 @@ pub(crate) async fn spawn_serve_with(
 
 /// The URL a spawned `quench serve` prints on its first line.
 pub(crate) async fn listening(child: &mut std::process::Child) -> String {
+    let line = first_line(child).await;
+    line.trim()
+        .strip_prefix("quench serve: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string()
+}
+
+/// The first line a spawned process prints (empty if it ends first).
+pub(crate) async fn first_line(child: &mut std::process::Child) -> String {
     let stdout = child.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let mut line = String::new();
         std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
         line
     })
     .await
-    .unwrap();
-    line.trim()
-        .strip_prefix("quench serve: listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string()
+    .unwrap()
 }
 
 /// GET `path` from a daemon process with the API token, as JSON.
